@@ -1,0 +1,318 @@
+// Command gatehouse is a self-hosted npm registry: one binary, SQLite and a
+// folder by default.
+//
+//	gatehouse serve [flags]                 run the registry (gatehouse serve --help)
+//	gatehouse user add NAME --email E       create an account; the password is read from stdin
+//	gatehouse token list|revoke|check       administer access tokens
+//	gatehouse version                       print the version
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/server"
+	"github.com/gatehouse-registry/gatehouse/internal/token"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; otherwise
+// it comes from the module's build information.
+var version = ""
+
+func main() {
+	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	os.Exit(code)
+}
+
+const usage = `gatehouse: a self-hosted npm registry
+
+Usage:
+  gatehouse serve [flags]              run the registry (see gatehouse serve --help)
+  gatehouse user add NAME --email E    create an account; reads the password from stdin
+  gatehouse token list --user NAME     list a user's access tokens
+  gatehouse token revoke KEY           revoke a token by key, unique key prefix, or whole token
+  gatehouse token check TOKEN          say offline whether TOKEN is well formed (checksum)
+  gatehouse version                    print the version
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stderr)
+	case "user":
+		err = userCommand(args[1:], stdin, stdout, stderr)
+	case "token":
+		err = tokenCommand(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "gatehouse", versionString())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse:", err)
+		return 1
+	}
+	return 0
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func serve(args []string, stderr io.Writer) error {
+	cfg, err := config.Load(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := server.NewLogger(stderr, cfg.LogLevel, false)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	srv, err := server.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return srv.Serve(ctx, ln)
+}
+
+// storageFlags are the flags an admin command shares with serve to find the
+// same data: --config and --data.
+type storageFlags struct {
+	config, data *string
+}
+
+func addStorageFlags(fs *flag.FlagSet) storageFlags {
+	return storageFlags{
+		config: fs.String("config", "", "config file (TOML or YAML), as for serve"),
+		data:   fs.String("data", "", "data folder (default: what serve would use, from GATEHOUSE_DATA, the config file or ./gatehouse-data)"),
+	}
+}
+
+// open loads the configuration as serve would and opens the stores.
+func (f storageFlags) open(stderr io.Writer) (*server.Server, config.Config, error) {
+	var args []string
+	if *f.config != "" {
+		args = append(args, "--config", *f.config)
+	}
+	if *f.data != "" {
+		args = append(args, "--data", *f.data)
+	}
+	cfg, err := config.Load(args, os.Getenv, stderr)
+	if err != nil {
+		return nil, cfg, err
+	}
+	srv, err := server.Open(context.Background(), cfg, server.NewLogger(io.Discard, "error", false))
+	return srv, cfg, err
+}
+
+// parseWithName parses args that start with one positional NAME before the flags.
+func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	return name, nil
+}
+
+func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	const use = "usage: gatehouse user add NAME --email E [--data DIR] [--config FILE]; the password is read from stdin"
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New(use)
+	}
+	fs := flag.NewFlagSet("gatehouse user add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the account's email address (required)")
+	storage := addStorageFlags(fs)
+	name, err := parseWithName(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if name == "" || *email == "" {
+		return errors.New(use)
+	}
+	password, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
+	srv, _, err := storage.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	u, err := srv.Accounts.CreateUser(context.Background(), name, *email, password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %s <%s>\n", u.Name, u.Email)
+	return nil
+}
+
+func tokenCommand(args []string, stdout, stderr io.Writer) error {
+	const use = `usage:
+  gatehouse token list --user NAME [--json] [--data DIR] [--config FILE]
+  gatehouse token revoke KEY-OR-TOKEN [--data DIR] [--config FILE]
+  gatehouse token check TOKEN [--token-prefix PREFIX]   (offline: is it a well-formed token of this registry?)`
+	if len(args) == 0 {
+		return errors.New(use)
+	}
+	fs := flag.NewFlagSet("gatehouse token "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch args[0] {
+	case "list", "ls":
+		user := fs.String("user", "", "the user whose tokens to list (required)")
+		asJSON := fs.Bool("json", false, "print JSON")
+		storage := addStorageFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *user == "" {
+			return errors.New(use)
+		}
+		srv, _, err := storage.open(stderr)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		tokens, err := srv.Accounts.AdminListTokens(context.Background(), *user)
+		if err != nil {
+			return err
+		}
+		return printTokens(stdout, tokens, *asJSON)
+	case "revoke", "rm":
+		storage := addStorageFlags(fs)
+		ref, err := parseWithName(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if ref == "" {
+			return errors.New(use)
+		}
+		srv, _, err := storage.open(stderr)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		rec, err := srv.Accounts.AdminRevokeToken(context.Background(), ref)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked token %s (%s)\n", rec.Key, rec.Masked)
+		return nil
+	case "check":
+		prefix := fs.String("token-prefix", "", "the registry's token prefix (default: from GATEHOUSE_TOKEN_PREFIX, or npm_)")
+		tok, err := parseWithName(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if tok == "" {
+			return errors.New(use)
+		}
+		p := *prefix
+		if p == "" {
+			p = os.Getenv("GATEHOUSE_TOKEN_PREFIX")
+		}
+		f := token.NewFormat(p)
+		if !f.Valid(tok) {
+			return fmt.Errorf("not a well-formed %s token (wrong prefix, length, characters or checksum)", f.Prefix())
+		}
+		fmt.Fprintf(stdout, "well-formed %s token %s (checksum correct; whether it is live is known only to the registry)\n", f.Prefix(), token.Mask(tok))
+		return nil
+	}
+	return errors.New(use)
+}
+
+func printTokens(w io.Writer, tokens []account.TokenInfo, asJSON bool) error {
+	type row struct {
+		Key         string   `json:"key"`
+		Token       string   `json:"token"`
+		Type        string   `json:"type"`
+		Name        string   `json:"name"`
+		Created     string   `json:"created"`
+		Expires     string   `json:"expires,omitempty"`
+		CIDR        []string `json:"cidr_whitelist"`
+		Permissions string   `json:"permissions"`
+	}
+	rows := make([]row, 0, len(tokens))
+	for _, t := range tokens {
+		r := row{Key: t.Record.Key, Token: t.Record.Masked, Type: t.Record.Kind, Name: t.Record.Name,
+			Created: time.UnixMilli(t.Record.CreatedAt).UTC().Format(time.RFC3339), CIDR: t.CIDR,
+			Permissions: t.Summary()}
+		if t.Record.ExpiresAt.Valid {
+			r.Expires = time.UnixMilli(t.Record.ExpiresAt.Int64).UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, r)
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tTOKEN\tTYPE\tNAME\tCREATED\tEXPIRES\tIP RANGES\tPERMISSIONS")
+	for _, r := range rows {
+		exp := r.Expires
+		if exp == "" {
+			exp = "never"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key, r.Token, r.Type, r.Name, r.Created, exp,
+			strings.Join(r.CIDR, ","), r.Permissions)
+	}
+	return tw.Flush()
+}
+
+// readPassword takes the first line of stdin as the password.
+func readPassword(stdin io.Reader) (string, error) {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("no password on stdin")
+	}
+	return pw, nil
+}

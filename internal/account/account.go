@@ -1,0 +1,205 @@
+// Package account holds users, their passwords and their login sessions.
+package account
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/token"
+	"github.com/google/uuid"
+)
+
+// Options configure the account service.
+type Options struct {
+	// RegistrationOpen lets a login with an unknown name create the account.
+	RegistrationOpen bool
+	// SessionTTL is how long a login session lives.
+	SessionTTL time.Duration
+	// Tokens is the access-token policy; the zero value means DefaultTokenPolicy.
+	Tokens TokenPolicy
+	// OnRevoke is called with a token's hash after it is revoked, so caches drop it.
+	OnRevoke func(hash []byte)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service manages accounts and sessions.
+type Service struct {
+	store  *store.Store
+	format token.Format
+	opts   Options
+	tokens TokenPolicy
+}
+
+// NewService returns the account service.
+func NewService(s *store.Store, f token.Format, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.OnRevoke == nil {
+		opts.OnRevoke = func([]byte) {}
+	}
+	if opts.Tokens == (TokenPolicy{}) {
+		opts.Tokens = DefaultTokenPolicy()
+	}
+	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens}
+}
+
+// ValidateUserName applies npm's user name rules (npm-user-validate), with its messages.
+func ValidateUserName(name string) error {
+	switch {
+	case name == "":
+		return fault.Invalidf("Name is required")
+	case name != strings.ToLower(name):
+		return fault.Invalidf("Name must be lowercase")
+	case url.QueryEscape(name) != name || strings.ContainsAny(name, "+ "):
+		return fault.Invalidf("Name may not contain non-url-safe chars")
+	case strings.HasPrefix(name, "."):
+		return fault.Invalidf(`Name may not start with "."`)
+	case len(name) > 214:
+		return fault.Invalidf("Name length must be less than or equal to 214 characters long")
+	case strings.Contains(name, "'"):
+		return fault.Invalidf(`Name may not contain illegal character "'"`)
+	}
+	return nil
+}
+
+// ValidateEmail applies npm's email rule.
+func ValidateEmail(email string) error {
+	at := strings.Index(email, "@")
+	switch {
+	case len(email) > 254:
+		return fault.Invalidf("Email length must be less then or equal to 254 characters long")
+	case at <= 0 || !strings.Contains(email[at+1:], ".") || strings.HasSuffix(email, "."):
+		return fault.Invalidf("Email must be an email address")
+	}
+	return nil
+}
+
+// CreateUser makes an account; a taken name is a Conflict.
+func (s *Service) CreateUser(ctx context.Context, name, email, password string) (store.User, error) {
+	if err := ValidateUserName(name); err != nil {
+		return store.User{}, err
+	}
+	if email != "" {
+		if err := ValidateEmail(email); err != nil {
+			return store.User{}, err
+		}
+	}
+	if password == "" {
+		return store.User{}, fault.Invalidf("Password is required")
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return store.User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u, err := s.store.Q().CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: hash})
+	if fault.Is(err, fault.Conflict) {
+		return store.User{}, fault.Conflictf("User %s already exists", name)
+	}
+	return u, err
+}
+
+// LoginResult is a successful login.
+type LoginResult struct {
+	User    store.User
+	Token   string // the session token, shown to the client once
+	Created bool   // the account was created by this login
+}
+
+// Login is npm's couch login: it logs in an existing user with the password,
+// or creates the account when registration is open.
+func (s *Service) Login(ctx context.Context, name, email, password string) (LoginResult, error) {
+	if err := ValidateUserName(name); err != nil {
+		return LoginResult{}, err
+	}
+	if password == "" {
+		return LoginResult{}, fault.Invalidf("Password is required")
+	}
+	u, err := s.store.Q().UserByName(ctx, name)
+	created := false
+	switch {
+	case fault.Is(err, fault.NotFound):
+		if !s.opts.RegistrationOpen {
+			return LoginResult{}, fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account")
+		}
+		u, err = s.CreateUser(ctx, name, email, password)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		created = true
+	case err != nil:
+		return LoginResult{}, err
+	default:
+		ok, err := CheckPassword(u.PasswordHash, password)
+		if err != nil {
+			return LoginResult{}, fmt.Errorf("check password of %s: %w", name, err)
+		}
+		if !ok {
+			// No challenge header: npm then prints the message itself.
+			return LoginResult{}, &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
+		}
+	}
+	raw, _, err := s.IssueToken(ctx, s.store.Q(), store.Token{UserID: u.ID, Kind: string(auth.KindSession),
+		Name: "login session", ExpiresAt: sql.NullInt64{Int64: s.opts.Now().Add(s.opts.SessionTTL).UnixMilli(), Valid: true}})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{User: u, Token: raw, Created: created}, nil
+}
+
+// IssueToken generates a token string, stores its hash with t's settings and
+// returns the string (the only time it exists outside the client) and the row.
+func (s *Service) IssueToken(ctx context.Context, q store.Queries, t store.Token) (string, store.Token, error) {
+	raw, err := s.format.Generate()
+	if err != nil {
+		return "", store.Token{}, fmt.Errorf("generate token: %w", err)
+	}
+	h := token.Hash(raw)
+	t.Hash = h[:]
+	t.Key = uuid.NewString()
+	t.Masked = token.Mask(raw)
+	if t.CreatedAt == 0 {
+		t.CreatedAt = s.opts.Now().UnixMilli()
+	}
+	t, err = q.CreateToken(ctx, t)
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	return raw, t, nil
+}
+
+// Logout revokes the session token raw, which must belong to p's user.
+func (s *Service) Logout(ctx context.Context, p *auth.Principal, raw string) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	if !s.format.Valid(raw) {
+		return fault.NotFoundf("token not found")
+	}
+	h := token.Hash(raw)
+	t, err := s.store.Q().TokenByHash(ctx, h[:])
+	if err != nil {
+		return err
+	}
+	if t.UserID != p.UserID {
+		return fault.NotFoundf("token not found")
+	}
+	if err := s.store.InTx(ctx, func(q store.Queries) error { return q.RevokeToken(ctx, t.ID, p.UserID) }); err != nil {
+		return err
+	}
+	s.opts.OnRevoke(t.Hash)
+	return nil
+}
+
+// UserByName returns a user's public record.
+func (s *Service) UserByName(ctx context.Context, name string) (store.User, error) {
+	return s.store.Q().UserByName(ctx, name)
+}

@@ -1,0 +1,69 @@
+// Package auth answers "who is asking": it turns a credential (a bearer token,
+// and later a session cookie) and the client's address into a Principal.
+package auth
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Kind is the kind of credential a request came with.
+type Kind string
+
+// The kinds of credential. Session is a login (npm login, website); the others
+// are access tokens (spec/tokens.md section 1).
+const (
+	KindSession    Kind = "session"
+	KindReadOnly   Kind = "read-only"
+	KindAutomation Kind = "automation"
+	KindPublish    Kind = "publish"
+	KindGranular   Kind = "granular"
+)
+
+// Principal is who a request acts for. The zero value (and nil) is anonymous.
+type Principal struct {
+	UserID   int64
+	UserName string
+	Email    string
+	// TokenID and TokenKey identify the credential used.
+	TokenID  int64
+	TokenKey string
+	Kind     Kind
+	// Grants are a granular token's grants; nil for every other kind.
+	Grants *Grants
+	// Bypass2FA is set on granular tokens created to skip OTP for package writes.
+	Bypass2FA bool
+	// ClientIP is the resolved client address.
+	ClientIP netip.Addr
+}
+
+// Authenticated reports whether the principal is a known user.
+func (p *Principal) Authenticated() bool { return p != nil && p.UserID != 0 }
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal in ctx, or an anonymous one.
+func FromContext(ctx context.Context) *Principal {
+	if p, ok := ctx.Value(principalKey{}).(*Principal); ok && p != nil {
+		return p
+	}
+	return &Principal{}
+}
+
+type clientIPKey struct{}
+
+// WithClientIP returns ctx carrying the resolved client address.
+func WithClientIP(ctx context.Context, ip netip.Addr) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// ClientIP returns the client address in ctx (the zero Addr if unknown).
+func ClientIP(ctx context.Context) netip.Addr {
+	ip, _ := ctx.Value(clientIPKey{}).(netip.Addr)
+	return ip
+}

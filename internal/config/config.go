@@ -1,0 +1,64 @@
+// Package config holds gatehouse's settings and reads them from flags,
+// GATEHOUSE_* environment variables and an optional TOML or YAML file.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is everything `gatehouse serve` can be told. Precedence, highest first:
+// command-line flag, GATEHOUSE_* environment variable, config file, default.
+type Config struct {
+	// Listen is the TCP address to serve on (flag --listen, env GATEHOUSE_LISTEN, file key listen).
+	Listen string
+	// DataDir holds the SQLite database and the tarball folder (--data, GATEHOUSE_DATA, data).
+	DataDir string
+	// URL is the public base URL used in tarball links; empty means "from the request"
+	// (--url, GATEHOUSE_URL, url).
+	URL string
+	// Registration is "open" (npm adduser creates accounts) or "closed"
+	// (--registration, GATEHOUSE_REGISTRATION, registration).
+	Registration string
+	// MaxBodySize is the largest request body accepted, in bytes; publishes over it get 413
+	// (--max-body-size, GATEHOUSE_MAX_BODY_SIZE, max_body_size; accepts 104857600, "100MiB", "10MB", "512KiB").
+	MaxBodySize int64
+	// SessionTTL is how long a login session token lives (--session-ttl, GATEHOUSE_SESSION_TTL, session_ttl).
+	SessionTTL time.Duration
+	// TokenPrefix starts every token string (--token-prefix, GATEHOUSE_TOKEN_PREFIX, token_prefix).
+	TokenPrefix string
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
+	// (--shutdown-timeout, GATEHOUSE_SHUTDOWN_TIMEOUT, shutdown_timeout).
+	ShutdownTimeout time.Duration
+	// LogLevel is debug, info, warn or error (--log-level, GATEHOUSE_LOG_LEVEL, log_level).
+	LogLevel string
+	// TrustedProxies are the CIDR ranges of reverse proxies whose X-Forwarded-For is believed
+	// (--trusted-proxies, GATEHOUSE_TRUSTED_PROXIES, trusted_proxies; comma-separated, or a list in the file).
+	TrustedProxies []netip.Prefix
+	// LegacyTokens is "enabled" or "disabled": whether read-only, automation and publish tokens
+	// may be created and used (--legacy-tokens, GATEHOUSE_LEGACY_TOKENS, legacy_tokens).
+	LegacyTokens string
+	// MaxWriteTokenDays caps the lifetime of granular tokens that can write
+	// (--max-write-token-days, GATEHOUSE_MAX_WRITE_TOKEN_DAYS, max_write_token_days).
+	MaxWriteTokenDays int
+	// LegacyMaxDays, when above 0, makes new legacy tokens expire after that many days
+	// (--legacy-max-days, GATEHOUSE_LEGACY_MAX_DAYS, legacy_max_days).
+	LegacyMaxDays int
+}
+
+// Default returns the settings used when nothing else is given.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:4873",
+		DataDir:         "./gatehouse-data",
+		Registration:    "open",
+		MaxBodySize:     100 << 20,
+		SessionTTL:      12 * time.Hour,
+		TokenPrefix:     "npm_",
+		ShutdownTimeout: 30 * time.Second,
+		LogLevel:        "info",
+		LegacyTokens:    "enabled",
+
+		MaxWriteTokenDays: 90,
+	}
+}

@@ -1,0 +1,638 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envOf returns a getenv that reads from m only.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// writeConfig writes values as a config file named name in a fresh directory.
+// Strings are written quoted and numbers bare, which is valid TOML and YAML alike;
+// the separator is " = " for .toml files and ": " otherwise.
+func writeConfig(t *testing.T, name string, values map[string]any) string {
+	t.Helper()
+	sep := ": "
+	if strings.EqualFold(filepath.Ext(name), ".toml") {
+		sep = " = "
+	}
+	var b strings.Builder
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch v := values[k].(type) {
+		case string:
+			fmt.Fprintf(&b, "%s%s%s\n", k, sep, strconv.Quote(v))
+		default:
+			fmt.Fprintf(&b, "%s%s%v\n", k, sep, v)
+		}
+	}
+	return writeRaw(t, name, b.String())
+}
+
+// writeRaw writes content to a file named name in a fresh directory.
+func writeRaw(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
+	}
+}
+
+func TestLoadNothingGivesDefault(t *testing.T) {
+	for _, args := range [][]string{nil, {}} {
+		got, err := Load(args, envOf(nil), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("Load(%q): %v", args, err)
+		}
+		if !reflect.DeepEqual(got, Default()) {
+			t.Errorf("Load(%q) = %+v, want Default() %+v", args, got, Default())
+		}
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	tests := []struct {
+		key, flag, env string
+		file           any    // value written to the config file
+		envValue       string // value of the environment variable
+		flagValue      string // value of the flag
+		get            func(Config) any
+		wantFile       any
+		wantEnv        any
+		wantFlag       any
+	}{
+		{
+			key: "listen", flag: "listen", env: "GATEHOUSE_LISTEN",
+			file: "0.0.0.0:1111", envValue: "127.0.0.1:2222", flagValue: "127.0.0.1:0",
+			get:      func(c Config) any { return c.Listen },
+			wantFile: "0.0.0.0:1111", wantEnv: "127.0.0.1:2222", wantFlag: "127.0.0.1:0",
+		},
+		{
+			key: "data", flag: "data", env: "GATEHOUSE_DATA",
+			file: "/srv/file", envValue: "/srv/env", flagValue: "/srv/flag",
+			get:      func(c Config) any { return c.DataDir },
+			wantFile: "/srv/file", wantEnv: "/srv/env", wantFlag: "/srv/flag",
+		},
+		{
+			key: "url", flag: "url", env: "GATEHOUSE_URL",
+			file: "https://file.example/", envValue: "http://env.example/npm", flagValue: "https://flag.example:8443/r/",
+			get:      func(c Config) any { return c.URL },
+			wantFile: "https://file.example", wantEnv: "http://env.example/npm", wantFlag: "https://flag.example:8443/r",
+		},
+		{
+			key: "registration", flag: "registration", env: "GATEHOUSE_REGISTRATION",
+			file: "closed", envValue: "open", flagValue: "closed",
+			get:      func(c Config) any { return c.Registration },
+			wantFile: "closed", wantEnv: "open", wantFlag: "closed",
+		},
+		{
+			key: "max_body_size", flag: "max-body-size", env: "GATEHOUSE_MAX_BODY_SIZE",
+			file: 2048, envValue: "10MB", flagValue: "1gib",
+			get:      func(c Config) any { return c.MaxBodySize },
+			wantFile: int64(2048), wantEnv: int64(10_000_000), wantFlag: int64(1 << 30),
+		},
+		{
+			key: "session_ttl", flag: "session-ttl", env: "GATEHOUSE_SESSION_TTL",
+			file: "1h", envValue: "90m", flagValue: "45s",
+			get:      func(c Config) any { return c.SessionTTL },
+			wantFile: time.Hour, wantEnv: 90 * time.Minute, wantFlag: 45 * time.Second,
+		},
+		{
+			key: "token_prefix", flag: "token-prefix", env: "GATEHOUSE_TOKEN_PREFIX",
+			file: "file_", envValue: "ENV_", flagValue: "gh_",
+			get:      func(c Config) any { return c.TokenPrefix },
+			wantFile: "file_", wantEnv: "ENV_", wantFlag: "gh_",
+		},
+		{
+			key: "shutdown_timeout", flag: "shutdown-timeout", env: "GATEHOUSE_SHUTDOWN_TIMEOUT",
+			file: "5s", envValue: "1m", flagValue: "1500ms",
+			get:      func(c Config) any { return c.ShutdownTimeout },
+			wantFile: 5 * time.Second, wantEnv: time.Minute, wantFlag: 1500 * time.Millisecond,
+		},
+		{
+			key: "log_level", flag: "log-level", env: "GATEHOUSE_LOG_LEVEL",
+			file: "warn", envValue: "debug", flagValue: "error",
+			get:      func(c Config) any { return c.LogLevel },
+			wantFile: "warn", wantEnv: "debug", wantFlag: "error",
+		},
+	}
+	for _, tc := range tests {
+		for _, ext := range []string{".toml", ".yaml"} {
+			t.Run(tc.key+ext, func(t *testing.T) {
+				path := writeConfig(t, "gatehouse"+ext, map[string]any{tc.key: tc.file})
+				env := map[string]string{}
+				args := []string{"--config", path}
+				stages := []struct {
+					name string
+					add  func()
+					want any
+				}{
+					{"default", func() { args = nil }, tc.get(Default())},
+					{"file beats default", func() { args = []string{"--config", path} }, tc.wantFile},
+					{"env beats file", func() { env[tc.env] = tc.envValue }, tc.wantEnv},
+					{"flag beats env", func() { args = append(args, "--"+tc.flag, tc.flagValue) }, tc.wantFlag},
+				}
+				for _, st := range stages {
+					st.add()
+					cfg, err := Load(args, envOf(env), &bytes.Buffer{})
+					if err != nil {
+						t.Fatalf("%s: Load(%q, %v): %v", st.name, args, env, err)
+					}
+					if got := tc.get(cfg); got != st.want {
+						t.Errorf("%s: %s = %v, want %v", st.name, tc.key, got, st.want)
+					}
+					// Every other field keeps its default.
+					for _, o := range tests {
+						if o.key != tc.key && o.get(cfg) != o.get(Default()) {
+							t.Errorf("%s: %s = %v, want default %v", st.name, o.key, o.get(cfg), o.get(Default()))
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestLoadFileFormats(t *testing.T) {
+	want := Config{
+		Listen:          "0.0.0.0:8080",
+		DataDir:         "/var/lib/gatehouse",
+		URL:             "https://npm.example.com",
+		Registration:    "closed",
+		MaxBodySize:     50 << 20,
+		SessionTTL:      24 * time.Hour,
+		TokenPrefix:     "gh_",
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        "debug",
+		LegacyTokens:    "enabled",
+
+		MaxWriteTokenDays: 90,
+	}
+	const tomlText = `# gatehouse settings
+listen = "0.0.0.0:8080"
+data = "/var/lib/gatehouse"
+url = "https://npm.example.com/"
+registration = "closed"
+max_body_size = "50MiB"
+session_ttl = "24h"
+token_prefix = "gh_"
+shutdown_timeout = "10s"
+log_level = "debug"
+`
+	const yamlText = `# gatehouse settings
+listen: "0.0.0.0:8080"
+data: /var/lib/gatehouse
+url: https://npm.example.com/
+registration: closed
+max_body_size: 50MiB
+session_ttl: 24h
+token_prefix: gh_
+shutdown_timeout: 10s
+log_level: debug
+`
+	numeric := want
+	numeric.MaxBodySize = 52428800
+	tests := []struct {
+		name    string
+		file    string
+		content string
+		want    Config
+	}{
+		{"toml", "gatehouse.toml", tomlText, want},
+		{"yaml", "gatehouse.yaml", yamlText, want},
+		{"yml", "gatehouse.yml", yamlText, want},
+		{"upper-case extension", "GATEHOUSE.YAML", yamlText, want},
+		{"toml numeric size", "g.toml", strings.Replace(tomlText, `"50MiB"`, "52428800", 1), numeric},
+		{"yaml numeric size", "g.yaml", strings.Replace(yamlText, "50MiB", "52428800", 1), numeric},
+		{"yaml size in float notation", "g.yaml", strings.Replace(yamlText, "50MiB", "5.24288e+07", 1), numeric},
+		{"toml size with underscores", "g.toml", strings.Replace(tomlText, `"50MiB"`, "52_428_800", 1), numeric},
+		{"empty toml", "empty.toml", "", Default()},
+		{"empty yaml", "empty.yaml", "", Default()},
+		{"comments only", "c.yaml", "# nothing here\n", Default()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeRaw(t, tc.file, tc.content)
+			got, err := Load([]string{"--config", path}, envOf(nil), &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Load = %+v\nwant   %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigPath(t *testing.T) {
+	envFile := writeConfig(t, "env.yaml", map[string]any{"log_level": "warn"})
+	flagFile := writeConfig(t, "flag.toml", map[string]any{"log_level": "error"})
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"GATEHOUSE_CONFIG", nil, map[string]string{"GATEHOUSE_CONFIG": envFile}, "warn"},
+		{"--config", []string{"--config", flagFile}, nil, "error"},
+		{"--config=", []string{"--config=" + flagFile}, nil, "error"},
+		{"-config", []string{"-config", flagFile}, nil, "error"},
+		{"--config beats GATEHOUSE_CONFIG", []string{"--config", flagFile}, map[string]string{"GATEHOUSE_CONFIG": envFile}, "error"},
+		{"empty --config turns GATEHOUSE_CONFIG off", []string{"--config", ""}, map[string]string{"GATEHOUSE_CONFIG": envFile}, "info"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(tc.args, envOf(tc.env), &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.LogLevel != tc.want {
+				t.Errorf("LogLevel = %q, want %q", cfg.LogLevel, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadFileErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		content string
+		want    []string // substrings of the error
+	}{
+		{"unknown toml key", "g.toml", "listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n", []string{`unknown key "listen_addr"`, "known keys: listen"}},
+		{"unknown yaml key", "g.yaml", "lisen: 127.0.0.1:1\n", []string{`unknown key "lisen"`}},
+		{"flag spelling as key", "g.yaml", "max-body-size: 10MB\n", []string{`"max-body-size"`}},
+		{"several unknown keys", "g.toml", "b = 1\na = 2\n", []string{`unknown keys "a", "b"`}},
+		{"unknown toml table", "g.toml", "[server]\nlisten = \":1\"\n", []string{`unknown key "server"`}},
+		{"unsupported extension", "g.json", `{"listen": ":1"}`, []string{"unsupported extension", `".json"`}},
+		{"no extension", "gatehouse", "listen: :1\n", []string{"unsupported extension"}},
+		{"bad toml syntax", "g.toml", "listen = \n", []string{"parse TOML"}},
+		{"bad yaml syntax", "g.yaml", "listen: [\n", []string{"parse YAML"}},
+		{"yaml not a mapping", "g.yaml", "- listen\n", []string{"parse YAML"}},
+		{"duplicate toml key", "g.toml", "listen = \":1\"\nlisten = \":2\"\n", []string{"parse TOML"}},
+		{"duplicate yaml key", "g.yaml", "listen: :1\nlisten: :2\n", []string{"parse YAML"}},
+		{"duration as number", "g.toml", "session_ttl = 3600\n", []string{"key session_ttl", "must be a string", "3600"}},
+		{"duration without unit", "g.yaml", "shutdown_timeout: \"30\"\n", []string{"key shutdown_timeout", "invalid duration"}},
+		{"listen as number", "g.yaml", "listen: 4873\n", []string{"key listen", "must be a string"}},
+		{"boolean", "g.toml", "registration = true\n", []string{"key registration", "boolean"}},
+		{"yaml null", "g.yaml", "url:\n", []string{"key url", "no value"}},
+		{"table value", "g.toml", "[data]\npath = \"x\"\n", []string{"key data", "table"}},
+		{"list value", "g.yaml", "log_level: [info]\n", []string{"key log_level", "list"}},
+		{"fractional size", "g.toml", "max_body_size = 1.5\n", []string{"key max_body_size", "whole number"}},
+		{"bad size unit", "g.yaml", "max_body_size: 10 TB\n", []string{"key max_body_size", "invalid size"}},
+		{"negative size", "g.toml", "max_body_size = -1\n", []string{"max_body_size", "invalid size"}},
+		{"bad value", "g.yaml", "registration: maybe\n", []string{"registration", `"maybe"`, "open, closed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeRaw(t, tc.file, tc.content)
+			_, err := Load([]string{"--config", path}, envOf(nil), &bytes.Buffer{})
+			if err == nil {
+				t.Fatalf("Load with %s:\n%s\nsucceeded, want an error", tc.file, tc.content)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+
+	t.Run("missing file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "absent.toml")
+		_, err := Load([]string{"--config", path}, envOf(nil), &bytes.Buffer{})
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Load with a missing file: error %v, want one wrapping os.ErrNotExist", err)
+		}
+	})
+}
+
+func TestLoadBadValues(t *testing.T) {
+	tests := []struct {
+		flag, env, value string
+		want             string // substring of the error
+	}{
+		{"listen", "GATEHOUSE_LISTEN", "4873", "HOST:PORT"},
+		{"listen", "GATEHOUSE_LISTEN", "localhost", "HOST:PORT"},
+		{"listen", "GATEHOUSE_LISTEN", "localhost:http", "port"},
+		{"listen", "GATEHOUSE_LISTEN", "localhost:65536", "port"},
+		{"listen", "GATEHOUSE_LISTEN", "localhost:-1", "port"},
+		{"data", "GATEHOUSE_DATA", "", "must not be empty"},
+		{"url", "GATEHOUSE_URL", "npm.example.com", "absolute"},
+		{"url", "GATEHOUSE_URL", "/npm", "absolute"},
+		{"url", "GATEHOUSE_URL", "ftp://npm.example.com", "http"},
+		{"url", "GATEHOUSE_URL", "https://", "host"},
+		{"url", "GATEHOUSE_URL", "https:npm.example.com", "host"},
+		{"url", "GATEHOUSE_URL", "https://user:pw@npm.example.com", "password"},
+		{"url", "GATEHOUSE_URL", "https://npm.example.com/?a=b", "query"},
+		{"url", "GATEHOUSE_URL", "https://npm.example.com/#top", "fragment"},
+		{"url", "GATEHOUSE_URL", "https://npm.example.com:port", "url"},
+		{"registration", "GATEHOUSE_REGISTRATION", "maybe", "open, closed"},
+		{"registration", "GATEHOUSE_REGISTRATION", "Open", "open, closed"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "0", "more than 0"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "0MiB", "more than 0"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "-5", "invalid size"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "10TB", "invalid size"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "1.5GB", "invalid size"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "MiB", "invalid size"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "big", "invalid size"},
+		{"max-body-size", "GATEHOUSE_MAX_BODY_SIZE", "9999999999GiB", "too large"},
+		{"session-ttl", "GATEHOUSE_SESSION_TTL", "12", "invalid duration"},
+		{"session-ttl", "GATEHOUSE_SESSION_TTL", "1d", "invalid duration"},
+		{"session-ttl", "GATEHOUSE_SESSION_TTL", "0s", "more than 0"},
+		{"session-ttl", "GATEHOUSE_SESSION_TTL", "-1h", "more than 0"},
+		{"token-prefix", "GATEHOUSE_TOKEN_PREFIX", "", "1 to 16"},
+		{"token-prefix", "GATEHOUSE_TOKEN_PREFIX", "abcdefghijklmnop_", "1 to 16"},
+		{"token-prefix", "GATEHOUSE_TOKEN_PREFIX", "npm", "end with _"},
+		{"token-prefix", "GATEHOUSE_TOKEN_PREFIX", "np-m_", "A-Z"},
+		{"token-prefix", "GATEHOUSE_TOKEN_PREFIX", "npé_", "A-Z"},
+		{"shutdown-timeout", "GATEHOUSE_SHUTDOWN_TIMEOUT", "soon", "invalid duration"},
+		{"shutdown-timeout", "GATEHOUSE_SHUTDOWN_TIMEOUT", "0", "more than 0"},
+		{"shutdown-timeout", "GATEHOUSE_SHUTDOWN_TIMEOUT", "-30s", "more than 0"},
+		{"log-level", "GATEHOUSE_LOG_LEVEL", "verbose", "debug, info, warn, error"},
+		{"log-level", "GATEHOUSE_LOG_LEVEL", "INFO", "debug, info, warn, error"},
+		{"log-level", "GATEHOUSE_LOG_LEVEL", "warning", "debug, info, warn, error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
+			_, err := Load([]string{"--" + tc.flag, tc.value}, envOf(nil), &bytes.Buffer{})
+			if err == nil {
+				t.Fatalf("Load(--%s %q) succeeded, want an error", tc.flag, tc.value)
+			}
+			for _, w := range []string{tc.want, "--" + tc.flag} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Load(--%s %q) error %q does not contain %q", tc.flag, tc.value, err, w)
+				}
+			}
+			if tc.value == "" {
+				return // an empty variable counts as unset
+			}
+			_, err = Load(nil, envOf(map[string]string{tc.env: tc.value}), &bytes.Buffer{})
+			if err == nil {
+				t.Fatalf("Load with %s=%q succeeded, want an error", tc.env, tc.value)
+			}
+			for _, w := range []string{tc.want, tc.env} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Load with %s=%q: error %q does not contain %q", tc.env, tc.value, err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadEmptyEnvIsUnset(t *testing.T) {
+	env := map[string]string{}
+	for _, s := range settings() {
+		env[s.env] = ""
+	}
+	env["GATEHOUSE_CONFIG"] = ""
+	got, err := Load(nil, envOf(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !reflect.DeepEqual(got, Default()) {
+		t.Errorf("Load with empty variables = %+v, want Default()", got)
+	}
+}
+
+func TestLoadEmptyURLFlagOverrides(t *testing.T) {
+	got, err := Load([]string{"--url", ""}, envOf(map[string]string{"GATEHOUSE_URL": "https://env.example"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got.URL != "" {
+		t.Errorf("URL = %q, want empty", got.URL)
+	}
+}
+
+func TestLoadArgErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--port", "80"}, "flag provided but not defined"},
+		{"missing value", []string{"--listen"}, "flag needs an argument"},
+		{"positional argument", []string{"--listen", ":1", "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.args, envOf(nil), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load(%q) error = %v, want one containing %q", tc.args, err, tc.want)
+			}
+			if errors.Is(err, flag.ErrHelp) {
+				t.Errorf("Load(%q) error %v wraps flag.ErrHelp", tc.args, err)
+			}
+		})
+	}
+}
+
+func TestLoadHelp(t *testing.T) {
+	var want []string
+	for _, s := range settings() {
+		want = append(want, "--"+s.flag, s.env, "File key: "+s.key, "Default: "+s.show(Default()))
+	}
+	want = append(want, "--config", "GATEHOUSE_CONFIG", "Precedence", ".toml", ".yaml",
+		"Default: 127.0.0.1:4873", "Default: 100MiB", "Default: 12h", "Default: 30s")
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"--listen", ":1", "--help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := Load(args, envOf(nil), &out)
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("Load(%q) error = %v, want flag.ErrHelp", args, err)
+			}
+			for _, w := range want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("usage does not mention %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   []string // substrings of the error; none means valid
+	}{
+		{"default", func(*Config) {}, nil},
+		{"url with path", func(c *Config) { c.URL = "https://example.com/npm" }, nil},
+		{"listen on all interfaces", func(c *Config) { c.Listen = ":4873" }, nil},
+		{"listen on IPv6", func(c *Config) { c.Listen = "[::1]:4873" }, nil},
+		{"url trailing slash", func(c *Config) { c.URL = "https://example.com/" }, []string{"must not end with /"}},
+		{"zero config", func(c *Config) { *c = Config{} }, []string{"listen", "data", "registration", "max_body_size", "session_ttl", "token_prefix", "shutdown_timeout", "log_level"}},
+		{"names every source", func(c *Config) { c.LogLevel = "loud" }, []string{"--log-level", "GATEHOUSE_LOG_LEVEL", "file key log_level", `"loud"`}},
+		{"negative size", func(c *Config) { c.MaxBodySize = -1 }, []string{"max_body_size", "more than 0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.modify(&c)
+			err := c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate(%+v) = %v, want nil", c, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate(%+v) = nil, want an error", c)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"104857600", 104857600, false},
+		{"1", 1, false},
+		{"0", 0, false},
+		{"512B", 512, false},
+		{"512b", 512, false},
+		{"10KB", 10_000, false},
+		{"10kb", 10_000, false},
+		{"10MB", 10_000_000, false},
+		{"2GB", 2_000_000_000, false},
+		{"512KiB", 512 << 10, false},
+		{"100MiB", 100 << 20, false},
+		{"100mib", 100 << 20, false},
+		{"100MIB", 100 << 20, false},
+		{"1GiB", 1 << 30, false},
+		{"100 MiB", 100 << 20, false},
+		{" 7 ", 7, false},
+		{"8589934591GiB", 8589934591 << 30, false},
+		{"8589934592GiB", 0, true},
+		{"9223372036854775808", 0, true},
+		{"", 0, true},
+		{"MiB", 0, true},
+		{"-1", 0, true},
+		{"+1", 0, true},
+		{"1.5MiB", 0, true},
+		{"1e6", 0, true},
+		{"10TB", 0, true},
+		{"10 M", 0, true},
+		{"10Mi", 0, true},
+		{"10MiBs", 0, true},
+		{"0x10", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseSize(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("parseSize(%q) = %d, %v; want error %v", tc.in, got, err, tc.wantErr)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("parseSize(%q) = %d, want %d", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFormatSizeAndDuration(t *testing.T) {
+	sizes := []struct {
+		in   int64
+		want string
+	}{
+		{100 << 20, "100MiB"},
+		{1 << 30, "1GiB"},
+		{1536, "1536"}, // 1.5KiB: not a whole number of any unit
+		{2048, "2KiB"},
+		{1000, "1000"},
+		{0, "0"},
+	}
+	for _, tc := range sizes {
+		if got := formatSize(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("formatSize(%d) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	durations := []struct {
+		in   time.Duration
+		want string
+	}{
+		{12 * time.Hour, "12h"},
+		{90 * time.Minute, "1h30m"},
+		{30 * time.Second, "30s"},
+		{time.Hour + time.Second, "1h0m1s"},
+		{1500 * time.Millisecond, "1.5s"},
+		{0, "0s"},
+	}
+	for _, tc := range durations {
+		if got := formatDuration(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("formatDuration(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestTokenSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "g.toml")
+	if err := os.WriteFile(file, []byte("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nlegacy_tokens = \"disabled\"\nmax_write_token_days = 30\nlegacy_max_days = 365\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load([]string{"--config", file}, func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.TrustedProxies) != 2 || got.TrustedProxies[0].String() != "10.0.0.0/8" || got.TrustedProxies[1].String() != "::1/128" {
+		t.Fatalf("trusted proxies = %v", got.TrustedProxies)
+	}
+	if got.LegacyTokens != "disabled" || got.MaxWriteTokenDays != 30 || got.LegacyMaxDays != 365 {
+		t.Fatalf("token settings = %+v", got)
+	}
+	env := map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "192.168.0.0/16, 127.0.0.1"}
+	got, err = Load([]string{"--max-write-token-days", "7"}, func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.TrustedProxies) != 2 || got.TrustedProxies[1].String() != "127.0.0.1/32" || got.MaxWriteTokenDays != 7 {
+		t.Fatalf("from env and flag: %+v", got)
+	}
+	bad := [][]string{
+		{"--trusted-proxies", "not-a-cidr"},
+		{"--legacy-tokens", "maybe"},
+		{"--max-write-token-days", "0"},
+		{"--max-write-token-days", "x"},
+		{"--legacy-max-days", "-1"},
+	}
+	for _, args := range bad {
+		if _, err := Load(args, func(string) string { return "" }, nil); err == nil {
+			t.Errorf("Load(%v) accepted a bad value", args)
+		}
+	}
+}

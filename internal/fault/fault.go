@@ -1,0 +1,89 @@
+// Package fault gives errors a kind (not found, invalid, forbidden, ...) so that
+// domain code can say what went wrong without knowing about HTTP. The transport
+// layers map kinds to statuses in one place each.
+package fault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error for the client.
+type Kind int
+
+// The kinds of error a client can be told about.
+const (
+	Internal     Kind = iota // a bug or an unavailable dependency; details stay in the log
+	Invalid                  // the request is malformed or breaks a rule (400)
+	Unauthorized             // no usable credentials, or a challenge to answer (401)
+	Forbidden                // authenticated, but not allowed (403)
+	NotFound                 // no such thing, or not visible to this caller (404)
+	Conflict                 // clashes with the current state (409)
+	TooLarge                 // the body is over the size limit (413)
+	Locked                   // too many failures; try again later (429)
+)
+
+// Error is an error with a kind and a message that is safe to show to the client.
+type Error struct {
+	Kind Kind
+	// Message is shown to the client as is; it never holds a secret.
+	Message string
+	// Challenge, for Unauthorized, is the WWW-Authenticate value to send.
+	Challenge string
+	// RetryAfter, for Locked, is the number of seconds to wait.
+	RetryAfter int
+	// Err is the underlying cause, for the log only.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns an error of kind k with a client-safe message.
+func New(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an error of kind k with a client-safe message and a cause for the log.
+func Wrap(k Kind, err error, message string) *Error {
+	return &Error{Kind: k, Message: message, Err: err}
+}
+
+// KindOf returns the kind of err, Internal when it carries none.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// As returns the *Error inside err, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// Is reports whether err is of kind k.
+func Is(err error, k Kind) bool { return KindOf(err) == k }
+
+// Shorthands for the common kinds.
+
+// NotFoundf returns a NotFound error.
+func NotFoundf(format string, args ...any) *Error { return New(NotFound, format, args...) }
+
+// Invalidf returns an Invalid error.
+func Invalidf(format string, args ...any) *Error { return New(Invalid, format, args...) }
+
+// Forbiddenf returns a Forbidden error.
+func Forbiddenf(format string, args ...any) *Error { return New(Forbidden, format, args...) }
+
+// Conflictf returns a Conflict error.
+func Conflictf(format string, args ...any) *Error { return New(Conflict, format, args...) }

@@ -1,0 +1,312 @@
+// Package npmapi speaks npm's registry protocol over HTTP: it decodes what the
+// npm CLI (and pnpm, yarn, bun) send, calls the domain services and encodes
+// their answers. It holds no business rules.
+package npmapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
+)
+
+// Options configure the API.
+type Options struct {
+	// BaseURL is the public URL for tarball links; empty means the request's own.
+	BaseURL string
+}
+
+// API is the npm registry protocol handler.
+type API struct {
+	accounts *account.Service
+	registry *registry.Service
+	authn    *auth.Authenticator
+	log      *slog.Logger
+	opts     Options
+	mux      *http.ServeMux
+}
+
+// New returns the API handler.
+func New(accounts *account.Service, reg *registry.Service, authn *auth.Authenticator, log *slog.Logger, opts Options) *API {
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	a := &API{accounts: accounts, registry: reg, authn: authn, log: log, opts: opts, mux: http.NewServeMux()}
+	a.routes()
+	return a
+}
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("GET /-/ping", a.ping)
+	m.HandleFunc("GET /-/whoami", a.whoami)
+	m.HandleFunc("PUT /-/user/{id}", a.couchLogin)
+	m.HandleFunc("PUT /-/user/{id}/-rev/{rev}", a.couchLogin)
+	m.HandleFunc("GET /-/user/{id}", a.userDocument)
+	m.HandleFunc("DELETE /-/user/token/{token}", a.logout)
+	m.HandleFunc("POST /-/v1/login", a.webLoginUnsupported)
+	m.HandleFunc("GET /-/v1/search", a.search)
+	m.HandleFunc("POST /-/npm/v1/tokens", a.createToken)
+	m.HandleFunc("GET /-/npm/v1/tokens", a.listTokens)
+	m.HandleFunc("DELETE /-/npm/v1/tokens/token/{ref}", a.revokeToken)
+	m.HandleFunc("POST /-/npm/v1/security/advisories/bulk", a.emptyAdvisories)
+	m.HandleFunc("POST /-/npm/v1/security/audits/quick", a.emptyAudit)
+	m.HandleFunc("/-/package/", a.packageSubresource)
+	m.HandleFunc("/-/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, fault.NotFoundf("Not found"))
+	})
+	m.HandleFunc("/", a.packageRoute)
+}
+
+// ServeHTTP resolves the caller, then routes the request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, err := a.principal(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if p != nil {
+		r = r.WithContext(auth.WithPrincipal(r.Context(), p))
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// principal resolves the bearer token, if any. A request without one is
+// anonymous; a request with an unknown, revoked or expired one is treated as
+// anonymous too, so a public read still works with a stale token while
+// whatever needs a login gets 401. A token used from outside its IP ranges is
+// refused outright.
+func (a *API) principal(r *http.Request) (*auth.Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, nil
+	}
+	scheme, cred, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return nil, nil
+	}
+	p, err := a.authn.Bearer(r.Context(), strings.TrimSpace(cred), auth.ClientIP(r.Context()))
+	if err != nil {
+		// A token used from outside its IP ranges fails closed, on every request.
+		if e, ok := fault.As(err); ok && e.Kind == fault.Unauthorized && e.Challenge != "ipaddress" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func (a *API) ping(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
+	p := auth.FromContext(r.Context())
+	if !p.Authenticated() {
+		a.writeError(w, r, auth.ErrAuthRequired())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"username": p.UserName})
+}
+
+// couchUserName extracts NAME from "org.couchdb.user:NAME".
+func couchUserName(id string) (string, bool) {
+	return strings.CutPrefix(id, "org.couchdb.user:")
+}
+
+type couchLoginBody struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	Email    string `json:"email"`
+}
+
+func (a *API) couchLogin(w http.ResponseWriter, r *http.Request) {
+	name, ok := couchUserName(r.PathValue("id"))
+	if !ok {
+		a.writeError(w, r, fault.NotFoundf("Not found"))
+		return
+	}
+	var body couchLoginBody
+	if err := decodeJSON(r, &body); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if body.Name != "" && body.Name != name {
+		a.writeError(w, r, fault.Invalidf("the name in the body does not match the URL"))
+		return
+	}
+	res, err := a.accounts.Login(r.Context(), name, body.Email, body.Password)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "login", slog.String("user", res.User.Name), slog.Bool("created", res.Created))
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"ok": true, "id": "org.couchdb.user:" + res.User.Name, "rev": "_we-dont-use-revs-any-more", "token": res.Token,
+	})
+}
+
+func (a *API) userDocument(w http.ResponseWriter, r *http.Request) {
+	name, ok := couchUserName(r.PathValue("id"))
+	if !ok {
+		a.writeError(w, r, fault.NotFoundf("Not found"))
+		return
+	}
+	if !auth.FromContext(r.Context()).Authenticated() {
+		a.writeError(w, r, auth.ErrAuthRequired())
+		return
+	}
+	u, err := a.accounts.UserByName(r.Context(), name)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"_id": "org.couchdb.user:" + u.Name, "name": u.Name, "email": u.Email})
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) {
+	if err := a.accounts.Logout(r.Context(), auth.FromContext(r.Context()), r.PathValue("token")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// webLoginUnsupported answers npm's web login with a 404, which makes npm fall
+// back to the username and password prompt.
+func (a *API) webLoginUnsupported(w http.ResponseWriter, r *http.Request) {
+	a.writeError(w, r, fault.NotFoundf("web login is not available on this registry; use npm login --auth-type=legacy"))
+}
+
+func (a *API) emptyAdvisories(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+func (a *API) emptyAudit(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"actions": []any{}, "advisories": map[string]any{}, "muted": []any{},
+		"metadata": map[string]any{
+			"vulnerabilities": map[string]int{"info": 0, "low": 0, "moderate": 0, "high": 0, "critical": 0},
+			"dependencies":    0, "devDependencies": 0, "optionalDependencies": 0, "totalDependencies": 0,
+		},
+	})
+}
+
+func (a *API) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, _ := strconv.Atoi(q.Get("from"))
+	size, _ := strconv.Atoi(q.Get("size"))
+	hits, total, err := a.registry.Search(r.Context(), auth.FromContext(r.Context()), q.Get("text"), from, size)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	objects := make([]map[string]any, 0, len(hits))
+	for _, h := range hits {
+		maintainers := make([]map[string]string, 0, len(h.Owners))
+		for _, o := range h.Owners {
+			maintainers = append(maintainers, map[string]string{"username": o.Name, "email": o.Email})
+		}
+		pkg := map[string]any{
+			"name": h.Name, "version": h.Version, "description": h.Description, "keywords": h.Keywords,
+			"date":        h.Modified.UTC().Format("2006-01-02T15:04:05.000Z"),
+			"links":       map[string]string{},
+			"maintainers": maintainers,
+		}
+		if h.Scope != "" {
+			pkg["scope"] = h.Scope
+		} else {
+			pkg["scope"] = "unscoped"
+		}
+		if len(maintainers) > 0 {
+			pkg["publisher"] = maintainers[0]
+		}
+		objects = append(objects, map[string]any{
+			"package":     pkg,
+			"score":       map[string]any{"final": 1, "detail": map[string]float64{"quality": 1, "popularity": 1, "maintenance": 1}},
+			"searchScore": 1,
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"objects": objects, "total": total, "time": timeNow()})
+}
+
+// decodeJSON reads a JSON body into v; malformed JSON is a 400 and a body
+// over the limit a 413.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fault.New(fault.TooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fault.Invalidf("invalid JSON body: field %q must be %s", te.Field, te.Type)
+		}
+		return fault.Invalidf("invalid JSON body")
+	}
+	if dec.More() {
+		return fault.Invalidf("invalid JSON body: trailing data")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fault.New(fault.TooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
+		}
+		return fault.Invalidf("invalid JSON body: trailing data")
+	}
+	return nil
+}
+
+// baseURL is where tarball links point: the configured URL, or the URL this
+// request came to.
+func (a *API) baseURL(r *http.Request) string {
+	if a.opts.BaseURL != "" {
+		return a.opts.BaseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// fillBase replaces the base placeholder in a stored document, escaping the
+// URL for a JSON string.
+func (a *API) fillBase(r *http.Request, body []byte) []byte {
+	enc, _ := json.Marshal(a.baseURL(r))
+	return bytes.ReplaceAll(body, []byte(registry.BasePlaceholder), enc[1:len(enc)-1])
+}
+
+// packageName decodes a package name from a path segment: "@scope%2fname"
+// arrives as one segment, "@scope/name" as two.
+func splitPackagePath(escaped string) (name string, rest []string, ok bool) {
+	segs := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+	for i, s := range segs {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return "", nil, false
+		}
+		segs[i] = u
+	}
+	if len(segs) == 0 || segs[0] == "" {
+		return "", nil, false
+	}
+	if strings.HasPrefix(segs[0], "@") && !strings.Contains(segs[0], "/") {
+		if len(segs) < 2 || segs[1] == "" {
+			return "", nil, false
+		}
+		return segs[0] + "/" + segs[1], segs[2:], true
+	}
+	return segs[0], segs[1:], true
+}

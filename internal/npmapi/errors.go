@@ -1,0 +1,62 @@
+package npmapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+)
+
+// statusOf maps fault kinds to HTTP statuses; it is the only such mapping for the npm API.
+var statusOf = map[fault.Kind]int{
+	fault.Invalid:      http.StatusBadRequest,
+	fault.Unauthorized: http.StatusUnauthorized,
+	fault.Forbidden:    http.StatusForbidden,
+	fault.NotFound:     http.StatusNotFound,
+	fault.Conflict:     http.StatusConflict,
+	fault.TooLarge:     http.StatusRequestEntityTooLarge,
+	fault.Locked:       http.StatusTooManyRequests,
+}
+
+// writeError answers err as npm expects: JSON {"error": "..."} with the
+// kind's status and, for 401, the challenge. Internal errors are logged with
+// the request id and shown only as "internal server error".
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = fault.New(fault.TooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
+	}
+	e, ok := fault.As(err)
+	if !ok || e.Kind == fault.Internal {
+		a.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Any("error", err))
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal server error"})
+		return
+	}
+	status := statusOf[e.Kind]
+	if e.Challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.Challenge)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	if e.Err != nil {
+		a.log.DebugContext(r.Context(), "request refused", slog.Int("status", status), slog.Any("error", e.Err))
+	}
+	writeJSON(w, status, map[string]string{"error": e.Message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"internal server error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

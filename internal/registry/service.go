@@ -1,0 +1,853 @@
+// Package registry holds packages: publishing and its checks, versions,
+// dist-tags, owners, deprecation, unpublishing, search, and the prebuilt
+// packuments that installs read.
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// Service is the package registry.
+type Service struct {
+	store *store.Store
+	blobs *blob.Store
+	now   func() time.Time
+}
+
+// NewService returns the registry over a metadata store and a blob store.
+func NewService(s *store.Store, b *blob.Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: s, blobs: b, now: now}
+}
+
+// Document is a prebuilt JSON document with what a reader needs to serve it.
+type Document struct {
+	// Body holds BasePlaceholder where the public base URL goes.
+	Body []byte
+	// ETag is a strong validator of Body (before the base URL is filled in).
+	ETag     string
+	Modified time.Time
+}
+
+// facts gathers what policy needs to know about pkg and principal p.
+func (s *Service) facts(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) (policy.Package, error) {
+	f := policy.Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true, Restricted: pkg.Access == "restricted"}
+	if p.Authenticated() {
+		owner, err := q.IsOwner(ctx, pkg.ID, p.UserID)
+		if err != nil {
+			return f, err
+		}
+		f.UserIsOwner = owner
+	}
+	return f, nil
+}
+
+// loadFor reads a package's row and checks that p may do a to it. A package
+// that does not exist is NotFound, like one p may not see.
+func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principal, name string, a policy.Action) (store.Package, error) {
+	pkg, err := q.PackageByName(ctx, name)
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return store.Package{}, policy.Decide(p, a, policy.Package{Name: name, Exists: false})
+		}
+		return store.Package{}, err
+	}
+	f, err := s.facts(ctx, q, p, pkg)
+	if err != nil {
+		return store.Package{}, err
+	}
+	return pkg, policy.Decide(p, a, f)
+}
+
+// Packument returns the full packument, or the abbreviated one, of name.
+func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool) (Document, error) {
+	q := s.store.Q()
+	pkg, err := q.PackageDocument(ctx, name, abbreviated)
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return Document{}, fault.NotFoundf("Not found")
+		}
+		return Document{}, err
+	}
+	f, err := s.facts(ctx, q, p, pkg)
+	if err != nil {
+		return Document{}, err
+	}
+	if err := policy.Decide(p, policy.Read, f); err != nil {
+		return Document{}, err
+	}
+	kind, body := "full", pkg.Packument
+	if abbreviated {
+		kind, body = "abbr", pkg.Abbreviated
+	}
+	return Document{
+		Body:     body,
+		ETag:     fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, pkg.ID, pkg.CreatedAt, pkg.Rev, kind),
+		Modified: time.UnixMilli(pkg.ModifiedAt),
+	}, nil
+}
+
+// Manifest returns one version's document, by version or dist-tag.
+func (s *Service) Manifest(ctx context.Context, p *auth.Principal, name, versionOrTag string) ([]byte, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	version := versionOrTag
+	if _, err := semver.StrictNewVersion(versionOrTag); err != nil {
+		tags, err := q.DistTags(ctx, pkg.ID)
+		if err != nil {
+			return nil, err
+		}
+		v, ok := tags[versionOrTag]
+		if !ok {
+			return nil, fault.NotFoundf("version not found: %s", versionOrTag)
+		}
+		version = v
+	}
+	v, err := q.VersionOf(ctx, pkg.ID, version)
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return nil, fault.NotFoundf("version not found: %s", versionOrTag)
+		}
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(v.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("decode manifest: %w", err)
+	}
+	out, err := json.Marshal(withoutKeys(m, "readme"))
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return out, nil
+}
+
+// Tarball opens the tarball file of package name, if p may read it.
+func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (blob.Reader, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	version, ok := versionFromFilename(name, filename)
+	if !ok {
+		return nil, fault.NotFoundf("Not found")
+	}
+	v, err := q.VersionOf(ctx, pkg.ID, version)
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return nil, fault.NotFoundf("Not found")
+		}
+		return nil, err
+	}
+	return s.blobs.Open(ctx, v.BlobKey)
+}
+
+func versionFromFilename(name, filename string) (string, bool) {
+	_, bare := SplitName(name)
+	v, ok := strings.CutPrefix(filename, bare+"-")
+	if !ok {
+		return "", false
+	}
+	v, ok = strings.CutSuffix(v, ".tgz")
+	return v, ok && v != ""
+}
+
+// PublishDocument is the body npm sends to PUT /:package: a packument with one
+// new version and its tarball attached, or (without attachments) a changed
+// packument for deprecation, unpublishing or owners.
+type PublishDocument struct {
+	ID          string                     `json:"_id"`
+	Rev         string                     `json:"_rev"`
+	Name        string                     `json:"name"`
+	DistTags    map[string]string          `json:"dist-tags"`
+	Versions    map[string]json.RawMessage `json:"versions"`
+	Access      *string                    `json:"access"`
+	Attachments map[string]Attachment      `json:"_attachments"`
+	Maintainers []Maintainer               `json:"maintainers"`
+}
+
+// Attachment is a base64 tarball inside a publish document.
+type Attachment struct {
+	ContentType string `json:"content_type"`
+	Data        string `json:"data"`
+	Length      *int64 `json:"length"`
+}
+
+// Maintainer names an owner in a packument.
+type Maintainer struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+}
+
+// Publish stores the new version that doc carries. The tarball is verified and
+// written to the blob store first; then the version, its dist-tags and the
+// rebuilt packuments commit in one transaction, so nothing is half-published.
+func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, doc PublishDocument) error {
+	if doc.Name != "" && doc.Name != name {
+		return fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
+	}
+	if err := ValidatePackageName(name); err != nil {
+		return err
+	}
+	if len(doc.Versions) != 1 {
+		return fault.Invalidf("a publish must carry exactly one version, got %d", len(doc.Versions))
+	}
+	if len(doc.Attachments) != 1 {
+		return fault.Invalidf("a publish must carry exactly one tarball attachment, got %d", len(doc.Attachments))
+	}
+	var version string
+	var raw json.RawMessage
+	for version, raw = range doc.Versions {
+	}
+	if err := ValidateVersion(version); err != nil {
+		return err
+	}
+	var att Attachment
+	for _, att = range doc.Attachments {
+	}
+
+	manifest, check, err := parseManifest(name, version, raw)
+	if err != nil {
+		return err
+	}
+	data, err := base64.StdEncoding.DecodeString(att.Data)
+	if err != nil {
+		return fault.Invalidf("the attached tarball is not valid base64")
+	}
+	check.Length = -1
+	if att.Length != nil {
+		check.Length = *att.Length
+	}
+	digest, err := VerifyTarball(data, check)
+	if err != nil {
+		return err
+	}
+	tags := doc.DistTags
+	if len(tags) == 0 {
+		tags = map[string]string{"latest": version}
+	}
+	for tag, v := range tags {
+		if err := ValidateTag(tag); err != nil {
+			return err
+		}
+		if v != version {
+			return fault.Invalidf("dist-tag %q must point at the published version %s, not %q", tag, version, v)
+		}
+	}
+	access := ""
+	if doc.Access != nil {
+		access = *doc.Access
+	}
+	scope, _ := SplitName(name)
+	switch access {
+	case "", "public", "restricted":
+	default:
+		return fault.Invalidf("access must be public or restricted, not %q", access)
+	}
+	if scope == "" && access == "restricted" {
+		return fault.Invalidf("Can't restrict access to unscoped packages.")
+	}
+
+	// Fill in what the registry owns in the version document.
+	filename := TarballFilename(name, version)
+	dist := map[string]any{
+		"shasum":       digest.Shasum,
+		"integrity":    digest.Integrity,
+		"tarball":      BasePlaceholder + "/" + name + "/-/" + filename,
+		"fileCount":    digest.FileCount,
+		"unpackedSize": digest.UnpackedSize,
+	}
+	manifest["dist"] = mustJSON(dist)
+	manifest["_id"] = mustJSON(name + "@" + version)
+	manifest["_npmUser"] = mustJSON(Maintainer{Name: p.UserName, Email: p.Email})
+	if hasInstallScript(manifest) {
+		manifest["hasInstallScript"] = json.RawMessage("true")
+	}
+	manifestJSON, err := json.Marshal(manifest)
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+
+	// Authorise before writing anything: a quick look outside the transaction.
+	if err := s.authorisePublish(ctx, s.store.Q(), p, name, scope); err != nil {
+		return err
+	}
+	key := blob.Key(digest.SHA512)
+	if err := s.blobs.Put(ctx, key, data); err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		now := s.now().UnixMilli()
+		pkg, err := q.PackageByName(ctx, name)
+		switch {
+		case fault.Is(err, fault.NotFound):
+			if err := policy.Decide(p, policy.Create, policy.Package{Name: name, Scope: scope}); err != nil {
+				return err
+			}
+			if access == "" {
+				access = "public"
+				if scope != "" {
+					access = "restricted"
+				}
+			}
+			pkg, err = q.CreatePackage(ctx, store.Package{Name: name, Scope: scope, Access: access, Rev: 0,
+				CreatedAt: now, ModifiedAt: now})
+			if err != nil {
+				return err
+			}
+			if err := q.AddOwner(ctx, pkg.ID, p.UserID); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			f, err := s.facts(ctx, q, p, pkg)
+			if err != nil {
+				return err
+			}
+			if err := policy.Decide(p, policy.Publish, f); err != nil {
+				return err
+			}
+		}
+		used, err := q.WasPublished(ctx, name, version)
+		if err != nil {
+			return err
+		}
+		if used {
+			return fault.Forbiddenf("You cannot publish over the previously published versions: %s.", version)
+		}
+		if err := q.MarkPublished(ctx, name, version); err != nil {
+			return err
+		}
+		if err := q.InsertVersion(ctx, store.Version{PackageID: pkg.ID, Version: version, Manifest: manifestJSON,
+			BlobKey: key, Size: digest.Size, PublishedAt: now}); err != nil {
+			return err
+		}
+		existing, err := q.DistTags(ctx, pkg.ID)
+		if err != nil {
+			return err
+		}
+		if _, ok := existing["latest"]; !ok {
+			tags["latest"] = version
+		}
+		for tag := range tags {
+			if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
+				return err
+			}
+		}
+		return s.rebuild(ctx, q, pkg, now)
+	})
+}
+
+// authorisePublish refuses early, before the tarball is written, a publish
+// that policy would refuse in the transaction anyway.
+func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) error {
+	pkg, err := q.PackageByName(ctx, name)
+	if fault.Is(err, fault.NotFound) {
+		return policy.Decide(p, policy.Create, policy.Package{Name: name, Scope: scope})
+	}
+	if err != nil {
+		return err
+	}
+	f, err := s.facts(ctx, q, p, pkg)
+	if err != nil {
+		return err
+	}
+	return policy.Decide(p, policy.Publish, f)
+}
+
+// parseManifest checks a version document from a publish and returns it with
+// what the tarball must match.
+func parseManifest(name, version string, raw json.RawMessage) (map[string]json.RawMessage, TarballCheck, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, TarballCheck{}, fault.Invalidf("version %s is not a JSON object", version)
+	}
+	var head struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		Dist    struct {
+			Shasum    string `json:"shasum"`
+			Integrity string `json:"integrity"`
+		} `json:"dist"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, TarballCheck{}, fault.Invalidf("version %s has fields of the wrong type: %v", version, jsonProblem(err))
+	}
+	if head.Name != name {
+		return nil, TarballCheck{}, fault.Invalidf("the name in version %s (%q) does not match the package (%q)", version, head.Name, name)
+	}
+	if head.Version != version {
+		return nil, TarballCheck{}, fault.Invalidf("the version field (%q) does not match the version key (%q)", head.Version, version)
+	}
+	if head.Dist.Shasum == "" && head.Dist.Integrity == "" {
+		return nil, TarballCheck{}, fault.Invalidf("version %s has no dist.shasum or dist.integrity", version)
+	}
+	// Keys starting with "_" are npm's bookkeeping; keep only the ones clients read.
+	for k := range m {
+		if strings.HasPrefix(k, "_") && k != "_hasShrinkwrap" && k != "_nodeVersion" && k != "_npmVersion" {
+			delete(m, k)
+		}
+	}
+	return m, TarballCheck{Name: name, Version: version, Shasum: head.Dist.Shasum, Integrity: head.Dist.Integrity}, nil
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if e, ok := err.(*json.UnmarshalTypeError); ok {
+		te = e
+		return fmt.Sprintf("%s must be %s", te.Field, te.Type)
+	}
+	return "malformed JSON"
+}
+
+func hasInstallScript(m map[string]json.RawMessage) bool {
+	var scripts map[string]any
+	if json.Unmarshal(m["scripts"], &scripts) != nil {
+		return false
+	}
+	for _, k := range []string{"preinstall", "install", "postinstall"} {
+		if _, ok := scripts[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("registry: encode %T: %v", v, err))
+	}
+	return b
+}
+
+// rebuild bumps the package's revision and rebuilds its documents from its
+// rows; it runs inside the transaction that changed them.
+func (s *Service) rebuild(ctx context.Context, q store.Queries, pkg store.Package, now int64) error {
+	versions, err := q.Versions(ctx, pkg.ID)
+	if err != nil {
+		return err
+	}
+	tags, err := q.DistTags(ctx, pkg.ID)
+	if err != nil {
+		return err
+	}
+	owners, err := q.Owners(ctx, pkg.ID)
+	if err != nil {
+		return err
+	}
+	pkg.Rev++
+	pkg.ModifiedAt = now
+	docs, err := buildDocuments(pkg, versions, tags, owners)
+	if err != nil {
+		return err
+	}
+	pkg.Packument, pkg.Abbreviated = docs.full, docs.abbreviated
+	pkg.Description, pkg.Keywords = docs.description, docs.keywords
+	return q.SavePackage(ctx, pkg)
+}
+
+// Update applies a packument sent back by npm without attachments: version
+// deprecation messages (npm deprecate, PUT /:package), and, when rev is given
+// (PUT /:package/-rev/:rev), removed versions (npm unpublish) and a changed
+// maintainers list (npm owner).
+func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev string, doc PublishDocument, hasVersions bool) error {
+	if doc.Name != "" && doc.Name != name {
+		return fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
+	}
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		pkg, err := s.loadFor(ctx, q, p, name, policy.Deprecate)
+		if err != nil {
+			return err
+		}
+		if rev != "" && !sameRev(rev, revString(pkg)) {
+			return fault.Conflictf("Document update conflict: the package changed since revision %s; fetch it again", rev)
+		}
+		versions, err := q.Versions(ctx, pkg.ID)
+		if err != nil {
+			return err
+		}
+		changed := false
+		var removed []string
+		for _, v := range versions {
+			sent, ok := doc.Versions[v.Version]
+			if !ok {
+				if rev != "" && hasVersions {
+					removed = append(removed, v.Version)
+				}
+				continue
+			}
+			newManifest, did, err := applyDeprecation(v.Manifest, sent)
+			if err != nil {
+				return fault.Invalidf("version %s: %v", v.Version, err)
+			}
+			if did {
+				if err := q.UpdateVersionManifest(ctx, pkg.ID, v.Version, newManifest); err != nil {
+					return err
+				}
+				changed = true
+			}
+		}
+		if len(removed) > 0 {
+			if len(removed) == len(versions) {
+				return fault.Invalidf("an update cannot remove every version; unpublish the whole package instead")
+			}
+			f, err := s.facts(ctx, q, p, pkg)
+			if err != nil {
+				return err
+			}
+			if err := policy.Decide(p, policy.Unpublish, f); err != nil {
+				return err
+			}
+			if err := s.removeVersions(ctx, q, pkg, removed); err != nil {
+				return err
+			}
+			changed = true
+		}
+		if rev != "" && doc.Maintainers != nil {
+			did, err := s.setOwners(ctx, q, p, pkg, doc.Maintainers)
+			if err != nil {
+				return err
+			}
+			changed = changed || did
+		}
+		if !changed {
+			return nil
+		}
+		return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+	})
+}
+
+func sameRev(a, b string) bool {
+	na, _, _ := strings.Cut(a, "-")
+	nb, _, _ := strings.Cut(b, "-")
+	return a == b || (na == nb && !strings.Contains(a, "-"))
+}
+
+// applyDeprecation copies the deprecated field of sent into stored.
+func applyDeprecation(stored []byte, sent json.RawMessage) ([]byte, bool, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(stored, &m); err != nil {
+		return nil, false, err
+	}
+	var in struct {
+		Deprecated *json.RawMessage `json:"deprecated"`
+	}
+	if err := json.Unmarshal(sent, &in); err != nil {
+		return nil, false, fmt.Errorf("not a JSON object")
+	}
+	var msg string
+	if in.Deprecated != nil {
+		if err := json.Unmarshal(*in.Deprecated, &msg); err != nil {
+			if string(*in.Deprecated) != "false" && string(*in.Deprecated) != "null" {
+				return nil, false, fmt.Errorf("deprecated must be a string")
+			}
+		}
+	}
+	var current string
+	_ = json.Unmarshal(m["deprecated"], &current)
+	if current == msg {
+		return stored, false, nil
+	}
+	if msg == "" {
+		delete(m, "deprecated")
+	} else {
+		m["deprecated"] = mustJSON(msg)
+	}
+	out, err := json.Marshal(m)
+	return out, err == nil, err
+}
+
+// removeVersions deletes versions and repairs dist-tags: tags that pointed at
+// a removed version go, and latest moves to the highest remaining release.
+func (s *Service) removeVersions(ctx context.Context, q store.Queries, pkg store.Package, removed []string) error {
+	gone := map[string]bool{}
+	for _, v := range removed {
+		if err := q.DeleteVersion(ctx, pkg.ID, v); err != nil {
+			return err
+		}
+		gone[v] = true
+	}
+	tags, err := q.DistTags(ctx, pkg.ID)
+	if err != nil {
+		return err
+	}
+	for tag, v := range tags {
+		if gone[v] {
+			if err := q.DeleteDistTag(ctx, pkg.ID, tag); err != nil {
+				return err
+			}
+			delete(tags, tag)
+		}
+	}
+	if _, ok := tags["latest"]; !ok {
+		versions, err := q.Versions(ctx, pkg.ID)
+		if err != nil {
+			return err
+		}
+		if best := highest(versions); best != "" {
+			return q.SetDistTag(ctx, pkg.ID, "latest", best)
+		}
+	}
+	return nil
+}
+
+// highest is the highest release version, or the highest prerelease when
+// there is no release.
+func highest(versions []store.Version) string {
+	var best, bestPre *semver.Version
+	for _, v := range versions {
+		sv, err := semver.StrictNewVersion(v.Version)
+		if err != nil {
+			continue
+		}
+		if sv.Prerelease() == "" {
+			if best == nil || sv.GreaterThan(best) {
+				best = sv
+			}
+		} else if bestPre == nil || sv.GreaterThan(bestPre) {
+			bestPre = sv
+		}
+	}
+	switch {
+	case best != nil:
+		return best.Original()
+	case bestPre != nil:
+		return bestPre.Original()
+	}
+	return ""
+}
+
+// setOwners makes the owners exactly the named users.
+func (s *Service) setOwners(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package, maintainers []Maintainer) (bool, error) {
+	f, err := s.facts(ctx, q, p, pkg)
+	if err != nil {
+		return false, err
+	}
+	current, err := q.Owners(ctx, pkg.ID)
+	if err != nil {
+		return false, err
+	}
+	want := map[string]bool{}
+	for _, m := range maintainers {
+		want[m.Name] = true
+	}
+	have := map[string]int64{}
+	for _, o := range current {
+		have[o.Name] = o.UserID
+	}
+	same := len(want) == len(have)
+	for n := range want {
+		if _, ok := have[n]; !ok {
+			same = false
+		}
+	}
+	if same {
+		return false, nil
+	}
+	if err := policy.Decide(p, policy.ChangeOwners, f); err != nil {
+		return false, err
+	}
+	if len(want) == 0 {
+		return false, fault.Invalidf("Cannot remove all owners of a package. Add someone else first.")
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, ok := have[n]; ok {
+			continue
+		}
+		u, err := q.UserByName(ctx, n)
+		if err != nil {
+			if fault.Is(err, fault.NotFound) {
+				return false, fault.NotFoundf("user %q not found", n)
+			}
+			return false, err
+		}
+		if err := q.AddOwner(ctx, pkg.ID, u.ID); err != nil {
+			return false, err
+		}
+	}
+	for n, id := range have {
+		if !want[n] {
+			if err := q.RemoveOwner(ctx, pkg.ID, id); err != nil {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// UnpublishPackage removes a whole package. Its versions stay recorded as
+// published, so none of them can be published again.
+func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name, rev string) error {
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
+		if err != nil {
+			return err
+		}
+		if rev != "" && !sameRev(rev, revString(pkg)) {
+			return fault.Conflictf("Document update conflict: the package changed since revision %s; fetch it again", rev)
+		}
+		return q.DeletePackage(ctx, pkg.ID)
+	})
+}
+
+// DeleteTarball is the last step of npm's version unpublish. The version is
+// normally gone already (removed by Update); if it is still there, it is
+// removed now. The blob itself stays until garbage collection.
+func (s *Service) DeleteTarball(ctx context.Context, p *auth.Principal, name, filename string) error {
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
+		if err != nil {
+			return err
+		}
+		version, ok := versionFromFilename(name, filename)
+		if !ok {
+			return fault.NotFoundf("Not found")
+		}
+		versions, err := q.Versions(ctx, pkg.ID)
+		if err != nil {
+			return err
+		}
+		for _, v := range versions {
+			if v.Version == version {
+				if len(versions) == 1 {
+					return q.DeletePackage(ctx, pkg.ID)
+				}
+				if err := s.removeVersions(ctx, q, pkg, []string{version}); err != nil {
+					return err
+				}
+				return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+			}
+		}
+		return nil
+	})
+}
+
+// DistTags returns a package's dist-tags.
+func (s *Service) DistTags(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	return q.DistTags(ctx, pkg.ID)
+}
+
+// SetDistTag points tag at version.
+func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, version string) error {
+	if err := ValidateTag(tag); err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
+		if err != nil {
+			return err
+		}
+		if _, err := q.VersionOf(ctx, pkg.ID, version); err != nil {
+			if fault.Is(err, fault.NotFound) {
+				return fault.NotFoundf("version %s of %s not found", version, name)
+			}
+			return err
+		}
+		if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
+			return err
+		}
+		return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+	})
+}
+
+// DeleteDistTag removes tag; latest cannot be removed.
+func (s *Service) DeleteDistTag(ctx context.Context, p *auth.Principal, name, tag string) error {
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
+		if err != nil {
+			return err
+		}
+		if tag == "latest" {
+			return fault.Invalidf("the latest dist-tag cannot be removed; point it at another version instead")
+		}
+		tags, err := q.DistTags(ctx, pkg.ID)
+		if err != nil {
+			return err
+		}
+		if _, ok := tags[tag]; !ok {
+			return fault.NotFoundf("%s is not a dist-tag on %s", tag, name)
+		}
+		if err := q.DeleteDistTag(ctx, pkg.ID, tag); err != nil {
+			return err
+		}
+		return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+	})
+}
+
+// SearchHit is one search result.
+type SearchHit struct {
+	Name        string
+	Scope       string
+	Version     string
+	Description string
+	Keywords    []string
+	Modified    time.Time
+	Owners      []store.Owner
+}
+
+// Search finds packages p can see whose name, description or keywords match text.
+func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, from, size int) ([]SearchHit, int, error) {
+	if size <= 0 {
+		size = 20
+	}
+	if size > 250 {
+		size = 250
+	}
+	if from < 0 {
+		from = 0
+	}
+	var words []string
+	for _, w := range strings.Fields(text) {
+		if k, v, ok := strings.Cut(w, ":"); ok && (k == "keywords" || k == "keyword") {
+			w = v
+		}
+		if w != "" {
+			words = append(words, w)
+		}
+	}
+	q := s.store.Q()
+	rows, total, err := q.Search(ctx, words, p.UserID, from, size)
+	if err != nil {
+		return nil, 0, err
+	}
+	hits := make([]SearchHit, 0, len(rows))
+	for _, r := range rows {
+		owners, err := q.Owners(ctx, r.ID)
+		if err != nil {
+			return nil, 0, err
+		}
+		hits = append(hits, SearchHit{Name: r.Name, Scope: r.Scope, Version: r.Version, Description: r.Description,
+			Keywords: strings.Fields(r.Keywords), Modified: time.UnixMilli(r.ModifiedAt), Owners: owners})
+	}
+	return hits, total, nil
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+)
+
+type middleware func(http.Handler) http.Handler
+
+// chain wraps h so that the last middleware listed runs first.
+func chain(h http.Handler, m ...middleware) http.Handler {
+	for _, mw := range m {
+		h = mw(h)
+	}
+	return h
+}
+
+// requestID gives every request an id, echoed in X-Request-Id and the logs.
+func requestID() middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id := hex.EncodeToString(b[:])
+			w.Header().Set("X-Request-Id", id)
+			next.ServeHTTP(w, r.WithContext(withRequestID(r.Context(), id)))
+		})
+	}
+}
+
+// clientIP resolves the client address once per request. It is the TCP peer,
+// unless the peer is a trusted proxy: then it is the right-most address of
+// X-Forwarded-For that is not itself a trusted proxy. No other header is
+// believed. An unparsable forwarded entry stops the walk at the proxy that
+// sent it, so a forged header never widens what a token's IP ranges allow.
+func clientIP(trusted []netip.Prefix) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ip := resolveClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
+			next.ServeHTTP(w, r.WithContext(auth.WithClientIP(r.Context(), ip)))
+		})
+	}
+}
+
+func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Prefix) netip.Addr {
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		ip = ap.Addr().Unmap()
+	} else if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		ip, _ = netip.ParseAddr(host)
+	}
+	if !isTrusted(ip, trusted) {
+		return ip
+	}
+	var hops []string
+	for _, h := range forwarded {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip
+		}
+		ip = hop.Unmap()
+		if !isTrusted(ip, trusted) {
+			return ip
+		}
+	}
+	return ip
+}
+
+func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog logs one line per request: never the query string's or headers'
+// secrets, only method, path, status, size and duration. Paths that carry a
+// token (logout) are logged without it.
+func accessLog(log *slog.Logger) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rec := &statusRecorder{ResponseWriter: w}
+			next.ServeHTTP(rec, r)
+			log.InfoContext(r.Context(), "request", slog.String("method", r.Method),
+				slog.String("path", redactPath(r.URL.Path)), slog.Int("status", rec.status),
+				slog.Int64("bytes", rec.bytes), slog.Duration("duration", time.Since(start)),
+				slog.String("client", auth.ClientIP(r.Context()).String()))
+		})
+	}
+}
+
+// redactPath hides the credential in paths that carry one: npm logout
+// (DELETE /-/user/token/:token) and token revocation by the whole token
+// (DELETE /-/npm/v1/tokens/token/:token).
+func redactPath(p string) string {
+	for _, prefix := range []string{"/-/user/token/", "/-/npm/v1/tokens/token/"} {
+		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
+			return prefix + "[redacted]"
+		}
+	}
+	return p
+}
+
+// limitBody caps every request body; handlers see *http.MaxBytesError past it.
+func limitBody(max int64) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Connection", "close")
+				w.WriteHeader(http.StatusRequestEntityTooLarge)
+				_, _ = w.Write([]byte(`{"error":"request body is larger than the limit of this registry"}`))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// recoverPanics turns a panic into a logged 500.
+func recoverPanics(log *slog.Logger) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.ErrorContext(r.Context(), "panic", slog.Any("panic", v), slog.String("path", r.URL.Path))
+					http.Error(w, `{"error":"internal server error"}`, http.StatusInternalServerError)
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}

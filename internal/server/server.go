@@ -1,0 +1,113 @@
+// Package server wires gatehouse together: configuration, stores, services,
+// routes and middleware, and runs the HTTP server with a graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/token"
+)
+
+// Server is a configured gatehouse.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.Store
+	blobs    *blob.Store
+	authn    *auth.Authenticator
+	Accounts *account.Service
+	Registry *registry.Service
+	handler  http.Handler
+}
+
+// Open creates the data folder if needed, opens the database (running
+// migrations) and the blob store, and builds the services.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := blob.OpenFolder(filepath.Join(cfg.DataDir, "tarballs"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	format := token.NewFormat(cfg.TokenPrefix)
+	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs}
+	tokenPolicy := account.DefaultTokenPolicy()
+	tokenPolicy.LegacyTokens = cfg.LegacyTokens != "disabled"
+	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
+	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
+	authn := auth.NewAuthenticator(st, format, nil, func() bool { return tokenPolicy.LegacyTokens })
+	s.Accounts = account.NewService(st, format, account.Options{
+		RegistrationOpen: cfg.Registration == "open",
+		SessionTTL:       cfg.SessionTTL,
+		Tokens:           tokenPolicy,
+		OnRevoke:         authn.Forget,
+	})
+	s.authn = authn
+	s.Registry = registry.NewService(st, blobs, nil)
+	api := npmapi.New(s.Accounts, s.Registry, authn, log,
+		npmapi.Options{BaseURL: cfg.URL})
+	s.handler = chain(api, recoverPanics(log), limitBody(cfg.MaxBodySize), accessLog(log), clientIP(cfg.TrustedProxies), requestID())
+	return s, nil
+}
+
+// Handler is the whole HTTP handler, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases the stores.
+func (s *Server) Close() error {
+	return errors.Join(s.blobs.Close(), s.store.Close())
+}
+
+// Serve answers on ln until ctx is cancelled, then stops taking connections,
+// lets in-flight requests finish (up to the shutdown timeout) and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("gatehouse is serving", slog.String("address", ln.Addr().String()),
+		slog.String("data", s.cfg.DataDir))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		// Requests still running past the timeout are cut off; their
+		// transactions roll back, so nothing half-written remains.
+		_ = hs.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-errc
+	s.log.Info("stopped cleanly")
+	return nil
+}

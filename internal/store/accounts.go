@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+)
+
+// User is an account.
+type User struct {
+	ID           int64
+	Name         string
+	Email        string
+	PasswordHash string
+	CreatedAt    int64
+	UpdatedAt    int64
+}
+
+const userColumns = `id, name, email, password_hash, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt)
+	return u, err
+}
+
+// CreateUser inserts u and returns it with its ID; a taken name is a Conflict.
+func (q Queries) CreateUser(ctx context.Context, u User) (User, error) {
+	now := Now()
+	u.CreatedAt, u.UpdatedAt = now, now
+	err := q.row(ctx, `INSERT INTO users (name, email, password_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, u.Name, u.Email, u.PasswordHash, now, now).Scan(&u.ID)
+	if err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", u.Name, q.d.mapError(err))
+	}
+	return u, nil
+}
+
+// UserByName finds a user by name.
+func (q Queries) UserByName(ctx context.Context, name string) (User, error) {
+	u, err := scanUser(q.row(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	if err != nil {
+		return User{}, q.scanErr(err, "user not found")
+	}
+	return u, nil
+}
+
+// UserByID finds a user by ID.
+func (q Queries) UserByID(ctx context.Context, id int64) (User, error) {
+	u, err := scanUser(q.row(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return User{}, q.scanErr(err, "user not found")
+	}
+	return u, nil
+}
+
+// Token is a stored credential: a login session or an access token. The token
+// string itself is never stored, only its SHA-256 (Hash) and masked form.
+type Token struct {
+	ID          int64
+	Key         string
+	Hash        []byte
+	UserID      int64
+	Kind        string
+	Name        string
+	Description string
+	Masked      string
+	CIDR        string // JSON array of CIDR strings
+	Grants      string // JSON of the granular grants
+	Bypass2FA   bool
+	CreatedAt   int64
+	ExpiresAt   sql.NullInt64
+	RevokedAt   sql.NullInt64
+	LastUsedAt  sql.NullInt64
+	LastUsedIP  string
+}
+
+const tokenColumns = `id, key, hash, user_id, kind, name, description, masked, cidr, grants,
+	bypass_2fa, created_at, expires_at, revoked_at, last_used_at, last_used_ip`
+
+func scanToken(row interface{ Scan(...any) error }) (Token, error) {
+	var t Token
+	err := row.Scan(&t.ID, &t.Key, &t.Hash, &t.UserID, &t.Kind, &t.Name, &t.Description, &t.Masked,
+		&t.CIDR, &t.Grants, &t.Bypass2FA, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt, &t.LastUsedIP)
+	return t, err
+}
+
+// CreateToken stores t and returns it with its ID.
+func (q Queries) CreateToken(ctx context.Context, t Token) (Token, error) {
+	if t.CIDR == "" {
+		t.CIDR = "[]"
+	}
+	if t.Grants == "" {
+		t.Grants = "{}"
+	}
+	err := q.row(ctx, `INSERT INTO tokens (key, hash, user_id, kind, name, description, masked, cidr, grants,
+		bypass_2fa, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		t.Key, t.Hash, t.UserID, t.Kind, t.Name, t.Description, t.Masked, t.CIDR, t.Grants,
+		t.Bypass2FA, t.CreatedAt, t.ExpiresAt).Scan(&t.ID)
+	if err != nil {
+		return Token{}, fmt.Errorf("create token: %w", q.d.mapError(err))
+	}
+	return t, nil
+}
+
+// TokenByHash finds a token by the SHA-256 of its string, revoked or not.
+func (q Queries) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
+	t, err := scanToken(q.row(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+	if err != nil {
+		return Token{}, q.scanErr(err, "token not found")
+	}
+	return t, nil
+}
+
+// RevokeToken marks the token revoked and bumps the revocations counter
+// (run it in a transaction to do both or neither); it is a NotFound if it does not exist,
+// belongs to someone else, or is already revoked.
+func (q Queries) RevokeToken(ctx context.Context, id, userID int64) error {
+	res, err := q.exec(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`,
+		Now(), id, userID)
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return q.scanErr(sql.ErrNoRows, "token not found")
+	}
+	if _, err := q.exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'revocations'`); err != nil {
+		return fmt.Errorf("count revocation: %w", err)
+	}
+	return nil
+}
+
+// Revocations is a counter that grows with every token revocation, by any
+// process: a cache of tokens is stale when it changes.
+func (q Queries) Revocations(ctx context.Context) (int64, error) {
+	var n int64
+	if err := q.row(ctx, `SELECT value FROM counters WHERE name = 'revocations'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read revocations: %w", q.d.mapError(err))
+	}
+	return n, nil
+}
+
+// TouchToken records when and from where a token was last used.
+func (q Queries) TouchToken(ctx context.Context, id int64, at int64, ip string) error {
+	_, err := q.exec(ctx, `UPDATE tokens SET last_used_at = ?, last_used_ip = ? WHERE id = ?`, at, ip, id)
+	if err != nil {
+		return fmt.Errorf("touch token: %w", err)
+	}
+	return nil
+}
+
+// CountLiveTokens counts a user's access tokens that are neither revoked nor
+// expired at now; login sessions are not counted.
+func (q Queries) CountLiveTokens(ctx context.Context, userID, now int64) (int, error) {
+	var n int
+	err := q.row(ctx, `SELECT COUNT(*) FROM tokens WHERE user_id = ? AND kind <> 'session'
+		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, userID, now).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count tokens: %w", q.d.mapError(err))
+	}
+	return n, nil
+}
+
+// ListTokens returns one page of a user's unrevoked access tokens (sessions
+// excluded), newest first, and how many there are in all.
+func (q Queries) ListTokens(ctx context.Context, userID int64, offset, limit int) ([]Token, int, error) {
+	var total int
+	if err := q.row(ctx, `SELECT COUNT(*) FROM tokens WHERE user_id = ? AND kind <> 'session' AND revoked_at IS NULL`,
+		userID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count tokens: %w", q.d.mapError(err))
+	}
+	rows, err := q.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE user_id = ? AND kind <> 'session'
+		AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, userID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("scan token: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, total, rows.Err()
+}
+
+// ListSessions returns a user's unrevoked, unexpired login sessions, newest first.
+func (q Queries) ListSessions(ctx context.Context, userID, now int64) ([]Token, error) {
+	rows, err := q.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE user_id = ? AND kind = 'session'
+		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, id DESC LIMIT 1000`, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan session: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// TokenByKeyPrefix finds the user's one unrevoked token whose key starts with
+// prefix (any user's when userID is 0); none is NotFound, several is Conflict.
+func (q Queries) TokenByKeyPrefix(ctx context.Context, userID int64, prefix string) (Token, error) {
+	rows, err := q.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE (user_id = ? OR ? = 0) AND revoked_at IS NULL
+		AND key >= ? AND key < ? LIMIT 2`, userID, userID, prefix, prefix+"\xff")
+	if err != nil {
+		return Token{}, fmt.Errorf("find token by key: %w", err)
+	}
+	defer rows.Close()
+	var found []Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return Token{}, fmt.Errorf("scan token: %w", err)
+		}
+		found = append(found, t)
+	}
+	if err := rows.Err(); err != nil {
+		return Token{}, err
+	}
+	switch len(found) {
+	case 0:
+		return Token{}, q.scanErr(sql.ErrNoRows, "token not found")
+	case 1:
+		return found[0], nil
+	}
+	return Token{}, fault.Conflictf("token key prefix %q is ambiguous", prefix)
+}

@@ -1,0 +1,324 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Package is a package's row. Packument and Abbreviated are the prebuilt
+// documents served on reads (with the tarball base URL left as a placeholder).
+type Package struct {
+	ID          int64
+	Name        string
+	Scope       string
+	Access      string // "public" or "restricted"
+	Description string
+	Keywords    string // space-separated, lowercase
+	Rev         int64
+	CreatedAt   int64
+	ModifiedAt  int64
+	Packument   []byte
+	Abbreviated []byte
+}
+
+// Version is one published version.
+type Version struct {
+	PackageID   int64
+	Version     string
+	Manifest    []byte // the version document as served, JSON
+	BlobKey     string
+	Size        int64
+	PublishedAt int64
+}
+
+// Owner is a package owner as listed in maintainers.
+type Owner struct {
+	UserID int64
+	Name   string
+	Email  string
+}
+
+const packageMetaColumns = `id, name, scope, access, description, keywords, rev, created_at, modified_at`
+
+func scanPackageMeta(row interface{ Scan(...any) error }) (Package, error) {
+	var p Package
+	err := row.Scan(&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev, &p.CreatedAt, &p.ModifiedAt)
+	return p, err
+}
+
+// PackageByName returns a package's row without its documents.
+func (q Queries) PackageByName(ctx context.Context, name string) (Package, error) {
+	p, err := scanPackageMeta(q.row(ctx, `SELECT `+packageMetaColumns+` FROM packages WHERE name = ?`, name))
+	if err != nil {
+		return Package{}, q.scanErr(err, "package not found")
+	}
+	return p, nil
+}
+
+// PackageDocument returns a package's row with one of its prebuilt documents:
+// the abbreviated one when abbreviated is true, else the full packument.
+func (q Queries) PackageDocument(ctx context.Context, name string, abbreviated bool) (Package, error) {
+	col := "packument"
+	if abbreviated {
+		col = "abbreviated"
+	}
+	var doc []byte
+	var p Package
+	err := q.row(ctx, `SELECT `+packageMetaColumns+`, `+col+` FROM packages WHERE name = ?`, name).Scan(
+		&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev, &p.CreatedAt, &p.ModifiedAt, &doc)
+	if err != nil {
+		return Package{}, q.scanErr(err, "package not found")
+	}
+	if abbreviated {
+		p.Abbreviated = doc
+	} else {
+		p.Packument = doc
+	}
+	return p, nil
+}
+
+// CreatePackage inserts a package row (documents may be empty until SaveDocuments).
+func (q Queries) CreatePackage(ctx context.Context, p Package) (Package, error) {
+	err := q.row(ctx, `INSERT INTO packages (name, scope, access, description, keywords, rev, created_at, modified_at,
+		packument, abbreviated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		p.Name, p.Scope, p.Access, p.Description, p.Keywords, p.Rev, p.CreatedAt, p.ModifiedAt,
+		nonNil(p.Packument), nonNil(p.Abbreviated)).Scan(&p.ID)
+	if err != nil {
+		return Package{}, fmt.Errorf("create package %q: %w", p.Name, q.d.mapError(err))
+	}
+	return p, nil
+}
+
+// SavePackage writes a package's mutable columns and documents.
+func (q Queries) SavePackage(ctx context.Context, p Package) error {
+	_, err := q.exec(ctx, `UPDATE packages SET access = ?, description = ?, keywords = ?, rev = ?, modified_at = ?,
+		packument = ?, abbreviated = ? WHERE id = ?`,
+		p.Access, p.Description, p.Keywords, p.Rev, p.ModifiedAt, nonNil(p.Packument), nonNil(p.Abbreviated), p.ID)
+	if err != nil {
+		return fmt.Errorf("save package %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// DeletePackage removes a package with its versions, tags and owners. The
+// published_versions record stays.
+func (q Queries) DeletePackage(ctx context.Context, id int64) error {
+	if _, err := q.exec(ctx, `DELETE FROM packages WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete package: %w", err)
+	}
+	return nil
+}
+
+// Versions returns every version of a package, in no particular order.
+func (q Queries) Versions(ctx context.Context, packageID int64) ([]Version, error) {
+	rows, err := q.query(ctx, `SELECT package_id, version, manifest, blob_key, size, published_at
+		FROM versions WHERE package_id = ?`, packageID)
+	if err != nil {
+		return nil, fmt.Errorf("list versions: %w", err)
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		var v Version
+		if err := rows.Scan(&v.PackageID, &v.Version, &v.Manifest, &v.BlobKey, &v.Size, &v.PublishedAt); err != nil {
+			return nil, fmt.Errorf("scan version: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// VersionOf returns one version of a package.
+func (q Queries) VersionOf(ctx context.Context, packageID int64, version string) (Version, error) {
+	var v Version
+	err := q.row(ctx, `SELECT package_id, version, manifest, blob_key, size, published_at
+		FROM versions WHERE package_id = ? AND version = ?`, packageID, version).Scan(
+		&v.PackageID, &v.Version, &v.Manifest, &v.BlobKey, &v.Size, &v.PublishedAt)
+	if err != nil {
+		return Version{}, q.scanErr(err, "version not found")
+	}
+	return v, nil
+}
+
+// InsertVersion adds a version; a version that exists is a Conflict.
+func (q Queries) InsertVersion(ctx context.Context, v Version) error {
+	_, err := q.exec(ctx, `INSERT INTO versions (package_id, version, manifest, blob_key, size, published_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, v.PackageID, v.Version, v.Manifest, v.BlobKey, v.Size, v.PublishedAt)
+	if err != nil {
+		return fmt.Errorf("insert version %s: %w", v.Version, err)
+	}
+	return nil
+}
+
+// UpdateVersionManifest replaces a version's document (deprecation).
+func (q Queries) UpdateVersionManifest(ctx context.Context, packageID int64, version string, manifest []byte) error {
+	_, err := q.exec(ctx, `UPDATE versions SET manifest = ? WHERE package_id = ? AND version = ?`, manifest, packageID, version)
+	if err != nil {
+		return fmt.Errorf("update version %s: %w", version, err)
+	}
+	return nil
+}
+
+// DeleteVersion removes one version.
+func (q Queries) DeleteVersion(ctx context.Context, packageID int64, version string) error {
+	if _, err := q.exec(ctx, `DELETE FROM versions WHERE package_id = ? AND version = ?`, packageID, version); err != nil {
+		return fmt.Errorf("delete version %s: %w", version, err)
+	}
+	return nil
+}
+
+// MarkPublished records name@version as used forever; a second call for the
+// same pair is a Conflict.
+func (q Queries) MarkPublished(ctx context.Context, name, version string) error {
+	if _, err := q.exec(ctx, `INSERT INTO published_versions (name, version) VALUES (?, ?)`, name, version); err != nil {
+		return fmt.Errorf("mark %s@%s published: %w", name, version, err)
+	}
+	return nil
+}
+
+// WasPublished reports whether name@version was ever published.
+func (q Queries) WasPublished(ctx context.Context, name, version string) (bool, error) {
+	var n int
+	if err := q.row(ctx, `SELECT COUNT(*) FROM published_versions WHERE name = ? AND version = ?`, name, version).Scan(&n); err != nil {
+		return false, fmt.Errorf("check published: %w", q.d.mapError(err))
+	}
+	return n > 0, nil
+}
+
+// DistTags returns a package's dist-tags.
+func (q Queries) DistTags(ctx context.Context, packageID int64) (map[string]string, error) {
+	rows, err := q.query(ctx, `SELECT tag, version FROM dist_tags WHERE package_id = ?`, packageID)
+	if err != nil {
+		return nil, fmt.Errorf("list dist-tags: %w", err)
+	}
+	defer rows.Close()
+	tags := map[string]string{}
+	for rows.Next() {
+		var t, v string
+		if err := rows.Scan(&t, &v); err != nil {
+			return nil, fmt.Errorf("scan dist-tag: %w", err)
+		}
+		tags[t] = v
+	}
+	return tags, rows.Err()
+}
+
+// SetDistTag points tag at version.
+func (q Queries) SetDistTag(ctx context.Context, packageID int64, tag, version string) error {
+	_, err := q.exec(ctx, `INSERT INTO dist_tags (package_id, tag, version) VALUES (?, ?, ?)
+		ON CONFLICT (package_id, tag) DO UPDATE SET version = excluded.version`, packageID, tag, version)
+	if err != nil {
+		return fmt.Errorf("set dist-tag %s: %w", tag, err)
+	}
+	return nil
+}
+
+// DeleteDistTag removes a tag.
+func (q Queries) DeleteDistTag(ctx context.Context, packageID int64, tag string) error {
+	if _, err := q.exec(ctx, `DELETE FROM dist_tags WHERE package_id = ? AND tag = ?`, packageID, tag); err != nil {
+		return fmt.Errorf("delete dist-tag %s: %w", tag, err)
+	}
+	return nil
+}
+
+// Owners returns a package's owners, by name.
+func (q Queries) Owners(ctx context.Context, packageID int64) ([]Owner, error) {
+	rows, err := q.query(ctx, `SELECT u.id, u.name, u.email FROM owners o JOIN users u ON u.id = o.user_id
+		WHERE o.package_id = ? ORDER BY u.name`, packageID)
+	if err != nil {
+		return nil, fmt.Errorf("list owners: %w", err)
+	}
+	defer rows.Close()
+	var out []Owner
+	for rows.Next() {
+		var o Owner
+		if err := rows.Scan(&o.UserID, &o.Name, &o.Email); err != nil {
+			return nil, fmt.Errorf("scan owner: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// IsOwner reports whether the user owns the package.
+func (q Queries) IsOwner(ctx context.Context, packageID, userID int64) (bool, error) {
+	var n int
+	err := q.row(ctx, `SELECT COUNT(*) FROM owners WHERE package_id = ? AND user_id = ?`, packageID, userID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("check owner: %w", q.d.mapError(err))
+	}
+	return n > 0, nil
+}
+
+// AddOwner makes the user an owner (no-op if already).
+func (q Queries) AddOwner(ctx context.Context, packageID, userID int64) error {
+	_, err := q.exec(ctx, `INSERT INTO owners (package_id, user_id, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (package_id, user_id) DO NOTHING`, packageID, userID, Now())
+	if err != nil {
+		return fmt.Errorf("add owner: %w", err)
+	}
+	return nil
+}
+
+// RemoveOwner removes the user from the owners.
+func (q Queries) RemoveOwner(ctx context.Context, packageID, userID int64) error {
+	if _, err := q.exec(ctx, `DELETE FROM owners WHERE package_id = ? AND user_id = ?`, packageID, userID); err != nil {
+		return fmt.Errorf("remove owner: %w", err)
+	}
+	return nil
+}
+
+// SearchResult is one package found by Search.
+type SearchResult struct {
+	Package
+	Version string // the latest dist-tag
+}
+
+// Search finds packages whose name, description or keywords contain every
+// word of text, visible to viewerID (public ones, and restricted ones the
+// viewer owns; viewerID 0 is anonymous). It returns one page and the total.
+func (q Queries) Search(ctx context.Context, words []string, viewerID int64, from, size int) ([]SearchResult, int, error) {
+	where := []string{`(p.access = 'public' OR EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?))`}
+	args := []any{viewerID}
+	for _, w := range words {
+		pattern := "%" + escapeLike(strings.ToLower(w)) + "%"
+		where = append(where, `(p.name LIKE ? ESCAPE '\' OR lower(p.description) LIKE ? ESCAPE '\' OR p.keywords LIKE ? ESCAPE '\')`)
+		args = append(args, pattern, pattern, pattern)
+	}
+	cond := strings.Join(where, " AND ")
+	var total int
+	if err := q.row(ctx, `SELECT COUNT(*) FROM packages p WHERE `+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count search: %w", q.d.mapError(err))
+	}
+	rows, err := q.query(ctx, `SELECT p.id, p.name, p.scope, p.access, p.description, p.keywords, p.rev, p.created_at,
+		p.modified_at, COALESCE((SELECT version FROM dist_tags t WHERE t.package_id = p.id AND t.tag = 'latest'), '')
+		FROM packages p WHERE `+cond+` ORDER BY (p.name = ?) DESC, length(p.name), p.name LIMIT ? OFFSET ?`,
+		append(args, strings.ToLower(strings.Join(words, " ")), size, from)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var out []SearchResult
+	for rows.Next() {
+		var r SearchResult
+		if err := rows.Scan(&r.ID, &r.Name, &r.Scope, &r.Access, &r.Description, &r.Keywords, &r.Rev, &r.CreatedAt,
+			&r.ModifiedAt, &r.Version); err != nil {
+			return nil, 0, fmt.Errorf("scan search: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

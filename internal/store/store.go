@@ -1,0 +1,202 @@
+// Package store keeps gatehouse's metadata in SQL: SQLite by default (pure Go,
+// WAL mode, under the data folder), written so that a PostgreSQL dialect can be
+// added without changing callers. Every query method lives on Queries, which
+// runs on the database or inside a transaction alike.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Runner is what a query needs: the database itself or a transaction.
+type Runner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// dialect holds the few differences between SQL databases.
+type dialect interface {
+	name() string
+	// rebind turns the '?' placeholders of a query into the dialect's own.
+	rebind(query string) string
+	// mapError turns driver errors into fault kinds (unique violation → Conflict).
+	mapError(err error) error
+}
+
+// Store is the metadata database.
+type Store struct {
+	db *sql.DB
+	d  dialect
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path in WAL mode
+// and applies pending migrations.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	// synchronous(FULL): an acknowledged publish survives a power cut, not only a crash.
+	// _txlock=immediate: write transactions take the write lock at BEGIN, so two
+	// writers queue on busy_timeout instead of failing on a lock upgrade.
+	dsn := "file:" + filepath.ToSlash(path) +
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(0)
+	s := &Store{db: db, d: sqliteDialect{}}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// DB exposes the database handle to tools that seed or inspect it directly
+// (benchmarks, tests); the registry itself goes through Queries.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Q returns the queries, run directly on the database.
+func (s *Store) Q() Queries { return Queries{r: s.db, d: s.d} }
+
+// InTx runs fn inside one transaction, committed when fn returns nil and rolled
+// back otherwise.
+func (s *Store) InTx(ctx context.Context, fn func(q Queries) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", s.d.mapError(err))
+	}
+	if err := fn(Queries{r: tx, d: s.d}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", s.d.mapError(err))
+	}
+	return nil
+}
+
+// Queries are the store's operations, bound to a Runner.
+type Queries struct {
+	r Runner
+	d dialect
+}
+
+func (q Queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := q.r.ExecContext(ctx, q.d.rebind(query), args...)
+	return res, q.d.mapError(err)
+}
+
+func (q Queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.rebind(query), args...)
+	return rows, q.d.mapError(err)
+}
+
+func (q Queries) row(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.r.QueryRowContext(ctx, q.d.rebind(query), args...)
+}
+
+// scanErr maps sql.ErrNoRows to a NotFound fault with message what.
+func (q Queries) scanErr(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fault.NotFoundf("%s", what)
+	}
+	return q.d.mapError(err)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	dir := "migrations/" + s.d.name()
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	type migration struct {
+		version int
+		file    string
+	}
+	var all []migration
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(prefix)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
+		}
+		all = append(all, migration{v, e.Name()})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].version < all[j].version })
+
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range all {
+		err := s.InTx(ctx, func(q Queries) error {
+			var n int
+			if err := q.row(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return fmt.Errorf("check migration %d: %w", m.version, err)
+			}
+			if n > 0 {
+				return nil
+			}
+			body, err := migrationFiles.ReadFile(dir + "/" + m.file)
+			if err != nil {
+				return fmt.Errorf("read migration %s: %w", m.file, err)
+			}
+			if _, err := q.r.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("apply migration %s: %w", m.file, err)
+			}
+			_, err = q.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, Now())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Now is the current time in the store's unit, Unix milliseconds.
+func Now() int64 { return time.Now().UnixMilli() }
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) name() string               { return "sqlite" }
+func (sqliteDialect) rebind(query string) string { return query }
+func (sqliteDialect) mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fault.Wrap(fault.Conflict, err, "already exists")
+		}
+	}
+	return err
+}
