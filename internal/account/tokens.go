@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 )
@@ -254,17 +255,7 @@ func (s *Service) CreateToken(ctx context.Context, p *auth.Principal, req TokenR
 // MayManageTokens refuses token management to every credential but a login
 // session and a legacy publish token.
 func MayManageTokens(p *auth.Principal) error {
-	if !p.Authenticated() {
-		return auth.ErrAuthRequired()
-	}
-	switch p.Kind {
-	case auth.KindSession, auth.KindPublish:
-		return nil
-	case auth.KindGranular:
-		return fault.Forbiddenf("Granular access tokens cannot manage tokens; use npm login")
-	default:
-		return fault.Forbiddenf("This %s token cannot manage tokens; use npm login", p.Kind)
-	}
+	return policy.DecideAccount(p, policy.ManageTokens)
 }
 
 // planToken validates req and returns the record to store (without user, key and hash).

@@ -24,10 +24,16 @@ const (
 	Deprecate    Action = "deprecate"     // set or clear a version's deprecation message
 	DistTag      Action = "dist-tag"      // add, move or remove a dist-tag
 	ChangeOwners Action = "change-owners" // add or remove owners
+	ChangeAccess Action = "change-access" // visibility and package 2FA settings
 )
 
 // writes are the actions that change a package.
-var writes = map[Action]bool{Create: true, Publish: true, Unpublish: true, Deprecate: true, DistTag: true, ChangeOwners: true}
+var writes = map[Action]bool{Create: true, Publish: true, Unpublish: true, Deprecate: true, DistTag: true,
+	ChangeOwners: true, ChangeAccess: true}
+
+// governance are the package actions refused to tokens that bypass 2FA and
+// to automation tokens: they change who may do what, not the package's contents.
+var governance = map[Action]bool{ChangeOwners: true, ChangeAccess: true}
 
 // IsWrite reports whether a changes a package.
 func IsWrite(a Action) bool { return writes[a] }
@@ -101,8 +107,8 @@ func credentialWrites(p *auth.Principal, a Action, name string) error {
 	case auth.KindReadOnly:
 		return fault.Forbiddenf("This token is read-only")
 	case auth.KindAutomation:
-		if a == ChangeOwners {
-			return fault.Forbiddenf("Automation tokens cannot change package owners; use npm login or a publish token")
+		if governance[a] {
+			return fault.Forbiddenf("Automation tokens cannot change package owners or access; use npm login or a publish token")
 		}
 		return nil
 	case auth.KindGranular:
@@ -121,8 +127,8 @@ func credentialWrites(p *auth.Principal, a Action, name string) error {
 			return fault.Forbiddenf("E_STAGE_REQUIRED: this token may only stage versions of %s; use npm stage publish", name)
 		case !covers || !g.PackagePerm.CanWrite():
 			return fault.Forbiddenf("This token has no write access to %s", name)
-		case a == ChangeOwners && p.Bypass2FA:
-			return fault.Forbiddenf("Tokens that bypass two-factor authentication cannot change package owners")
+		case governance[a] && p.Bypass2FA:
+			return fault.Forbiddenf("Tokens that bypass two-factor authentication cannot change package owners or access")
 		}
 		return nil
 	}
@@ -133,4 +139,91 @@ func notFound() error { return fault.NotFoundf("Not found") }
 
 func noPermission(name string) error {
 	return fault.Forbiddenf("You do not have permission to publish %q. Are you logged in as the correct user?", name)
+}
+
+// AccountAction is something a request wants to do to its own account.
+type AccountAction string
+
+// The account actions.
+const (
+	ManageTokens  AccountAction = "manage-tokens"  // list, create and revoke access tokens
+	ChangeProfile AccountAction = "change-profile" // email, password, 2FA
+)
+
+// DecideAccount returns nil when p may do a to its own account. Only a login
+// session and a legacy publish token ("everything its user may do") may.
+func DecideAccount(p *auth.Principal, a AccountAction) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	what := "manage tokens"
+	if a == ChangeProfile {
+		what = "change the profile"
+	}
+	switch p.Kind {
+	case auth.KindSession, auth.KindPublish:
+		return nil
+	case auth.KindGranular:
+		return fault.Forbiddenf("Granular access tokens cannot %s; use npm login", what)
+	}
+	return fault.Forbiddenf("This %s token cannot %s; use npm login", p.Kind, what)
+}
+
+// OrgAction is something a request wants to do to an organization.
+type OrgAction string
+
+// The organization actions.
+const (
+	OrgRead          OrgAction = "org-read"           // list members, teams, team packages
+	OrgManageMembers OrgAction = "org-manage-members" // add, remove, change roles
+	OrgManageTeams   OrgAction = "org-manage-teams"   // create and destroy teams, team members, team package grants
+)
+
+// Org is what the caller knows about an organization and the user's place in it.
+type Org struct {
+	Name string
+	// Role is the user's role: "owner", "admin", "developer", or "" for none.
+	Role string
+}
+
+// DecideOrg returns nil when p may do a to org. Membership decides what the
+// user may do; the credential must allow it too: a granular token needs an
+// organization grant naming org (read-only to read, read-write to manage),
+// and never gets package rights from it.
+func DecideOrg(p *auth.Principal, a OrgAction, org Org) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	if org.Role == "" {
+		return fault.NotFoundf("Not found")
+	}
+	write := a != OrgRead
+	switch {
+	case a == OrgManageMembers && org.Role != "owner" && org.Role != "admin":
+		return fault.Forbiddenf("Only owners and admins of %s can manage its members", org.Name)
+	case a == OrgManageTeams && org.Role != "owner" && org.Role != "admin":
+		return fault.Forbiddenf("Only owners and admins of %s can manage its teams", org.Name)
+	}
+	switch p.Kind {
+	case auth.KindSession, auth.KindPublish:
+		return nil
+	case auth.KindReadOnly, auth.KindAutomation:
+		if write {
+			return fault.Forbiddenf("This %s token cannot change organizations", p.Kind)
+		}
+		return nil
+	case auth.KindGranular:
+		g := p.Grants
+		if g == nil || !g.CoversOrg(org.Name) || !g.OrgPerm.CanRead() {
+			return fault.Forbiddenf("This token has no access to the organization %s", org.Name)
+		}
+		if write && g.OrgPerm != auth.ReadWrite {
+			return fault.Forbiddenf("This token has read-only access to the organization %s", org.Name)
+		}
+		if write && p.Bypass2FA {
+			return fault.Forbiddenf("Tokens that bypass two-factor authentication cannot change organization membership")
+		}
+		return nil
+	}
+	return fault.Forbiddenf("This credential cannot use organizations")
 }

@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+)
+
+// TestMatrix asserts every credential kind and grant against every action.
+// The user is "alice": she owns @alice/app (restricted) and lib (public),
+// and is an admin of the organization acme. Each row lists the outcome of
+// each column: ok, 401, 403 or 404.
+func TestMatrix(t *testing.T) {
+	columns := []string{
+		"read @alice/app", "read lib", "create new-pkg", "create @alice/new", "publish @alice/app", "publish lib",
+		"dist-tag lib", "deprecate lib", "unpublish lib", "owners lib", "access lib",
+		"tokens", "profile", "org read acme", "org members acme", "org teams acme",
+	}
+	granular := func(g auth.Grants, bypass bool) *auth.Principal {
+		return &auth.Principal{UserID: 1, UserName: "alice", Kind: auth.KindGranular, Grants: &g, Bypass2FA: bypass}
+	}
+	legacy := func(k auth.Kind) *auth.Principal { return &auth.Principal{UserID: 1, UserName: "alice", Kind: k} }
+	rows := []struct {
+		name string
+		p    *auth.Principal
+		want []string
+	}{
+		{"anonymous", &auth.Principal{},
+			[]string{"404", "ok", "401", "401", "404", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401"}},
+		{"session", legacy(auth.KindSession),
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"}},
+		{"legacy publish", legacy(auth.KindPublish),
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"}},
+		{"legacy read-only", legacy(auth.KindReadOnly),
+			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403"}},
+		{"legacy automation", legacy(auth.KindAutomation),
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "ok", "403", "403"}},
+		{"granular read-only on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadOnly}, false),
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+		{"granular read-write on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadWrite}, false),
+			[]string{"404", "ok", "403", "403", "404", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403"}},
+		{"granular read-only on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadOnly}, false),
+			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+		{"granular read-write on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadWrite}, false),
+			[]string{"ok", "ok", "403", "ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+		{"granular read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, false),
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403"}},
+		{"granular stage-only on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWriteStageOnly}, false),
+			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+		{"granular bypass-2FA read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, true),
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403", "403", "403"}},
+		{"granular org read-only on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadOnly}, false),
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403"}},
+		{"granular org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, false),
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "ok", "ok"}},
+		{"granular org read-write on other", granular(auth.Grants{Orgs: []string{"other"}, OrgPerm: auth.ReadWrite}, false),
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+		{"granular bypass org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, true),
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403"}},
+	}
+	app := Package{Name: "@alice/app", Scope: "alice", Exists: true, Restricted: true, UserIsOwner: true}
+	lib := Package{Name: "lib", Exists: true, UserIsOwner: true}
+	acme := Org{Name: "acme", Role: "admin"}
+	decide := []func(p *auth.Principal) error{
+		func(p *auth.Principal) error { return Decide(p, Read, app) },
+		func(p *auth.Principal) error { return Decide(p, Read, lib) },
+		func(p *auth.Principal) error { return Decide(p, Create, Package{Name: "new-pkg"}) },
+		func(p *auth.Principal) error { return Decide(p, Create, Package{Name: "@alice/new", Scope: "alice"}) },
+		func(p *auth.Principal) error { return Decide(p, Publish, app) },
+		func(p *auth.Principal) error { return Decide(p, Publish, lib) },
+		func(p *auth.Principal) error { return Decide(p, DistTag, lib) },
+		func(p *auth.Principal) error { return Decide(p, Deprecate, lib) },
+		func(p *auth.Principal) error { return Decide(p, Unpublish, lib) },
+		func(p *auth.Principal) error { return Decide(p, ChangeOwners, lib) },
+		func(p *auth.Principal) error { return Decide(p, ChangeAccess, lib) },
+		func(p *auth.Principal) error { return DecideAccount(p, ManageTokens) },
+		func(p *auth.Principal) error { return DecideAccount(p, ChangeProfile) },
+		func(p *auth.Principal) error { return DecideOrg(p, OrgRead, acme) },
+		func(p *auth.Principal) error { return DecideOrg(p, OrgManageMembers, acme) },
+		func(p *auth.Principal) error { return DecideOrg(p, OrgManageTeams, acme) },
+	}
+	for _, row := range rows {
+		if len(row.want) != len(columns) {
+			t.Fatalf("row %q has %d cells, want %d", row.name, len(row.want), len(columns))
+		}
+		for i, col := range columns {
+			t.Run(row.name+"/"+col, func(t *testing.T) {
+				if got := outcome(decide[i](row.p)); got != row.want[i] {
+					t.Fatalf("got %s, want %s (%v)", got, row.want[i], decide[i](row.p))
+				}
+			})
+		}
+	}
+}
+
+// TestUserRightsBound shows that no credential gives more than the user has:
+// the strongest tokens get nothing on a package the user does not own or an
+// organization the user is not in, and a developer cannot manage members.
+func TestUserRightsBound(t *testing.T) {
+	strong := []*auth.Principal{
+		{UserID: 1, UserName: "alice", Kind: auth.KindSession},
+		{UserID: 1, UserName: "alice", Kind: auth.KindPublish},
+		{UserID: 1, UserName: "alice", Kind: auth.KindGranular, Grants: &auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite, Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}},
+	}
+	notMine := Package{Name: "lib", Exists: true}
+	privateNotMine := Package{Name: "@bob/x", Scope: "bob", Exists: true, Restricted: true}
+	for _, p := range strong {
+		for _, a := range []Action{Publish, DistTag, Deprecate, Unpublish, ChangeOwners, ChangeAccess} {
+			if got := outcome(Decide(p, a, notMine)); got != "403" {
+				t.Errorf("%s %s on a package alice does not own: %s", p.Kind, a, got)
+			}
+			if got := outcome(Decide(p, a, privateNotMine)); got != "404" {
+				t.Errorf("%s %s on a private package alice cannot see: %s", p.Kind, a, got)
+			}
+		}
+		if got := outcome(Decide(p, Create, Package{Name: "@bob/new", Scope: "bob"})); got != "403" {
+			t.Errorf("%s creating in bob's scope: %s", p.Kind, got)
+		}
+		if got := outcome(DecideOrg(p, OrgRead, Org{Name: "acme"})); got != "404" {
+			t.Errorf("%s reading an org alice is not in: %s", p.Kind, got)
+		}
+		if got := outcome(DecideOrg(p, OrgManageMembers, Org{Name: "acme", Role: "developer"})); got != "403" {
+			t.Errorf("%s managing members as a developer: %s", p.Kind, got)
+		}
+	}
+}
+
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	switch fault.KindOf(err) {
+	case fault.Unauthorized:
+		return "401"
+	case fault.Forbidden:
+		return "403"
+	case fault.NotFound:
+		return "404"
+	}
+	return fmt.Sprintf("error %v", err)
+}
