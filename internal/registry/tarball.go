@@ -36,10 +36,10 @@ type TarballCheck struct {
 	// Name and Version are the published name and version; they must equal
 	// package/package.json's.
 	Name, Version string
-	// Shasum is dist.shasum, the hex SHA-1 of the tarball; required.
+	// Shasum is dist.shasum, the hex SHA-1 of the tarball; it or Integrity is required.
 	Shasum string
 	// Integrity is dist.integrity, a Subresource Integrity string that may hold
-	// several space-separated hashes; required. Every supported algorithm it
+	// several space-separated hashes; it or Shasum is required. Every supported algorithm it
 	// names (sha512, sha384, sha256, sha1) must have a matching hash, so one
 	// holding sha512 hashes is checked against SHA-512 and one holding only
 	// sha1 hashes against SHA-1.
@@ -93,11 +93,20 @@ func VerifyTarball(data []byte, want TarballCheck) (Digest, error) {
 	d.Shasum = hex.EncodeToString(sha1Sum[:])
 	d.Integrity = "sha512-" + base64.StdEncoding.EncodeToString(d.SHA512[:])
 
-	if err := checkShasum(want.Shasum, d.Shasum); err != nil {
-		return Digest{}, err
+	// npm sends both; some older clients (yarn 1) send only the shasum. At
+	// least one is required, and each one given must match.
+	if want.Shasum == "" && strings.TrimSpace(want.Integrity) == "" {
+		return Digest{}, fault.Invalidf("dist.shasum or dist.integrity is required for the attached tarball")
 	}
-	if err := checkIntegrity(want.Integrity, data); err != nil {
-		return Digest{}, err
+	if want.Shasum != "" {
+		if err := checkShasum(want.Shasum, d.Shasum); err != nil {
+			return Digest{}, err
+		}
+	}
+	if strings.TrimSpace(want.Integrity) != "" {
+		if err := checkIntegrity(want.Integrity, data); err != nil {
+			return Digest{}, err
+		}
 	}
 
 	limit := want.MaxUnpacked

@@ -148,7 +148,11 @@ func TestVerifyTarball(t *testing.T) {
 			check:   func(c *TarballCheck) { c.Shasum = sha1Hex(other) },
 			wantErr: "shasum mismatch for the attached tarball: expected " + sha1Hex(other) + ", got " + sha1Hex(good),
 		},
-		{name: "missing shasum", data: good, check: func(c *TarballCheck) { c.Shasum = "" }, wantErr: "dist.shasum is required"},
+		{name: "integrity alone (no shasum)", data: good, check: func(c *TarballCheck) { c.Shasum = "" }},
+		{name: "neither shasum nor integrity", data: good, check: func(c *TarballCheck) { c.Shasum, c.Integrity = "", " " },
+			wantErr: "dist.shasum or dist.integrity is required"},
+		{name: "wrong integrity without shasum", data: good, check: func(c *TarballCheck) { c.Shasum, c.Integrity = "", IntegrityOf(other) },
+			wantErr: "integrity mismatch"},
 		{name: "shasum not hex", data: good, check: func(c *TarballCheck) { c.Shasum = strings.Repeat("z", 40) }, wantErr: "is not a hex SHA-1"},
 		{
 			name: "wrong integrity", data: good,
@@ -165,7 +169,9 @@ func TestVerifyTarball(t *testing.T) {
 			check:   func(c *TarballCheck) { c.Integrity += " " + sha1SRI(other) },
 			wantErr: "integrity mismatch for the attached tarball: expected " + sha1SRI(other),
 		},
-		{name: "missing integrity", data: good, check: func(c *TarballCheck) { c.Integrity = "" }, wantErr: "dist.integrity is required"},
+		{name: "shasum alone (yarn 1)", data: good, check: func(c *TarballCheck) { c.Integrity = "" }},
+		{name: "wrong shasum without integrity", data: good, check: func(c *TarballCheck) { c.Shasum, c.Integrity = sha1Hex(other), "" },
+			wantErr: "shasum mismatch"},
 		{name: "integrity with only sha1", data: good, check: func(c *TarballCheck) { c.Integrity = sha1SRI(good) }},
 		{
 			name: "integrity with only a wrong sha1", data: good,

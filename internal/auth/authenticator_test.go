@@ -1,0 +1,191 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/token"
+)
+
+type fixture struct {
+	st     *store.Store
+	authn  *Authenticator
+	format token.Format
+	user   store.User
+	now    time.Time
+}
+
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(tb.TempDir(), "a.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	u, err := st.Q().CreateUser(context.Background(), store.User{Name: "alice", PasswordHash: "x"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &fixture{st: st, format: token.NewFormat(""), user: u, now: time.Now()}
+	f.authn = NewAuthenticator(st, f.format, func() time.Time { return f.now }, nil)
+	return f
+}
+
+// issue stores a token with settings from t and returns its string.
+func (f *fixture) issue(tb testing.TB, t store.Token) string {
+	tb.Helper()
+	raw, err := f.format.Generate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := token.Hash(raw)
+	t.Hash, t.Key, t.UserID, t.Masked = h[:], raw[4:40], f.user.ID, token.Mask(raw)
+	if t.Kind == "" {
+		t.Kind = string(KindGranular)
+	}
+	if t.CreatedAt == 0 {
+		t.CreatedAt = f.now.UnixMilli()
+	}
+	if _, err := f.st.Q().CreateToken(context.Background(), t); err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func TestBearer(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	granular := f.issue(t, store.Token{Grants: `{"packages":["demo"],"packages_and_scopes_permission":"read-write"}`})
+	ranged := f.issue(t, store.Token{Kind: "read-only", CIDR: `["10.0.0.0/8","2001:db8::/32"]`})
+	expired := f.issue(t, store.Token{Kind: "read-only", ExpiresAt: sql.NullInt64{Int64: f.now.Add(-time.Second).UnixMilli(), Valid: true}})
+	unknown, _ := f.format.Generate()
+
+	p, err := f.authn.Bearer(ctx, granular, loopback)
+	if err != nil || p.UserName != "alice" || p.Kind != KindGranular || p.Grants == nil || !p.Grants.CoversPackage("demo") || p.ClientIP != loopback {
+		t.Fatalf("granular: %+v %v", p, err)
+	}
+	tests := []struct {
+		name      string
+		raw       string
+		ip        string
+		challenge string // "" means accepted
+	}{
+		{"inside an IPv4 range", ranged, "10.1.2.3", ""},
+		{"inside an IPv6 range", ranged, "2001:db8::9", ""},
+		{"outside the ranges", ranged, "127.0.0.1", "ipaddress"},
+		{"unknown address fails closed", ranged, "", "ipaddress"},
+		{"expired", expired, "127.0.0.1", `Bearer realm="gatehouse"`},
+		{"unknown token", unknown, "127.0.0.1", `Bearer realm="gatehouse"`},
+		{"bad checksum", granular[:39] + flip(granular[39]), "127.0.0.1", `Bearer realm="gatehouse"`},
+		{"not a token", "hello", "127.0.0.1", `Bearer realm="gatehouse"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ip netip.Addr
+			if tt.ip != "" {
+				ip = netip.MustParseAddr(tt.ip)
+			}
+			_, err := f.authn.Bearer(ctx, tt.raw, ip)
+			if tt.challenge == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			e, ok := fault.As(err)
+			if !ok || e.Kind != fault.Unauthorized || e.Challenge != tt.challenge {
+				t.Fatalf("got %v, want 401 with challenge %q", err, tt.challenge)
+			}
+		})
+	}
+}
+
+func flip(c byte) string {
+	if c == 'a' {
+		return "b"
+	}
+	return "a"
+}
+
+func TestRevocationReachesTheCache(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	raw := f.issue(t, store.Token{Kind: "publish"})
+	if _, err := f.authn.Bearer(ctx, raw, loopback); err != nil {
+		t.Fatal(err)
+	}
+	h := token.Hash(raw)
+	rec, _ := f.st.Q().TokenByHash(ctx, h[:])
+	// Revoked by another process: only the store changes.
+	if err := f.st.InTx(ctx, func(q store.Queries) error { return q.RevokeToken(ctx, rec.ID, f.user.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(pollEvery)
+	if _, err := f.authn.Bearer(ctx, raw, loopback); !fault.Is(err, fault.Unauthorized) {
+		t.Fatalf("a token revoked elsewhere still works after the poll interval: %v", err)
+	}
+}
+
+func TestLastUsedIsThrottled(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	raw := f.issue(t, store.Token{Kind: "publish"})
+	h := token.Hash(raw)
+	lastUsed := func() int64 {
+		rec, _ := f.st.Q().TokenByHash(ctx, h[:])
+		return rec.LastUsedAt.Int64
+	}
+	start := f.now
+	_, _ = f.authn.Bearer(ctx, raw, loopback)
+	if lastUsed() != start.UnixMilli() {
+		t.Fatalf("first use not recorded")
+	}
+	f.now = start.Add(30 * time.Second)
+	_, _ = f.authn.Bearer(ctx, raw, loopback)
+	if lastUsed() != start.UnixMilli() {
+		t.Fatalf("a second use within the minute wrote to the database")
+	}
+	f.now = start.Add(61 * time.Second)
+	_, _ = f.authn.Bearer(ctx, raw, netip.MustParseAddr("127.0.0.2"))
+	rec, _ := f.st.Q().TokenByHash(ctx, h[:])
+	if rec.LastUsedAt.Int64 != f.now.UnixMilli() || rec.LastUsedIP != "127.0.0.2" {
+		t.Fatalf("use after a minute not recorded: %+v", rec)
+	}
+}
+
+func BenchmarkBearerValidGranular(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	raw := f.issue(b, store.Token{Grants: `{"packages_all":true,"packages_and_scopes_permission":"read-write"}`,
+		CIDR: `["127.0.0.0/8"]`})
+	if _, err := f.authn.Bearer(ctx, raw, loopback); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.authn.Bearer(ctx, raw, loopback); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBearerBadChecksum(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	raw, _ := f.format.Generate()
+	bad := raw[:39] + flip(raw[39])
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.authn.Bearer(ctx, bad, loopback); err == nil {
+			b.Fatal("accepted")
+		}
+	}
+}
