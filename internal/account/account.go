@@ -5,12 +5,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/keyring"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 	"github.com/google/uuid"
@@ -24,6 +27,14 @@ type Options struct {
 	SessionTTL time.Duration
 	// Tokens is the access-token policy; the zero value means DefaultTokenPolicy.
 	Tokens TokenPolicy
+	// Require2FA refuses writes and token creation to users without 2FA.
+	Require2FA bool
+	// Keyring seals TOTP secrets; required.
+	Keyring *keyring.Keyring
+	// Issuer names the registry in authenticator apps; empty means "gatehouse".
+	Issuer string
+	// Log receives security events (lockouts, 2FA changes); nil discards them.
+	Log *slog.Logger
 	// OnRevoke is called with a token's hash after it is revoked, so caches drop it.
 	OnRevoke func(hash []byte)
 	// Now is the clock; nil means time.Now.
@@ -36,10 +47,12 @@ type Service struct {
 	format token.Format
 	opts   Options
 	tokens TokenPolicy
+	sealer *keyring.Sealer
+	log    *slog.Logger
 }
 
 // NewService returns the account service.
-func NewService(s *store.Store, f token.Format, opts Options) *Service {
+func NewService(s *store.Store, f token.Format, opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -49,7 +62,20 @@ func NewService(s *store.Store, f token.Format, opts Options) *Service {
 	if opts.Tokens == (TokenPolicy{}) {
 		opts.Tokens = DefaultTokenPolicy()
 	}
-	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens}
+	if opts.Issuer == "" {
+		opts.Issuer = "gatehouse"
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Keyring == nil {
+		return nil, fmt.Errorf("account service: no keyring")
+	}
+	sealer, err := opts.Keyring.Sealer("totp secret")
+	if err != nil {
+		return nil, err
+	}
+	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens, sealer: sealer, log: opts.Log}, nil
 }
 
 // ValidateUserName applies npm's user name rules (npm-user-validate), with its messages.
@@ -138,13 +164,17 @@ func (s *Service) Login(ctx context.Context, name, email, password string) (Logi
 	case err != nil:
 		return LoginResult{}, err
 	default:
-		ok, err := CheckPassword(u.PasswordHash, password)
+		ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return CheckPassword(u.PasswordHash, password) })
 		if err != nil {
-			return LoginResult{}, fmt.Errorf("check password of %s: %w", name, err)
+			return LoginResult{}, err
 		}
 		if !ok {
 			// No challenge header: npm then prints the message itself.
 			return LoginResult{}, &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
+		}
+		if err := s.RequireOTP(ctx, &auth.Principal{UserID: u.ID, UserName: u.Name, Kind: auth.KindSession},
+			policy.OTPLogin, nil); err != nil {
+			return LoginResult{}, err
 		}
 	}
 	raw, _, err := s.IssueToken(ctx, s.store.Q(), store.Token{UserID: u.ID, Kind: string(auth.KindSession),

@@ -228,12 +228,11 @@ func (s *Service) CreateToken(ctx context.Context, p *auth.Principal, req TokenR
 	if req.Password == "" {
 		return CreatedToken{}, fault.Invalidf("Password is required to create a token")
 	}
-	ok, err := CheckPassword(u.PasswordHash, req.Password)
-	if err != nil {
-		return CreatedToken{}, fmt.Errorf("check password of %s: %w", u.Name, err)
+	if err := s.checkPassword(ctx, u, req.Password); err != nil {
+		return CreatedToken{}, err
 	}
-	if !ok {
-		return CreatedToken{}, &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect password"}
+	if err := s.RequireOTP(ctx, p, policy.OTPTokens, nil); err != nil {
+		return CreatedToken{}, err
 	}
 	rec.UserID = u.ID
 	var out CreatedToken
@@ -440,6 +439,11 @@ func (s *Service) listTokens(ctx context.Context, userID int64, page, perPage in
 // key, or a unique key prefix of at least 6 characters.
 func (s *Service) RevokeToken(ctx context.Context, p *auth.Principal, ref string) (store.Token, error) {
 	if err := MayManageTokens(p); err != nil {
+		return store.Token{}, err
+	}
+	// Revoking asks for an OTP like a profile change does, and, unlike token
+	// creation, stays possible under require_2fa: taking power away is always allowed.
+	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
 		return store.Token{}, err
 	}
 	return s.revokeFor(ctx, p.UserID, ref)

@@ -67,3 +67,17 @@ func ClientIP(ctx context.Context) netip.Addr {
 	ip, _ := ctx.Value(clientIPKey{}).(netip.Addr)
 	return ip
 }
+
+type otpKey struct{}
+
+// WithOTP returns ctx carrying the one-time password a request came with
+// (npm sends it in the npm-otp header).
+func WithOTP(ctx context.Context, otp string) context.Context {
+	return context.WithValue(ctx, otpKey{}, otp)
+}
+
+// OTP returns the one-time password in ctx, or "".
+func OTP(ctx context.Context) string {
+	s, _ := ctx.Value(otpKey{}).(string)
+	return s
+}

@@ -44,6 +44,9 @@ type Config struct {
 	// LegacyMaxDays, when above 0, makes new legacy tokens expire after that many days
 	// (--legacy-max-days, GATEHOUSE_LEGACY_MAX_DAYS, legacy_max_days).
 	LegacyMaxDays int
+	// Require2FA refuses writes and token creation to users without two-factor authentication
+	// (--require-2fa, GATEHOUSE_REQUIRE_2FA, require_2fa; true or false).
+	Require2FA bool
 }
 
 // Default returns the settings used when nothing else is given.

@@ -37,6 +37,7 @@ type setting struct {
 	help    string // what the setting does, for --help
 	numeric bool   // the config file may give the value as a number
 	list    bool   // the config file may give the value as a list of strings
+	boolean bool   // the config file may give the value as a boolean
 	// show formats the setting's value in c, for the defaults in --help.
 	show func(c Config) string
 	// set parses s and stores it into c. It only checks syntax;
@@ -205,6 +206,22 @@ func settings() []setting {
 			},
 		},
 		{
+			flag: "require-2fa", env: "GATEHOUSE_REQUIRE_2FA", key: "require_2fa", arg: "true|false",
+			help: "When true, users without two-factor authentication cannot publish, change packages or create tokens " +
+				"until they enable it (npm profile enable-2fa); logging in and enabling 2FA still work.",
+			show: func(c Config) string { return strconv.FormatBool(c.Require2FA) },
+			set: func(c *Config, s string) error {
+				b, err := strconv.ParseBool(s)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", s)
+				}
+				c.Require2FA = b
+				return nil
+			},
+			check:   func(Config) error { return nil },
+			boolean: true,
+		},
+		{
 			flag: "log-level", env: "GATEHOUSE_LOG_LEVEL", key: "log_level", arg: "LEVEL",
 			help: "Least severe log messages written: debug, info, warn or error.",
 			show: func(c Config) string { return c.LogLevel },
@@ -367,6 +384,9 @@ func applyFile(cfg *Config, all []setting, path string) error {
 func fileText(s setting, v any) (string, error) {
 	if str, ok := v.(string); ok {
 		return str, nil
+	}
+	if b, ok := v.(bool); ok && s.boolean {
+		return strconv.FormatBool(b), nil
 	}
 	if list, ok := v.([]any); ok && s.list {
 		parts := make([]string, len(list))

@@ -57,6 +57,8 @@ func (a *API) routes() {
 	m.HandleFunc("POST /-/npm/v1/tokens", a.createToken)
 	m.HandleFunc("GET /-/npm/v1/tokens", a.listTokens)
 	m.HandleFunc("DELETE /-/npm/v1/tokens/token/{ref}", a.revokeToken)
+	m.HandleFunc("GET /-/npm/v1/user", a.getProfile)
+	m.HandleFunc("POST /-/npm/v1/user", a.setProfile)
 	m.HandleFunc("POST /-/npm/v1/security/advisories/bulk", a.emptyAdvisories)
 	m.HandleFunc("POST /-/npm/v1/security/audits/quick", a.emptyAudit)
 	m.HandleFunc("/-/package/", a.packageSubresource)
@@ -73,10 +75,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	ctx := r.Context()
 	if p != nil {
-		r = r.WithContext(auth.WithPrincipal(r.Context(), p))
+		ctx = auth.WithPrincipal(ctx, p)
 	}
-	a.mux.ServeHTTP(w, r)
+	if otp := r.Header.Get("npm-otp"); otp != "" {
+		ctx = auth.WithOTP(ctx, otp)
+	}
+	a.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // principal resolves the bearer token, if any. A request without one is

@@ -185,9 +185,17 @@ func (a *API) putPackage(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	a.respond(w, r, a.registry.Update(r.Context(), p, name, rev, doc, hasVersions))
 }
 
-// packageSubresource serves /-/package/:pkg/dist-tags[/:tag].
+// packageSubresource serves /-/package/:pkg/dist-tags[/:tag], /access and /visibility.
 func (a *API) packageSubresource(w http.ResponseWriter, r *http.Request) {
 	name, rest, ok := splitPackagePath(strings.TrimPrefix(r.URL.EscapedPath(), "/-/package"))
+	if ok && len(rest) == 1 && rest[0] == "access" {
+		a.packageAccess(w, r, name)
+		return
+	}
+	if ok && len(rest) == 1 && rest[0] == "visibility" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		a.packageVisibility(w, r, name)
+		return
+	}
 	if !ok || len(rest) == 0 || rest[0] != "dist-tags" || len(rest) > 2 {
 		a.writeError(w, r, fault.NotFoundf("Not found"))
 		return

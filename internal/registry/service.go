@@ -20,19 +20,40 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
+// TwoFactor enforces two-factor authentication on package changes
+// (implemented by the account service).
+type TwoFactor interface {
+	// RequireOTP returns nil when p may do op without (or with the given) OTP;
+	// pkg is the package's 2FA setting, for publishes.
+	RequireOTP(ctx context.Context, p *auth.Principal, op policy.OTPOp, pkg *store.PackageMFA) error
+}
+
 // Service is the package registry.
 type Service struct {
 	store *store.Store
 	blobs *blob.Store
+	tfa   TwoFactor
 	now   func() time.Time
 }
 
-// NewService returns the registry over a metadata store and a blob store.
-func NewService(s *store.Store, b *blob.Store, now func() time.Time) *Service {
+// NewService returns the registry over a metadata store and a blob store,
+// with tfa enforcing two-factor authentication on writes.
+func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, blobs: b, now: now}
+	return &Service{store: s, blobs: b, tfa: tfa, now: now}
+}
+
+// preflight checks, before any write transaction opens, that p may do a to
+// the package and has answered the two-factor challenge op needs. (OTP checks
+// write to the database, so they cannot run inside another write
+// transaction.) The transaction decides policy again on fresh rows.
+func (s *Service) preflight(ctx context.Context, p *auth.Principal, name string, a policy.Action, op policy.OTPOp) error {
+	if _, err := s.loadFor(ctx, s.store.Q(), p, name, a); err != nil {
+		return err
+	}
+	return s.tfa.RequireOTP(ctx, p, op, nil)
 }
 
 // Document is a prebuilt JSON document with what a reader needs to serve it.
@@ -358,11 +379,15 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 }
 
 // authorisePublish refuses early, before the tarball is written, a publish
-// that policy would refuse in the transaction anyway.
+// that policy would refuse in the transaction anyway, and asks for the OTP
+// the user's and the package's 2FA settings need.
 func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) error {
 	pkg, err := q.PackageByName(ctx, name)
 	if fault.Is(err, fault.NotFound) {
-		return policy.Decide(p, policy.Create, policy.Package{Name: name, Scope: scope})
+		if err := policy.Decide(p, policy.Create, policy.Package{Name: name, Scope: scope}); err != nil {
+			return err
+		}
+		return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &store.PackageMFA{})
 	}
 	if err != nil {
 		return err
@@ -371,7 +396,14 @@ func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth
 	if err != nil {
 		return err
 	}
-	return policy.Decide(p, policy.Publish, f)
+	if err := policy.Decide(p, policy.Publish, f); err != nil {
+		return err
+	}
+	mfa, err := q.PackageMFAOf(ctx, pkg.ID)
+	if err != nil {
+		return err
+	}
+	return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &mfa)
 }
 
 // parseManifest checks a version document from a publish and returns it with
@@ -473,6 +505,11 @@ func (s *Service) rebuild(ctx context.Context, q store.Queries, pkg store.Packag
 func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev string, doc PublishDocument, hasVersions bool) error {
 	if doc.Name != "" && doc.Name != name {
 		return fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
+	}
+	// Governance (owners) needs the same OTP as a package write in every
+	// mode, and the tokens exempt from it may not change owners anyway.
+	if err := s.preflight(ctx, p, name, policy.Deprecate, policy.OTPPackageWrite); err != nil {
+		return err
 	}
 	return s.store.InTx(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.Deprecate)
@@ -703,6 +740,9 @@ func (s *Service) setOwners(ctx context.Context, q store.Queries, p *auth.Princi
 // UnpublishPackage removes a whole package. Its versions stay recorded as
 // published, so none of them can be published again.
 func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name, rev string) error {
+	if err := s.preflight(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite); err != nil {
+		return err
+	}
 	return s.store.InTx(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
 		if err != nil {
@@ -719,6 +759,9 @@ func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name,
 // normally gone already (removed by Update); if it is still there, it is
 // removed now. The blob itself stays until garbage collection.
 func (s *Service) DeleteTarball(ctx context.Context, p *auth.Principal, name, filename string) error {
+	if err := s.preflight(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite); err != nil {
+		return err
+	}
 	return s.store.InTx(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
 		if err != nil {
@@ -762,6 +805,9 @@ func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, 
 	if err := ValidateTag(tag); err != nil {
 		return err
 	}
+	if err := s.preflight(ctx, p, name, policy.DistTag, policy.OTPPackageWrite); err != nil {
+		return err
+	}
 	return s.store.InTx(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
 		if err != nil {
@@ -782,6 +828,9 @@ func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, 
 
 // DeleteDistTag removes tag; latest cannot be removed.
 func (s *Service) DeleteDistTag(ctx context.Context, p *auth.Principal, name, tag string) error {
+	if err := s.preflight(ctx, p, name, policy.DistTag, policy.OTPPackageWrite); err != nil {
+		return err
+	}
 	return s.store.InTx(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
 		if err != nil {
@@ -850,4 +899,79 @@ func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, fr
 			Keywords: strings.Fields(r.Keywords), Modified: time.UnixMilli(r.ModifiedAt), Owners: owners})
 	}
 	return hits, total, nil
+}
+
+// AccessSettings are a package's visibility and 2FA setting.
+type AccessSettings struct {
+	Access string // "public" or "restricted"
+	MFA    store.PackageMFA
+}
+
+// Access returns a package's access settings, to those who may read it.
+func (s *Service) Access(ctx context.Context, p *auth.Principal, name string) (AccessSettings, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return AccessSettings{}, err
+	}
+	mfa, err := q.PackageMFAOf(ctx, pkg.ID)
+	if err != nil {
+		return AccessSettings{}, err
+	}
+	return AccessSettings{Access: pkg.Access, MFA: mfa}, nil
+}
+
+// AccessChange is what POST /-/package/:pkg/access sends; nil fields stay.
+type AccessChange struct {
+	Access                 *string
+	PublishRequiresTFA     *bool
+	AutomationOverridesTFA *bool
+}
+
+// SetAccess changes a package's visibility or 2FA setting (npm access set
+// status=... and mfa=...): a governance action.
+func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string, ch AccessChange) error {
+	if ch.Access != nil {
+		switch *ch.Access {
+		case "public", "restricted":
+		case "private":
+			v := "restricted"
+			ch.Access = &v
+		default:
+			return fault.Invalidf("access must be public or restricted, not %q", *ch.Access)
+		}
+		if scope, _ := SplitName(name); scope == "" && *ch.Access == "restricted" {
+			return fault.Invalidf("Can't restrict access to unscoped packages.")
+		}
+	}
+	if err := s.preflight(ctx, p, name, policy.ChangeAccess, policy.OTPGovernance); err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		pkg, err := s.loadFor(ctx, q, p, name, policy.ChangeAccess)
+		if err != nil {
+			return err
+		}
+		if ch.Access != nil && *ch.Access != pkg.Access {
+			if err := q.SetPackageAccess(ctx, pkg.ID, *ch.Access); err != nil {
+				return err
+			}
+		}
+		if ch.PublishRequiresTFA != nil || ch.AutomationOverridesTFA != nil {
+			mfa, err := q.PackageMFAOf(ctx, pkg.ID)
+			if err != nil {
+				return err
+			}
+			if ch.PublishRequiresTFA != nil {
+				mfa.PublishRequiresTFA = *ch.PublishRequiresTFA
+			}
+			if ch.AutomationOverridesTFA != nil {
+				mfa.AutomationOverridesTFA = *ch.AutomationOverridesTFA
+			}
+			if err := q.SetPackageMFA(ctx, pkg.ID, mfa); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

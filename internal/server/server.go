@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -57,14 +58,24 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
 	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
 	authn := auth.NewAuthenticator(st, format, nil, func() bool { return tokenPolicy.LegacyTokens })
-	s.Accounts = account.NewService(st, format, account.Options{
+	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "server.key"))
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.Accounts, err = account.NewService(st, format, account.Options{
 		RegistrationOpen: cfg.Registration == "open",
 		SessionTTL:       cfg.SessionTTL,
 		Tokens:           tokenPolicy,
+		Require2FA:       cfg.Require2FA,
+		Keyring:          keys,
+		Log:              log,
 		OnRevoke:         authn.Forget,
 	})
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	s.authn = authn
-	s.Registry = registry.NewService(st, blobs, nil)
+	s.Registry = registry.NewService(st, blobs, s.Accounts, nil)
 	api := npmapi.New(s.Accounts, s.Registry, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
 	s.handler = chain(api, recoverPanics(log), limitBody(cfg.MaxBodySize), accessLog(log), clientIP(cfg.TrustedProxies), requestID())

@@ -1,0 +1,370 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/totp"
+)
+
+// Lockout rules: this many failures in a row lock a path for lockFor.
+const (
+	maxFailures = 5
+	lockFor     = 5 * time.Minute
+)
+
+// The paths a lockout applies to.
+const (
+	pathPassword = "password"
+	pathOTP      = "otp"
+)
+
+// recoveryCodes is how many recovery codes enabling 2FA gives.
+const recoveryCodes = 10
+
+// ErrOTPRequired is npm's OTP challenge: 401 with WWW-Authenticate: OTP.
+func ErrOTPRequired() *fault.Error {
+	return &fault.Error{Kind: fault.Unauthorized, Message: "This operation requires a one-time password.", Challenge: "OTP"}
+}
+
+func errLocked(until time.Time, now time.Time, what string) *fault.Error {
+	secs := int(until.Sub(now).Seconds()) + 1
+	return &fault.Error{Kind: fault.Locked, RetryAfter: secs,
+		Message: "Too many failed " + what + " attempts; try again in " + strconv.Itoa(secs) + " seconds"}
+}
+
+// guarded runs check on the user's path unless that path is locked, counts a
+// failure (check returned false), and locks the path after maxFailures in a row.
+func (s *Service) guarded(ctx context.Context, userID int64, path string, check func() (bool, error)) (bool, error) {
+	q := s.store.Q()
+	now := s.opts.Now()
+	l, err := q.LockoutOf(ctx, userID, path)
+	if err != nil {
+		return false, err
+	}
+	what := "password"
+	if path == pathOTP {
+		what = "one-time password"
+	}
+	if l.LockedUntil > now.UnixMilli() {
+		return false, errLocked(time.UnixMilli(l.LockedUntil), now, what)
+	}
+	ok, err := check()
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case ok && l.Failures > 0:
+		err = q.SetLockout(ctx, userID, path, store.Lockout{})
+	case !ok:
+		l.Failures++
+		if l.Failures >= maxFailures {
+			l = store.Lockout{LockedUntil: now.Add(lockFor).UnixMilli()}
+			s.log.WarnContext(ctx, "locked after repeated failures", slog.Int64("user_id", userID),
+				slog.String("path", path), slog.Duration("for", lockFor))
+		}
+		err = q.SetLockout(ctx, userID, path, l)
+	}
+	return ok, err
+}
+
+// checkPassword verifies a user's password under the password lockout.
+func (s *Service) checkPassword(ctx context.Context, u store.User, password string) error {
+	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return CheckPassword(u.PasswordHash, password) })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect password"}
+	}
+	return nil
+}
+
+// verifyOTP checks code (a TOTP code, or an unused recovery code) for the
+// user, under the OTP lockout. A code is accepted once.
+func (s *Service) verifyOTP(ctx context.Context, userID int64, tf store.TwoFactor, code string) error {
+	code = strings.TrimSpace(code)
+	ok, err := s.guarded(ctx, userID, pathOTP, func() (bool, error) {
+		if len(code) == totp.Digits {
+			secret, err := s.openSecret(userID, tf.Secret)
+			if err != nil {
+				return false, err
+			}
+			step, ok := totp.Verify(secret, code, s.opts.Now(), tf.LastStep)
+			if !ok {
+				return false, nil
+			}
+			// The conditional update refuses a replay that raced this request.
+			return s.store.Q().UseStep(ctx, userID, step)
+		}
+		if h, ok := recoveryHash(code); ok {
+			return s.store.Q().UseRecoveryCode(ctx, userID, h)
+		}
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrOTPRequired()
+	}
+	return nil
+}
+
+// RequireOTP enforces two-factor authentication for op by p: nothing when not
+// needed, the OTP challenge when needed and missing or wrong, a 403 when no
+// OTP could help. pkg is the package's setting, for publishes.
+func (s *Service) RequireOTP(ctx context.Context, p *auth.Principal, op policy.OTPOp, pkg *store.PackageMFA) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	tf, err := s.store.Q().TwoFactorOf(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	facts := policy.OTPFacts{RegistryRequires2FA: s.opts.Require2FA}
+	if tf.Enabled() {
+		facts.UserMode = tf.Mode
+	}
+	if pkg != nil {
+		facts.Publish = true
+		facts.PackageRequiresTFA, facts.AutomationOverridesTFA = pkg.PublishRequiresTFA, pkg.AutomationOverridesTFA
+	}
+	need, err := policy.NeedsOTP(p, op, facts)
+	if err != nil || !need {
+		return err
+	}
+	code := auth.OTP(ctx)
+	if code == "" {
+		return ErrOTPRequired()
+	}
+	return s.verifyOTP(ctx, p.UserID, tf, code)
+}
+
+func (s *Service) openSecret(userID int64, sealed []byte) ([]byte, error) {
+	return s.sealer.Open(sealed, []byte("user:"+strconv.FormatInt(userID, 10)))
+}
+
+func (s *Service) sealSecret(userID int64, secret []byte) ([]byte, error) {
+	return s.sealer.Seal(secret, []byte("user:"+strconv.FormatInt(userID, 10)))
+}
+
+// newRecoveryCode is 20 hex characters (80 random bits), shown once.
+func newRecoveryCode() (string, []byte, error) {
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, err
+	}
+	code := hex.EncodeToString(b)
+	h, _ := recoveryHash(code)
+	return code, h, nil
+}
+
+// recoveryHash is the stored form of a recovery code; ok is false for a
+// string that cannot be one.
+func recoveryHash(code string) ([]byte, bool) {
+	code = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(code), "-", ""))
+	if len(code) != 20 {
+		return nil, false
+	}
+	if _, err := hex.DecodeString(code); err != nil {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte("gatehouse recovery code " + code))
+	return sum[:], true
+}
+
+// Profile is what npm profile get shows.
+type Profile struct {
+	Name      string
+	Email     string
+	TFAMode   string // "" when 2FA is off
+	Pending   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Profile returns p's user's profile.
+func (s *Service) Profile(ctx context.Context, p *auth.Principal) (Profile, error) {
+	if !p.Authenticated() {
+		return Profile{}, auth.ErrAuthRequired()
+	}
+	q := s.store.Q()
+	u, err := q.UserByID(ctx, p.UserID)
+	if err != nil {
+		return Profile{}, err
+	}
+	tf, err := q.TwoFactorOf(ctx, p.UserID)
+	if err != nil {
+		return Profile{}, err
+	}
+	return Profile{Name: u.Name, Email: u.Email, TFAMode: tf.Mode, Pending: tf.Pending,
+		CreatedAt: time.UnixMilli(u.CreatedAt), UpdatedAt: time.UnixMilli(u.UpdatedAt)}, nil
+}
+
+// SetTFAResult is the answer to a 2FA change: an otpauth URL to confirm, or
+// the recovery codes after confirmation, or neither (a mode change or disable).
+type SetTFAResult struct {
+	OTPAuthURL    string
+	RecoveryCodes []string
+}
+
+// SetTFAMode starts enabling 2FA (answering with an otpauth URL to confirm),
+// changes the mode of an enabled 2FA, or ("disable") turns it off. The
+// password is required; with 2FA on, so is an OTP.
+func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, mode string) (SetTFAResult, error) {
+	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
+		return SetTFAResult{}, err
+	}
+	switch mode {
+	case "auth-only", "auth-and-writes", "disable":
+	default:
+		return SetTFAResult{}, fault.Invalidf("Invalid 2FA mode %q: use auth-only, auth-and-writes or disable", mode)
+	}
+	q := s.store.Q()
+	u, err := q.UserByID(ctx, p.UserID)
+	if err != nil {
+		return SetTFAResult{}, err
+	}
+	if err := s.checkPassword(ctx, u, password); err != nil {
+		return SetTFAResult{}, err
+	}
+	tf, err := q.TwoFactorOf(ctx, u.ID)
+	if err != nil {
+		return SetTFAResult{}, err
+	}
+	if tf.Enabled() {
+		if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
+			return SetTFAResult{}, err
+		}
+	}
+	switch {
+	case mode == "disable":
+		err := s.store.InTx(ctx, func(q store.Queries) error {
+			if err := q.SetTwoFactor(ctx, u.ID, store.TwoFactor{LastStep: tf.LastStep}); err != nil {
+				return err
+			}
+			return q.ReplaceRecoveryCodes(ctx, u.ID, nil)
+		})
+		if err == nil {
+			s.log.InfoContext(ctx, "two-factor authentication disabled", slog.String("user", u.Name))
+		}
+		return SetTFAResult{}, err
+	case tf.Enabled():
+		tf.Mode = mode
+		if err := q.SetTwoFactor(ctx, u.ID, tf); err != nil {
+			return SetTFAResult{}, err
+		}
+		s.log.InfoContext(ctx, "two-factor mode changed", slog.String("user", u.Name), slog.String("mode", mode))
+		return SetTFAResult{}, nil
+	}
+	secret, err := totp.NewSecret()
+	if err != nil {
+		return SetTFAResult{}, err
+	}
+	sealed, err := s.sealSecret(u.ID, secret)
+	if err != nil {
+		return SetTFAResult{}, err
+	}
+	if err := q.SetTwoFactor(ctx, u.ID, store.TwoFactor{Mode: mode, Pending: true, Secret: sealed, LastStep: tf.LastStep}); err != nil {
+		return SetTFAResult{}, err
+	}
+	return SetTFAResult{OTPAuthURL: totp.URL(s.opts.Issuer, u.Name, secret)}, nil
+}
+
+// ConfirmTFA finishes enabling 2FA with a first OTP from the authenticator and
+// returns the recovery codes, shown this once and stored only hashed.
+func (s *Service) ConfirmTFA(ctx context.Context, p *auth.Principal, code string) ([]string, error) {
+	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
+		return nil, err
+	}
+	tf, err := s.store.Q().TwoFactorOf(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if !tf.Pending {
+		return nil, fault.Invalidf("Two-factor authentication is not being enabled; start with npm profile enable-2fa")
+	}
+	if err := s.verifyOTP(ctx, p.UserID, tf, code); err != nil {
+		return nil, err
+	}
+	codes := make([]string, 0, recoveryCodes)
+	hashes := make([][]byte, 0, recoveryCodes)
+	for i := 0; i < recoveryCodes; i++ {
+		c, h, err := newRecoveryCode()
+		if err != nil {
+			return nil, err
+		}
+		codes, hashes = append(codes, c), append(hashes, h)
+	}
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		cur, err := q.TwoFactorOf(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		cur.Pending = false
+		if err := q.SetTwoFactor(ctx, p.UserID, cur); err != nil {
+			return err
+		}
+		return q.ReplaceRecoveryCodes(ctx, p.UserID, hashes)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "two-factor authentication enabled", slog.String("user", p.UserName), slog.String("mode", tf.Mode))
+	return codes, nil
+}
+
+// ChangePassword replaces p's user's password: the old one is required, and
+// an OTP with 2FA on.
+func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, old, new string) error {
+	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
+		return err
+	}
+	if new == "" {
+		return fault.Invalidf("The new password must not be empty")
+	}
+	u, err := s.store.Q().UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkPassword(ctx, u, old); err != nil {
+		return err
+	}
+	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
+		return err
+	}
+	hash, err := HashPassword(new)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Q().SetPassword(ctx, u.ID, hash); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "password changed", slog.String("user", u.Name))
+	return nil
+}
+
+// SetEmail changes p's user's email.
+func (s *Service) SetEmail(ctx context.Context, p *auth.Principal, email string) error {
+	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
+		return err
+	}
+	if err := ValidateEmail(email); err != nil {
+		return err
+	}
+	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
+		return err
+	}
+	return s.store.Q().SetEmail(ctx, p.UserID, email)
+}

@@ -1,0 +1,111 @@
+// Package keyring holds the server secret and the keys derived from it. The
+// secret is 32 random bytes in a file (created on first start, mode 0600);
+// each use gets its own key, derived with HKDF-SHA256 and a purpose label, so
+// a key for one purpose never decrypts another's data.
+package keyring
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+const secretLen = 32
+
+// Keyring is the server secret.
+type Keyring struct {
+	secret []byte
+}
+
+// Load reads the secret file at path, creating it with a new random secret if
+// it does not exist.
+func Load(path string) (*Keyring, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = make([]byte, secretLen)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("generate server secret: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("create folder for %s: %w", path, err)
+		}
+		// O_EXCL: if another process created it meanwhile, use theirs.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			_, werr := f.Write(b)
+			if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+				return nil, fmt.Errorf("write server secret %s: %w", path, err)
+			}
+			return &Keyring{secret: b}, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("create server secret %s: %w", path, err)
+		}
+		b, err = os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read server secret %s: %w", path, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read server secret %s: %w", path, err)
+	}
+	if len(b) != secretLen {
+		return nil, fmt.Errorf("server secret %s holds %d bytes, want %d", path, len(b), secretLen)
+	}
+	return &Keyring{secret: b}, nil
+}
+
+// New returns a keyring over secret (for tests and tools).
+func New(secret []byte) *Keyring { return &Keyring{secret: append([]byte(nil), secret...)} }
+
+// Sealer encrypts and decrypts small values for one purpose (AES-256-GCM).
+type Sealer struct {
+	aead    cipher.AEAD
+	purpose string
+}
+
+// Sealer derives the key for purpose.
+func (k *Keyring) Sealer(purpose string) (*Sealer, error) {
+	key, err := hkdf.Key(sha256.New, k.secret, nil, "gatehouse "+purpose, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive key for %s: %w", purpose, err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("cipher for %s: %w", purpose, err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("gcm for %s: %w", purpose, err)
+	}
+	return &Sealer{aead: aead, purpose: purpose}, nil
+}
+
+// Seal encrypts plaintext; aad binds it to its owner (a user id, say), so a
+// sealed value copied to another row does not open.
+func (s *Sealer) Seal(plaintext, aad []byte) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("nonce: %w", err)
+	}
+	return s.aead.Seal(nonce, nonce, plaintext, aad), nil
+}
+
+// Open decrypts what Seal returned for the same aad.
+func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
+		return nil, fmt.Errorf("open %s: sealed value too short", s.purpose)
+	}
+	out, err := s.aead.Open(nil, sealed[:n], sealed[n:], aad)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", s.purpose, err)
+	}
+	return out, nil
+}
