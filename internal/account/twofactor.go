@@ -107,6 +107,9 @@ func (s *Service) verifyOTP(ctx context.Context, userID int64, tf store.TwoFacto
 			// The conditional update refuses a replay that raced this request.
 			return s.store.Q().UseStep(ctx, userID, step)
 		}
+		if isWebOTP(code) {
+			return s.useWebOTP(ctx, userID, code)
+		}
 		if h, ok := recoveryHash(code); ok {
 			return s.store.Q().UseRecoveryCode(ctx, userID, h)
 		}

@@ -52,7 +52,8 @@ func (a *API) routes() {
 	m.HandleFunc("PUT /-/user/{id}/-rev/{rev}", a.couchLogin)
 	m.HandleFunc("GET /-/user/{id}", a.userDocument)
 	m.HandleFunc("DELETE /-/user/token/{token}", a.logout)
-	m.HandleFunc("POST /-/v1/login", a.webLoginUnsupported)
+	m.HandleFunc("POST /-/v1/login", a.webLogin)
+	m.HandleFunc("GET /-/v1/login/done/{id}", a.webLoginDone)
 	m.HandleFunc("GET /-/v1/search", a.search)
 	m.HandleFunc("POST /-/npm/v1/tokens", a.createToken)
 	m.HandleFunc("GET /-/npm/v1/tokens", a.listTokens)
@@ -186,10 +187,52 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
-// webLoginUnsupported answers npm's web login with a 404, which makes npm fall
-// back to the username and password prompt.
-func (a *API) webLoginUnsupported(w http.ResponseWriter, r *http.Request) {
-	a.writeError(w, r, fault.NotFoundf("web login is not available on this registry; use npm login --auth-type=legacy"))
+// webLogin starts npm login --auth-type=web: the CLI shows loginUrl to the
+// person and polls doneUrl. Account creation ({"create": true}, npm adduser)
+// is not offered in the browser: the 404 makes npm fall back to asking for a
+// username, password and email.
+func (a *API) webLogin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Create bool `json:"create"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &body); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
+	if body.Create {
+		a.writeError(w, r, fault.NotFoundf("creating accounts in the browser is not available; npm adduser asks in the terminal"))
+		return
+	}
+	st, err := a.accounts.StartWebAuth(r.Context(), account.WebLogin, nil, r.Header.Get("npm-command"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	base := a.baseURL(r)
+	writeJSON(w, http.StatusOK, map[string]string{
+		"loginUrl": base + "/-/web/login/" + st.LoginID,
+		"doneUrl":  base + "/-/v1/login/done/" + st.DoneID,
+	})
+}
+
+// webLoginDone is the doneUrl npm polls: 202 with Retry-After until the
+// person confirms, then 200 {"token"} once: a session token for a web login,
+// a one-time code for a web OTP.
+func (a *API) webLoginDone(w http.ResponseWriter, r *http.Request) {
+	secret, pending, err := a.accounts.PollWebAuth(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if pending {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusAccepted, map[string]string{})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": secret})
 }
 
 func (a *API) emptyAdvisories(w http.ResponseWriter, r *http.Request) {

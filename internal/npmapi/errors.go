@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 )
 
@@ -46,7 +48,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Err != nil {
 		a.log.DebugContext(r.Context(), "request refused", slog.Int("status", status), slog.Any("error", e.Err))
 	}
-	writeJSON(w, status, map[string]string{"error": e.Message})
+	body := map[string]string{"error": e.Message}
+	if e.Challenge == "OTP" {
+		a.offerWebOTP(r, body)
+	}
+	writeJSON(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -59,4 +65,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// offerWebOTP adds {authUrl, doneUrl} to an OTP challenge when npm asked for
+// web authentication (npm-auth-type: web), so a person can confirm in the
+// browser; npm then polls doneUrl for a one-time code. Without the header, or
+// when the flow cannot start, the plain challenge stands and npm asks for a
+// code in the terminal.
+func (a *API) offerWebOTP(r *http.Request, body map[string]string) {
+	p := auth.FromContext(r.Context())
+	if r.Header.Get("npm-auth-type") != "web" || !p.Authenticated() {
+		return
+	}
+	st, err := a.accounts.StartWebAuth(r.Context(), account.WebOTP, p, r.Header.Get("npm-command"))
+	if err != nil {
+		a.log.WarnContext(r.Context(), "start web OTP", slog.Any("error", err))
+		return
+	}
+	base := a.baseURL(r)
+	body["authUrl"] = base + "/-/web/login/" + st.LoginID
+	body["doneUrl"] = base + "/-/v1/login/done/" + st.DoneID
 }

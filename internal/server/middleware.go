@@ -132,10 +132,11 @@ func accessLog(log *slog.Logger) middleware {
 }
 
 // redactPath hides the credential in paths that carry one: npm logout
-// (DELETE /-/user/token/:token) and token revocation by the whole token
-// (DELETE /-/npm/v1/tokens/token/:token).
+// (DELETE /-/user/token/:token), token revocation by the whole token
+// (DELETE /-/npm/v1/tokens/token/:token), and the secret ids of browser
+// confirmations.
 func redactPath(p string) string {
-	for _, prefix := range []string{"/-/user/token/", "/-/npm/v1/tokens/token/"} {
+	for _, prefix := range []string{"/-/user/token/", "/-/npm/v1/tokens/token/", "/-/web/login/", "/-/v1/login/done/"} {
 		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
 			return prefix + "[redacted]"
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
+	"github.com/gatehouse-registry/gatehouse/internal/web"
 )
 
 // Server is a configured gatehouse.
@@ -78,7 +79,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Registry = registry.NewService(st, blobs, s.Accounts, nil)
 	api := npmapi.New(s.Accounts, s.Registry, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
-	s.handler = chain(api, recoverPanics(log), limitBody(cfg.MaxBodySize), accessLog(log), clientIP(cfg.TrustedProxies), requestID())
+	site := web.New(s.Accounts, log)
+	root := http.NewServeMux()
+	root.Handle("/-/web/", site)
+	root.Handle("/", api)
+	s.handler = chain(root, recoverPanics(log), limitBody(cfg.MaxBodySize), accessLog(log), clientIP(cfg.TrustedProxies), requestID())
 	return s, nil
 }
 
