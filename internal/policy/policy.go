@@ -67,19 +67,23 @@ func Decide(p *auth.Principal, a Action, pkg Package) error {
 		}
 		return nil
 	}
-	if pkg.Exists && !visible {
-		return notFound()
-	}
+	// A write without a usable login is a 401 whether or not the package
+	// exists, so the answer tells an anonymous caller nothing.
 	if !p.Authenticated() {
 		return auth.ErrAuthRequired()
+	}
+	if pkg.Exists && !visible {
+		return notFound()
 	}
 	// The user's own rights first.
 	switch {
 	case a == Create && pkg.Exists:
 		return fmt.Errorf("policy: create of existing package %q", pkg.Name)
 	case a == Create && pkg.Scope != "" && pkg.Scope != p.UserName:
-		// A user owns their own scope; organizations (a later issue) will own theirs.
-		return noPermission(pkg.Name)
+		// A user owns their own scope; organizations (a later issue) will own
+		// theirs. Not found, like a private package of that scope would be, so
+		// a publish attempt cannot tell which private names exist.
+		return notFound()
 	case a != Create && !pkg.Exists:
 		return notFound()
 	case a != Create && !pkg.UserIsOwner:

@@ -39,7 +39,7 @@ func TestDecide(t *testing.T) {
 		{"read-only token reads private it owns", aliceRO, Read, privateOwned, ok},
 
 		{"anonymous publishes", anon, Publish, public, fault.Unauthorized},
-		{"anonymous publishes private", anon, Publish, private, fault.NotFound},
+		{"anonymous publishes private (401 either way: nothing revealed)", anon, Publish, private, fault.Unauthorized},
 		{"anonymous creates", anon, Create, newUnscoped, fault.Unauthorized},
 		{"owner publishes", alice, Publish, publicOwned, ok},
 		{"non-owner publishes public", alice, Publish, public, fault.Forbidden},
@@ -48,7 +48,7 @@ func TestDecide(t *testing.T) {
 		{"read-only token creates", aliceRO, Create, newUnscoped, fault.Forbidden},
 		{"creates unscoped", alice, Create, newUnscoped, ok},
 		{"creates in own scope", alice, Create, newOwnScope, ok},
-		{"creates in another's scope", alice, Create, newOtherScope, fault.Forbidden},
+		{"creates in another's scope (404, like a private name there)", alice, Create, newOtherScope, fault.NotFound},
 		{"publish to missing package", alice, Publish, missing, fault.NotFound},
 	}
 	for _, a := range []Action{Unpublish, Deprecate, DistTag, ChangeOwners} {

@@ -352,11 +352,17 @@ func TestPrivatePackagesAreInvisible(t *testing.T) {
 			}
 		}
 	}
-	// A write by a stranger is a 404 too, never a hint that the package exists.
+	// A write by a stranger is a 404 too, never a hint that the package exists;
+	// without a login it is a 401 whether the package exists or not.
+	for _, name := range []string{"@alice/secret", "@alice/never-published"} {
+		if res := tr.do("PUT", "/"+escape(name), "", publishBody(t, name, "1.0.1")); res.status != 401 {
+			t.Fatalf("anonymous publish of %s: %d %s", name, res.status, res.body)
+		}
+	}
 	if res := tr.do("PUT", "/@alice%2fsecret", bob, publishBody(t, "@alice/secret", "1.0.1")); res.status != 404 {
 		t.Fatalf("bob publishing: %d %s", res.status, res.body)
 	}
-	if res := tr.do("PUT", "/@alice%2fother", bob, publishBody(t, "@alice/other", "1.0.0")); res.status != 403 {
+	if res := tr.do("PUT", "/@alice%2fother", bob, publishBody(t, "@alice/other", "1.0.0")); res.status != 404 {
 		t.Fatalf("bob publishing in alice's scope: %d %s", res.status, res.body)
 	}
 	for _, tok := range []string{bob, ""} {

@@ -1,0 +1,577 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// commandTimeout bounds one npm or pnpm invocation.
+const commandTimeout = 2 * time.Minute
+
+// The client versions the tests install besides the machine's npm.
+const (
+	npm10Version = "10.9.4"
+	pnpmVersion  = "10.34.9"
+)
+
+// tool is one package-manager CLI: the command line that starts it.
+type tool struct {
+	name string   // label for test names: npm11, npm10, pnpm
+	argv []string // e.g. ["/usr/bin/npm"] or ["/usr/bin/node", ".../npm-cli.js"]
+	pnpm bool
+}
+
+// unavailable skips the test, or fails it on CI, where every client must be
+// there.
+func unavailable(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// npm11 is the machine's own npm.
+func npm11(t *testing.T) tool {
+	t.Helper()
+	path, err := exec.LookPath("npm")
+	if err != nil {
+		unavailable(t, "no npm on PATH: %v", err)
+	}
+	return tool{name: "npm11", argv: []string{path}}
+}
+
+// npm10 is npm 10, installed once into the user cache folder.
+func npm10(t *testing.T) tool {
+	t.Helper()
+	argv := cachedTool(t, "npm", npm10Version, "bin/npm-cli.js")
+	return tool{name: "npm10", argv: argv}
+}
+
+// pnpmTool is pnpm 10, installed once into the user cache folder.
+func pnpmTool(t *testing.T) tool {
+	t.Helper()
+	argv := cachedTool(t, "pnpm", pnpmVersion, "bin/pnpm.cjs")
+	return tool{name: "pnpm", argv: argv, pnpm: true}
+}
+
+// toolInstall memoises one cached install per test process.
+type toolInstall struct {
+	once sync.Once
+	argv []string
+	err  error
+}
+
+var (
+	toolsMu sync.Mutex
+	tools   = map[string]*toolInstall{}
+)
+
+// cachedTool returns the command line of pkg@version, installing it with the
+// machine's npm into os.UserCacheDir()/gatehouse-e2e/ unless it is already
+// there. entry is the CLI script inside the package.
+func cachedTool(t *testing.T, pkg, version, entry string) []string {
+	t.Helper()
+	key := pkg + "@" + version
+	toolsMu.Lock()
+	in, ok := tools[key]
+	if !ok {
+		in = &toolInstall{}
+		tools[key] = in
+	}
+	toolsMu.Unlock()
+	in.once.Do(func() { in.argv, in.err = installTool(pkg, version, entry) })
+	if in.err != nil {
+		unavailable(t, "install %s for the e2e tests: %v", key, in.err)
+	}
+	return in.argv
+}
+
+func installTool(pkg, version, entry string) ([]string, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, fmt.Errorf("no node on PATH: %w", err)
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return nil, fmt.Errorf("no npm on PATH: %w", err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(cache, "gatehouse-e2e")
+	dir := filepath.Join(root, pkg+"-"+version)
+	script := func(prefix string) string { return filepath.Join(prefix, "node_modules", pkg, entry) }
+	if toolVersion(node, script(dir)) == version {
+		return []string{node, script(dir)}, nil
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	// Install next to the final place, then rename, so a half-finished or
+	// concurrent install never leaves a broken cache behind.
+	tmp, err := os.MkdirTemp(root, pkg+"-"+version+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// The machine's own configuration is used here on purpose: this is the
+	// one step that talks to the public registry.
+	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund",
+		"--ignore-scripts", "--loglevel=error", pkg+"@"+version)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("npm install %s@%s: %v\n%s", pkg, version, err, out)
+	}
+	if got := toolVersion(node, script(tmp)); got != version {
+		return nil, fmt.Errorf("installed %s reports version %q, want %q", pkg, got, version)
+	}
+	if toolVersion(node, script(dir)) != version {
+		_ = os.RemoveAll(dir)
+		if err := os.Rename(tmp, dir); err != nil && toolVersion(node, script(dir)) != version {
+			return nil, fmt.Errorf("move %s into the cache: %w", pkg, err)
+		}
+	}
+	return []string{node, script(dir)}, nil
+}
+
+// toolVersion runs `node script --version`; "" when that fails.
+func toolVersion(node, script string) string {
+	if _, err := os.Stat(script); err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script, "--version")
+	cmd.Env = append(os.Environ(), "NO_UPDATE_NOTIFIER=1", "npm_config_update_notifier=false")
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// npmClient runs one CLI as one isolated user: its own HOME, user config,
+// cache and store, talking only to one gatehouse server.
+type npmClient struct {
+	t    *testing.T
+	tool tool
+	srv  *server
+	home string
+	rc   string // the user config file ($HOME/.npmrc)
+	url  string // the registry URL
+}
+
+// newClient makes an anonymous client of tool for srv.
+func newClient(t *testing.T, srv *server, tl tool) *npmClient {
+	t.Helper()
+	return newClientFor(t, srv.URL(), srv, tl)
+}
+
+// newClientFor makes an anonymous client whose registry is registryURL, which
+// may be another name of srv (such as its --url).
+func newClientFor(t *testing.T, registryURL string, srv *server, tl tool) *npmClient {
+	t.Helper()
+	// Not t.TempDir: its name comes from the test's, which may hold '#'
+	// or ';', and those start a comment in .npmrc.
+	home, err := os.MkdirTemp("", "gatehouse-e2e-client-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(home); err != nil {
+			t.Errorf("remove client home: %v", err)
+		}
+	})
+	c := &npmClient{t: t, tool: tl, srv: srv, home: home, rc: filepath.Join(home, ".npmrc"), url: registryURL}
+	for _, d := range []string{"tmp", ".config", ".cache", ".local/share", ".local/state"} {
+		if err := os.MkdirAll(filepath.Join(home, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, "global-npmrc"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := []string{
+		"registry=" + registryURL,
+		"update-notifier=false",
+		"fund=false",
+		"audit=false",
+		"color=false",
+	}
+	if tl.pnpm {
+		lines = append(lines,
+			"store-dir="+filepath.Join(home, "pnpm-store"),
+			"cache-dir="+filepath.Join(home, "pnpm-cache"),
+		)
+	} else {
+		lines = append(lines,
+			"cache="+filepath.Join(home, "npm-cache"),
+			"loglevel=warn",
+			"progress=false",
+		)
+	}
+	c.writeRC(strings.Join(lines, "\n") + "\n")
+	return c
+}
+
+func (c *npmClient) writeRC(s string) {
+	c.t.Helper()
+	if err := os.WriteFile(c.rc, []byte(s), 0o600); err != nil {
+		c.t.Fatalf("write %s: %v", c.rc, err)
+	}
+}
+
+func (c *npmClient) readRC() string {
+	c.t.Helper()
+	b, err := os.ReadFile(c.rc)
+	if err != nil {
+		c.t.Fatalf("read %s: %v", c.rc, err)
+	}
+	return string(b)
+}
+
+// authKey is the nerf-darted user config key of the registry's token.
+func (c *npmClient) authKey() string {
+	return "//" + strings.TrimPrefix(strings.TrimPrefix(c.url, "http://"), "https://") + ":_authToken"
+}
+
+// login makes the client use token, as `npm login` would have saved it.
+func (c *npmClient) login(token string) *npmClient {
+	c.t.Helper()
+	c.writeRC(c.readRC() + c.authKey() + "=" + token + "\n")
+	return c
+}
+
+// savedToken is the token in the user config; "" when there is none.
+func (c *npmClient) savedToken() string {
+	c.t.Helper()
+	prefix := c.authKey() + "="
+	for _, line := range strings.Split(c.readRC(), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// env is the whole environment of the CLI: nothing of the machine's npm or
+// pnpm configuration leaks in.
+func (c *npmClient) env() []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + c.home,
+		"TMPDIR=" + filepath.Join(c.home, "tmp"),
+		"XDG_CONFIG_HOME=" + filepath.Join(c.home, ".config"),
+		"XDG_CACHE_HOME=" + filepath.Join(c.home, ".cache"),
+		"XDG_DATA_HOME=" + filepath.Join(c.home, ".local/share"),
+		"XDG_STATE_HOME=" + filepath.Join(c.home, ".local/state"),
+		"npm_config_userconfig=" + c.rc,
+		"npm_config_globalconfig=" + filepath.Join(c.home, "global-npmrc"),
+		"NO_UPDATE_NOTIFIER=1",
+		"NO_COLOR=1",
+		"NO_PROXY=127.0.0.1,localhost",
+		"LANG=C.UTF-8",
+		"TERM=dumb",
+	}
+}
+
+// command builds the exec.Cmd for args, run in dir.
+func (c *npmClient) command(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	argv := append(append([]string{}, c.tool.argv[1:]...), args...)
+	cmd := exec.CommandContext(ctx, c.tool.argv[0], argv...)
+	cmd.Dir = dir
+	cmd.Env = c.env()
+	return cmd
+}
+
+// cmdResult is what one CLI invocation printed and how it exited.
+type cmdResult struct {
+	Args   []string
+	Stdout string
+	Stderr string
+	Code   int
+}
+
+// Output is stdout and stderr together, for matching messages that a client
+// may print on either.
+func (r cmdResult) Output() string { return r.Stdout + "\n" + r.Stderr }
+
+func (r cmdResult) String() string {
+	return fmt.Sprintf("$ %s\nexit status %d\n--- stdout\n%s\n--- stderr\n%s",
+		strings.Join(r.Args, " "), r.Code, tail(r.Stdout, 8<<10), tail(r.Stderr, 8<<10))
+}
+
+// run runs the CLI in dir (a temp dir when "") and returns the result,
+// whatever the exit status.
+func (c *npmClient) run(dir string, args ...string) cmdResult {
+	c.t.Helper()
+	if dir == "" {
+		dir = c.t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := c.command(ctx, dir, args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	res := cmdResult{Args: append([]string{c.tool.name}, args...), Stdout: stdout.String(), Stderr: stderr.String()}
+	if err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			c.t.Fatalf("run %s: %v", strings.Join(res.Args, " "), err)
+		}
+		res.Code = exit.ExitCode()
+		if ctx.Err() != nil {
+			c.t.Fatalf("%s timed out after %v\n%s", strings.Join(res.Args, " "), commandTimeout, res)
+		}
+	}
+	return res
+}
+
+// mustRun runs the CLI and fails the test with all its output unless it
+// exits 0.
+func (c *npmClient) mustRun(dir string, args ...string) cmdResult {
+	c.t.Helper()
+	res := c.run(dir, args...)
+	if res.Code != 0 {
+		c.t.Fatalf("unexpected failure:\n%s", res)
+	}
+	return res
+}
+
+// mustFail runs the CLI and fails the test unless it exits non-zero and its
+// output contains one of want (npm error codes such as "E404").
+func (c *npmClient) mustFail(dir string, want []string, args ...string) cmdResult {
+	c.t.Helper()
+	res := c.run(dir, args...)
+	if res.Code == 0 {
+		c.t.Fatalf("succeeded, want a failure with %q:\n%s", want, res)
+	}
+	for _, w := range want {
+		if strings.Contains(res.Output(), w) {
+			return res
+		}
+	}
+	c.t.Fatalf("failed without any of %q in its output:\n%s", want, res)
+	return res
+}
+
+// publish publishes the package folder dir with extra CLI arguments.
+func (c *npmClient) publish(dir string, args ...string) cmdResult {
+	c.t.Helper()
+	argv := append([]string{"publish"}, args...)
+	if c.tool.pnpm {
+		argv = append(argv, "--no-git-checks")
+	}
+	return c.mustRun(dir, argv...)
+}
+
+// publishSpec writes the package spec and publishes it.
+func (c *npmClient) publishSpec(spec pkgSpec, args ...string) cmdResult {
+	c.t.Helper()
+	return c.publish(makePackage(c.t, spec), args...)
+}
+
+// view runs `npm view ARGS --json` and decodes its output into v.
+func (c *npmClient) viewJSON(v any, args ...string) {
+	c.t.Helper()
+	res := c.mustRun("", append(append([]string{"view"}, args...), "--json")...)
+	if err := json.Unmarshal([]byte(res.Stdout), v); err != nil {
+		c.t.Fatalf("decode npm view output: %v\n%s", err, res)
+	}
+}
+
+// viewList runs `npm view ARGS --json` for a list field such as versions;
+// npm prints a lone string when the list has one element.
+func (c *npmClient) viewList(args ...string) []string {
+	c.t.Helper()
+	var raw json.RawMessage
+	c.viewJSON(&raw, args...)
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return list
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err != nil {
+		c.t.Fatalf("npm view %s printed %s, want a string or a list of strings", strings.Join(args, " "), raw)
+	}
+	return []string{one}
+}
+
+// pkgSpec describes a package folder to publish.
+type pkgSpec struct {
+	Name        string
+	Version     string
+	Description string
+	Keywords    []string
+	Deps        map[string]string
+}
+
+// makePackage writes package.json, index.js and README.md for spec into a
+// new temp folder and returns it.
+func makePackage(t *testing.T, spec pkgSpec) string {
+	t.Helper()
+	dir := t.TempDir()
+	desc := spec.Description
+	if desc == "" {
+		desc = "e2e test package " + spec.Name
+	}
+	manifest := map[string]any{
+		"name":        spec.Name,
+		"version":     spec.Version,
+		"description": desc,
+		"main":        "index.js",
+		"license":     "MIT",
+		"repository":  map[string]string{"type": "git", "url": "https://example.com/e2e.git"},
+	}
+	if len(spec.Keywords) > 0 {
+		manifest["keywords"] = spec.Keywords
+	}
+	if len(spec.Deps) > 0 {
+		manifest["dependencies"] = spec.Deps
+	}
+	writeJSONFile(t, filepath.Join(dir, "package.json"), manifest)
+	writeFile(t, filepath.Join(dir, "index.js"), indexJS(spec))
+	writeFile(t, filepath.Join(dir, "README.md"), fmt.Sprintf("# %s\n\n%s\n", spec.Name, desc))
+	return dir
+}
+
+// indexJS is the index.js of a published package: it exports its name and
+// version and the versions of the dependencies it resolves, so running it
+// shows what an install really laid out.
+func indexJS(spec pkgSpec) string {
+	deps := make([]string, 0, len(spec.Deps))
+	for _, d := range slices.Sorted(maps.Keys(spec.Deps)) {
+		deps = append(deps, fmt.Sprintf("%q: require(%q).version", d, d))
+	}
+	return fmt.Sprintf("module.exports = { name: %q, version: %q, deps: { %s } };\n",
+		spec.Name, spec.Version, strings.Join(deps, ", "))
+}
+
+// makeProject writes a private consumer project depending on deps.
+func makeProject(t *testing.T, deps map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	manifest := map[string]any{
+		"name":    "e2e-consumer",
+		"version": "1.0.0",
+		"private": true,
+	}
+	if len(deps) > 0 {
+		manifest["dependencies"] = deps
+	}
+	writeJSONFile(t, filepath.Join(dir, "package.json"), manifest)
+	return dir
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, string(b)+"\n")
+}
+
+// installedVersion reads node_modules/NAME/package.json in project and
+// returns its version; it fails the test when the package is missing.
+func installedVersion(t *testing.T, project, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(project, "node_modules", filepath.FromSlash(name), "package.json"))
+	if err != nil {
+		t.Fatalf("%s is not installed: %v", name, err)
+	}
+	var m struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	decodeJSON(t, b, &m)
+	if m.Name != name {
+		t.Fatalf("node_modules/%s/package.json has name %q", name, m.Name)
+	}
+	return m.Version
+}
+
+// assertInstalled checks that project has name@version installed with the
+// published index.js.
+func assertInstalled(t *testing.T, project, name, version string) {
+	t.Helper()
+	if got := installedVersion(t, project, name); got != version {
+		t.Fatalf("installed %s@%s, want %s", name, got, version)
+	}
+	b, err := os.ReadFile(filepath.Join(project, "node_modules", filepath.FromSlash(name), "index.js"))
+	if err != nil {
+		t.Fatalf("%s has no index.js: %v", name, err)
+	}
+	if want := fmt.Sprintf("name: %q, version: %q", name, version); !strings.Contains(string(b), want) {
+		t.Fatalf("%s/index.js = %q, want it to contain %q", name, b, want)
+	}
+}
+
+// assertNotInstalled checks that project has no node_modules/NAME.
+func assertNotInstalled(t *testing.T, project, name string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(project, "node_modules", filepath.FromSlash(name))); err == nil {
+		t.Fatalf("%s is installed in %s, want it absent", name, project)
+	}
+}
+
+// loaded is what a package's index.js exports.
+type loaded struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	Deps    map[string]string `json:"deps"`
+}
+
+// requireIn runs node in project and returns what require(name) exports.
+func requireIn(t *testing.T, project, name string) loaded {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "-e",
+		fmt.Sprintf("process.stdout.write(JSON.stringify(require(%q)))", name))
+	cmd.Dir = project
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("require(%q) in %s: %v\n%s", name, project, err, out)
+	}
+	var l loaded
+	decodeJSON(t, out, &l)
+	return l
+}
+
+// readFile reads dir/name and fails the test when it cannot.
+func readFile(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

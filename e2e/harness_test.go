@@ -1,0 +1,469 @@
+// Package e2e drives a real gatehouse binary with the real npm and pnpm
+// command-line clients. Every test starts its own server on a free loopback
+// port with its own data folder, and every client runs with an isolated
+// home, user config and cache, pointed only at that server.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	// readyTimeout bounds how long a started server may take to answer /-/ping.
+	readyTimeout = 10 * time.Second
+	// stopTimeout bounds how long a server may take to exit after SIGTERM.
+	stopTimeout = 20 * time.Second
+	// binaryVersion is stamped into the test binary, so `gatehouse version`
+	// has something known to print.
+	binaryVersion = "v0.0.0-e2e"
+)
+
+// gatehouseBin is the binary TestMain builds once for the whole package.
+var gatehouseBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if testing.Short() {
+		// Every test here starts the binary; -short skips them all, so
+		// there is nothing to build.
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: make temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	gatehouseBin = filepath.Join(dir, "gatehouse")
+	build := exec.Command("go", "build", "-o", gatehouseBin,
+		"-ldflags", "-X main.version="+binaryVersion,
+		"github.com/gatehouse-registry/gatehouse/cmd/gatehouse")
+	build.Stdout = os.Stderr
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building cmd/gatehouse failed:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// server is one running gatehouse process.
+type server struct {
+	addr    string   // 127.0.0.1:PORT
+	dataDir string   // --data
+	args    []string // the extra serve flags it was started with
+	logs    *syncBuffer
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has been waited for
+	waitErr error
+}
+
+// startServer starts gatehouse on a free loopback port with a fresh data
+// folder, waits until /-/ping answers, and stops it (SIGTERM, expecting exit
+// status 0) when the test ends. extraArgs are added to `gatehouse serve`;
+// "{port}" in them is replaced by the port.
+func startServer(t *testing.T, extraArgs ...string) *server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short (starts the gatehouse binary and the npm CLI)")
+	}
+	dataDir := t.TempDir() // registered before the stop, so removed after it
+	s := &server{dataDir: dataDir, args: extraArgs, logs: &syncBuffer{}}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		s.addr = freeAddr(t)
+		if lastErr = s.launch(); lastErr == nil {
+			break
+		}
+		if !strings.Contains(s.logs.String(), "address already in use") {
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatalf("start gatehouse: %v\nserver log:\n%s", lastErr, s.logs.String())
+	}
+	t.Cleanup(func() {
+		if s.running() {
+			s.stopAndCheck(t)
+		}
+		if t.Failed() {
+			t.Logf("gatehouse log (%s):\n%s", s.addr, tail(s.logs.String(), 16<<10))
+		}
+	})
+	return s
+}
+
+// freeAddr finds a loopback port nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatalf("close probe listener: %v", err)
+	}
+	return addr
+}
+
+// launch starts the process on s.addr and waits until it is ready. In the
+// extra flags, {port} stands for the port picked for it.
+func (s *server) launch() error {
+	args := []string{"serve", "--listen", s.addr, "--data", s.dataDir}
+	for _, a := range s.args {
+		args = append(args, strings.ReplaceAll(a, "{port}", s.Port()))
+	}
+	cmd := exec.Command(gatehouseBin, args...)
+	cmd.Stdout = s.logs
+	cmd.Stderr = s.logs
+	cmd.Env = gatehouseEnv()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited, s.waitErr = cmd, exited, nil
+	s.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		s.mu.Lock()
+		s.waitErr = err
+		s.mu.Unlock()
+		close(exited)
+	}()
+
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("gatehouse exited before it was ready: %v", s.exitErr())
+		default:
+		}
+		resp, err := client.Get(s.URL() + "-/ping")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("GET /-/ping did not answer 200 within %v", readyTimeout)
+}
+
+func (s *server) running() bool {
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	if exited == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (s *server) exitErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waitErr
+}
+
+// URL is the server's base URL with a trailing slash, as npm wants it.
+func (s *server) URL() string { return "http://" + s.addr + "/" }
+
+// Port is the port the server listens on.
+func (s *server) Port() string {
+	_, port, _ := net.SplitHostPort(s.addr)
+	return port
+}
+
+// Logs returns everything the server has written to stderr so far.
+func (s *server) Logs() string { return s.logs.String() }
+
+// DataDir is the server's --data folder.
+func (s *server) DataDir() string { return s.dataDir }
+
+// Stop sends SIGTERM and fails the test unless the server exits with status
+// 0 in time.
+func (s *server) Stop(t *testing.T) {
+	t.Helper()
+	s.stopAndCheck(t)
+}
+
+func (s *server) stopAndCheck(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("send SIGTERM to gatehouse: %v", err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(stopTimeout):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Errorf("gatehouse did not exit within %v of SIGTERM", stopTimeout)
+		return
+	}
+	if err := s.exitErr(); err != nil {
+		t.Errorf("gatehouse exited after SIGTERM with %v, want status 0", err)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone, as a crash would.
+func (s *server) Kill(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("SIGKILL gatehouse: %v", err)
+	}
+	<-exited
+}
+
+// Restart stops the server with SIGTERM (expecting a clean exit) and starts
+// it again on the same port, data folder and flags.
+func (s *server) Restart(t *testing.T) {
+	t.Helper()
+	if s.running() {
+		s.Stop(t)
+	}
+	s.Start(t)
+}
+
+// Start starts a stopped or killed server again on the same port, data
+// folder and flags.
+func (s *server) Start(t *testing.T) {
+	t.Helper()
+	if s.running() {
+		t.Fatal("Start: gatehouse is still running")
+	}
+	var err error
+	// The port was ours a moment ago; retry briefly in case the kernel has
+	// not let go of it yet.
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = s.launch(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("restart gatehouse on %s: %v\nserver log:\n%s", s.addr, err, tail(s.Logs(), 16<<10))
+}
+
+// gatehouse runs the binary with args (an admin command such as `user add`)
+// and returns its combined output and exit code.
+func runGatehouse(t *testing.T, stdin string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gatehouseBin, args...)
+	cmd.Env = gatehouseEnv()
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Fatalf("run gatehouse %s: %v", strings.Join(args, " "), err)
+		}
+		code = exit.ExitCode()
+	}
+	return string(out), code
+}
+
+// gatehouseEnv is the process environment without GATEHOUSE_* settings, so
+// only the flags a test passes configure the server.
+func gatehouseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(strings.ToUpper(kv), "GATEHOUSE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// tail returns at most the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// httpResult is one direct HTTP exchange with the server.
+type httpResult struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r httpResult) String() string {
+	return fmt.Sprintf("%d %s", r.Status, bytes.TrimSpace(r.Body))
+}
+
+// do sends one request to the server. path is relative to the base URL (no
+// leading slash); token, when set, goes in a Bearer header; body, when not
+// nil, is sent as JSON.
+func (s *server) do(t *testing.T, method, path, token string, body any) httpResult {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatalf("encode request body: %v", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL()+path, rd)
+	if err != nil {
+		t.Fatalf("new request %s %s: %v", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return httpResult{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// couchUserPath is the path npm uses to create or log in a user.
+func couchUserPath(name string) string {
+	return "-/user/org.couchdb.user:" + url.PathEscape(name)
+}
+
+// couchUserDoc is the body npm sends to create or log in a user.
+func couchUserDoc(name, password, email string) map[string]any {
+	return map[string]any{
+		"_id":      "org.couchdb.user:" + name,
+		"name":     name,
+		"password": password,
+		"email":    email,
+		"type":     "user",
+		"roles":    []string{},
+		"date":     time.Now().UTC().Format(time.RFC3339),
+	}
+}
+
+// couchLogin sends npm's legacy create-or-login request.
+func (s *server) couchLogin(t *testing.T, name, password string) httpResult {
+	t.Helper()
+	return s.do(t, http.MethodPut, couchUserPath(name), "", couchUserDoc(name, password, emailOf(name)))
+}
+
+// emailOf is the address the tests give to a user.
+func emailOf(name string) string { return name + "@example.com" }
+
+// passwordOf is the password the tests give to a user.
+func passwordOf(name string) string { return "correct horse battery staple " + name }
+
+// createUser creates an account through the couch PUT (as `npm adduser`
+// does) and returns the session token the server hands back.
+func (s *server) createUser(t *testing.T, name string) string {
+	t.Helper()
+	res := s.couchLogin(t, name, passwordOf(name))
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create user %s: got %s, want 201", name, res)
+	}
+	var doc struct {
+		OK    bool   `json:"ok"`
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(res.Body, &doc); err != nil {
+		t.Fatalf("create user %s: decode %q: %v", name, res.Body, err)
+	}
+	if !doc.OK || doc.ID != "org.couchdb.user:"+name || doc.Token == "" {
+		t.Fatalf("create user %s: unexpected answer %s", name, res.Body)
+	}
+	return doc.Token
+}
+
+// whoami asks the server directly who token belongs to.
+func (s *server) whoami(t *testing.T, token string) httpResult {
+	t.Helper()
+	return s.do(t, http.MethodGet, "-/whoami", token, nil)
+}
+
+// decodeJSON unmarshals b into v and fails the test with b on error.
+func decodeJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode JSON %q: %v", tail(string(b), 4096), err)
+	}
+}
+
+// assertJSONError checks that an error answer has npm's {"error": "..."} shape.
+func assertJSONError(t *testing.T, res httpResult) {
+	t.Helper()
+	var doc struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(res.Body, &doc); err != nil || doc.Error == "" {
+		t.Errorf("error answer %s is not JSON {\"error\": \"...\"}", res)
+	}
+}
