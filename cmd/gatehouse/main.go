@@ -3,6 +3,7 @@
 //
 //	gatehouse serve [flags]                 run the registry (gatehouse serve --help)
 //	gatehouse user add NAME --email E       create an account; the password is read from stdin
+//	gatehouse org create NAME --owner USER  create an organization
 //	gatehouse token list|revoke|check       administer access tokens
 //	gatehouse version                       print the version
 package main
@@ -44,6 +45,7 @@ const usage = `gatehouse: a self-hosted npm registry
 Usage:
   gatehouse serve [flags]              run the registry (see gatehouse serve --help)
   gatehouse user add NAME --email E    create an account; reads the password from stdin
+  gatehouse org create NAME --owner U  create an organization (scope @NAME) owned by user U
   gatehouse token list --user NAME     list a user's access tokens
   gatehouse token revoke KEY           revoke a token by key, unique key prefix, or whole token
   gatehouse token check TOKEN          say offline whether TOKEN is well formed (checksum)
@@ -63,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = userCommand(args[1:], stdin, stdout, stderr)
 	case "token":
 		err = tokenCommand(args[1:], stdout, stderr)
+	case "org":
+		err = orgCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return 0
@@ -188,6 +192,35 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "created user %s <%s>\n", u.Name, u.Email)
+	return nil
+}
+
+func orgCommand(args []string, stdout, stderr io.Writer) error {
+	const use = "usage: gatehouse org create NAME --owner USER [--data DIR] [--config FILE]"
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New(use)
+	}
+	fs := flag.NewFlagSet("gatehouse org create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	owner := fs.String("owner", "", "the user who owns the new organization (required)")
+	storage := addStorageFlags(fs)
+	name, err := parseWithName(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if name == "" || *owner == "" {
+		return errors.New(use)
+	}
+	srv, _, err := storage.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	o, err := srv.Orgs.Create(context.Background(), name, *owner)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created organization %s (scope @%s) owned by %s\n", o.Name, o.Name, *owner)
 	return nil
 }
 

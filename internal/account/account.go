@@ -122,6 +122,12 @@ func (s *Service) CreateUser(ctx context.Context, name, email, password string) 
 	if password == "" {
 		return store.User{}, fault.Invalidf("Password is required")
 	}
+	// A user name is a scope; an organization may hold it already.
+	if _, err := s.store.Q().OrgByName(ctx, name); err == nil {
+		return store.User{}, fault.Conflictf("The name %s is taken by an organization", name)
+	} else if !fault.Is(err, fault.NotFound) {
+		return store.User{}, err
+	}
 	hash, err := HashPassword(password)
 	if err != nil {
 		return store.User{}, fmt.Errorf("hash password: %w", err)

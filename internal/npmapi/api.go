@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 )
 
@@ -30,6 +31,7 @@ type Options struct {
 type API struct {
 	accounts *account.Service
 	registry *registry.Service
+	orgs     *org.Service
 	authn    *auth.Authenticator
 	log      *slog.Logger
 	opts     Options
@@ -37,9 +39,9 @@ type API struct {
 }
 
 // New returns the API handler.
-func New(accounts *account.Service, reg *registry.Service, authn *auth.Authenticator, log *slog.Logger, opts Options) *API {
+func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator, log *slog.Logger, opts Options) *API {
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	a := &API{accounts: accounts, registry: reg, authn: authn, log: log, opts: opts, mux: http.NewServeMux()}
+	a := &API{accounts: accounts, registry: reg, orgs: orgs, authn: authn, log: log, opts: opts, mux: http.NewServeMux()}
 	a.routes()
 	return a
 }
@@ -62,6 +64,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /-/npm/v1/user", a.setProfile)
 	m.HandleFunc("POST /-/npm/v1/security/advisories/bulk", a.emptyAdvisories)
 	m.HandleFunc("POST /-/npm/v1/security/audits/quick", a.emptyAudit)
+	a.orgRoutes()
 	m.HandleFunc("/-/package/", a.packageSubresource)
 	m.HandleFunc("/-/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fault.NotFoundf("Not found"))

@@ -192,6 +192,10 @@ func (a *API) packageSubresource(w http.ResponseWriter, r *http.Request) {
 		a.packageAccess(w, r, name)
 		return
 	}
+	if ok && len(rest) == 1 && rest[0] == "collaborators" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		a.collaborators(w, r, name)
+		return
+	}
 	if ok && len(rest) == 1 && rest[0] == "visibility" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		a.packageVisibility(w, r, name)
 		return

@@ -141,3 +141,36 @@ func outcome(err error) string {
 	}
 	return fmt.Sprintf("error %v", err)
 }
+
+// TestOrganizationRights covers rights that come from an organization: team
+// grants and roles, for a session (so only the user's rights count).
+func TestOrganizationRights(t *testing.T) {
+	dave := &auth.Principal{UserID: 4, UserName: "dave", Kind: auth.KindSession}
+	pkg := func(team, role string) Package {
+		return Package{Name: "@acme/app", Scope: "acme", Exists: true, Restricted: true, TeamPermission: team, OrgRole: role}
+	}
+	tests := []struct {
+		name string
+		pkg  Package
+		a    Action
+		want string
+	}{
+		{"no grant: invisible", pkg("", "developer"), Read, "404"},
+		{"read-only team reads", pkg("read-only", "developer"), Read, "ok"},
+		{"read-only team cannot publish", pkg("read-only", "developer"), Publish, "403"},
+		{"read-write team publishes", pkg("read-write", "developer"), Publish, "ok"},
+		{"read-write team moves dist-tags", pkg("read-write", "developer"), DistTag, "ok"},
+		{"read-write team cannot change owners", pkg("read-write", "developer"), ChangeOwners, "403"},
+		{"org admin reads without a team", pkg("", "admin"), Read, "ok"},
+		{"org owner changes access", pkg("", "owner"), ChangeAccess, "ok"},
+		{"member creates in the org scope", Package{Name: "@acme/new", Scope: "acme", OrgRole: "developer"}, Create, "ok"},
+		{"non-member creates in the org scope", Package{Name: "@acme/new", Scope: "acme"}, Create, "404"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := outcome(Decide(dave, tt.a, tt.pkg)); got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

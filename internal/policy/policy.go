@@ -47,9 +47,30 @@ type Package struct {
 	Exists bool
 	// Restricted packages are visible only to those who may read them.
 	Restricted bool
-	// UserIsOwner: the principal's user is an owner of the package right now.
+	// UserIsOwner: the principal's user is an owner (maintainer) of the package right now.
 	UserIsOwner bool
+	// TeamPermission is the strongest grant the user has on the package
+	// through an organization's teams: "", "read-only" or "read-write".
+	TeamPermission string
+	// OrgRole is the user's role in the organization that owns the package's
+	// scope ("owner", "admin", "developer"), "" when none.
+	OrgRole string
 }
+
+// orgAdmin reports whether role manages everything of its organization.
+func orgAdmin(role string) bool { return role == "owner" || role == "admin" }
+
+// userCanRead, userCanWrite and userCanGovern are the user's own rights on
+// an existing package, before the credential is considered.
+func (pkg Package) userCanRead() bool {
+	return !pkg.Restricted || pkg.UserIsOwner || pkg.TeamPermission != "" || orgAdmin(pkg.OrgRole)
+}
+
+func (pkg Package) userCanWrite() bool {
+	return pkg.UserIsOwner || pkg.TeamPermission == "read-write" || orgAdmin(pkg.OrgRole)
+}
+
+func (pkg Package) userCanGovern() bool { return pkg.UserIsOwner || orgAdmin(pkg.OrgRole) }
 
 // Decide returns nil when p may do a on pkg, else a fault saying why:
 // NotFound where the package must stay invisible, Unauthorized when a login
@@ -60,7 +81,7 @@ func Decide(p *auth.Principal, a Action, pkg Package) error {
 	}
 	// A restricted package is visible only when both the user and the
 	// credential may read it; to everyone else it does not exist.
-	visible := !pkg.Restricted || (pkg.UserIsOwner && credentialReads(p, pkg.Name))
+	visible := !pkg.Restricted || (pkg.userCanRead() && credentialReads(p, pkg.Name))
 	if a == Read {
 		if !pkg.Exists || !visible {
 			return notFound()
@@ -79,14 +100,19 @@ func Decide(p *auth.Principal, a Action, pkg Package) error {
 	switch {
 	case a == Create && pkg.Exists:
 		return fmt.Errorf("policy: create of existing package %q", pkg.Name)
-	case a == Create && pkg.Scope != "" && pkg.Scope != p.UserName:
-		// A user owns their own scope; organizations (a later issue) will own
-		// theirs. Not found, like a private package of that scope would be, so
-		// a publish attempt cannot tell which private names exist.
+	case a == Create && pkg.Scope != "" && pkg.Scope != p.UserName && pkg.OrgRole == "":
+		// A user owns their own scope, an organization's members theirs. Not
+		// found, like a private package of that scope would be, so a publish
+		// attempt cannot tell which private names exist.
 		return notFound()
 	case a != Create && !pkg.Exists:
 		return notFound()
-	case a != Create && !pkg.UserIsOwner:
+	case governance[a] && !pkg.userCanGovern():
+		if pkg.userCanWrite() {
+			return fault.Forbiddenf("Only the owners of %s (and its organization's owners and admins) can change its owners or access", pkg.Name)
+		}
+		return noPermission(pkg.Name)
+	case a != Create && !pkg.userCanWrite():
 		return noPermission(pkg.Name)
 	}
 	// Then what the credential allows.

@@ -65,15 +65,37 @@ type Document struct {
 	Modified time.Time
 }
 
-// facts gathers what policy needs to know about pkg and principal p.
+// facts gathers what policy needs to know about pkg and principal p: the
+// user's current rights, read fresh on every request.
 func (s *Service) facts(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) (policy.Package, error) {
 	f := policy.Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true, Restricted: pkg.Access == "restricted"}
-	if p.Authenticated() {
-		owner, err := q.IsOwner(ctx, pkg.ID, p.UserID)
+	if !p.Authenticated() {
+		return f, nil
+	}
+	var err error
+	if f.UserIsOwner, err = q.IsOwner(ctx, pkg.ID, p.UserID); err != nil {
+		return f, err
+	}
+	if pkg.Scope != "" {
+		if f.OrgRole, err = q.ScopeRole(ctx, pkg.Scope, p.UserID); err != nil {
+			return f, err
+		}
+		if f.TeamPermission, err = q.TeamPermission(ctx, pkg.ID, p.UserID); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// newPackageFacts is what policy needs for publishing a name that does not exist yet.
+func (s *Service) newPackageFacts(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) (policy.Package, error) {
+	f := policy.Package{Name: name, Scope: scope}
+	if scope != "" && p.Authenticated() {
+		role, err := q.ScopeRole(ctx, scope, p.UserID)
 		if err != nil {
 			return f, err
 		}
-		f.UserIsOwner = owner
+		f.OrgRole = role
 	}
 	return f, nil
 }
@@ -105,12 +127,15 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 		}
 		return Document{}, err
 	}
-	f, err := s.facts(ctx, q, p, pkg)
-	if err != nil {
-		return Document{}, err
-	}
-	if err := policy.Decide(p, policy.Read, f); err != nil {
-		return Document{}, err
+	// Public packages are readable by anyone: no need to look up the user's rights.
+	if pkg.Access != "public" {
+		f, err := s.facts(ctx, q, p, pkg)
+		if err != nil {
+			return Document{}, err
+		}
+		if err := policy.Decide(p, policy.Read, f); err != nil {
+			return Document{}, err
+		}
 	}
 	kind, body := "full", pkg.Packument
 	if abbreviated {
@@ -320,7 +345,11 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 		pkg, err := q.PackageByName(ctx, name)
 		switch {
 		case fault.Is(err, fault.NotFound):
-			if err := policy.Decide(p, policy.Create, policy.Package{Name: name, Scope: scope}); err != nil {
+			f, err := s.newPackageFacts(ctx, q, p, name, scope)
+			if err != nil {
+				return err
+			}
+			if err := policy.Decide(p, policy.Create, f); err != nil {
 				return err
 			}
 			if access == "" {
@@ -335,6 +364,10 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 				return err
 			}
 			if err := q.AddOwner(ctx, pkg.ID, p.UserID); err != nil {
+				return err
+			}
+			// A new package of an organization's scope goes to its developers team.
+			if err := s.grantDevelopers(ctx, q, pkg); err != nil {
 				return err
 			}
 		case err != nil:
@@ -378,13 +411,43 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 	})
 }
 
+// grantDevelopers gives an organization's developers team read-write on a
+// new package of the organization's scope; other packages are left alone.
+func (s *Service) grantDevelopers(ctx context.Context, q store.Queries, pkg store.Package) error {
+	if pkg.Scope == "" {
+		return nil
+	}
+	org, err := q.OrgByName(ctx, pkg.Scope)
+	if fault.Is(err, fault.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	team, err := q.TeamByName(ctx, org.ID, DevelopersTeam)
+	if fault.Is(err, fault.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return q.GrantTeam(ctx, team.ID, pkg.ID, "read-write")
+}
+
+// DevelopersTeam is the team every organization has, that new members join.
+const DevelopersTeam = "developers"
+
 // authorisePublish refuses early, before the tarball is written, a publish
 // that policy would refuse in the transaction anyway, and asks for the OTP
 // the user's and the package's 2FA settings need.
 func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) error {
 	pkg, err := q.PackageByName(ctx, name)
 	if fault.Is(err, fault.NotFound) {
-		if err := policy.Decide(p, policy.Create, policy.Package{Name: name, Scope: scope}); err != nil {
+		f, err := s.newPackageFacts(ctx, q, p, name, scope)
+		if err != nil {
+			return err
+		}
+		if err := policy.Decide(p, policy.Create, f); err != nil {
 			return err
 		}
 		return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &store.PackageMFA{})
@@ -974,4 +1037,15 @@ func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string,
 		}
 		return nil
 	})
+}
+
+// Collaborators lists who may touch a package and how (npm access list
+// collaborators): its owners and the members of teams granted it.
+func (s *Service) Collaborators(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	return q.Collaborators(ctx, pkg.ID)
 }

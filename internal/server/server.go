@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
+	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
@@ -34,6 +35,7 @@ type Server struct {
 	authn    *auth.Authenticator
 	Accounts *account.Service
 	Registry *registry.Service
+	Orgs     *org.Service
 	handler  http.Handler
 }
 
@@ -77,7 +79,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.authn = authn
 	s.Registry = registry.NewService(st, blobs, s.Accounts, nil)
-	api := npmapi.New(s.Accounts, s.Registry, authn, log,
+	s.Orgs = org.NewService(st, s.Accounts, log)
+	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
 	site := web.New(s.Accounts, log)
 	root := http.NewServeMux()

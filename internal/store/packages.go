@@ -276,11 +276,18 @@ type SearchResult struct {
 }
 
 // Search finds packages whose name, description or keywords contain every
-// word of text, visible to viewerID (public ones, and restricted ones the
-// viewer owns; viewerID 0 is anonymous). It returns one page and the total.
+// word of text, visible to viewerID (viewerID 0 is anonymous). It returns
+// one page and the total.
 func (q Queries) Search(ctx context.Context, words []string, viewerID int64, from, size int) ([]SearchResult, int, error) {
-	where := []string{`(p.access = 'public' OR EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?))`}
-	args := []any{viewerID}
+	// Visible: public, or the viewer owns it, reaches it through a team, or
+	// administers the organization of its scope (policy's read rule).
+	where := []string{`(p.access = 'public'
+		OR EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?)
+		OR EXISTS (SELECT 1 FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
+			WHERE g.package_id = p.id AND m.user_id = ?)
+		OR EXISTS (SELECT 1 FROM orgs og JOIN org_members om ON om.org_id = og.id
+			WHERE og.name = p.scope AND om.user_id = ? AND om.role IN ('owner', 'admin')))`}
+	args := []any{viewerID, viewerID, viewerID}
 	for _, w := range words {
 		pattern := "%" + escapeLike(strings.ToLower(w)) + "%"
 		where = append(where, `(p.name LIKE ? ESCAPE '\' OR lower(p.description) LIKE ? ESCAPE '\' OR p.keywords LIKE ? ESCAPE '\')`)

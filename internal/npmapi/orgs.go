@@ -1,0 +1,196 @@
+package npmapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+)
+
+// The organization, team and access endpoints of npm org, npm team and npm
+// access (libnpmorg, libnpmteam, libnpmaccess).
+func (a *API) orgRoutes() {
+	m := a.mux
+	m.HandleFunc("GET /-/org/{org}/user", a.orgMembers)
+	m.HandleFunc("PUT /-/org/{org}/user", a.orgSetMember)
+	m.HandleFunc("DELETE /-/org/{org}/user", a.orgRemoveMember)
+	m.HandleFunc("GET /-/org/{org}/team", a.orgTeams)
+	m.HandleFunc("PUT /-/org/{org}/team", a.orgCreateTeam)
+	m.HandleFunc("GET /-/org/{org}/package", a.orgPackages)
+	m.HandleFunc("DELETE /-/team/{org}/{team}", a.teamDestroy)
+	m.HandleFunc("GET /-/team/{org}/{team}/user", a.teamMembers)
+	m.HandleFunc("PUT /-/team/{org}/{team}/user", a.teamAddMember)
+	m.HandleFunc("DELETE /-/team/{org}/{team}/user", a.teamRemoveMember)
+	m.HandleFunc("GET /-/team/{org}/{team}/package", a.teamPackages)
+	m.HandleFunc("PUT /-/team/{org}/{team}/package", a.teamGrant)
+	m.HandleFunc("DELETE /-/team/{org}/{team}/package", a.teamRevoke)
+	m.HandleFunc("GET /-/user/{user}/package", a.userPackages)
+}
+
+func principalOf(r *http.Request) *auth.Principal { return auth.FromContext(r.Context()) }
+
+func (a *API) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) orgMembers(w http.ResponseWriter, r *http.Request) {
+	v, err := a.orgs.Members(r.Context(), principalOf(r), r.PathValue("org"))
+	a.answer(w, r, v, err)
+}
+
+type userBody struct {
+	User string `json:"user"`
+	Role string `json:"role"`
+}
+
+func (a *API) readUser(r *http.Request) (userBody, error) {
+	var b userBody
+	if err := decodeJSON(r, &b); err != nil {
+		return b, err
+	}
+	b.User = strings.TrimPrefix(b.User, "@")
+	if b.User == "" {
+		return b, fault.Invalidf("user is required")
+	}
+	return b, nil
+}
+
+func (a *API) orgSetMember(w http.ResponseWriter, r *http.Request) {
+	b, err := a.readUser(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	m, err := a.orgs.SetMember(r.Context(), principalOf(r), r.PathValue("org"), b.User, b.Role)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"org": map[string]any{"name": m.Org, "size": m.Size}, "user": m.User, "role": m.Role,
+	})
+}
+
+func (a *API) orgRemoveMember(w http.ResponseWriter, r *http.Request) {
+	b, err := a.readUser(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.orgs.RemoveMember(r.Context(), principalOf(r), r.PathValue("org"), b.User); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) orgTeams(w http.ResponseWriter, r *http.Request) {
+	v, err := a.orgs.Teams(r.Context(), principalOf(r), r.PathValue("org"))
+	a.answer(w, r, v, err)
+}
+
+func (a *API) orgCreateTeam(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	org := r.PathValue("org")
+	if err := a.orgs.CreateTeam(r.Context(), principalOf(r), org, b.Name, b.Description); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"name": b.Name, "description": b.Description})
+}
+
+func (a *API) orgPackages(w http.ResponseWriter, r *http.Request) {
+	v, err := a.orgs.OrgPackages(r.Context(), principalOf(r), r.PathValue("org"))
+	a.answer(w, r, v, err)
+}
+
+func (a *API) teamDestroy(w http.ResponseWriter, r *http.Request) {
+	if err := a.orgs.DestroyTeam(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) teamMembers(w http.ResponseWriter, r *http.Request) {
+	v, err := a.orgs.TeamMembers(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"))
+	a.answer(w, r, v, err)
+}
+
+func (a *API) teamAddMember(w http.ResponseWriter, r *http.Request) {
+	b, err := a.readUser(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	err = a.orgs.AddTeamMember(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.User)
+	a.answer(w, r, map[string]any{}, err)
+}
+
+func (a *API) teamRemoveMember(w http.ResponseWriter, r *http.Request) {
+	b, err := a.readUser(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.orgs.RemoveTeamMember(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.User); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) teamPackages(w http.ResponseWriter, r *http.Request) {
+	v, err := a.orgs.TeamPackages(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"))
+	a.answer(w, r, v, err)
+}
+
+type grantBody struct {
+	Package     string `json:"package"`
+	Permissions string `json:"permissions"`
+}
+
+func (a *API) teamGrant(w http.ResponseWriter, r *http.Request) {
+	var b grantBody
+	if err := decodeJSON(r, &b); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	err := a.orgs.GrantPackage(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.Package, b.Permissions)
+	a.answer(w, r, map[string]any{}, err)
+}
+
+func (a *API) teamRevoke(w http.ResponseWriter, r *http.Request) {
+	var b grantBody
+	if err := decodeJSON(r, &b); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.orgs.RevokePackage(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.Package); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) userPackages(w http.ResponseWriter, r *http.Request) {
+	v, err := a.orgs.UserPackages(r.Context(), principalOf(r), r.PathValue("user"))
+	a.answer(w, r, v, err)
+}
+
+func (a *API) collaborators(w http.ResponseWriter, r *http.Request, name string) {
+	v, err := a.registry.Collaborators(r.Context(), principalOf(r), name)
+	a.answer(w, r, v, err)
+}

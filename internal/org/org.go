@@ -1,0 +1,470 @@
+// Package org holds organizations, their members and roles, their teams, and
+// the package grants of teams. Every decision goes through policy.DecideOrg:
+// membership bounds what any credential may do.
+package org
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// Roles, from most to least powerful.
+const (
+	Owner     = "owner"
+	Admin     = "admin"
+	Developer = "developer"
+)
+
+// Service manages organizations.
+type Service struct {
+	store *store.Store
+	tfa   registry.TwoFactor
+	log   *slog.Logger
+}
+
+// NewService returns the organization service; tfa enforces two-factor
+// authentication on changes.
+func NewService(s *store.Store, tfa registry.TwoFactor, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: s, tfa: tfa, log: log}
+}
+
+// normalize strips the "@" npm may put before an organization name.
+func normalize(name string) string { return strings.TrimPrefix(strings.TrimSpace(name), "@") }
+
+// Create makes an organization owned by the named user, with its developers
+// team (the owner in it). Its name is a scope, so it may not be taken by a
+// user or another organization.
+func (s *Service) Create(ctx context.Context, name, ownerName string) (store.Org, error) {
+	name = normalize(name)
+	if err := account.ValidateUserName(name); err != nil {
+		return store.Org{}, fault.Invalidf("Invalid organization name: %s", strings.TrimPrefix(err.Error(), "Name "))
+	}
+	var o store.Org
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		owner, err := q.UserByName(ctx, ownerName)
+		if err != nil {
+			if fault.Is(err, fault.NotFound) {
+				return fault.NotFoundf("user %q not found", ownerName)
+			}
+			return err
+		}
+		if _, err := q.UserByName(ctx, name); err == nil {
+			return fault.Conflictf("The name %s is taken by a user", name)
+		} else if !fault.Is(err, fault.NotFound) {
+			return err
+		}
+		if o, err = q.CreateOrg(ctx, name); err != nil {
+			if fault.Is(err, fault.Conflict) {
+				return fault.Conflictf("Organization %s already exists", name)
+			}
+			return err
+		}
+		if err := q.SetMember(ctx, o.ID, owner.ID, Owner); err != nil {
+			return err
+		}
+		team, err := q.CreateTeam(ctx, o.ID, registry.DevelopersTeam, "Every member of the organization")
+		if err != nil {
+			return err
+		}
+		return q.AddTeamMember(ctx, team.ID, owner.ID)
+	})
+	if err == nil {
+		s.log.InfoContext(ctx, "organization created", slog.String("org", name), slog.String("owner", ownerName))
+	}
+	return o, err
+}
+
+// load finds the organization and checks that p may do a to it.
+func (s *Service) load(ctx context.Context, q store.Queries, p *auth.Principal, name string, a policy.OrgAction) (store.Org, string, error) {
+	if !p.Authenticated() {
+		return store.Org{}, "", auth.ErrAuthRequired()
+	}
+	o, err := q.OrgByName(ctx, normalize(name))
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return store.Org{}, "", fault.NotFoundf("Not found")
+		}
+		return store.Org{}, "", err
+	}
+	role, err := q.RoleIn(ctx, o.ID, p.UserID)
+	if err != nil {
+		return store.Org{}, "", err
+	}
+	return o, role, policy.DecideOrg(p, a, policy.Org{Name: o.Name, Role: role})
+}
+
+// change checks permission and the OTP outside any transaction (OTP checks
+// write), then runs fn in one, deciding again on fresh rows.
+func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a policy.OrgAction,
+	fn func(q store.Queries, o store.Org, role string) error) error {
+	if _, _, err := s.load(ctx, s.store.Q(), p, name, a); err != nil {
+		return err
+	}
+	if err := s.tfa.RequireOTP(ctx, p, policy.OTPGovernance, nil); err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(q store.Queries) error {
+		o, role, err := s.load(ctx, q, p, name, a)
+		if err != nil {
+			return err
+		}
+		return fn(q, o, role)
+	})
+}
+
+func userByName(ctx context.Context, q store.Queries, name string) (store.User, error) {
+	u, err := q.UserByName(ctx, strings.TrimPrefix(name, "@"))
+	if fault.Is(err, fault.NotFound) {
+		return u, fault.NotFoundf("user %q not found", name)
+	}
+	return u, err
+}
+
+// Membership is the answer to npm org set.
+type Membership struct {
+	Org  string
+	Size int
+	User string
+	Role string
+}
+
+// SetMember adds a user to the organization or changes their role (npm org
+// set). Owners and admins manage members; only an owner grants or takes away
+// the owner role; the last owner keeps it.
+func (s *Service) SetMember(ctx context.Context, p *auth.Principal, orgName, userName, role string) (Membership, error) {
+	if role == "" {
+		role = Developer
+	}
+	if role != Owner && role != Admin && role != Developer {
+		return Membership{}, fault.Invalidf("role must be one of owner, admin or developer")
+	}
+	var out Membership
+	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, myRole string) error {
+		u, err := userByName(ctx, q, userName)
+		if err != nil {
+			return err
+		}
+		current, err := q.RoleIn(ctx, o.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if (role == Owner || current == Owner) && myRole != Owner {
+			return fault.Forbiddenf("Only owners of %s can grant or take away the owner role", o.Name)
+		}
+		if current == Owner && role != Owner {
+			if err := s.keepAnOwner(ctx, q, o, u.ID); err != nil {
+				return err
+			}
+		}
+		if err := q.SetMember(ctx, o.ID, u.ID, role); err != nil {
+			return err
+		}
+		if current == "" {
+			if team, err := q.TeamByName(ctx, o.ID, registry.DevelopersTeam); err == nil {
+				if err := q.AddTeamMember(ctx, team.ID, u.ID); err != nil {
+					return err
+				}
+			} else if !fault.Is(err, fault.NotFound) {
+				return err
+			}
+		}
+		members, err := q.Members(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		out = Membership{Org: o.Name, Size: len(members), User: u.Name, Role: role}
+		return nil
+	})
+	if err == nil {
+		s.log.InfoContext(ctx, "organization member set", slog.String("org", out.Org), slog.String("user", out.User),
+			slog.String("role", role), slog.String("by", p.UserName))
+	}
+	return out, err
+}
+
+// keepAnOwner refuses a change that would leave the organization without an owner.
+func (s *Service) keepAnOwner(ctx context.Context, q store.Queries, o store.Org, leaving int64) error {
+	members, err := q.Members(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.Role == Owner && m.UserID != leaving {
+			return nil
+		}
+	}
+	return fault.Conflictf("%s must keep at least one owner; make someone else an owner first", o.Name)
+}
+
+// RemoveMember takes a user out of the organization and all its teams (npm org rm).
+func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, orgName, userName string) error {
+	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, myRole string) error {
+		u, err := userByName(ctx, q, userName)
+		if err != nil {
+			return err
+		}
+		current, err := q.RoleIn(ctx, o.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if current == "" {
+			return fault.NotFoundf("%s is not a member of %s", u.Name, o.Name)
+		}
+		if current == Owner {
+			if myRole != Owner {
+				return fault.Forbiddenf("Only owners of %s can remove an owner", o.Name)
+			}
+			if err := s.keepAnOwner(ctx, q, o, u.ID); err != nil {
+				return err
+			}
+		}
+		return q.RemoveMember(ctx, o.ID, u.ID)
+	})
+	if err == nil {
+		s.log.InfoContext(ctx, "organization member removed", slog.String("org", orgName), slog.String("user", userName),
+			slog.String("by", p.UserName))
+	}
+	return err
+}
+
+// Members lists the organization's members and roles (npm org ls).
+func (s *Service) Members(ctx context.Context, p *auth.Principal, orgName string) (map[string]string, error) {
+	q := s.store.Q()
+	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
+	if err != nil {
+		return nil, err
+	}
+	members, err := q.Members(ctx, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(members))
+	for _, m := range members {
+		out[m.Name] = m.Role
+	}
+	return out, nil
+}
+
+// validTeam checks a team name (npm's rules for names apply).
+func validTeam(name string) error {
+	if err := account.ValidateUserName(name); err != nil {
+		return fault.Invalidf("Invalid team name %q", name)
+	}
+	return nil
+}
+
+// CreateTeam makes a team (npm team create org:team).
+func (s *Service) CreateTeam(ctx context.Context, p *auth.Principal, orgName, team, description string) error {
+	if err := validTeam(team); err != nil {
+		return err
+	}
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+		_, err := q.CreateTeam(ctx, o.ID, team, description)
+		if fault.Is(err, fault.Conflict) {
+			return fault.Conflictf("Team %s:%s already exists", o.Name, team)
+		}
+		return err
+	})
+}
+
+// DestroyTeam removes a team and its grants (npm team destroy); the
+// developers team stays.
+func (s *Service) DestroyTeam(ctx context.Context, p *auth.Principal, orgName, team string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+		if team == registry.DevelopersTeam {
+			return fault.Invalidf("The developers team cannot be removed")
+		}
+		t, err := q.TeamByName(ctx, o.ID, team)
+		if err != nil {
+			return err
+		}
+		return q.DeleteTeam(ctx, t.ID)
+	})
+}
+
+// AddTeamMember puts a member of the organization in a team (npm team add).
+func (s *Service) AddTeamMember(ctx context.Context, p *auth.Principal, orgName, team, userName string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+		t, err := q.TeamByName(ctx, o.ID, team)
+		if err != nil {
+			return err
+		}
+		u, err := userByName(ctx, q, userName)
+		if err != nil {
+			return err
+		}
+		role, err := q.RoleIn(ctx, o.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if role == "" {
+			return fault.Invalidf("%s is not a member of %s; add them with npm org set first", u.Name, o.Name)
+		}
+		return q.AddTeamMember(ctx, t.ID, u.ID)
+	})
+}
+
+// RemoveTeamMember takes a user out of a team (npm team rm).
+func (s *Service) RemoveTeamMember(ctx context.Context, p *auth.Principal, orgName, team, userName string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+		t, err := q.TeamByName(ctx, o.ID, team)
+		if err != nil {
+			return err
+		}
+		u, err := userByName(ctx, q, userName)
+		if err != nil {
+			return err
+		}
+		return q.RemoveTeamMember(ctx, t.ID, u.ID)
+	})
+}
+
+// Teams lists the organization's teams as "org:team" (npm team ls org).
+func (s *Service) Teams(ctx context.Context, p *auth.Principal, orgName string) ([]string, error) {
+	q := s.store.Q()
+	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
+	if err != nil {
+		return nil, err
+	}
+	teams, err := q.Teams(ctx, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(teams))
+	for i, t := range teams {
+		out[i] = o.Name + ":" + t.Name
+	}
+	return out, nil
+}
+
+// TeamMembers lists a team's members (npm team ls org:team).
+func (s *Service) TeamMembers(ctx context.Context, p *auth.Principal, orgName, team string) ([]string, error) {
+	q := s.store.Q()
+	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
+	if err != nil {
+		return nil, err
+	}
+	t, err := q.TeamByName(ctx, o.ID, team)
+	if err != nil {
+		return nil, err
+	}
+	members, err := q.TeamMembers(ctx, t.ID)
+	if members == nil {
+		members = []string{}
+	}
+	return members, err
+}
+
+// GrantPackage gives a team read-only or read-write on one of the
+// organization's packages (npm access grant).
+func (s *Service) GrantPackage(ctx context.Context, p *auth.Principal, orgName, team, pkgName, permission string) error {
+	if permission != "read-only" && permission != "read-write" {
+		return fault.Invalidf("permissions must be read-only or read-write")
+	}
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+		t, pkg, err := s.teamAndPackage(ctx, q, o, team, pkgName)
+		if err != nil {
+			return err
+		}
+		return q.GrantTeam(ctx, t.ID, pkg.ID, permission)
+	})
+}
+
+// RevokePackage takes a team's access to a package away (npm access revoke).
+func (s *Service) RevokePackage(ctx context.Context, p *auth.Principal, orgName, team, pkgName string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+		t, pkg, err := s.teamAndPackage(ctx, q, o, team, pkgName)
+		if err != nil {
+			return err
+		}
+		return q.RevokeTeam(ctx, t.ID, pkg.ID)
+	})
+}
+
+func (s *Service) teamAndPackage(ctx context.Context, q store.Queries, o store.Org, team, pkgName string) (store.Team, store.Package, error) {
+	t, err := q.TeamByName(ctx, o.ID, team)
+	if err != nil {
+		return t, store.Package{}, err
+	}
+	pkg, err := q.PackageByName(ctx, pkgName)
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return t, pkg, fault.NotFoundf("package %s not found", pkgName)
+		}
+		return t, pkg, err
+	}
+	if pkg.Scope != o.Name {
+		return t, pkg, fault.Invalidf("%s is not a package of @%s; teams are granted their organization's packages", pkgName, o.Name)
+	}
+	return t, pkg, nil
+}
+
+// TeamPackages lists a team's packages and permissions.
+func (s *Service) TeamPackages(ctx context.Context, p *auth.Principal, orgName, team string) (map[string]string, error) {
+	q := s.store.Q()
+	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
+	if err != nil {
+		return nil, err
+	}
+	t, err := q.TeamByName(ctx, o.ID, team)
+	if err != nil {
+		return nil, err
+	}
+	return q.TeamPackages(ctx, t.ID)
+}
+
+// OrgPackages lists the packages of the organization's scope.
+func (s *Service) OrgPackages(ctx context.Context, p *auth.Principal, orgName string) (map[string]string, error) {
+	q := s.store.Q()
+	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
+	if err != nil {
+		return nil, err
+	}
+	return q.ScopePackages(ctx, o.Name)
+}
+
+// UserPackages lists the packages a user reaches (npm access list packages
+// [user]): for oneself, everything; for another user, only public packages
+// they maintain, so nothing private is revealed.
+func (s *Service) UserPackages(ctx context.Context, p *auth.Principal, userName string) (map[string]string, error) {
+	if !p.Authenticated() {
+		return nil, auth.ErrAuthRequired()
+	}
+	q := s.store.Q()
+	u, err := userByName(ctx, q, userName)
+	if err != nil {
+		return nil, err
+	}
+	all, err := q.UserPackages(ctx, u.ID)
+	if err != nil || u.ID == p.UserID {
+		return all, err
+	}
+	names := make([]string, 0, len(all))
+	for n := range all {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := map[string]string{}
+	for _, n := range names {
+		pkg, err := q.PackageByName(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		if pkg.Access == "public" {
+			out[n] = all[n]
+		}
+	}
+	return out, nil
+}
