@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -152,7 +153,7 @@ func limitBody(max int64) middleware {
 				w.Header().Set("Content-Type", "application/json")
 				w.Header().Set("Connection", "close")
 				w.WriteHeader(http.StatusRequestEntityTooLarge)
-				_, _ = w.Write([]byte(`{"error":"request body is larger than the limit of this registry"}`))
+				fmt.Fprintf(w, `{"error":"request body is larger than the %d-byte limit"}`, max)
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, max)
