@@ -155,41 +155,61 @@ func (s *Service) Login(ctx context.Context, name, email, password string) (Logi
 	if password == "" {
 		return LoginResult{}, fault.Invalidf("Password is required")
 	}
-	u, err := s.store.Q().UserByName(ctx, name)
-	created := false
+	_, err := s.store.Q().UserByName(ctx, name)
 	switch {
 	case fault.Is(err, fault.NotFound):
 		if !s.opts.RegistrationOpen {
 			return LoginResult{}, fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account")
 		}
-		u, err = s.CreateUser(ctx, name, email, password)
+		u, err := s.CreateUser(ctx, name, email, password)
 		if err != nil {
 			return LoginResult{}, err
 		}
-		created = true
+		raw, err := s.newSession(ctx, u, "login session")
+		return LoginResult{User: u, Token: raw, Created: true}, err
 	case err != nil:
 		return LoginResult{}, err
-	default:
-		ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return CheckPassword(u.PasswordHash, password) })
-		if err != nil {
-			return LoginResult{}, err
-		}
-		if !ok {
-			// No challenge header: npm then prints the message itself.
-			return LoginResult{}, &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
-		}
-		if err := s.RequireOTP(ctx, &auth.Principal{UserID: u.ID, UserName: u.Name, Kind: auth.KindSession},
-			policy.OTPLogin, nil); err != nil {
-			return LoginResult{}, err
-		}
 	}
-	raw, _, err := s.IssueToken(ctx, s.store.Q(), store.Token{UserID: u.ID, Kind: string(auth.KindSession),
-		Name: "login session", ExpiresAt: sql.NullInt64{Int64: s.opts.Now().Add(s.opts.SessionTTL).UnixMilli(), Valid: true}})
+	return s.SignIn(ctx, name, password, "login session")
+}
+
+// SignIn logs an existing user in with the password and, with 2FA on, the
+// OTP carried by ctx; it never creates an account. label names the session
+// (shown on the website's sessions list).
+func (s *Service) SignIn(ctx context.Context, name, password, label string) (LoginResult, error) {
+	wrong := &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
+	u, err := s.store.Q().UserByName(ctx, name)
+	if fault.Is(err, fault.NotFound) {
+		return LoginResult{}, wrong
+	}
 	if err != nil {
 		return LoginResult{}, err
 	}
-	return LoginResult{User: u, Token: raw, Created: created}, nil
+	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return CheckPassword(u.PasswordHash, password) })
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if !ok {
+		// No challenge header: npm then prints the message itself.
+		return LoginResult{}, wrong
+	}
+	if err := s.RequireOTP(ctx, &auth.Principal{UserID: u.ID, UserName: u.Name, Kind: auth.KindSession},
+		policy.OTPLogin, nil); err != nil {
+		return LoginResult{}, err
+	}
+	raw, err := s.newSession(ctx, u, label)
+	return LoginResult{User: u, Token: raw}, err
 }
+
+// newSession issues a login session token for u.
+func (s *Service) newSession(ctx context.Context, u store.User, label string) (string, error) {
+	raw, _, err := s.IssueToken(ctx, s.store.Q(), store.Token{UserID: u.ID, Kind: string(auth.KindSession),
+		Name: label, ExpiresAt: sql.NullInt64{Int64: s.opts.Now().Add(s.opts.SessionTTL).UnixMilli(), Valid: true}})
+	return raw, err
+}
+
+// SessionTTL is how long a login session lives.
+func (s *Service) SessionTTL() time.Duration { return s.opts.SessionTTL }
 
 // IssueToken generates a token string, stores its hash with t's settings and
 // returns the string (the only time it exists outside the client) and the row.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
@@ -82,10 +83,19 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
-	site := web.New(s.Accounts, log)
-	root := http.NewServeMux()
-	root.Handle("/-/web/", site)
-	root.Handle("/", api)
+	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
+		RegistrationOpen: cfg.Registration == "open",
+		SecureCookies:    strings.HasPrefix(cfg.URL, "https://"),
+		BaseURL:          cfg.URL,
+	})
+	// One address serves both: browsers get the website, npm clients the API.
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web.IsPage(r) {
+			site.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 	s.handler = chain(root, recoverPanics(log), limitBody(cfg.MaxBodySize), accessLog(log), clientIP(cfg.TrustedProxies), requestID())
 	return s, nil
 }

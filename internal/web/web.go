@@ -1,134 +1,305 @@
-// Package web is gatehouse's website: server-rendered pages for what the npm
-// CLI hands to a browser. For now that is the page that confirms a CLI web
-// login (npm login --auth-type=web) or a two-factor challenge answered in the
-// browser.
+// Package web is gatehouse's website, served by the same binary: server-rendered
+// HTML, a little plain JavaScript, assets embedded. People sign up and in,
+// manage access tokens (the seed's Access Tokens pages), two-factor
+// authentication, packages and organizations, and confirm what the npm CLI
+// hands to a browser (web login, web OTP). Every permission is decided by the
+// same services and policy as the npm API.
 package web
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
 	"embed"
+	"encoding/base64"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/org"
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/token"
 )
 
 //go:embed templates/*.html
 var templateFiles embed.FS
 
-// Site serves the website's pages.
+//go:embed static
+var staticFiles embed.FS
+
+// Cookie names.
+const (
+	sessionCookie = "gatehouse_session"
+	csrfCookie    = "gatehouse_csrf"
+	csrfField     = "csrf"
+)
+
+// Options configure the website.
+type Options struct {
+	// RegistrationOpen shows the sign-up page.
+	RegistrationOpen bool
+	// SecureCookies marks cookies Secure (the site is served over https).
+	SecureCookies bool
+	// BaseURL is the public URL, for the npm commands pages show; empty means the request's own.
+	BaseURL string
+}
+
+// Site serves the website.
 type Site struct {
 	accounts *account.Service
+	registry *registry.Service
+	orgs     *org.Service
+	authn    *auth.Authenticator
+	format   token.Format
 	log      *slog.Logger
-	pages    *template.Template
+	opts     Options
+	pages    map[string]*template.Template
 	mux      *http.ServeMux
+	limiter  *limiter
 }
 
 // New returns the website handler.
-func New(accounts *account.Service, log *slog.Logger) *Site {
-	s := &Site{
-		accounts: accounts,
-		log:      log,
-		pages:    template.Must(template.ParseFS(templateFiles, "templates/*.html")),
-		mux:      http.NewServeMux(),
-	}
+func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator,
+	format token.Format, log *slog.Logger, opts Options) *Site {
+	s := &Site{accounts: accounts, registry: reg, orgs: orgs, authn: authn, format: format, log: log, opts: opts,
+		mux: http.NewServeMux(), limiter: newLimiter(10, time.Minute)}
+	s.pages = parsePages()
+	static, _ := fs.Sub(staticFiles, "static")
+	s.mux.Handle("GET /-/web/static/", http.StripPrefix("/-/web/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /-/web/login/{id}", s.confirmPage)
 	s.mux.HandleFunc("POST /-/web/login/{id}", s.confirm)
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("GET /login", s.loginPage)
+	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("GET /signup", s.signupPage)
+	s.mux.HandleFunc("POST /signup", s.signup)
+	s.mux.HandleFunc("POST /logout", s.logout)
+	// Each area keeps its routes beside its handlers.
+	s.tokenRoutes()
+	s.twoFactorRoutes()
+	s.packageRoutes()
+	s.orgRoutes()
 	return s
 }
 
-// ServeHTTP serves a page with the site's security headers.
+// parsePages parses each page with the shared layout.
+func parsePages() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"join":    strings.Join,
+		"date":    func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"datetime": func(t time.Time) string {
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+	}
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		base := strings.TrimPrefix(n, "templates/")
+		if base == "layout.html" {
+			continue
+		}
+		t := template.Must(template.New(base).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n))
+		pages[base] = t
+	}
+	return pages
+}
+
+// IsPage reports whether a request is for the website rather than the npm
+// API: the website's own paths, asked for by a browser (HTML accepted, or a
+// form posted). npm clients never send either.
+func IsPage(r *http.Request) bool {
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/-/web/") {
+		return true
+	}
+	site := p == "/" || p == "/login" || p == "/signup" || p == "/logout" || p == "/search" || p == "/orgs" ||
+		strings.HasPrefix(p, "/settings/") || strings.HasPrefix(p, "/package/") || strings.HasPrefix(p, "/org/")
+	if !site {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return strings.Contains(r.Header.Get("Accept"), "text/html")
+	case http.MethodPost:
+		ct := r.Header.Get("Content-Type")
+		return strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data")
+	}
+	return false
+}
+
+// ServeHTTP serves a page: security headers, the signed-in user from the
+// session cookie, and a CSRF check on every POST.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
+	if !strings.HasPrefix(r.URL.Path, "/-/web/static/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	ctx := r.Context()
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		p, err := s.authn.Bearer(ctx, c.Value, auth.ClientIP(ctx))
+		if err == nil && p.Kind == auth.KindSession {
+			ctx = auth.WithPrincipal(ctx, p)
+		} else {
+			s.clearSession(w)
+		}
+	}
+	r = r.WithContext(ctx)
+	csrf := s.ensureCSRF(w, r)
+	if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/-/web/login/") {
+		r.Body = http.MaxBytesReader(w, r.Body, 256<<10)
+		if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get(csrfField)), []byte(csrf)) != 1 {
+			s.renderError(w, r, fault.Forbiddenf("The form expired or came from another site; reload the page and try again."))
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
-type confirmView struct {
-	Info     account.WebAuthInfo
-	Username string
-	NeedOTP  bool
-	Error    string
-	Done     bool
+// ensureCSRF returns the request's CSRF token, setting the cookie if missing.
+// The token is the double-submit kind: a random cookie echoed in each form.
+func (s *Site) ensureCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
+		r.Header.Set("X-Gatehouse-CSRF", c.Value)
+		return c.Value
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
+		SameSite: http.SameSiteStrictMode})
+	r.Header.Set("X-Gatehouse-CSRF", v)
+	return v
 }
 
-func (s *Site) render(w http.ResponseWriter, status int, name string, v any) {
+func (s *Site) setSession(w http.ResponseWriter, tok string) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.accounts.SessionTTL().Seconds())})
+}
+
+func (s *Site) clearSession(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+// View is what every page template gets: the page's own data in Data.
+type View struct {
+	Title string
+	User  *auth.Principal // nil when signed out
+	CSRF  string
+	Flash string
+	Data  any
+}
+
+func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
+	t, ok := s.pages[page]
+	if !ok {
+		s.log.Error("unknown page", slog.String("page", page))
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
+	v := View{Title: title, CSRF: r.Header.Get("X-Gatehouse-CSRF"), Data: data}
+	if p := auth.FromContext(r.Context()); p.Authenticated() {
+		v.User = p
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := s.pages.ExecuteTemplate(w, name, v); err != nil {
-		s.log.Error("render page", slog.String("page", name), slog.Any("error", err))
+	if err := t.ExecuteTemplate(w, page, v); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", slog.String("page", page), slog.Any("error", err))
 	}
 }
 
-func (s *Site) confirmPage(w http.ResponseWriter, r *http.Request) {
-	info, err := s.accounts.WebAuthInfo(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	s.render(w, http.StatusOK, "confirm.html", confirmView{Info: info, Username: info.UserName,
-		NeedOTP: info.Kind == account.WebOTP, Done: info.Finished})
-}
-
-func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	info, err := s.accounts.WebAuthInfo(r.Context(), id)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		s.render(w, http.StatusBadRequest, "confirm.html", confirmView{Info: info, Error: "The form could not be read."})
-		return
-	}
-	username := r.PostForm.Get("username")
-	if info.UserName != "" {
-		username = info.UserName
-	}
-	err = s.accounts.CompleteWebAuth(r.Context(), id, username, r.PostForm.Get("password"), r.PostForm.Get("otp"))
-	if err != nil {
-		e, ok := fault.As(err)
-		if !ok || e.Kind == fault.Internal {
-			s.renderError(w, r, err)
-			return
-		}
-		v := confirmView{Info: info, Username: username, Error: e.Message, NeedOTP: info.Kind == account.WebOTP}
-		if e.Challenge == "OTP" {
-			v.NeedOTP = true
-			v.Error = "Enter the one-time password from your authenticator app."
-		}
-		status := http.StatusBadRequest
-		switch e.Kind {
-		case fault.Unauthorized:
-			status = http.StatusUnauthorized
-		case fault.Locked:
-			status = http.StatusTooManyRequests
-		case fault.Conflict:
-			v.Done, v.Error = true, ""
-			status = http.StatusOK
-		}
-		s.render(w, status, "confirm.html", v)
-		return
-	}
-	s.render(w, http.StatusOK, "confirm.html", confirmView{Info: info, Done: true})
-}
-
+// renderError shows a fault's message with its status; internal errors are
+// logged and shown without detail.
 func (s *Site) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := fault.As(err)
 	if !ok || e.Kind == fault.Internal {
 		s.log.ErrorContext(r.Context(), "page failed", slog.String("path", r.URL.Path), slog.Any("error", err))
-		s.render(w, http.StatusInternalServerError, "error.html", "Something went wrong on our side.")
+		s.render(w, r, http.StatusInternalServerError, "error.html", "Error", "Something went wrong on our side.")
 		return
 	}
-	status := http.StatusBadRequest
-	if e.Kind == fault.NotFound {
-		status = http.StatusNotFound
+	s.render(w, r, statusOf(e.Kind), "error.html", "Error", e.Message)
+}
+
+func statusOf(k fault.Kind) int {
+	switch k {
+	case fault.Invalid:
+		return http.StatusBadRequest
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case fault.Locked:
+		return http.StatusTooManyRequests
 	}
-	s.render(w, status, "error.html", e.Message)
+	return http.StatusInternalServerError
+}
+
+func (s *Site) now() time.Time { return time.Now() }
+
+// requireUser returns the signed-in user, or redirects to the sign-in page.
+func (s *Site) requireUser(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
+	p := auth.FromContext(r.Context())
+	if !p.Authenticated() {
+		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return nil, false
+	}
+	return p, true
+}
+
+// limiter bounds attempts per client address (sign-in, sign-up): a fixed
+// window, kept small in memory.
+type limiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	hits   map[string]*window
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+func newLimiter(max int, per time.Duration) *limiter {
+	return &limiter{max: max, window: per, hits: map[string]*window{}}
+}
+
+// allow counts one attempt from key and reports whether it is within the limit.
+func (l *limiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.hits) > 10_000 {
+		for k, w := range l.hits {
+			if now.Sub(w.start) > l.window {
+				delete(l.hits, k)
+			}
+		}
+	}
+	w := l.hits[key]
+	if w == nil || now.Sub(w.start) > l.window {
+		w = &window{start: now}
+		l.hits[key] = w
+	}
+	w.n++
+	return w.n <= l.max
 }

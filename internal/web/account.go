@@ -1,0 +1,140 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+)
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// safeNext keeps a post-sign-in redirect on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\\\") {
+		return "/"
+	}
+	return next
+}
+
+func (s *Site) home(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "home.html", "gatehouse", nil)
+}
+
+type signInView struct {
+	Username string
+	NeedOTP  bool
+	Error    string
+	Next     string
+	Register bool
+}
+
+func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "login.html", "Sign in", signInView{Next: safeNext(r.URL.Query().Get("next")),
+		Register: s.opts.RegistrationOpen})
+}
+
+// login signs in with the username, password and, with 2FA on, a one-time
+// password; attempts are limited per client address and per user.
+func (s *Site) login(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	v := signInView{Username: strings.TrimSpace(f.Get("username")), Next: safeNext(f.Get("next")), Register: s.opts.RegistrationOpen}
+	if !s.limiter.allow("login "+auth.ClientIP(r.Context()).String(), s.now()) {
+		v.Error = "Too many sign-in attempts from your address; wait a minute and try again."
+		s.render(w, r, http.StatusTooManyRequests, "login.html", "Sign in", v)
+		return
+	}
+	ctx := r.Context()
+	if otp := strings.TrimSpace(f.Get("otp")); otp != "" {
+		ctx = auth.WithOTP(ctx, otp)
+	}
+	res, err := s.accounts.SignIn(ctx, v.Username, f.Get("password"), "website")
+	if err != nil {
+		e, ok := fault.As(err)
+		if !ok || e.Kind == fault.Internal {
+			s.renderError(w, r, err)
+			return
+		}
+		v.Error = e.Message
+		if e.Challenge == "OTP" {
+			v.NeedOTP = true
+			v.Error = "Enter your password again with the one-time password from your authenticator app."
+			if f.Get("otp") != "" {
+				v.Error = "That one-time password is not valid; try the current one."
+			}
+		}
+		s.render(w, r, statusOf(e.Kind), "login.html", "Sign in", v)
+		return
+	}
+	s.setSession(w, res.Token)
+	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+}
+
+type signUpView struct {
+	Username, Email string
+	Error           string
+}
+
+func (s *Site) signupPage(w http.ResponseWriter, r *http.Request) {
+	if !s.opts.RegistrationOpen {
+		s.renderError(w, r, fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account."))
+		return
+	}
+	s.render(w, r, http.StatusOK, "signup.html", "Create account", signUpView{})
+}
+
+func (s *Site) signup(w http.ResponseWriter, r *http.Request) {
+	if !s.opts.RegistrationOpen {
+		s.renderError(w, r, fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account."))
+		return
+	}
+	f := r.PostForm
+	v := signUpView{Username: strings.TrimSpace(f.Get("username")), Email: strings.TrimSpace(f.Get("email"))}
+	if !s.limiter.allow("signup "+auth.ClientIP(r.Context()).String(), s.now()) {
+		v.Error = "Too many attempts from your address; wait a minute and try again."
+		s.render(w, r, http.StatusTooManyRequests, "signup.html", "Create account", v)
+		return
+	}
+	if v.Email == "" {
+		v.Error = "Email is required"
+	} else if err := account.ValidateEmail(v.Email); err != nil {
+		v.Error = err.Error()
+	} else if len(f.Get("password")) < 10 {
+		v.Error = "Use a password of at least 10 characters"
+	}
+	if v.Error != "" {
+		s.render(w, r, http.StatusBadRequest, "signup.html", "Create account", v)
+		return
+	}
+	u, err := s.accounts.CreateUser(r.Context(), v.Username, v.Email, f.Get("password"))
+	if err == nil {
+		var res account.LoginResult
+		res, err = s.accounts.SignIn(r.Context(), u.Name, f.Get("password"), "website")
+		if err == nil {
+			s.setSession(w, res.Token)
+			http.Redirect(w, r, "/settings/"+u.Name+"/tokens", http.StatusSeeOther)
+			return
+		}
+	}
+	e, ok := fault.As(err)
+	if !ok || e.Kind == fault.Internal {
+		s.renderError(w, r, err)
+		return
+	}
+	v.Error = e.Message
+	s.render(w, r, statusOf(e.Kind), "signup.html", "Create account", v)
+}
+
+// logout revokes the website session and clears the cookie.
+func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if p := auth.FromContext(r.Context()); p.Authenticated() {
+			_ = s.accounts.Logout(r.Context(), p, c.Value)
+		}
+	}
+	s.clearSession(w)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}

@@ -1,0 +1,4 @@
+package web
+
+// tokenRoutes registers this area's pages (written in its own change).
+func (s *Site) tokenRoutes() {}
