@@ -91,8 +91,8 @@ func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, au
 // parsePages parses each page with the shared layout.
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"join":    strings.Join,
-		"date":    func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"join": strings.Join,
+		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"datetime": func(t time.Time) string {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
