@@ -132,6 +132,16 @@ func userByName(ctx context.Context, q store.Queries, name string) (store.User, 
 	return u, err
 }
 
+// memberRole finds a user and their role in o ("" when not a member).
+func memberRole(ctx context.Context, q store.Queries, o store.Org, userName string) (store.User, string, error) {
+	u, err := userByName(ctx, q, userName)
+	if err != nil {
+		return u, "", err
+	}
+	role, err := q.RoleIn(ctx, o.ID, u.ID)
+	return u, role, err
+}
+
 // Membership is the answer to npm org set.
 type Membership struct {
 	Org  string
@@ -152,11 +162,7 @@ func (s *Service) SetMember(ctx context.Context, p *auth.Principal, orgName, use
 	}
 	var out Membership
 	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, myRole string) error {
-		u, err := userByName(ctx, q, userName)
-		if err != nil {
-			return err
-		}
-		current, err := q.RoleIn(ctx, o.ID, u.ID)
+		u, current, err := memberRole(ctx, q, o, userName)
 		if err != nil {
 			return err
 		}
@@ -211,11 +217,7 @@ func (s *Service) keepAnOwner(ctx context.Context, q store.Queries, o store.Org,
 // RemoveMember takes a user out of the organization and all its teams (npm org rm).
 func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, orgName, userName string) error {
 	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, myRole string) error {
-		u, err := userByName(ctx, q, userName)
-		if err != nil {
-			return err
-		}
-		current, err := q.RoleIn(ctx, o.ID, u.ID)
+		u, current, err := memberRole(ctx, q, o, userName)
 		if err != nil {
 			return err
 		}
@@ -301,11 +303,7 @@ func (s *Service) AddTeamMember(ctx context.Context, p *auth.Principal, orgName,
 		if err != nil {
 			return err
 		}
-		u, err := userByName(ctx, q, userName)
-		if err != nil {
-			return err
-		}
-		role, err := q.RoleIn(ctx, o.ID, u.ID)
+		u, role, err := memberRole(ctx, q, o, userName)
 		if err != nil {
 			return err
 		}
