@@ -80,6 +80,9 @@ func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, au
 	s.mux.HandleFunc("GET /signup", s.signupPage)
 	s.mux.HandleFunc("POST /signup", s.signup)
 	s.mux.HandleFunc("POST /logout", s.logout)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, fault.NotFoundf("There is no page here."))
+	})
 	// Each area keeps its routes beside its handlers.
 	s.tokenRoutes()
 	s.twoFactorRoutes()
