@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +164,19 @@ func TestBrowserSignUpAndAccountMenu(t *testing.T) {
 	if who := b.text("details.menu summary"); !strings.Contains(who, "walt") {
 		t.Fatalf("signed in as %q", who)
 	}
+	// The session token lives only in the HttpOnly cookie, never in a page.
+	if tok := wholeToken.FindString(b.html()); tok != "" {
+		t.Fatalf("a whole token appears in the page")
+	}
+	// /settings needs a session: signed out, it leads to the sign-in page.
+	b.run("sign out", chromedp.Click(`details.menu summary`, chromedp.ByQuery),
+		chromedp.Click(`//button[normalize-space()="Sign out"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//a[normalize-space()="Sign in"]`, chromedp.BySearch))
+	b.run("open settings signed out", chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(`#username`, chromedp.ByQuery))
+	if loc := b.location(); !strings.Contains(loc, "/login?next=%2Fsettings") {
+		t.Fatalf("signed-out /settings went to %s", loc)
+	}
 }
+
+// wholeToken matches a whole token string of this registry's default format.
+var wholeToken = regexp.MustCompile(`npm_[A-Za-z0-9]{36}`)

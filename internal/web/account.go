@@ -138,3 +138,12 @@ func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
 	s.clearSession(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
+
+// settings sends the signed-in user to their Access Tokens page.
+func (s *Site) settings(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	http.Redirect(w, r, "/settings/"+p.UserName+"/tokens", http.StatusSeeOther)
+}

@@ -80,6 +80,7 @@ func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, au
 	s.mux.HandleFunc("GET /signup", s.signupPage)
 	s.mux.HandleFunc("POST /signup", s.signup)
 	s.mux.HandleFunc("POST /logout", s.logout)
+	s.mux.HandleFunc("GET /settings", s.settings)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, fault.NotFoundf("There is no page here."))
 	})
@@ -124,7 +125,7 @@ func IsPage(r *http.Request) bool {
 	if strings.HasPrefix(p, "/-/web/") {
 		return true
 	}
-	site := p == "/" || p == "/login" || p == "/signup" || p == "/logout" || p == "/search" || p == "/orgs" ||
+	site := p == "/" || p == "/login" || p == "/signup" || p == "/logout" || p == "/search" || p == "/orgs" || p == "/settings" ||
 		strings.HasPrefix(p, "/settings/") || strings.HasPrefix(p, "/package/") || strings.HasPrefix(p, "/org/")
 	if !site {
 		return false
