@@ -25,7 +25,7 @@ import (
 
 // testRegistry is an in-process gatehouse on a temporary data folder.
 type testRegistry struct {
-	t   *testing.T
+	t   testing.TB
 	srv *Server
 	url string
 	dir string
@@ -61,7 +61,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -70,7 +70,7 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r response) errorText(t *testing.T) string {
+func (r response) errorText(t testing.TB) string {
 	t.Helper()
 	s, _ := r.json(t)["error"].(string)
 	return s
@@ -125,7 +125,7 @@ func (tr *testRegistry) user(name string) string {
 }
 
 // tarball builds a gzip tar holding package/package.json with name and version.
-func tarball(t *testing.T, pkgJSON string) []byte {
+func tarball(t testing.TB, pkgJSON string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
@@ -149,7 +149,7 @@ func tarball(t *testing.T, pkgJSON string) []byte {
 }
 
 // publishBody is what npm sends to publish name@version, with options to break it.
-func publishBody(t *testing.T, name, version string, opts ...func(m map[string]any, tgz *[]byte)) map[string]any {
+func publishBody(t testing.TB, name, version string, opts ...func(m map[string]any, tgz *[]byte)) map[string]any {
 	t.Helper()
 	pj := fmt.Sprintf(`{"name":%q,"version":%q,"description":"the %s package","keywords":["demo"]}`, name, version, name)
 	tgz := tarball(t, pj)
