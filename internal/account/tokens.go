@@ -419,8 +419,15 @@ func (s *Service) ListTokens(ctx context.Context, p *auth.Principal, page, perPa
 	return s.listTokens(ctx, p.UserID, page, perPage)
 }
 
+// purgeAfter is how long an expired token stays listed (as expired) before it is deleted.
+const purgeAfter = 30 * 24 * time.Hour
+
 func (s *Service) listTokens(ctx context.Context, userID int64, page, perPage int) (TokenPage, error) {
-	recs, total, err := s.store.Q().ListTokens(ctx, userID, page*perPage, perPage)
+	q := s.store.Q()
+	if err := q.PurgeExpiredTokens(ctx, userID, s.opts.Now().Add(-purgeAfter).UnixMilli()); err != nil {
+		return TokenPage{}, err
+	}
+	recs, total, err := q.ListTokens(ctx, userID, page*perPage, perPage)
 	if err != nil {
 		return TokenPage{}, err
 	}
@@ -504,6 +511,11 @@ func (s *Service) revokeFor(ctx context.Context, userID int64, ref string) (stor
 		s.opts.OnRevoke(rec.Hash)
 	}
 	return rec, err
+}
+
+// Expired reports whether the token's expiry has passed at now.
+func (t TokenInfo) Expired(now time.Time) bool {
+	return t.Record.ExpiresAt.Valid && t.Record.ExpiresAt.Int64 <= now.UnixMilli()
 }
 
 // Summary describes in a few words what a token may do, for lists.

@@ -266,7 +266,7 @@ func tokenObject(info account.TokenInfo, full string) map[string]any {
 		"type": r.Kind, "readonly": readonly, "automation": kind == auth.KindAutomation, "bypass_2fa": r.Bypass2FA,
 		"cidr_whitelist": cidr, "cidr": cidr, "expires": expires, "expiry": expires,
 		"created": created, "updated": created, "last_used": lastUsed, "accessed": lastUsed,
-		"revoked": r.RevokedAt.Valid, "permissions": nonNilList(permissions), "scopes_detail": nonNilList(scopes),
+		"revoked": r.RevokedAt.Valid, "expired": info.Expired(time.Now()), "permissions": nonNilList(permissions), "scopes_detail": nonNilList(scopes),
 		"packages": nonNilStrings(packages), "scopes": nonNilStrings(g.Scopes), "orgs": nonNilStrings(g.Orgs),
 		"packages_and_scopes_permission": pkgPerm, "orgs_permission": orgPerm,
 	}

@@ -361,6 +361,24 @@ func TestTokenIPRangesAndExpiry(t *testing.T) {
 	if res := tr.do("GET", "/-/whoami", exp, nil); res.status != 401 || res.errorText(t) != "Authentication required" {
 		t.Fatalf("expired token: %d %s", res.status, res.body)
 	}
+	// It stays listed, marked expired, until 30 days after its expiry.
+	listed := func() map[string]any {
+		for _, o := range tr.do("GET", "/-/npm/v1/tokens?perPage=100", alice, nil).json(t)["objects"].([]any) {
+			if o.(map[string]any)["key"] == rec.Key {
+				return o.(map[string]any)
+			}
+		}
+		return nil
+	}
+	if o := listed(); o == nil || o["expired"] != true {
+		t.Fatalf("expired token in the list: %v", o)
+	}
+	if _, err := st.DB().Exec(`UPDATE tokens SET expires_at = ? WHERE id = ?`, store.Now()-31*24*3600*1000, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if o := listed(); o != nil {
+		t.Fatalf("a token expired 31 days ago is still listed: %v", o)
+	}
 }
 
 func TestLegacyTokensDisabled(t *testing.T) {

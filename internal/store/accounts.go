@@ -235,3 +235,12 @@ func (q Queries) TokenByKeyPrefix(ctx context.Context, userID int64, prefix stri
 	}
 	return Token{}, fault.Conflictf("token key prefix %q is ambiguous", prefix)
 }
+
+// PurgeExpiredTokens deletes a user's access tokens that expired before cutoff.
+func (q Queries) PurgeExpiredTokens(ctx context.Context, userID, cutoff int64) error {
+	_, err := q.exec(ctx, `DELETE FROM tokens WHERE user_id = ? AND expires_at IS NOT NULL AND expires_at < ?`, userID, cutoff)
+	if err != nil {
+		return fmt.Errorf("purge expired tokens: %w", err)
+	}
+	return nil
+}
