@@ -1,4 +1,274 @@
 package web
 
-// packageRoutes registers this area's pages (written in its own change).
-func (s *Site) packageRoutes() {}
+import (
+	"bytes"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/microcosm-cc/bluemonday"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/renderer/html"
+)
+
+// searchPageSize is how many packages one search page lists.
+const searchPageSize = 20
+
+// maxReadme is the longest README rendered; a longer one is cut there.
+const maxReadme = 1 << 20
+
+// packageRoutes registers the package search and package pages. What a
+// visitor sees is what the registry's policy lets them read.
+func (s *Site) packageRoutes() {
+	s.mux.HandleFunc("GET /search", s.searchPage)
+	s.mux.HandleFunc("GET /package/{name...}", s.packagePage)
+}
+
+// searchView is one page of search results.
+type searchView struct {
+	Query      string
+	Hits       []registry.SearchHit
+	Total      int
+	From, To   int    // the 1-based range of hits shown
+	Prev, Next string // links to the neighbouring pages; "" when none
+}
+
+// searchPage lists the packages matching q that the visitor may see; an
+// empty q lists them all.
+func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	from, _ := strconv.Atoi(r.URL.Query().Get("from"))
+	from = max(from, 0)
+	hits, total, err := s.registry.Search(r.Context(), auth.FromContext(r.Context()), q, from, searchPageSize)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	v := searchView{Query: q, Hits: hits, Total: total, From: from + 1, To: from + len(hits)}
+	link := func(at int) string {
+		u := url.Values{}
+		if q != "" {
+			u.Set("q", q)
+		}
+		if at > 0 {
+			u.Set("from", strconv.Itoa(at))
+		}
+		if len(u) == 0 {
+			return "/search"
+		}
+		return "/search?" + u.Encode()
+	}
+	if from > 0 {
+		v.Prev = link(max(from-searchPageSize, 0))
+	}
+	if from+len(hits) < total {
+		v.Next = link(from + searchPageSize)
+	}
+	title := "Packages"
+	if q != "" {
+		title = "Search: " + q
+	}
+	s.render(w, r, http.StatusOK, "search.html", title, v)
+}
+
+// packument is the part of a full packument the package page shows.
+type packument struct {
+	Name        string                    `json:"name"`
+	DistTags    map[string]string         `json:"dist-tags"`
+	Versions    map[string]packageVersion `json:"versions"`
+	Time        map[string]string         `json:"time"`
+	Maintainers []registry.Maintainer     `json:"maintainers"`
+	Description string                    `json:"description"`
+	Homepage    string                    `json:"homepage"`
+	Keywords    []string                  `json:"keywords"`
+	License     json.RawMessage           `json:"license"`
+	Repository  json.RawMessage           `json:"repository"`
+	Readme      string                    `json:"readme"`
+}
+
+// packageVersion is the part of a version document the page shows.
+type packageVersion struct {
+	Deprecated string `json:"deprecated"`
+}
+
+// packageView is the package page.
+type packageView struct {
+	Name        string
+	Description string
+	Latest      string
+	Deprecated  string // the latest version's deprecation message
+	Private     bool
+	Install     string
+	License     string
+	Homepage    string
+	Repository  string
+	Keywords    []string
+	Maintainers []string
+	Readme      template.HTML // sanitised; "" when there is none
+	Tags        []distTag
+	Versions    []versionRow
+	Modified    time.Time
+}
+
+// distTag is one dist-tag.
+type distTag struct{ Tag, Version string }
+
+// versionRow is one version of a package, newest first.
+type versionRow struct {
+	Version    string
+	Published  time.Time // zero when unknown
+	Tags       []string
+	Deprecated string
+}
+
+// packagePage shows a package: its README, versions, dist-tags and install
+// command. A package the visitor may not read is a page that does not
+// exist, the same as a name never published.
+func (s *Site) packagePage(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p := auth.FromContext(r.Context())
+	doc, err := s.registry.Packument(r.Context(), p, name, false)
+	if err != nil {
+		if e, ok := fault.As(err); ok && e.Kind != fault.Internal {
+			err = fault.NotFoundf("There is no package named %s here.", name)
+		}
+		s.renderError(w, r, err)
+		return
+	}
+	var pk packument
+	if err := json.Unmarshal(doc.Body, &pk); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	v := buildPackageView(pk, doc.Modified)
+	if acc, err := s.registry.Access(r.Context(), p, pk.Name); err == nil {
+		v.Private = acc.Access == "restricted"
+	}
+	s.render(w, r, http.StatusOK, "package.html", v.Name, v)
+}
+
+// buildPackageView turns a packument into what the page shows.
+func buildPackageView(pk packument, modified time.Time) packageView {
+	v := packageView{Name: pk.Name, Description: pk.Description, Latest: pk.DistTags["latest"],
+		Install: "npm install " + pk.Name, Keywords: pk.Keywords, Modified: modified,
+		License: licenseText(pk.License), Homepage: webURL(pk.Homepage), Repository: repositoryURL(pk.Repository)}
+	if lv, ok := pk.Versions[v.Latest]; ok {
+		v.Deprecated = lv.Deprecated
+	}
+	for _, m := range pk.Maintainers {
+		v.Maintainers = append(v.Maintainers, m.Name)
+	}
+	tagsOf := map[string][]string{}
+	for tag, ver := range pk.DistTags {
+		v.Tags = append(v.Tags, distTag{Tag: tag, Version: ver})
+		tagsOf[ver] = append(tagsOf[ver], tag)
+	}
+	sort.Slice(v.Tags, func(i, j int) bool {
+		if (v.Tags[i].Tag == "latest") != (v.Tags[j].Tag == "latest") {
+			return v.Tags[i].Tag == "latest"
+		}
+		return v.Tags[i].Tag < v.Tags[j].Tag
+	})
+	for ver, pv := range pk.Versions {
+		row := versionRow{Version: ver, Deprecated: pv.Deprecated, Tags: tagsOf[ver]}
+		sort.Strings(row.Tags)
+		if t, err := time.Parse(time.RFC3339, pk.Time[ver]); err == nil {
+			row.Published = t
+		}
+		v.Versions = append(v.Versions, row)
+	}
+	sort.Slice(v.Versions, func(i, j int) bool { return newerVersion(v.Versions[i].Version, v.Versions[j].Version) })
+	if pk.Readme != "" && pk.Readme != "ERROR: No README data found!" {
+		v.Readme = renderReadme(pk.Readme)
+	}
+	return v
+}
+
+// newerVersion orders versions newest first by semver, then by text.
+func newerVersion(a, b string) bool {
+	va, errA := semver.NewVersion(a)
+	vb, errB := semver.NewVersion(b)
+	if errA == nil && errB == nil {
+		return va.GreaterThan(vb)
+	}
+	return a > b
+}
+
+// licenseText reads package.json's license: a string, or the old {type} object.
+func licenseText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var o struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(raw, &o) == nil {
+		return o.Type
+	}
+	return ""
+}
+
+// repositoryURL reads package.json's repository ("url" string or object) as
+// a link for browsers, or "".
+func repositoryURL(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		var o struct {
+			URL string `json:"url"`
+		}
+		if json.Unmarshal(raw, &o) != nil {
+			return ""
+		}
+		s = o.URL
+	}
+	s = strings.TrimPrefix(s, "git+")
+	return webURL(strings.TrimSuffix(s, ".git"))
+}
+
+// webURL keeps only http and https links.
+func webURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// readmeMarkdown renders READMEs as GitHub-flavoured Markdown. Raw HTML is
+// let through here because the sanitiser below decides what of it stays.
+var readmeMarkdown = goldmark.New(
+	goldmark.WithExtensions(extension.GFM),
+	goldmark.WithRendererOptions(html.WithUnsafe()),
+)
+
+// readmePolicy is what may remain of a README's HTML: user-generated content
+// rules (no scripts, styles, event handlers, forms or frames; links get
+// rel="nofollow noreferrer").
+var readmePolicy = func() *bluemonday.Policy {
+	p := bluemonday.UGCPolicy()
+	p.RequireNoReferrerOnLinks(true)
+	return p
+}()
+
+// renderReadme renders Markdown to sanitised HTML.
+func renderReadme(src string) template.HTML {
+	if len(src) > maxReadme {
+		src = src[:maxReadme]
+	}
+	var buf bytes.Buffer
+	if err := readmeMarkdown.Convert([]byte(src), &buf); err != nil {
+		return template.HTML("<pre>" + template.HTMLEscapeString(src) + "</pre>")
+	}
+	return template.HTML(readmePolicy.SanitizeBytes(buf.Bytes()))
+}

@@ -1,4 +1,414 @@
 package web
 
-// twoFactorRoutes registers this area's pages (written in its own change).
-func (s *Site) twoFactorRoutes() {}
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"rsc.io/qr"
+)
+
+// minNewPasswordLen is the shortest new password the website accepts, as on sign-up.
+const minNewPasswordLen = 10
+
+// twoFactorRoutes registers the profile and two-factor pages: a person's own
+// settings, which nobody else can see.
+func (s *Site) twoFactorRoutes() {
+	s.mux.HandleFunc("GET /settings/{user}/profile", s.profilePage)
+	s.mux.HandleFunc("POST /settings/{user}/profile/email", s.changeEmail)
+	s.mux.HandleFunc("POST /settings/{user}/profile/password", s.changePassword)
+	s.mux.HandleFunc("GET /settings/{user}/2fa", s.twoFactorPage)
+	s.mux.HandleFunc("POST /settings/{user}/2fa/enable", s.enableTwoFactor)
+	s.mux.HandleFunc("POST /settings/{user}/2fa/confirm", s.confirmTwoFactor)
+	s.mux.HandleFunc("POST /settings/{user}/2fa/mode", s.changeTwoFactorMode)
+	s.mux.HandleFunc("POST /settings/{user}/2fa/disable", s.disableTwoFactor)
+}
+
+// ownSettingsUser returns the signed-in user when the {user} of the path is
+// them: signed out, it redirects to sign in; anyone else's settings are
+// answered as a page that does not exist.
+func (s *Site) ownSettingsUser(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
+	p, ok := s.signedInForForm(w, r)
+	if !ok {
+		return nil, false
+	}
+	if r.PathValue("user") != p.UserName {
+		s.renderError(w, r, fault.NotFoundf("There is no page here."))
+		return nil, false
+	}
+	return p, true
+}
+
+// signedInForForm is requireUser for pages and the forms they post: a form
+// posted while signed out (the session expired) sends the person to sign in
+// and then home, since its address is no page to come back to.
+func (s *Site) signedInForForm(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
+	if r.Method == http.MethodPost && !auth.FromContext(r.Context()).Authenticated() {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil, false
+	}
+	return s.requireUser(w, r)
+}
+
+// faultForForm turns a service error into a message to show beside a form and
+// its status. Internal errors are rendered as the error page instead, and
+// ok is false.
+func (s *Site) faultForForm(w http.ResponseWriter, r *http.Request, err error) (msg string, status int, ok bool) {
+	e, isFault := fault.As(err)
+	if !isFault || e.Kind == fault.Internal {
+		s.renderError(w, r, err)
+		return "", 0, false
+	}
+	return e.Message, statusOf(e.Kind), true
+}
+
+// ctxWithFormOTP returns the request's context carrying the one-time password the
+// form named field holds, if any.
+func ctxWithFormOTP(r *http.Request, field string) context.Context {
+	if otp := strings.TrimSpace(r.PostForm.Get(field)); otp != "" {
+		return auth.WithOTP(r.Context(), otp)
+	}
+	return r.Context()
+}
+
+// tfaOn reports whether a profile has two-factor authentication on and confirmed.
+func tfaOn(pr account.Profile) bool { return pr.TFAMode != "" && !pr.Pending }
+
+// tfaModeLabel names a two-factor mode as the pages do.
+func tfaModeLabel(mode string) string {
+	switch mode {
+	case "auth-only":
+		return "Authorization only"
+	case "auth-and-writes":
+		return "Authorization and writes"
+	}
+	return mode
+}
+
+// profileView is the profile page: the account, and the forms to change its
+// email and password.
+type profileView struct {
+	Profile   account.Profile
+	TwoFactor bool   // 2FA is on: the forms ask for a one-time password
+	ModeLabel string // the 2FA mode, as shown
+	Email     string // the email form's value
+
+	EmailError, PasswordError string
+	Notice                    string
+}
+
+// profileData reads p's profile into a view with the email form filled in.
+func (s *Site) profileData(ctx context.Context, p *auth.Principal) (profileView, error) {
+	pr, err := s.accounts.Profile(ctx, p)
+	if err != nil {
+		return profileView{}, err
+	}
+	v := profileView{Profile: pr, TwoFactor: tfaOn(pr), Email: pr.Email}
+	if v.TwoFactor {
+		v.ModeLabel = tfaModeLabel(pr.TFAMode)
+	}
+	return v, nil
+}
+
+func (s *Site) profilePage(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	v, err := s.profileData(r.Context(), p)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "profile.html", "Profile", v)
+}
+
+// changeEmail sets a new email; with 2FA on, the form carries an OTP.
+func (s *Site) changeEmail(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	err := s.accounts.SetEmail(ctxWithFormOTP(r, "otp"), p, email)
+	v, lerr := s.profileData(r.Context(), p)
+	if lerr != nil {
+		s.renderError(w, r, lerr)
+		return
+	}
+	status := http.StatusOK
+	if err != nil {
+		var ok bool
+		if v.EmailError, status, ok = s.faultForForm(w, r, err); !ok {
+			return
+		}
+		v.Email = email
+	} else {
+		v.Notice = "Your email is now " + email + "."
+	}
+	s.render(w, r, status, "profile.html", "Profile", v)
+}
+
+// changePassword replaces the password, given the current one (and an OTP
+// with 2FA on).
+func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	f := r.PostForm
+	var err error
+	if len(f.Get("new_password")) < minNewPasswordLen {
+		err = fault.Invalidf("Use a password of at least %d characters", minNewPasswordLen)
+	} else {
+		err = s.accounts.ChangePassword(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
+	}
+	v, lerr := s.profileData(r.Context(), p)
+	if lerr != nil {
+		s.renderError(w, r, lerr)
+		return
+	}
+	status := http.StatusOK
+	if err != nil {
+		var ok bool
+		if v.PasswordError, status, ok = s.faultForForm(w, r, err); !ok {
+			return
+		}
+	} else {
+		v.Notice = "Your password is changed."
+	}
+	s.render(w, r, status, "profile.html", "Profile", v)
+}
+
+// twoFactorView is the two-factor page in each of its states: off (the
+// enable form), set up (the QR code and the confirmation form), just
+// confirmed (the recovery codes, shown this once), and on (mode and disable
+// forms).
+type twoFactorView struct {
+	Mode      string // the confirmed mode; "" when off
+	ModeLabel string
+	Pending   bool   // enabling was started and never confirmed
+	Choice    string // the mode radio selected
+	Error     string
+	Notice    string
+	Setup     *tfaSetup
+	Codes     []string // recovery codes, only in the response that confirms
+	Modes     []tfaModeChoice
+}
+
+// tfaModeChoice is one mode radio.
+type tfaModeChoice struct{ Value, Label, Hint string }
+
+// tfaSetup is what an authenticator app needs: the otpauth URL as a QR code
+// and its secret as text.
+type tfaSetup struct {
+	URL    string
+	QR     template.HTML
+	Secret string
+}
+
+// tfaModes are the modes a person can choose, in the order shown.
+var tfaModes = []tfaModeChoice{
+	{"auth-only", "Authorization only", "A one-time password to sign in and to change your profile, tokens and two-factor settings."},
+	{"auth-and-writes", "Authorization and writes", "Also for publishing, changing packages and changing organizations."},
+}
+
+// twoFactorData reads p's two-factor state into a view.
+func (s *Site) twoFactorData(ctx context.Context, p *auth.Principal) (twoFactorView, error) {
+	pr, err := s.accounts.Profile(ctx, p)
+	if err != nil {
+		return twoFactorView{}, err
+	}
+	v := twoFactorView{Pending: pr.Pending, Choice: "auth-and-writes", Modes: tfaModes}
+	if tfaOn(pr) {
+		v.Mode, v.ModeLabel, v.Choice = pr.TFAMode, tfaModeLabel(pr.TFAMode), pr.TFAMode
+	}
+	return v, nil
+}
+
+// renderTwoFactor shows the two-factor page with p's current state, then
+// what the handler sets on it.
+func (s *Site) renderTwoFactor(w http.ResponseWriter, r *http.Request, p *auth.Principal, status int, set func(v *twoFactorView)) {
+	v, err := s.twoFactorData(r.Context(), p)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	set(&v)
+	s.render(w, r, status, "twofactor.html", "Two-factor authentication", v)
+}
+
+// twoFactorFailed shows the page again with a service error's message; the
+// mode chosen stays chosen.
+func (s *Site) twoFactorFailed(w http.ResponseWriter, r *http.Request, p *auth.Principal, err error, set func(v *twoFactorView)) {
+	msg, status, ok := s.faultForForm(w, r, err)
+	if !ok {
+		return
+	}
+	s.renderTwoFactor(w, r, p, status, func(v *twoFactorView) {
+		v.Error = msg
+		if c := r.PostForm.Get("mode"); c != "" {
+			v.Choice = c
+		}
+		if set != nil {
+			set(v)
+		}
+	})
+}
+
+func (s *Site) twoFactorPage(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	s.renderTwoFactor(w, r, p, http.StatusOK, func(*twoFactorView) {})
+}
+
+// enableTwoFactor starts enabling 2FA: the password and a mode give a new
+// secret, shown as a QR code to confirm with a first one-time password.
+func (s *Site) enableTwoFactor(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	mode := r.PostForm.Get("mode")
+	if mode != "auth-only" && mode != "auth-and-writes" {
+		s.twoFactorFailed(w, r, p, fault.Invalidf("Choose a mode: Authorization only, or Authorization and writes."), nil)
+		return
+	}
+	s.setTwoFactorMode(w, r, p, mode, "")
+}
+
+// changeTwoFactorMode switches an enabled 2FA between its modes.
+func (s *Site) changeTwoFactorMode(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	mode := r.PostForm.Get("mode")
+	if mode != "auth-only" && mode != "auth-and-writes" {
+		s.twoFactorFailed(w, r, p, fault.Invalidf("Choose a mode: Authorization only, or Authorization and writes."), nil)
+		return
+	}
+	s.setTwoFactorMode(w, r, p, mode, "Two-factor authentication now covers: "+tfaModeLabel(mode)+".")
+}
+
+// disableTwoFactor turns 2FA off, with the password and a one-time password.
+func (s *Site) disableTwoFactor(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	s.setTwoFactorMode(w, r, p, "disable", "Two-factor authentication is off.")
+}
+
+// setTwoFactorMode asks the account service for mode with the form's password
+// and OTP. An answer with an otpauth URL is a setup to confirm; any other
+// success shows the page with notice.
+func (s *Site) setTwoFactorMode(w http.ResponseWriter, r *http.Request, p *auth.Principal, mode, notice string) {
+	res, err := s.accounts.SetTFAMode(ctxWithFormOTP(r, "otp"), p, r.PostForm.Get("password"), mode)
+	if err != nil {
+		s.twoFactorFailed(w, r, p, err, nil)
+		return
+	}
+	if res.OTPAuthURL == "" {
+		s.renderTwoFactor(w, r, p, http.StatusOK, func(v *twoFactorView) { v.Notice = notice })
+		return
+	}
+	setup, err := newTFASetup(res.OTPAuthURL)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	s.renderTwoFactor(w, r, p, http.StatusOK, func(v *twoFactorView) { v.Setup, v.Choice = setup, mode })
+}
+
+// confirmTwoFactor finishes enabling 2FA with a first one-time password and
+// shows the recovery codes, in this response only. A wrong code shows the
+// QR code again (from the form: the secret is never read back from the server).
+func (s *Site) confirmTwoFactor(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.ownSettingsUser(w, r)
+	if !ok {
+		return
+	}
+	codes, err := s.accounts.ConfirmTFA(r.Context(), p, strings.TrimSpace(r.PostForm.Get("otp")))
+	if err != nil {
+		setup, serr := newTFASetup(r.PostForm.Get("otpauth"))
+		s.twoFactorFailed(w, r, p, err, func(v *twoFactorView) {
+			if serr == nil && v.Pending {
+				v.Setup = setup
+			}
+		})
+		return
+	}
+	s.renderTwoFactor(w, r, p, http.StatusOK, func(v *twoFactorView) {
+		v.Codes = codes
+		v.Notice = "Two-factor authentication is on: " + v.ModeLabel + "."
+	})
+}
+
+// newTFASetup checks an otpauth URL and prepares its QR code and secret.
+func newTFASetup(otpauth string) (*tfaSetup, error) {
+	u, err := url.Parse(otpauth)
+	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" {
+		return nil, fmt.Errorf("not an otpauth URL")
+	}
+	secret := u.Query().Get("secret")
+	if secret == "" || strings.Trim(secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
+		return nil, fmt.Errorf("otpauth URL without a base32 secret")
+	}
+	svg, err := qrSVG(otpauth)
+	if err != nil {
+		return nil, err
+	}
+	return &tfaSetup{URL: otpauth, QR: svg, Secret: groupSecret(secret)}, nil
+}
+
+// groupSecret writes a base32 secret in groups of four, easier to type.
+func groupSecret(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s[i:min(i+4, len(s))])
+	}
+	return b.String()
+}
+
+// qrSVG draws text as a QR code in inline SVG: one path of the dark modules,
+// row by row, inside the four-module quiet zone scanners need. The markup is
+// built only from numbers, so it is safe to put in a page as it is.
+func qrSVG(text string) (template.HTML, error) {
+	c, err := qr.Encode(text, qr.M)
+	if err != nil {
+		return "", fmt.Errorf("encode QR code: %w", err)
+	}
+	const quiet = 4
+	n := c.Size + 2*quiet
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="qr" viewBox="0 0 %d %d" width="240" height="240" `+
+		`shape-rendering="crispEdges" role="img" aria-label="QR code for your authenticator app">`, n, n)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n, n)
+	for y := 0; y < c.Size; y++ {
+		for x := 0; x < c.Size; {
+			if !c.Black(x, y) {
+				x++
+				continue
+			}
+			start := x
+			for x < c.Size && c.Black(x, y) {
+				x++
+			}
+			fmt.Fprintf(&b, "M%d %dh%dv1h-%dz", start+quiet, y+quiet, x-start, x-start)
+		}
+	}
+	b.WriteString(`"/></svg>`)
+	return template.HTML(b.String()), nil
+}
