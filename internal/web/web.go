@@ -62,13 +62,14 @@ type Site struct {
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	limiter  *limiter
+	used     *usedOnce
 }
 
 // New returns the website handler.
 func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator,
 	format token.Format, log *slog.Logger, opts Options) *Site {
 	s := &Site{accounts: accounts, registry: reg, orgs: orgs, authn: authn, format: format, log: log, opts: opts,
-		mux: http.NewServeMux(), limiter: newLimiter(10, time.Minute)}
+		mux: http.NewServeMux(), limiter: newLimiter(10, time.Minute), used: &usedOnce{seen: map[string]time.Time{}}}
 	s.pages = parsePages()
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /-/web/static/", http.StripPrefix("/-/web/static/", http.FileServerFS(static)))
@@ -180,9 +181,7 @@ func (s *Site) ensureCSRF(w http.ResponseWriter, r *http.Request) string {
 		r.Header.Set("X-Gatehouse-CSRF", c.Value)
 		return c.Value
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	v := base64.RawURLEncoding.EncodeToString(b)
+	v := randomValue()
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
 		SameSite: http.SameSiteStrictMode})
 	r.Header.Set("X-Gatehouse-CSRF", v)
@@ -204,6 +203,9 @@ type View struct {
 	Title string
 	User  *auth.Principal // nil when signed out
 	CSRF  string
+	// Once is a fresh random value for forms that must not be submitted
+	// twice (a reload resending a token-creating form): see Site.firstUse.
+	Once  string
 	Flash string
 	Data  any
 }
@@ -215,7 +217,7 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page, 
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
-	v := View{Title: title, CSRF: r.Header.Get("X-Gatehouse-CSRF"), Data: data}
+	v := View{Title: title, CSRF: r.Header.Get("X-Gatehouse-CSRF"), Once: randomValue(), Data: data}
 	if p := auth.FromContext(r.Context()); p.Authenticated() {
 		v.User = p
 	}
@@ -306,4 +308,50 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	}
 	w.n++
 	return w.n <= l.max
+}
+
+// randomValue is 32 random bytes, URL-safe.
+func randomValue() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// usedOnce remembers the Once values of forms already submitted, for an hour,
+// so a reload that resends a form does not act twice.
+type usedOnce struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// release forgets once again, after the form it came with failed (a wrong
+// password, say), so correcting and resending that form works.
+func (s *Site) release(once string) {
+	s.used.mu.Lock()
+	delete(s.used.seen, once)
+	s.used.mu.Unlock()
+}
+
+// firstUse reports whether once is a well-formed value not submitted before,
+// and records it.
+func (s *Site) firstUse(once string) bool {
+	if len(once) < 32 {
+		return false
+	}
+	u := s.used
+	now := s.now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.seen) > 100_000 {
+		for k, at := range u.seen {
+			if now.Sub(at) > time.Hour {
+				delete(u.seen, k)
+			}
+		}
+	}
+	if _, ok := u.seen[once]; ok {
+		return false
+	}
+	u.seen[once] = now
+	return true
 }
