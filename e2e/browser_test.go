@@ -108,7 +108,7 @@ func (b *browser) screenshot(name string) {
 		return
 	}
 	var png []byte
-	b.run("screenshot "+name, chromedp.FullScreenshot(&png, 90))
+	b.run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
 	dir := filepath.Join("..", "docs", "screenshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.t.Fatal(err)
