@@ -51,25 +51,6 @@ func (s *Site) tokenRoutes() {
 	s.mux.HandleFunc("POST /settings/{user}/tokens/sessions/{key}/revoke", s.revokeTokenSession)
 }
 
-// tokenOwner returns the signed-in user when the {user} of the path is them.
-// Signed out, a page redirects to sign in and a posted form to the sign-in
-// page; anyone else's tokens are answered as a page that does not exist.
-func (s *Site) tokenOwner(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
-	if r.Method == http.MethodPost && !auth.FromContext(r.Context()).Authenticated() {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return nil, false
-	}
-	p, ok := s.requireUser(w, r)
-	if !ok {
-		return nil, false
-	}
-	if r.PathValue("user") != p.UserName {
-		s.renderError(w, r, fault.NotFoundf("There is no page here."))
-		return nil, false
-	}
-	return p, true
-}
-
 // tokensBase is the address of a user's Access Tokens page.
 func tokensBase(user string) string { return "/settings/" + url.PathEscape(user) + "/tokens" }
 
@@ -80,28 +61,16 @@ func (s *Site) tokenTwoFactorOn(ctx context.Context, p *auth.Principal) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("read the profile of %s: %w", p.UserName, err)
 	}
-	return pr.TFAMode != "" && !pr.Pending, nil
-}
-
-// tokenFormOTP returns the request's context carrying the form's one-time
-// password, if it has one.
-func tokenFormOTP(r *http.Request) context.Context {
-	if otp := strings.TrimSpace(r.PostForm.Get("otp")); otp != "" {
-		return auth.WithOTP(r.Context(), otp)
-	}
-	return r.Context()
+	return tfaOn(pr), nil
 }
 
 // tokenFormError splits a service error into the message and status shown
 // beside a form, and whether it was an OTP challenge. Internal errors are
 // rendered as the error page, and ok is false.
 func (s *Site) tokenFormError(w http.ResponseWriter, r *http.Request, err error) (msg string, status int, otp bool, ok bool) {
-	e, isFault := fault.As(err)
-	if !isFault || e.Kind == fault.Internal {
-		s.renderError(w, r, err)
-		return "", 0, false, false
-	}
-	return e.Message, statusOf(e.Kind), e.Challenge == "OTP", true
+	msg, status, ok = s.faultForForm(w, r, err)
+	e, _ := fault.As(err)
+	return msg, status, ok && e.Challenge == "OTP", ok
 }
 
 // tokenTypeLabel names a kind of token as the list shows it.
@@ -261,7 +230,7 @@ func (s *Site) renderTokenList(w http.ResponseWriter, r *http.Request, p *auth.P
 // tokensPage is the Access Tokens page: the tokens, a page at a time, and
 // the sessions. It never shows a whole token.
 func (s *Site) tokensPage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
@@ -342,7 +311,7 @@ func (s *Site) tokenClassicData(ctx context.Context, p *auth.Principal) (tokenCl
 
 // classicTokenPage shows the classic token form.
 func (s *Site) classicTokenPage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
@@ -356,7 +325,7 @@ func (s *Site) classicTokenPage(w http.ResponseWriter, r *http.Request) {
 
 // createClassicToken creates a read-only, automation or publish token.
 func (s *Site) createClassicToken(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
@@ -391,7 +360,7 @@ func (s *Site) createClassicToken(w http.ResponseWriter, r *http.Request) {
 		s.tokenResubmitted(w, r, p)
 		return
 	}
-	created, err := s.accounts.CreateToken(tokenFormOTP(r), p, req)
+	created, err := s.accounts.CreateToken(ctxWithFormOTP(r, "otp"), p, req)
 	if err != nil {
 		s.release(r.PostForm.Get("once"))
 		msg, status, otp, ok := s.tokenFormError(w, r, err)
@@ -618,7 +587,7 @@ func (s *Site) renderTokenGranular(w http.ResponseWriter, r *http.Request, p *au
 
 // granularTokenPage shows the granular token form, empty.
 func (s *Site) granularTokenPage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
@@ -673,7 +642,7 @@ func (s *Site) renderTokenReview(w http.ResponseWriter, r *http.Request, p *auth
 // (the no-JavaScript way of the "Add" buttons), go to the review, go back to
 // editing, or create the token.
 func (s *Site) granularTokenStep(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
@@ -740,7 +709,7 @@ func (s *Site) createTokenGranular(w http.ResponseWriter, r *http.Request, p *au
 		s.tokenResubmitted(w, r, p)
 		return
 	}
-	created, err := s.accounts.CreateToken(tokenFormOTP(r), p, req)
+	created, err := s.accounts.CreateToken(ctxWithFormOTP(r, "otp"), p, req)
 	if err != nil {
 		s.release(r.PostForm.Get("once"))
 		msg, status, otp, ok := s.tokenFormError(w, r, err)
@@ -780,7 +749,7 @@ func (s *Site) renderTokenDelete(w http.ResponseWriter, r *http.Request, p *auth
 
 // deleteTokenPage asks for confirmation before a token is deleted.
 func (s *Site) deleteTokenPage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
@@ -790,7 +759,7 @@ func (s *Site) deleteTokenPage(w http.ResponseWriter, r *http.Request) {
 // deleteToken revokes a token (sessions have their own button), with the
 // one-time password that 2FA asks of token changes.
 func (s *Site) deleteToken(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
@@ -799,7 +768,7 @@ func (s *Site) deleteToken(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	rec, err := s.accounts.RevokeToken(tokenFormOTP(r), p, key)
+	rec, err := s.accounts.RevokeToken(ctxWithFormOTP(r, "otp"), p, key)
 	if err != nil {
 		msg, status, otp, ok := s.tokenFormError(w, r, err)
 		if ok {
@@ -815,7 +784,7 @@ func (s *Site) deleteToken(w http.ResponseWriter, r *http.Request) {
 // revokeTokenSession ends one of the user's login sessions; ending this browser's
 // own signs it out.
 func (s *Site) revokeTokenSession(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.tokenOwner(w, r)
+	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}

@@ -7,6 +7,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -354,4 +355,51 @@ func (s *Site) firstUse(once string) bool {
 	}
 	u.seen[once] = now
 	return true
+}
+
+// ownSettingsUser returns the signed-in user when the {user} of the path is
+// them: signed out, it redirects to sign in; anyone else's settings are
+// answered as a page that does not exist.
+func (s *Site) ownSettingsUser(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
+	p, ok := s.signedInForForm(w, r)
+	if !ok {
+		return nil, false
+	}
+	if r.PathValue("user") != p.UserName {
+		s.renderError(w, r, fault.NotFoundf("There is no page here."))
+		return nil, false
+	}
+	return p, true
+}
+
+// signedInForForm is requireUser for pages and the forms they post: a form
+// posted while signed out (the session expired) sends the person to sign in
+// and then home, since its address is no page to come back to.
+func (s *Site) signedInForForm(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
+	if r.Method == http.MethodPost && !auth.FromContext(r.Context()).Authenticated() {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil, false
+	}
+	return s.requireUser(w, r)
+}
+
+// faultForForm turns a service error into a message to show beside a form and
+// its status. Internal errors are rendered as the error page instead, and
+// ok is false.
+func (s *Site) faultForForm(w http.ResponseWriter, r *http.Request, err error) (msg string, status int, ok bool) {
+	e, isFault := fault.As(err)
+	if !isFault || e.Kind == fault.Internal {
+		s.renderError(w, r, err)
+		return "", 0, false
+	}
+	return e.Message, statusOf(e.Kind), true
+}
+
+// ctxWithFormOTP returns the request's context carrying the one-time password the
+// form named field holds, if any.
+func ctxWithFormOTP(r *http.Request, field string) context.Context {
+	if otp := strings.TrimSpace(r.PostForm.Get(field)); otp != "" {
+		return auth.WithOTP(r.Context(), otp)
+	}
+	return r.Context()
 }
