@@ -30,10 +30,6 @@ func (s *Site) twoFactorRoutes() {
 	s.mux.HandleFunc("POST /settings/{user}/2fa/disable", s.disableTwoFactor)
 }
 
-
-
-
-
 // tfaOn reports whether a profile has two-factor authentication on and confirmed.
 func tfaOn(pr account.Profile) bool { return pr.TFAMode != "" && !pr.Pending }
 
