@@ -5,6 +5,7 @@
 //	gatehouse user add NAME --email E       create an account; the password is read from stdin
 //	gatehouse org create NAME --owner USER  create an organization
 //	gatehouse token list|revoke|check       administer access tokens
+//	gatehouse migrate                       apply database migrations and exit
 //	gatehouse version                       print the version
 package main
 
@@ -28,6 +29,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 )
 
@@ -49,6 +51,7 @@ Usage:
   gatehouse token list --user NAME     list a user's access tokens
   gatehouse token revoke KEY           revoke a token by key, unique key prefix, or whole token
   gatehouse token check TOKEN          say offline whether TOKEN is well formed (checksum)
+  gatehouse migrate                    apply pending database migrations and exit
   gatehouse version                    print the version
 `
 
@@ -67,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = tokenCommand(args[1:], stdout, stderr)
 	case "org":
 		err = orgCommand(args[1:], stdout, stderr)
+	case "migrate":
+		err = migrateCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return 0
@@ -118,20 +123,22 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // storageFlags are the flags an admin command shares with serve to find the
-// same data: --config and --data.
+// same data: --config, --data and --database.
 type storageFlags struct {
-	config, data *string
+	config, data, database *string
 }
 
 func addStorageFlags(fs *flag.FlagSet) storageFlags {
 	return storageFlags{
 		config: fs.String("config", "", "config file (TOML or YAML), as for serve"),
 		data:   fs.String("data", "", "data folder (default: what serve would use, from GATEHOUSE_DATA, the config file or ./gatehouse-data)"),
+		database: fs.String("database", "", "PostgreSQL URL (default: what serve would use, from GATEHOUSE_DATABASE or the config file; "+
+			"none means SQLite in the data folder)"),
 	}
 }
 
-// open loads the configuration as serve would and opens the stores.
-func (f storageFlags) open(stderr io.Writer) (*server.Server, config.Config, error) {
+// load loads the configuration as serve would.
+func (f storageFlags) load(stderr io.Writer) (config.Config, error) {
 	var args []string
 	if *f.config != "" {
 		args = append(args, "--config", *f.config)
@@ -139,12 +146,57 @@ func (f storageFlags) open(stderr io.Writer) (*server.Server, config.Config, err
 	if *f.data != "" {
 		args = append(args, "--data", *f.data)
 	}
-	cfg, err := config.Load(args, os.Getenv, stderr)
+	if *f.database != "" {
+		args = append(args, "--database", *f.database)
+	}
+	return config.Load(args, os.Getenv, stderr)
+}
+
+// open loads the configuration as serve would and opens the stores.
+func (f storageFlags) open(stderr io.Writer) (*server.Server, config.Config, error) {
+	cfg, err := f.load(stderr)
 	if err != nil {
 		return nil, cfg, err
 	}
 	srv, err := server.Open(context.Background(), cfg, server.NewLogger(io.Discard, "error", false))
 	return srv, cfg, err
+}
+
+// migrateCommand applies pending migrations to the configured database and
+// exits: run it once before starting new nodes on a shared PostgreSQL
+// database (every node also migrates when it starts, one at a time).
+func migrateCommand(args []string, stdout, stderr io.Writer) error {
+	const use = "usage: gatehouse migrate [--database URL] [--data DIR] [--config FILE]"
+	fs := flag.NewFlagSet("gatehouse migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storage := addStorageFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New(use)
+	}
+	cfg, err := storage.load(stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	st, err := server.OpenStore(ctx, cfg, server.NewLogger(io.Discard, "error", false))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	where := "SQLite in " + cfg.DataDir
+	if cfg.Database != "" {
+		where = "PostgreSQL " + store.RedactURL(cfg.Database)
+	}
+	fmt.Fprintf(stdout, "database migrated: %s, schema version %d\n", where, v)
+	return nil
 }
 
 // parseWithName parses args that start with one positional NAME before the flags.
@@ -163,7 +215,7 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 }
 
 func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const use = "usage: gatehouse user add NAME --email E [--data DIR] [--config FILE]; the password is read from stdin"
+	const use = "usage: gatehouse user add NAME --email E [--data DIR] [--database URL] [--config FILE]; the password is read from stdin"
 	if len(args) == 0 || args[0] != "add" {
 		return errors.New(use)
 	}
@@ -196,7 +248,7 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
 func orgCommand(args []string, stdout, stderr io.Writer) error {
-	const use = "usage: gatehouse org create NAME --owner USER [--data DIR] [--config FILE]"
+	const use = "usage: gatehouse org create NAME --owner USER [--data DIR] [--database URL] [--config FILE]"
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New(use)
 	}
@@ -226,8 +278,8 @@ func orgCommand(args []string, stdout, stderr io.Writer) error {
 
 func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	const use = `usage:
-  gatehouse token list --user NAME [--json] [--data DIR] [--config FILE]
-  gatehouse token revoke KEY-OR-TOKEN [--data DIR] [--config FILE]
+  gatehouse token list --user NAME [--json] [--data DIR] [--database URL] [--config FILE]
+  gatehouse token revoke KEY-OR-TOKEN [--data DIR] [--database URL] [--config FILE]
   gatehouse token check TOKEN [--token-prefix PREFIX]   (offline: is it a well-formed token of this registry?)`
 	if len(args) == 0 {
 		return errors.New(use)

@@ -14,6 +14,10 @@ type Config struct {
 	Listen string
 	// DataDir holds the SQLite database and the tarball folder (--data, GATEHOUSE_DATA, data).
 	DataDir string
+	// Database is empty for SQLite under DataDir, or a postgres:// or postgresql://
+	// URL of a PostgreSQL database (--database, GATEHOUSE_DATABASE, database).
+	// It may hold a password: never log it whole.
+	Database string
 	// URL is the public base URL used in tarball links; empty means "from the request"
 	// (--url, GATEHOUSE_URL, url).
 	URL string

@@ -70,6 +70,20 @@ func settings() []setting {
 			},
 		},
 		{
+			flag: "database", env: "GATEHOUSE_DATABASE", key: "database", arg: "URL",
+			help: "Where the metadata lives: empty for SQLite under --data, or the URL of a PostgreSQL database, " +
+				"postgres://USER:PASSWORD@HOST:PORT/DBNAME?sslmode=require (postgresql:// also works), " +
+				"shared by every gatehouse node. Logs show it without the password.",
+			show: func(c Config) string {
+				if c.Database == "" {
+					return "empty (SQLite under --data)"
+				}
+				return "a PostgreSQL URL"
+			},
+			set:   func(c *Config, s string) error { c.Database = strings.TrimSpace(s); return nil },
+			check: func(c Config) error { return checkDatabase(c.Database) },
+		},
+		{
 			flag: "url", env: "GATEHOUSE_URL", key: "url", arg: "URL",
 			help: "Public base URL of the registry (http or https), used in tarball links. " +
 				"Set it when gatehouse runs behind a proxy; empty means the URL of each request. A trailing slash is removed.",
@@ -554,6 +568,22 @@ func checkURL(raw string) error {
 		return fmt.Errorf("%q: must not have a query or fragment", raw)
 	case strings.HasSuffix(raw, "/"):
 		return fmt.Errorf("%q: must not end with /", raw)
+	}
+	return nil
+}
+
+// checkDatabase requires raw to be empty or a postgres:// or postgresql:// URL.
+// Its errors never repeat the URL, which may hold a password.
+func checkDatabase(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	scheme, _, ok := strings.Cut(raw, "://")
+	if !ok || !strings.EqualFold(scheme, "postgres") && !strings.EqualFold(scheme, "postgresql") {
+		return errors.New("must be empty (SQLite) or a postgres:// or postgresql:// URL")
+	}
+	if _, err := url.Parse(raw); err != nil {
+		return errors.New("is not a valid URL (a password with special characters must be percent-encoded)")
 	}
 	return nil
 }

@@ -98,6 +98,12 @@ func TestLoadPrecedence(t *testing.T) {
 			wantFile: "/srv/file", wantEnv: "/srv/env", wantFlag: "/srv/flag",
 		},
 		{
+			key: "database", flag: "database", env: "GATEHOUSE_DATABASE",
+			file: "postgres://file@db.example/gh", envValue: "postgresql://env:pw@db.example:5433/gh?sslmode=require", flagValue: "",
+			get:      func(c Config) any { return c.Database },
+			wantFile: "postgres://file@db.example/gh", wantEnv: "postgresql://env:pw@db.example:5433/gh?sslmode=require", wantFlag: "",
+		},
+		{
 			key: "url", flag: "url", env: "GATEHOUSE_URL",
 			file: "https://file.example/", envValue: "http://env.example/npm", flagValue: "https://flag.example:8443/r/",
 			get:      func(c Config) any { return c.URL },
@@ -634,5 +640,32 @@ func TestTokenSettings(t *testing.T) {
 		if _, err := Load(args, func(string) string { return "" }, nil); err == nil {
 			t.Errorf("Load(%v) accepted a bad value", args)
 		}
+	}
+}
+
+func TestDatabaseSetting(t *testing.T) {
+	for _, ok := range []string{"", "postgres://u:p@127.0.0.1:5432/gh?sslmode=disable", "POSTGRESQL://db/gh", "postgres:///gh?host=/run/postgresql"} {
+		cfg, err := Load([]string{"--database", ok}, envOf(nil), &bytes.Buffer{})
+		if err != nil || cfg.Database != ok {
+			t.Errorf("--database %q: %q, %v", ok, cfg.Database, err)
+		}
+	}
+	const secret = "s3cr3t-pw"
+	for _, bad := range []string{"mysql://u:" + secret + "@db/gh", "/var/lib/gatehouse/" + secret + ".db", "postgres://u:" + secret + "@db:port/gh"} {
+		_, err := Load(nil, envOf(map[string]string{"GATEHOUSE_DATABASE": bad}), &bytes.Buffer{})
+		if err == nil {
+			t.Errorf("GATEHOUSE_DATABASE=%q accepted", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), "GATEHOUSE_DATABASE") || strings.Contains(err.Error(), secret) {
+			t.Errorf("GATEHOUSE_DATABASE=%q: error %q should name the variable and not repeat the value", bad, err)
+		}
+	}
+	var help bytes.Buffer
+	if _, err := Load([]string{"--help"}, envOf(nil), &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	if !strings.Contains(help.String(), "--database URL") || !strings.Contains(help.String(), "Default: empty (SQLite under --data)") {
+		t.Errorf("--help does not explain --database:\n%s", help.String())
 	}
 }

@@ -46,7 +46,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +98,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	})
 	s.handler = chain(root, recoverPanics(log), limitBody(cfg.MaxBodySize), accessLog(log), clientIP(cfg.TrustedProxies), requestID())
 	return s, nil
+}
+
+// OpenStore opens the metadata database, applying pending migrations:
+// PostgreSQL when cfg.Database holds a URL (one database shared by every
+// node), else SQLite in the data folder. The URL is logged without its password.
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, error) {
+	if cfg.Database != "" {
+		log.Info("metadata in PostgreSQL", slog.String("database", store.RedactURL(cfg.Database)))
+		return store.OpenPostgres(ctx, cfg.Database)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
+	}
+	return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
 }
 
 // Handler is the whole HTTP handler, middleware included.

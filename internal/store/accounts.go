@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 )
@@ -210,8 +211,14 @@ func (q Queries) ListSessions(ctx context.Context, userID, now int64) ([]Token, 
 // TokenByKeyPrefix finds the user's one unrevoked token whose key starts with
 // prefix (any user's when userID is 0); none is NotFound, several is Conflict.
 func (q Queries) TokenByKeyPrefix(ctx context.Context, userID int64, prefix string) (Token, error) {
+	if !utf8.ValidString(prefix) {
+		// Keys are UUIDs: text that is not UTF-8 starts none of them.
+		return Token{}, q.scanErr(sql.ErrNoRows, "token not found")
+	}
+	// Every key that starts with prefix sorts from prefix up to prefix followed
+	// by the last code point (byte order, as both dialects compare keys).
 	rows, err := q.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE (user_id = ? OR ? = 0) AND revoked_at IS NULL
-		AND key >= ? AND key < ? LIMIT 2`, userID, userID, prefix, prefix+"\xff")
+		AND key >= ? AND key < ? LIMIT 2`, userID, userID, prefix, prefix+string(utf8.MaxRune))
 	if err != nil {
 		return Token{}, fmt.Errorf("find token by key: %w", err)
 	}

@@ -1,7 +1,8 @@
 // Package store keeps gatehouse's metadata in SQL: SQLite by default (pure Go,
-// WAL mode, under the data folder), written so that a PostgreSQL dialect can be
-// added without changing callers. Every query method lives on Queries, which
-// runs on the database or inside a transaction alike.
+// WAL mode, under the data folder) or PostgreSQL when several nodes share one
+// database. The queries are the same on both; the few differences live in a
+// dialect. Every query method lives on Queries, which runs on the database or
+// inside a transaction alike.
 package store
 
 import (
@@ -32,13 +33,26 @@ type Runner interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// dialect holds the few differences between SQL databases.
+// dialect holds the few differences between SQL databases. Queries are written
+// once, with '?' placeholders, in SQL both databases accept; flags are INTEGER
+// 0/1 columns in both, scanned into Go bools.
 type dialect interface {
 	name() string
 	// rebind turns the '?' placeholders of a query into the dialect's own.
 	rebind(query string) string
+	// bindArgs turns query arguments into values of the dialect's column
+	// types: a Go bool becomes the 0 or 1 of an INTEGER flag.
+	bindArgs(args []any) []any
 	// mapError turns driver errors into fault kinds (unique violation → Conflict).
 	mapError(err error) error
+	// beginTx runs first in every transaction; it makes transactions take
+	// turns, as SQLite's BEGIN IMMEDIATE does.
+	beginTx(ctx context.Context, tx *sql.Tx) error
+	// migrationsTable is the statement creating the table of applied migrations.
+	migrationsTable() string
+	// lockMigrations keeps every other process from migrating the same
+	// database until unlock is called.
+	lockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)
 }
 
 // Store is the metadata database.
@@ -91,6 +105,10 @@ func (s *Store) InTx(ctx context.Context, fn func(q Queries) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", s.d.mapError(err))
 	}
+	if err := s.d.beginTx(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("begin transaction: %w", s.d.mapError(err))
+	}
 	if err := fn(Queries{r: tx, d: s.d}); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -108,17 +126,17 @@ type Queries struct {
 }
 
 func (q Queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := q.r.ExecContext(ctx, q.d.rebind(query), args...)
+	res, err := q.r.ExecContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
 	return res, q.d.mapError(err)
 }
 
 func (q Queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := q.r.QueryContext(ctx, q.d.rebind(query), args...)
+	rows, err := q.r.QueryContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
 	return rows, q.d.mapError(err)
 }
 
 func (q Queries) row(ctx context.Context, query string, args ...any) *sql.Row {
-	return q.r.QueryRowContext(ctx, q.d.rebind(query), args...)
+	return q.r.QueryRowContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
 }
 
 // scanErr maps sql.ErrNoRows to a NotFound fault with message what.
@@ -150,8 +168,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].version < all[j].version })
 
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	unlock, err := s.d.lockMigrations(ctx, s.db)
+	if err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	defer unlock()
+	if _, err := s.db.ExecContext(ctx, s.d.migrationsTable()); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	for _, m := range all {
@@ -180,6 +202,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// SchemaVersion is the highest migration applied, 0 for none.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", s.d.mapError(err))
+	}
+	return v, nil
+}
+
 // Now is the current time in the store's unit, Unix milliseconds.
 func Now() int64 { return time.Now().UnixMilli() }
 
@@ -187,6 +218,20 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) name() string               { return "sqlite" }
 func (sqliteDialect) rebind(query string) string { return query }
+
+// bindArgs leaves args alone: the SQLite driver stores a bool as 0 or 1.
+func (sqliteDialect) bindArgs(args []any) []any { return args }
+
+// beginTx has nothing to do: _txlock=immediate makes write transactions take turns.
+func (sqliteDialect) beginTx(context.Context, *sql.Tx) error { return nil }
+
+func (sqliteDialect) migrationsTable() string {
+	return `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`
+}
+
+// lockMigrations has nothing to lock: one process owns a SQLite database.
+func (sqliteDialect) lockMigrations(context.Context, *sql.DB) (func(), error) { return func() {}, nil }
 func (sqliteDialect) mapError(err error) error {
 	if err == nil {
 		return nil
