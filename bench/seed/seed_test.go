@@ -1,0 +1,221 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeRegistry answers the requests seed sends, in process, and records
+// them. It checks what a registry would: tokens on writes, versions in order.
+type fakeRegistry struct {
+	mu       sync.Mutex
+	users    []string
+	tokens   []map[string]any
+	versions map[string][]string
+	failAt   int // fail the n-th publish (1-based); 0 never
+	publishN int
+}
+
+func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	auth := r.Header.Get("Authorization")
+	switch {
+	case r.Method == "PUT" && strings.HasPrefix(r.URL.Path, "/-/user/org.couchdb.user:"):
+		var u map[string]any
+		if json.Unmarshal(body, &u) != nil || u["password"] == "" {
+			http.Error(w, `{"error":"bad user"}`, http.StatusBadRequest)
+			return
+		}
+		f.users = append(f.users, u["name"].(string))
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]string{"token": "session-" + u["name"].(string)})
+	case r.Method == "POST" && r.URL.Path == "/-/npm/v1/tokens":
+		var req map[string]any
+		if !strings.HasPrefix(auth, "Bearer session-") || json.Unmarshal(body, &req) != nil {
+			http.Error(w, `{"error":"no"}`, http.StatusUnauthorized)
+			return
+		}
+		f.tokens = append(f.tokens, req)
+		json.NewEncoder(w).Encode(map[string]string{"token": "granular-" + strconv.Itoa(len(f.tokens))})
+	case r.Method == "PUT":
+		f.publishN++
+		if auth != "Bearer session-bench" || f.publishN == f.failAt {
+			http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
+			return
+		}
+		var doc struct {
+			Name     string                    `json:"name"`
+			Versions map[string]map[string]any `json:"versions"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil || len(doc.Versions) != 1 {
+			http.Error(w, `{"error":"bad body"}`, http.StatusBadRequest)
+			return
+		}
+		for v := range doc.Versions {
+			f.versions[doc.Name] = append(f.versions[doc.Name], v)
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"ok":true}`)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestSeedCommand(t *testing.T) {
+	fake := &fakeRegistry{versions: map[string][]string{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "state.json")
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"seed", "-registry", srv.URL, "-packages", "6", "-versions", "3", "-hot-versions", "12",
+		"-readme-bytes", "1000", "-users", "2", "-tokens", "2", "-out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("seed: %d %s", code, stderr.String())
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	var st State
+	if ok, err := readJSON(out, &st); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if st.Publishes != 12+5*3 || st.Users != 3 || st.Tokens != 1+2*2 || st.HotPackage != "bench-stream-0000" ||
+		st.ReadToken != "granular-1" || st.PublishToken != "session-bench" || st.TarballPath != "/bench-stream-0000/-/bench-stream-0000-1.1.1.tgz" {
+		t.Fatalf("state %+v", st)
+	}
+	if len(fake.users) != 3 || fake.users[0] != "bench" || len(fake.tokens) != 5 || fake.tokens[0]["packages_all"] != true {
+		t.Fatalf("users %v tokens %v", fake.users, fake.tokens)
+	}
+	for i := range 6 {
+		name := testCorpus.Name(i)
+		got := fake.versions[name]
+		want := 3
+		if i == 0 {
+			want = 12
+		}
+		if len(got) != want {
+			t.Fatalf("%s: %d versions", name, len(got))
+		}
+		for k, v := range got {
+			if v != VersionString(k) {
+				t.Fatalf("%s: versions published out of order: %v", name, got)
+			}
+		}
+	}
+}
+
+func TestSeedVerdaccioUsesLoginToken(t *testing.T) {
+	fake := &fakeRegistry{versions: map[string][]string{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"seed", "-registry", srv.URL, "-kind", "verdaccio", "-packages", "2", "-versions", "1",
+		"-hot-versions", "0", "-users", "1"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("seed: %d %s", code, stderr.String())
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	var st State
+	if err := json.Unmarshal([]byte(stdout.String()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.ReadToken != "session-bench" || st.Tokens != 0 || len(fake.tokens) != 0 || st.Publishes != 2 {
+		t.Fatalf("state %+v, tokens %v", st, fake.tokens)
+	}
+}
+
+func TestSeedStopsAtAFailedPublish(t *testing.T) {
+	fake := &fakeRegistry{versions: map[string][]string{}, failAt: 5}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"seed", "-registry", srv.URL, "-packages", "10", "-versions", "3", "-users", "0"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "status 403") {
+		t.Fatalf("seed: %d %s", code, stderr.String())
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if fake.publishN > 5+4 {
+		t.Errorf("%d publishes after the failure", fake.publishN)
+	}
+}
+
+func TestPublishCommand(t *testing.T) {
+	fake := &fakeRegistry{versions: map[string][]string{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "publish.json")
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"publish", "-registry", srv.URL, "-token", "session-bench", "-count", "9",
+		"-packages", "3", "-size", "4096", "-out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("publish: %d %s", code, stderr.String())
+	}
+	var res PublishResult
+	if ok, err := readJSON(out, &res); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if res.Count != 9 || res.P50ms <= 0 || res.P99ms < res.P50ms || res.TarballBytes < 4000 || res.TarballBytes > 4200 {
+		t.Fatalf("result %+v", res)
+	}
+	fake.mu.Lock()
+	got := fake.versions["pub-0002"]
+	fake.mu.Unlock()
+	if len(got) != 3 || got[2] != "1.0.2" {
+		t.Fatalf("pub-0002 versions %v", got)
+	}
+	code = run(t.Context(), []string{"publish", "-registry", srv.URL, "-token", "wrong", "-count", "2"}, &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("a refused publish exited %d", code)
+	}
+}
+
+func TestSmallCommands(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "state.json")
+	write(t, file, `{"read_token": "npm_abc", "publishes": 42}`)
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"field", file, "read_token"}, &stdout, &stderr); code != 0 || stdout.String() != "npm_abc\n" {
+		t.Errorf("field: %d %q %s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := run(t.Context(), []string{"field", file, "publishes"}, &stdout, &stderr); code != 0 || stdout.String() != "42\n" {
+		t.Errorf("field number: %d %q", code, stdout.String())
+	}
+	if code := run(t.Context(), []string{"field", file, "nope"}, &stdout, &stderr); code != 1 {
+		t.Errorf("missing field exited %d", code)
+	}
+	stdout.Reset()
+	if code := run(t.Context(), []string{"freeport"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("freeport: %d", code)
+	}
+	if port, err := strconv.Atoi(strings.TrimSpace(stdout.String())); err != nil || port <= 0 || port > 65535 {
+		t.Errorf("freeport printed %q", stdout.String())
+	}
+	proj := filepath.Join(dir, "project")
+	if code := run(t.Context(), []string{"project", "-packages", "5", "-deps", "5", "-dir", proj}, &stdout, &stderr); code != 0 {
+		t.Fatalf("project: %d %s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(proj, "package.json")); err != nil {
+		t.Error(err)
+	}
+	for _, args := range [][]string{{}, {"nope"}, {"seed"}, {"seed", "-registry", "http://127.0.0.1:1", "-kind", "npm"},
+		{"publish"}, {"memwatch"}, {"report"}, {"project", "-deps", "5", "-packages", "4", "-dir", proj}} {
+		if code := run(t.Context(), args, &stdout, &stderr); code == 0 {
+			t.Errorf("%v exited 0", args)
+		}
+	}
+	if code := run(t.Context(), []string{"help"}, &stdout, &stderr); code != 0 {
+		t.Errorf("help exited %d", code)
+	}
+}
