@@ -34,6 +34,7 @@ type Service struct {
 	blobs *blob.Store
 	tfa   TwoFactor
 	now   func() time.Time
+	docs  *docCache
 }
 
 // NewService returns the registry over a metadata store and a blob store,
@@ -42,7 +43,22 @@ func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, now func() time.Ti
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, blobs: b, tfa: tfa, now: now}
+	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: newDocCache()}
+}
+
+// write runs fn in one transaction that also bumps the store's package-change
+// counter, and, once it has committed, makes the packuments kept in memory
+// stale. Every change to a package goes through it.
+func (s *Service) write(ctx context.Context, fn func(q store.Queries) error) error {
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		if err := fn(q); err != nil {
+			return err
+		}
+		return q.BumpCounter(ctx, "packages")
+	})
+	// Even a failed transaction may have raced a reader; staleness is cheap.
+	s.docs.changed()
+	return err
 }
 
 // preflight checks, before any write transaction opens, that p may do a to
@@ -120,12 +136,20 @@ func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principa
 // Packument returns the full packument, or the abbreviated one, of name.
 func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool) (Document, error) {
 	q := s.store.Q()
-	pkg, err := q.PackageDocument(ctx, name, abbreviated)
-	if err != nil {
-		if fault.Is(err, fault.NotFound) {
-			return Document{}, fault.NotFoundf("Not found")
+	s.docs.poll(ctx, q, s.now())
+	key := docKey{name: name, abbreviated: abbreviated}
+	pkg, ok := s.docs.get(key)
+	if !ok {
+		gen := s.docs.gen.Load()
+		var err error
+		pkg, err = q.PackageDocument(ctx, name, abbreviated)
+		if err != nil {
+			if fault.Is(err, fault.NotFound) {
+				return Document{}, fault.NotFoundf("Not found")
+			}
+			return Document{}, err
 		}
-		return Document{}, err
+		s.docs.put(key, gen, pkg)
 	}
 	// Public packages are readable by anyone: no need to look up the user's rights.
 	if pkg.Access != "public" {
@@ -340,7 +364,7 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 	if err := s.blobs.Put(ctx, key, data); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error {
+	return s.write(ctx, func(q store.Queries) error {
 		now := s.now().UnixMilli()
 		pkg, err := q.PackageByName(ctx, name)
 		switch {
@@ -574,7 +598,7 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 	if err := s.preflight(ctx, p, name, policy.Deprecate, policy.OTPPackageWrite); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error {
+	return s.write(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.Deprecate)
 		if err != nil {
 			return err
@@ -806,7 +830,7 @@ func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name,
 	if err := s.preflight(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error {
+	return s.write(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
 		if err != nil {
 			return err
@@ -825,7 +849,7 @@ func (s *Service) DeleteTarball(ctx context.Context, p *auth.Principal, name, fi
 	if err := s.preflight(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error {
+	return s.write(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
 		if err != nil {
 			return err
@@ -871,7 +895,7 @@ func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, 
 	if err := s.preflight(ctx, p, name, policy.DistTag, policy.OTPPackageWrite); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error {
+	return s.write(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
 		if err != nil {
 			return err
@@ -894,7 +918,7 @@ func (s *Service) DeleteDistTag(ctx context.Context, p *auth.Principal, name, ta
 	if err := s.preflight(ctx, p, name, policy.DistTag, policy.OTPPackageWrite); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error {
+	return s.write(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
 		if err != nil {
 			return err
@@ -1010,7 +1034,7 @@ func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string,
 	if err := s.preflight(ctx, p, name, policy.ChangeAccess, policy.OTPGovernance); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error {
+	return s.write(ctx, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, policy.ChangeAccess)
 		if err != nil {
 			return err

@@ -251,3 +251,20 @@ func (q Queries) PurgeExpiredTokens(ctx context.Context, userID, cutoff int64) e
 	}
 	return nil
 }
+
+// Counter reads one of the change counters ("revocations", "packages").
+func (q Queries) Counter(ctx context.Context, name string) (int64, error) {
+	var n int64
+	if err := q.row(ctx, `SELECT value FROM counters WHERE name = ?`, name).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read counter %s: %w", name, q.d.mapError(err))
+	}
+	return n, nil
+}
+
+// BumpCounter adds one to a change counter.
+func (q Queries) BumpCounter(ctx context.Context, name string) error {
+	if _, err := q.exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("bump counter %s: %w", name, err)
+	}
+	return nil
+}
