@@ -1,8 +1,6 @@
 package web_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
@@ -10,69 +8,30 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-registry/gatehouse/internal/config"
-	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/totp"
 )
 
 // The Access Tokens pages, driven as a browser without JavaScript would:
 // forms posted with their CSRF field, redirects followed by hand.
 
-// tokSite is a whole gatehouse on a loopback port.
+// tokSite is the pages tests' site (pages_test.go), with the API's answer as text.
 type tokSite struct {
-	t   *testing.T
-	url string
+	*site
 }
 
-func newTokSite(t *testing.T) *tokSite {
-	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	srv, err := server.Open(context.Background(), cfg, server.NewLogger(io.Discard, "error", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &tokSite{t: t, url: hs.URL}
-}
+func newTokSite(t *testing.T) *tokSite { return &tokSite{newSite(t)} }
 
 // api calls the npm API with a bearer token (none when tok is "").
 func (s *tokSite) api(method, path, tok string, body any) (int, string) {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.url+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	status, b := s.site.api(method, path, tok, body)
+	return status, string(b)
 }
 
 // apiLogin logs an existing user in as npm login does and returns the session token.
