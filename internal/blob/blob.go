@@ -20,6 +20,7 @@ import (
 // Store holds blobs in a bucket.
 type Store struct {
 	bucket *blob.Bucket
+	dir    string // the folder of a folder-backed store, for Ping; empty otherwise
 }
 
 // OpenFolder opens (creating it if needed) a folder-backed store. Writes go to
@@ -33,7 +34,7 @@ func OpenFolder(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open blob folder %s: %w", dir, err)
 	}
-	return &Store{bucket: b}, nil
+	return &Store{bucket: b, dir: dir}, nil
 }
 
 // New wraps an open bucket.
