@@ -36,6 +36,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error (--log-level, GATEHOUSE_LOG_LEVEL, log_level).
 	LogLevel string
+	// LogFormat is "text" (key=value lines) or "json" (one JSON object a line)
+	// (--log-format, GATEHOUSE_LOG_FORMAT, log_format).
+	LogFormat string
+	// MetricsListen is the TCP address serving Prometheus metrics at /metrics; empty
+	// serves no metrics. The main address never serves them
+	// (--metrics-listen, GATEHOUSE_METRICS_LISTEN, metrics_listen).
+	MetricsListen string
 	// TrustedProxies are the CIDR ranges of reverse proxies whose X-Forwarded-For is believed
 	// (--trusted-proxies, GATEHOUSE_TRUSTED_PROXIES, trusted_proxies; comma-separated, or a list in the file).
 	TrustedProxies []netip.Prefix
@@ -64,6 +71,7 @@ func Default() Config {
 		TokenPrefix:     "npm_",
 		ShutdownTimeout: 30 * time.Second,
 		LogLevel:        "info",
+		LogFormat:       "text",
 		LegacyTokens:    "enabled",
 
 		MaxWriteTokenDays: 90,

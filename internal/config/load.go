@@ -244,6 +244,38 @@ func settings() []setting {
 				return checkOneOf(c.LogLevel, "debug", "info", "warn", "error")
 			},
 		},
+		{
+			flag: "log-format", env: "GATEHOUSE_LOG_FORMAT", key: "log_format", arg: "text|json",
+			help: "How log lines are written: text (key=value pairs, for people) or json (one JSON object a line, " +
+				"for log collectors). Either way each request's lines carry its request_id.",
+			show:  func(c Config) string { return c.LogFormat },
+			set:   func(c *Config, s string) error { c.LogFormat = s; return nil },
+			check: func(c Config) error { return checkOneOf(c.LogFormat, "text", "json") },
+		},
+		{
+			flag: "metrics-listen", env: "GATEHOUSE_METRICS_LISTEN", key: "metrics_listen", arg: "HOST:PORT",
+			help: "TCP address serving Prometheus metrics at /metrics, apart from the registry, e.g. 127.0.0.1:9464 " +
+				"or a private interface. Empty serves no metrics; the registry's own address never does.",
+			show: func(c Config) string {
+				if c.MetricsListen == "" {
+					return "empty (no metrics)"
+				}
+				return c.MetricsListen
+			},
+			set: func(c *Config, s string) error { c.MetricsListen = strings.TrimSpace(s); return nil },
+			check: func(c Config) error {
+				if c.MetricsListen == "" {
+					return nil
+				}
+				if err := checkListen(c.MetricsListen); err != nil {
+					return err
+				}
+				if _, port, _ := net.SplitHostPort(c.MetricsListen); c.MetricsListen == c.Listen && port != "0" {
+					return fmt.Errorf("%q: must differ from listen, which serves the registry", c.MetricsListen)
+				}
+				return nil
+			},
+		},
 	}
 }
 

@@ -145,6 +145,18 @@ func TestLoadPrecedence(t *testing.T) {
 			get:      func(c Config) any { return c.LogLevel },
 			wantFile: "warn", wantEnv: "debug", wantFlag: "error",
 		},
+		{
+			key: "log_format", flag: "log-format", env: "GATEHOUSE_LOG_FORMAT",
+			file: "json", envValue: "text", flagValue: "json",
+			get:      func(c Config) any { return c.LogFormat },
+			wantFile: "json", wantEnv: "text", wantFlag: "json",
+		},
+		{
+			key: "metrics_listen", flag: "metrics-listen", env: "GATEHOUSE_METRICS_LISTEN",
+			file: "127.0.0.1:9464", envValue: "[::1]:9100", flagValue: "",
+			get:      func(c Config) any { return c.MetricsListen },
+			wantFile: "127.0.0.1:9464", wantEnv: "[::1]:9100", wantFlag: "",
+		},
 	}
 	for _, tc := range tests {
 		for _, ext := range []string{".toml", ".yaml"} {
@@ -194,6 +206,8 @@ func TestLoadFileFormats(t *testing.T) {
 		TokenPrefix:     "gh_",
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "debug",
+		LogFormat:       "json",
+		MetricsListen:   "10.0.0.5:9464",
 		LegacyTokens:    "enabled",
 
 		MaxWriteTokenDays: 90,
@@ -208,6 +222,8 @@ session_ttl = "24h"
 token_prefix = "gh_"
 shutdown_timeout = "10s"
 log_level = "debug"
+log_format = "json"
+metrics_listen = "10.0.0.5:9464"
 `
 	const yamlText = `# gatehouse settings
 listen: "0.0.0.0:8080"
@@ -219,6 +235,8 @@ session_ttl: 24h
 token_prefix: gh_
 shutdown_timeout: 10s
 log_level: debug
+log_format: json
+metrics_listen: 10.0.0.5:9464
 `
 	numeric := want
 	numeric.MaxBodySize = 52428800
@@ -383,6 +401,11 @@ func TestLoadBadValues(t *testing.T) {
 		{"log-level", "GATEHOUSE_LOG_LEVEL", "verbose", "debug, info, warn, error"},
 		{"log-level", "GATEHOUSE_LOG_LEVEL", "INFO", "debug, info, warn, error"},
 		{"log-level", "GATEHOUSE_LOG_LEVEL", "warning", "debug, info, warn, error"},
+		{"log-format", "GATEHOUSE_LOG_FORMAT", "JSON", "text, json"},
+		{"log-format", "GATEHOUSE_LOG_FORMAT", "logfmt", "text, json"},
+		{"metrics-listen", "GATEHOUSE_METRICS_LISTEN", "9464", "HOST:PORT"},
+		{"metrics-listen", "GATEHOUSE_METRICS_LISTEN", "localhost:metrics", "port"},
+		{"metrics-listen", "GATEHOUSE_METRICS_LISTEN", "127.0.0.1:4873", "must differ from listen"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
@@ -493,9 +516,13 @@ func TestValidate(t *testing.T) {
 		{"listen on all interfaces", func(c *Config) { c.Listen = ":4873" }, nil},
 		{"listen on IPv6", func(c *Config) { c.Listen = "[::1]:4873" }, nil},
 		{"url trailing slash", func(c *Config) { c.URL = "https://example.com/" }, []string{"must not end with /"}},
-		{"zero config", func(c *Config) { *c = Config{} }, []string{"listen", "data", "registration", "max_body_size", "session_ttl", "token_prefix", "shutdown_timeout", "log_level"}},
+		{"zero config", func(c *Config) { *c = Config{} }, []string{"listen", "data", "registration", "max_body_size", "session_ttl", "token_prefix", "shutdown_timeout", "log_level", "log_format"}},
 		{"names every source", func(c *Config) { c.LogLevel = "loud" }, []string{"--log-level", "GATEHOUSE_LOG_LEVEL", "file key log_level", `"loud"`}},
 		{"negative size", func(c *Config) { c.MaxBodySize = -1 }, []string{"max_body_size", "more than 0"}},
+		{"metrics on a port of their own", func(c *Config) { c.MetricsListen = "127.0.0.1:9464" }, nil},
+		{"metrics and registry both on port 0", func(c *Config) { c.Listen, c.MetricsListen = "127.0.0.1:0", "127.0.0.1:0" }, nil},
+		{"metrics on the registry's address", func(c *Config) { c.Listen, c.MetricsListen = ":4873", ":4873" },
+			[]string{"metrics_listen", "must differ from listen"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
