@@ -107,7 +107,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := server.NewLogger(stderr, cfg.LogLevel, false)
+	log := server.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat == "json")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	srv, err := server.Open(ctx, cfg, log)
@@ -119,7 +119,15 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return srv.Serve(ctx, ln)
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen for metrics on %s: %w", cfg.MetricsListen, err)
+		}
+	}
+	return srv.Serve(ctx, ln, metricsLn)
 }
 
 // storageFlags are the flags an admin command shares with serve to find the

@@ -48,6 +48,7 @@ type Authenticator struct {
 	format      token.Format
 	now         func() time.Time
 	legacyValid func() bool
+	obs         Observer
 
 	mu    sync.RWMutex
 	cache map[[32]byte]*cachedToken
@@ -63,17 +64,46 @@ type Authenticator struct {
 // another process; revocations through this process drop the token at once.
 const pollEvery = 250 * time.Millisecond
 
+// Observer hears how each bearer token check ends and whether the token
+// cache held the token (internal/metrics counts them). Results are the
+// Result* words.
+type Observer interface {
+	TokenAuthentication(result string)
+	CacheLookup(cache string, hit bool)
+}
+
+// Results of a bearer token check, as told to the Observer.
+const (
+	ResultOK             = "ok"
+	ResultBadChecksum    = "bad_checksum"    // not a well-formed token of this registry: no look-up made
+	ResultUnknown        = "unknown"         // no such token, or its user is gone
+	ResultRevoked        = "revoked"         // revoked
+	ResultExpired        = "expired"         // past its expiry
+	ResultLegacyDisabled = "legacy_disabled" // a legacy token while legacy tokens are disabled
+	ResultIPDenied       = "ip_denied"       // used from outside its IP ranges
+	ResultError          = "error"           // the store failed
+)
+
 // NewAuthenticator returns an Authenticator for tokens of format. legacy
-// reports whether legacy tokens may be used (nil: always).
-func NewAuthenticator(s *store.Store, f token.Format, now func() time.Time, legacy func() bool) *Authenticator {
+// reports whether legacy tokens may be used (nil: always); obs, if not nil,
+// hears every check's result.
+func NewAuthenticator(s *store.Store, f token.Format, now func() time.Time, legacy func() bool, obs Observer) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
 	if legacy == nil {
 		legacy = func() bool { return true }
 	}
-	return &Authenticator{store: s, format: f, now: now, legacyValid: legacy, cache: map[[32]byte]*cachedToken{}}
+	if obs == nil {
+		obs = silentObserver{}
+	}
+	return &Authenticator{store: s, format: f, now: now, legacyValid: legacy, obs: obs, cache: map[[32]byte]*cachedToken{}}
 }
+
+type silentObserver struct{}
+
+func (silentObserver) TokenAuthentication(string) {}
+func (silentObserver) CacheLookup(string, bool)   {}
 
 // Forget drops a token from the cache; call it after revoking the token.
 func (a *Authenticator) Forget(hash []byte) {
@@ -96,35 +126,43 @@ func (a *Authenticator) ForgetAll() {
 // revoked, not expired, the client address inside the token's ranges (fail
 // closed). Any failure but the last is ErrAuthRequired.
 func (a *Authenticator) Bearer(ctx context.Context, raw string, ip netip.Addr) (*Principal, error) {
+	p, result, err := a.bearer(ctx, raw, ip)
+	a.obs.TokenAuthentication(result)
+	return p, err
+}
+
+func (a *Authenticator) bearer(ctx context.Context, raw string, ip netip.Addr) (*Principal, string, error) {
 	if !a.format.Valid(raw) {
-		return nil, ErrAuthRequired()
+		return nil, ResultBadChecksum, ErrAuthRequired()
 	}
 	h := token.Hash(raw)
 	a.pollRevocations(ctx)
 	a.mu.RLock()
 	c := a.cache[h]
 	a.mu.RUnlock()
+	a.obs.CacheLookup("token", c != nil)
 	if c == nil {
+		var result string
 		var err error
-		c, err = a.load(ctx, h)
+		c, result, err = a.load(ctx, h)
 		if err != nil {
-			return nil, err
+			return nil, result, err
 		}
 	}
 	now := a.now()
 	if c.expiresAt != 0 && c.expiresAt <= now.UnixMilli() {
-		return nil, ErrAuthRequired()
+		return nil, ResultExpired, ErrAuthRequired()
 	}
 	if k := c.principal.Kind; (k == KindReadOnly || k == KindAutomation || k == KindPublish) && !a.legacyValid() {
-		return nil, ErrAuthRequired()
+		return nil, ResultLegacyDisabled, ErrAuthRequired()
 	}
 	if len(c.cidrs) > 0 && !inRanges(ip, c.cidrs) {
-		return nil, ErrIPNotAllowed()
+		return nil, ResultIPDenied, ErrIPNotAllowed()
 	}
 	a.touch(ctx, c, now, ip)
 	p := c.principal
 	p.ClientIP = ip
-	return &p, nil
+	return &p, ResultOK, nil
 }
 
 // pollRevocations empties the cache when the store's revocation counter has
@@ -168,23 +206,24 @@ func inRanges(ip netip.Addr, ranges []netip.Prefix) bool {
 
 // load reads a token and its user from the store into the cache. Revoked and
 // unknown tokens are not cached: they cost a look-up, and cannot come back.
-func (a *Authenticator) load(ctx context.Context, h [32]byte) (*cachedToken, error) {
+// On failure it also says why, as a Result* word.
+func (a *Authenticator) load(ctx context.Context, h [32]byte) (*cachedToken, string, error) {
 	t, err := a.store.Q().TokenByHash(ctx, h[:])
 	if err != nil {
 		if fault.Is(err, fault.NotFound) {
-			return nil, ErrAuthRequired()
+			return nil, ResultUnknown, ErrAuthRequired()
 		}
-		return nil, err
+		return nil, ResultError, err
 	}
 	if t.RevokedAt.Valid {
-		return nil, ErrAuthRequired()
+		return nil, ResultRevoked, ErrAuthRequired()
 	}
 	u, err := a.store.Q().UserByID(ctx, t.UserID)
 	if err != nil {
 		if fault.Is(err, fault.NotFound) {
-			return nil, ErrAuthRequired()
+			return nil, ResultUnknown, ErrAuthRequired()
 		}
-		return nil, err
+		return nil, ResultError, err
 	}
 	c := &cachedToken{principal: Principal{
 		UserID: u.ID, UserName: u.Name, Email: u.Email,
@@ -198,19 +237,19 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte) (*cachedToken, err
 	}
 	var cidrs []string
 	if err := json.Unmarshal([]byte(t.CIDR), &cidrs); err != nil {
-		return nil, fmt.Errorf("decode cidr of token %s: %w", t.Key, err)
+		return nil, ResultError, fmt.Errorf("decode cidr of token %s: %w", t.Key, err)
 	}
 	for _, s := range cidrs {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("stored cidr %q of token %s: %w", s, t.Key, err)
+			return nil, ResultError, fmt.Errorf("stored cidr %q of token %s: %w", s, t.Key, err)
 		}
 		c.cidrs = append(c.cidrs, p)
 	}
 	if c.principal.Kind == KindGranular {
 		var g Grants
 		if err := json.Unmarshal([]byte(t.Grants), &g); err != nil {
-			return nil, fmt.Errorf("decode grants of token %s: %w", t.Key, err)
+			return nil, ResultError, fmt.Errorf("decode grants of token %s: %w", t.Key, err)
 		}
 		c.principal.Grants = &g
 	}
@@ -227,7 +266,7 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte) (*cachedToken, err
 	}
 	a.cache[h] = c
 	a.mu.Unlock()
-	return c, nil
+	return c, "", nil
 }
 
 // touch records the token's use at most once per touchEvery, so a busy token

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,24 @@ type fixture struct {
 	format token.Format
 	user   store.User
 	now    time.Time
+	legacy bool
+	heard  *recorder
+}
+
+// recorder keeps what an Observer is told, in order.
+type recorder struct {
+	results []string
+	lookups []string // "token hit", "token miss"
+}
+
+func (r *recorder) TokenAuthentication(result string) { r.results = append(r.results, result) }
+
+func (r *recorder) CacheLookup(cache string, hit bool) {
+	if hit {
+		r.lookups = append(r.lookups, cache+" hit")
+	} else {
+		r.lookups = append(r.lookups, cache+" miss")
+	}
 }
 
 func newFixture(tb testing.TB) *fixture {
@@ -32,8 +51,8 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{st: st, format: token.NewFormat(""), user: u, now: time.Now()}
-	f.authn = NewAuthenticator(st, f.format, func() time.Time { return f.now }, nil)
+	f := &fixture{st: st, format: token.NewFormat(""), user: u, now: time.Now(), legacy: true, heard: &recorder{}}
+	f.authn = NewAuthenticator(st, f.format, func() time.Time { return f.now }, func() bool { return f.legacy }, f.heard)
 	return f
 }
 
@@ -105,6 +124,76 @@ func TestBearer(t *testing.T) {
 				t.Fatalf("got %v, want 401 with challenge %q", err, tt.challenge)
 			}
 		})
+	}
+}
+
+// TestBearerResults checks what the Observer hears: one result per check,
+// naming why a token was refused, and whether the token cache held it.
+func TestBearerResults(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ranged := f.issue(t, store.Token{CIDR: `["10.0.0.0/8"]`,
+		Grants: `{"packages_all":true,"packages_and_scopes_permission":"read-only"}`})
+	legacy := f.issue(t, store.Token{Kind: "publish"})
+	expired := f.issue(t, store.Token{Kind: "read-only", ExpiresAt: sql.NullInt64{Int64: f.now.Add(-time.Second).UnixMilli(), Valid: true}})
+	revoked := f.issue(t, store.Token{Kind: "read-only"})
+	h := token.Hash(revoked)
+	rec, err := f.st.Q().TokenByHash(ctx, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.InTx(ctx, func(q store.Queries) error { return q.RevokeToken(ctx, rec.ID, f.user.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	unknown, _ := f.format.Generate()
+	inside := netip.MustParseAddr("10.9.8.7")
+
+	steps := []struct {
+		name   string
+		raw    string
+		ip     netip.Addr
+		legacy bool
+		result string
+		lookup string // "" when no cache look-up is made
+	}{
+		{"first use loads the token", ranged, inside, true, ResultOK, "token miss"},
+		{"second use comes from the cache", ranged, inside, true, ResultOK, "token hit"},
+		{"outside the IP ranges", ranged, loopback, true, ResultIPDenied, "token hit"},
+		{"malformed: no look-up at all", "npm_hello", loopback, true, ResultBadChecksum, ""},
+		{"bad checksum", ranged[:39] + flip(ranged[39]), inside, true, ResultBadChecksum, ""},
+		{"unknown", unknown, loopback, true, ResultUnknown, "token miss"},
+		{"revoked", revoked, loopback, true, ResultRevoked, "token miss"},
+		{"expired", expired, loopback, true, ResultExpired, "token miss"},
+		{"legacy token allowed", legacy, loopback, true, ResultOK, "token miss"},
+		{"legacy token while legacy tokens are disabled", legacy, loopback, false, ResultLegacyDisabled, "token hit"},
+	}
+	for _, st := range steps {
+		f.heard.results, f.heard.lookups = nil, nil
+		f.legacy = st.legacy
+		_, err := f.authn.Bearer(ctx, st.raw, st.ip)
+		if (err == nil) != (st.result == ResultOK) {
+			t.Errorf("%s: Bearer error = %v, want result %s", st.name, err, st.result)
+		}
+		if len(f.heard.results) != 1 || f.heard.results[0] != st.result {
+			t.Errorf("%s: observer heard results %q, want [%s]", st.name, f.heard.results, st.result)
+		}
+		var wantLookups []string
+		if st.lookup != "" {
+			wantLookups = []string{st.lookup}
+		}
+		if strings.Join(f.heard.lookups, ",") != strings.Join(wantLookups, ",") {
+			t.Errorf("%s: observer heard cache look-ups %q, want %q", st.name, f.heard.lookups, wantLookups)
+		}
+	}
+
+	// A store that fails is an error, not an unknown token.
+	f.heard.results = nil
+	f.st.Close()
+	if _, err := f.authn.Bearer(ctx, unknown, loopback); err == nil || fault.Is(err, fault.Unauthorized) {
+		t.Errorf("Bearer on a closed store = %v, want an internal error", err)
+	}
+	if len(f.heard.results) != 1 || f.heard.results[0] != ResultError {
+		t.Errorf("closed store: observer heard %q, want [%s]", f.heard.results, ResultError)
 	}
 }
 

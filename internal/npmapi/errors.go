@@ -33,8 +33,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	e, ok := fault.As(err)
 	if !ok || e.Kind == fault.Internal {
+		// The route, not the path: some paths carry a token. The request's
+		// access log line, with the same request_id, has the path redacted.
 		a.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Any("error", err))
+			slog.String("route", Route(r)), slog.Any("error", err))
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal server error"})
 		return
 	}

@@ -35,15 +35,20 @@ type Service struct {
 	tfa   TwoFactor
 	now   func() time.Time
 	docs  *docCache
+	obs   Observer
 }
 
 // NewService returns the registry over a metadata store and a blob store,
-// with tfa enforcing two-factor authentication on writes.
-func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, now func() time.Time) *Service {
+// with tfa enforcing two-factor authentication on writes; obs, if not nil,
+// hears publishes and packument cache look-ups.
+func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, now func() time.Time, obs Observer) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: newDocCache()}
+	if obs == nil {
+		obs = silentObserver{}
+	}
+	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: newDocCache(), obs: obs}
 }
 
 // write runs fn in one transaction that also bumps the store's package-change
@@ -139,6 +144,7 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 	s.docs.poll(ctx, q, s.now())
 	key := docKey{name: name, abbreviated: abbreviated}
 	pkg, ok := s.docs.get(key)
+	s.obs.CacheLookup("packument", ok)
 	if !ok {
 		gen := s.docs.gen.Load()
 		var err error
@@ -270,7 +276,8 @@ type Maintainer struct {
 // Publish stores the new version that doc carries. The tarball is verified and
 // written to the blob store first; then the version, its dist-tags and the
 // rebuilt packuments commit in one transaction, so nothing is half-published.
-func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, doc PublishDocument) error {
+func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, doc PublishDocument) (err error) {
+	defer func() { s.obs.Publish(PublishResult(err)) }()
 	if doc.Name != "" && doc.Name != name {
 		return fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
 	}

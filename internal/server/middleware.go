@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/metrics"
+	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
+	"github.com/gatehouse-registry/gatehouse/internal/web"
 )
 
 type middleware func(http.Handler) http.Handler
@@ -24,17 +27,40 @@ func chain(h http.Handler, m ...middleware) http.Handler {
 	return h
 }
 
-// requestID gives every request an id, echoed in X-Request-Id and the logs.
-func requestID() middleware {
+// requestID gives every request an id, echoed in X-Request-Id and carried
+// by every log line logged with the request's context. A request that comes
+// through a trusted proxy keeps the X-Request-Id the proxy gave it, when that
+// is a sane id, so the proxy's logs and gatehouse's line up; from anyone else
+// the header is ignored and a fresh id is made.
+func requestID(trusted []netip.Prefix) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id := hex.EncodeToString(b[:])
+			id := r.Header.Get("X-Request-Id")
+			if !saneRequestID(id) || !isTrusted(peerIP(r.RemoteAddr), trusted) {
+				var b [8]byte
+				_, _ = rand.Read(b[:])
+				id = hex.EncodeToString(b[:])
+			}
 			w.Header().Set("X-Request-Id", id)
 			next.ServeHTTP(w, r.WithContext(withRequestID(r.Context(), id)))
 		})
 	}
+}
+
+// saneRequestID accepts 1 to 128 characters of A-Z, a-z, 0-9 and - _ . :
+// (UUIDs, hex ids, most tracing ids): nothing that could forge a log line.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '_' || c == '.' || c == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // clientIP resolves the client address once per request. It is the TCP peer,
@@ -51,13 +77,19 @@ func clientIP(trusted []netip.Prefix) middleware {
 	}
 }
 
-func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Prefix) netip.Addr {
+// peerIP is the address of the TCP peer; invalid when remoteAddr is not host:port.
+func peerIP(remoteAddr string) netip.Addr {
 	var ip netip.Addr
 	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
 		ip = ap.Addr().Unmap()
 	} else if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
 		ip, _ = netip.ParseAddr(host)
 	}
+	return ip
+}
+
+func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Prefix) netip.Addr {
+	ip := peerIP(remoteAddr)
 	if !isTrusted(ip, trusted) {
 		return ip
 	}
@@ -115,21 +147,48 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog logs one line per request: never the query string's or headers'
-// secrets, only method, path, status, size and duration. Paths that carry a
-// token (logout) are logged without it.
-func accessLog(log *slog.Logger) middleware {
+// observe logs one line per request and counts it in the metrics under its
+// route name. The line holds the method, route, path, status, response size,
+// duration and client address (and, through the context, the request id):
+// never the query string, a header, a cookie or a body; paths that carry a
+// secret (logout, token revocation, browser confirmations) are redacted.
+// Probes (/-/ping, /-/ready) are logged at debug level only, so that a load
+// balancer polling them does not drown the rest.
+func observe(log *slog.Logger, m *metrics.Metrics) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			route := routeOf(r)
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			log.InfoContext(r.Context(), "request", slog.String("method", r.Method),
-				slog.String("path", redactPath(r.URL.Path)), slog.Int("status", rec.status),
-				slog.Int64("bytes", rec.bytes), slog.Duration("duration", time.Since(start)),
+			elapsed := time.Since(start)
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http answers 200
+			}
+			m.Request(route, r.Method, status, elapsed)
+			level := slog.LevelInfo
+			if route == "ping" || route == "ready" {
+				level = slog.LevelDebug
+			}
+			log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method),
+				slog.String("route", route), slog.String("path", redactPath(r.URL.Path)),
+				slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", elapsed),
 				slog.String("client", auth.ClientIP(r.Context()).String()))
 		})
 	}
+}
+
+// routeOf names the endpoint r is for, from a fixed set (see npmapi.Route),
+// plus "ready" for the readiness check and "web" for the website's pages.
+func routeOf(r *http.Request) string {
+	switch {
+	case r.URL.Path == readyPath:
+		return "ready"
+	case web.IsPage(r):
+		return "web"
+	}
+	return npmapi.Route(r)
 }
 
 // redactPath hides the credential in paths that carry one: npm logout
@@ -171,7 +230,7 @@ func recoverPanics(log *slog.Logger) middleware {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					log.ErrorContext(r.Context(), "panic", slog.Any("panic", v), slog.String("path", r.URL.Path))
+					log.ErrorContext(r.Context(), "panic", slog.Any("panic", v), slog.String("path", redactPath(r.URL.Path)))
 					http.Error(w, `{"error":"internal server error"}`, http.StatusInternalServerError)
 				}
 			}()

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
+	"github.com/gatehouse-registry/gatehouse/internal/metrics"
 	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
@@ -34,6 +35,7 @@ type Server struct {
 	store    *store.Store
 	blobs    *blob.Store
 	authn    *auth.Authenticator
+	metrics  *metrics.Metrics
 	Accounts *account.Service
 	Registry *registry.Service
 	Orgs     *org.Service
@@ -56,12 +58,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	format := token.NewFormat(cfg.TokenPrefix)
-	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs}
+	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs, metrics: metrics.New()}
 	tokenPolicy := account.DefaultTokenPolicy()
 	tokenPolicy.LegacyTokens = cfg.LegacyTokens != "disabled"
 	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
 	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
-	authn := auth.NewAuthenticator(st, format, nil, func() bool { return tokenPolicy.LegacyTokens })
+	authn := auth.NewAuthenticator(st, format, nil, func() bool { return tokenPolicy.LegacyTokens }, s.metrics)
 	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "server.key"))
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -79,7 +81,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.authn = authn
-	s.Registry = registry.NewService(st, blobs, s.Accounts, nil)
+	s.Registry = registry.NewService(st, blobs, s.Accounts, nil, s.metrics)
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
@@ -90,13 +92,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	})
 	// One address serves both: browsers get the website, npm clients the API.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == readyPath {
+			s.ready(w, r)
+			return
+		}
 		if web.IsPage(r) {
 			site.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})
-	s.handler = chain(root, recoverPanics(log), limitBody(cfg.MaxBodySize), accessLog(log), clientIP(cfg.TrustedProxies), requestID())
+	s.handler = chain(root, recoverPanics(log), limitBody(cfg.MaxBodySize), observe(log, s.metrics),
+		clientIP(cfg.TrustedProxies), requestID(cfg.TrustedProxies))
 	return s, nil
 }
 
@@ -117,6 +124,13 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 // Handler is the whole HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// metricsHandler answers GET /metrics, and nothing else, on the metrics address.
+func (s *Server) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return mux
+}
+
 // Close releases the stores.
 func (s *Server) Close() error {
 	return errors.Join(s.blobs.Close(), s.store.Close())
@@ -124,34 +138,63 @@ func (s *Server) Close() error {
 
 // Serve answers on ln until ctx is cancelled, then stops taking connections,
 // lets in-flight requests finish (up to the shutdown timeout) and returns.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+// When metricsLn is not nil, Prometheus metrics are served on it at /metrics
+// for as long; the registry's own listener never serves them.
+func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
+	servers := []*http.Server{s.httpServer(ctx, s.handler)}
+	listeners := []net.Listener{ln}
+	if metricsLn != nil {
+		servers = append(servers, s.httpServer(ctx, s.metricsHandler()))
+		listeners = append(listeners, metricsLn)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(listeners[i]) }()
+	}
 	s.log.Info("gatehouse is serving", slog.String("address", ln.Addr().String()),
 		slog.String("data", s.cfg.DataDir))
+	if metricsLn != nil {
+		s.log.Info("metrics are served at /metrics", slog.String("address", metricsLn.Addr().String()))
+	}
 	select {
 	case err := <-errc:
+		// One listener failed: stop the other and report.
+		for _, hs := range servers {
+			_ = hs.Close()
+		}
+		for range len(servers) - 1 {
+			<-errc
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", s.cfg.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		// Requests still running past the timeout are cut off; their
-		// transactions roll back, so nothing half-written remains. The stop
-		// was asked for, so it is still a clean exit.
-		s.log.Warn("shutdown timeout reached: closing the connections still open", slog.Any("error", err))
-		_ = hs.Close()
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil {
+			// Requests still running past the timeout are cut off; their
+			// transactions roll back, so nothing half-written remains. The stop
+			// was asked for, so it is still a clean exit.
+			s.log.Warn("shutdown timeout reached: closing the connections still open", slog.Any("error", err))
+			_ = hs.Close()
+		}
 	}
-	<-errc
+	for range servers {
+		<-errc
+	}
 	s.log.Info("stopped cleanly")
 	return nil
+}
+
+// httpServer is an http.Server for h with gatehouse's timeouts, logging
+// through the server's logger.
+func (s *Server) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }

@@ -214,7 +214,7 @@ type View struct {
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
 	t, ok := s.pages[page]
 	if !ok {
-		s.log.Error("unknown page", slog.String("page", page))
+		s.log.ErrorContext(r.Context(), "unknown page", slog.String("page", page))
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
@@ -234,7 +234,9 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page, 
 func (s *Site) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := fault.As(err)
 	if !ok || e.Kind == fault.Internal {
-		s.log.ErrorContext(r.Context(), "page failed", slog.String("path", r.URL.Path), slog.Any("error", err))
+		// No path: some carry a secret (a confirmation id). The request's
+		// access log line, with the same request_id, has it redacted.
+		s.log.ErrorContext(r.Context(), "page failed", slog.Any("error", err))
 		s.render(w, r, http.StatusInternalServerError, "error.html", "Error", "Something went wrong on our side.")
 		return
 	}

@@ -1,0 +1,44 @@
+package registry
+
+import "github.com/gatehouse-registry/gatehouse/internal/fault"
+
+// Observer hears how each publish ends and whether the packument cache held
+// the document asked for (internal/metrics counts them).
+type Observer interface {
+	// Publish is told PublishResult of the publish's error.
+	Publish(result string)
+	CacheLookup(cache string, hit bool)
+}
+
+type silentObserver struct{}
+
+func (silentObserver) Publish(string)           {}
+func (silentObserver) CacheLookup(string, bool) {}
+
+// PublishResult names how a publish ended, from a fixed set: ok, invalid
+// (a malformed or rule-breaking publish), unauthorized (no login, or a
+// second factor to give), forbidden (not allowed, or a version published
+// before), not_found, conflict, too_large, locked, or error (a failure of
+// the registry itself).
+func PublishResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	switch fault.KindOf(err) {
+	case fault.Invalid:
+		return "invalid"
+	case fault.Unauthorized:
+		return "unauthorized"
+	case fault.Forbidden:
+		return "forbidden"
+	case fault.NotFound:
+		return "not_found"
+	case fault.Conflict:
+		return "conflict"
+	case fault.TooLarge:
+		return "too_large"
+	case fault.Locked:
+		return "locked"
+	}
+	return "error"
+}
