@@ -587,6 +587,12 @@ func testPackages(t *testing.T, b backend) {
 	}
 	_, err = q.VersionOf(ctx, p.ID, "3.0.0")
 	wantKind(t, "missing version", err, fault.NotFound)
+	file, err := q.VersionFile(ctx, p.ID, "1.0.0")
+	if want := (Version{PackageID: p.ID, Version: "1.0.0", BlobKey: v1.BlobKey, Size: v1.Size, PublishedAt: v1.PublishedAt}); err != nil || !reflect.DeepEqual(file, want) {
+		t.Fatalf("VersionFile: %+v %v, want %+v", file, err, want)
+	}
+	_, err = q.VersionFile(ctx, p.ID, "3.0.0")
+	wantKind(t, "missing version's file", err, fault.NotFound)
 	must(t, q.UpdateVersionManifest(ctx, p.ID, "1.0.0", []byte(`{"deprecated":"x"}`)))
 	all, err := q.Versions(ctx, p.ID)
 	must(t, err)
