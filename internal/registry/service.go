@@ -97,18 +97,11 @@ func (s *Service) facts(ctx context.Context, q store.Queries, p *auth.Principal,
 	if !p.Authenticated() {
 		return f, nil
 	}
-	var err error
-	if f.UserIsOwner, err = q.IsOwner(ctx, pkg.ID, p.UserID); err != nil {
+	r, err := q.Rights(ctx, pkg.ID, pkg.Scope, p.UserID)
+	if err != nil {
 		return f, err
 	}
-	if pkg.Scope != "" {
-		if f.OrgRole, err = q.ScopeRole(ctx, pkg.Scope, p.UserID); err != nil {
-			return f, err
-		}
-		if f.TeamPermission, err = q.TeamPermission(ctx, pkg.ID, p.UserID); err != nil {
-			return f, err
-		}
-	}
+	f.UserIsOwner, f.OrgRole, f.TeamPermission = r.Owner, r.OrgRole, r.TeamPermission
 	return f, nil
 }
 

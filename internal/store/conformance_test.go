@@ -1186,6 +1186,40 @@ func testTeams(t *testing.T, b backend) {
 		}
 	}
 
+	// Rights reads in one query what IsOwner, ScopeRole and TeamPermission
+	// read apart; an unscoped package has no organization role or team grant.
+	wantRights := map[[2]int64]Rights{
+		{lib.ID, bob.ID}:    {TeamPermission: "read-write"},
+		{lib.ID, alice.ID}:  {Owner: true},
+		{lib.ID, carol.ID}:  {TeamPermission: "read-only"},
+		{tool.ID, bob.ID}:   {TeamPermission: "read-only"},
+		{mine.ID, bob.ID}:   {Owner: true},
+		{mine.ID, carol.ID}: {},
+	}
+	for _, pkg := range []Package{lib, tool, mine} {
+		for _, user := range []User{alice, bob, carol} {
+			got, err := q.Rights(ctx, pkg.ID, pkg.Scope, user.ID)
+			must(t, err)
+			owner, err := q.IsOwner(ctx, pkg.ID, user.ID)
+			must(t, err)
+			want := Rights{Owner: owner}
+			if pkg.Scope != "" {
+				if want.OrgRole, err = q.ScopeRole(ctx, pkg.Scope, user.ID); err != nil {
+					t.Fatal(err)
+				}
+				if want.TeamPermission, err = q.TeamPermission(ctx, pkg.ID, user.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got != want {
+				t.Errorf("Rights(%s, %s) = %+v; the single reads say %+v", pkg.Name, user.Name, got, want)
+			}
+			if w, ok := wantRights[[2]int64{pkg.ID, user.ID}]; ok && (got.Owner != w.Owner || got.TeamPermission != w.TeamPermission) {
+				t.Errorf("Rights(%s, %s) = %+v; want owner %v, team permission %q", pkg.Name, user.Name, got, w.Owner, w.TeamPermission)
+			}
+		}
+	}
+
 	must(t, q.RevokeTeam(ctx, writers.ID, lib.ID))
 	if perm, _ := q.TeamPermission(ctx, lib.ID, bob.ID); perm != "read-only" {
 		t.Errorf("after revoke: %q", perm)
