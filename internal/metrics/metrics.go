@@ -55,7 +55,7 @@ func New() *Metrics {
 		}, []string{"result"}),
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_cache_requests_total",
-			Help: "In-memory cache look-ups, by cache (packument, token) and result (hit, miss).",
+			Help: "In-memory cache look-ups, by cache (packument, tarball, token) and result (hit, miss).",
 		}, []string{"cache", "result"}),
 	}
 	m.registry.MustRegister(

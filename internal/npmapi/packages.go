@@ -1,6 +1,7 @@
 package npmapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -81,37 +82,41 @@ func acceptsAbbreviated(r *http.Request) bool {
 
 func (a *API) getPackument(w http.ResponseWriter, r *http.Request, p *auth.Principal, name string) {
 	abbreviated := acceptsAbbreviated(r) && r.URL.Query().Get("write") != "true"
-	doc, err := a.registry.Packument(r.Context(), p, name, abbreviated)
+	doc, err := a.registry.Packument(r.Context(), p, name, abbreviated, a.baseURL(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	body := a.fillBase(r, doc.Body)
 	h := w.Header()
-	etag := doc.ETag
-	if a.opts.BaseURL == "" {
-		// The same stored document serves different bytes per host.
-		etag = strings.TrimSuffix(etag, `"`) + "-" + strconv.FormatUint(uint64(hashString(a.baseURL(r))), 36) + `"`
-	}
-	h.Set("ETag", etag)
-	h.Set("Last-Modified", doc.Modified.UTC().Format(http.TimeFormat))
-	h.Set("Vary", "Accept, Authorization")
-	h.Set("Cache-Control", "private, max-age=0, must-revalidate")
+	h["Etag"] = []string{doc.ETag}
+	h["Last-Modified"] = []string{doc.LastModified}
+	h["Vary"] = varyPackument
+	h["Cache-Control"] = cachePackument
 	if abbreviated {
-		h.Set("Content-Type", abbreviatedType)
+		h["Content-Type"] = typeAbbreviated
 	} else {
-		h.Set("Content-Type", "application/json")
+		h["Content-Type"] = typeJSON
 	}
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, doc.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = []string{strconv.Itoa(len(doc.Body))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		_, _ = w.Write(doc.Body)
 	}
 }
+
+// Header values of the hot answers, shared (net/http only reads them).
+var (
+	varyPackument   = []string{"Accept, Authorization"}
+	cachePackument  = []string{"private, max-age=0, must-revalidate"}
+	cacheTarball    = []string{"private, max-age=31536000, immutable"}
+	typeAbbreviated = []string{abbreviatedType}
+	typeJSON        = []string{"application/json"}
+	typeOctets      = []string{"application/octet-stream"}
+)
 
 func etagMatches(header, etag string) bool {
 	for _, part := range strings.Split(header, ",") {
@@ -121,16 +126,6 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-// hashString is FNV-1a, enough to tell base URLs apart in an ETag.
-func hashString(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
 }
 
 func (a *API) getManifest(w http.ResponseWriter, r *http.Request, p *auth.Principal, name, versionOrTag string) {
@@ -149,16 +144,23 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, p *auth.Princi
 }
 
 func (a *API) getTarball(w http.ResponseWriter, r *http.Request, p *auth.Principal, name, file string) {
-	rd, err := a.registry.Tarball(r.Context(), p, name, file)
+	t, err := a.registry.Tarball(r.Context(), p, name, file)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	defer rd.Close()
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	h := w.Header()
+	h["Content-Type"] = typeOctets
+	h["Cache-Control"] = cacheTarball
+	// The content address is a strong validator: the bytes never change.
+	h["Etag"] = []string{`"` + strings.ReplaceAll(t.Key, "/", "") + `"`}
 	// ServeContent sets Content-Length and answers Range and conditional requests.
-	http.ServeContent(w, r, file, rd.ModTime(), rd)
+	if t.Data != nil {
+		http.ServeContent(w, r, "", t.Published, bytes.NewReader(t.Data))
+		return
+	}
+	defer t.Reader.Close()
+	http.ServeContent(w, r, "", t.Published, t.Reader)
 }
 
 func (a *API) putPackage(w http.ResponseWriter, r *http.Request, p *auth.Principal, name, rev string) {

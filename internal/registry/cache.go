@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,8 +10,11 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
-// docCache keeps packuments in memory between changes, so the hot read
-// (npm install's abbreviated packument) costs no database read.
+// docCache keeps what the hot reads need in memory between changes, so
+// npm install's requests (the abbreviated packument, the tarball, and the
+// 404 of a name that does not exist) cost no database read: package rows,
+// their prebuilt documents with the base URL already filled in, which names
+// do not exist, and which blob holds each version's tarball.
 //
 // Correctness rests on one generation number: every change to any package
 // bumps it after its transaction commits, and an entry is served only when it
@@ -18,59 +22,126 @@ import (
 // its entry under the old generation, so it is never served. Changes made by
 // another process (another node) bump the store's "packages" counter in the
 // same transaction; the cache looks at that counter at most every pollEvery.
+//
+// What a user may read is not cached: a restricted package's rights are
+// read afresh on every request (see Service.readable).
 type docCache struct {
 	gen atomic.Int64
 
-	mu      sync.RWMutex
-	entries map[docKey]docEntry
-	bytes   int
+	mu       sync.RWMutex
+	entries  map[docKey]*docEntry
+	versions map[versionKey]versionEntry
+	bytes    int
 
 	pollMu   sync.Mutex
 	lastPoll time.Time
 	counter  int64
 }
 
-type docKey struct {
-	name        string
-	abbreviated bool
-}
+// docKind says what an entry holds of a package.
+type docKind uint8
 
-type docEntry struct {
-	gen int64
-	pkg store.Package
-}
-
-// Bounds on what the cache holds; past them it starts again empty.
 const (
-	cacheMaxEntries = 20_000
+	kindRow         docKind = iota // the row alone (tarball downloads)
+	kindFull                       // the row and the full packument
+	kindAbbreviated                // the row and the abbreviated packument
+)
+
+type docKey struct {
+	name string
+	kind docKind
+}
+
+// docEntry is one package as read under generation gen, or the fact that no
+// package of that name existed then (missing).
+type docEntry struct {
+	gen     int64
+	missing bool
+	pkg     store.Package
+	body    []byte // the stored document (BasePlaceholder not filled in)
+	etag    string // of body; a base URL adds its own suffix
+	// filled is body with the base URL of the last reader filled in; most
+	// servers are reached under one base URL, so one slot is enough.
+	filled atomic.Pointer[filledDoc]
+}
+
+type filledDoc struct {
+	base string
+	doc  Document
+}
+
+type versionKey struct {
+	pkgID   int64
+	version string
+}
+
+type versionEntry struct {
+	gen int64
+	v   store.Version // without its manifest
+}
+
+// Bounds on what the cache holds; past them it starts again empty. A
+// document counts twice: as stored, and with the base URL filled in.
+const (
+	cacheMaxEntries = 50_000
 	cacheMaxBytes   = 64 << 20
+	entryOverhead   = 128 // map slot, key and entry, roughly
 	pollEvery       = 250 * time.Millisecond
 )
 
-func newDocCache() *docCache { return &docCache{entries: map[docKey]docEntry{}} }
+func newDocCache() *docCache {
+	return &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{}}
+}
 
-func (c *docCache) get(k docKey) (store.Package, bool) {
+func (c *docCache) get(k docKey) (*docEntry, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[k]
 	c.mu.RUnlock()
 	if !ok || e.gen != c.gen.Load() {
-		return store.Package{}, false
+		return nil, false
 	}
-	return e.pkg, true
+	return e, true
 }
 
-func (c *docCache) put(k docKey, gen int64, pkg store.Package) {
-	size := len(pkg.Packument) + len(pkg.Abbreviated)
+func (c *docCache) put(k docKey, e *docEntry) {
+	size := 2*len(e.body) + len(k.name) + entryOverhead
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= cacheMaxEntries || c.bytes+size > cacheMaxBytes {
-		c.entries, c.bytes = map[docKey]docEntry{}, 0
-	}
+	c.makeRoom(size)
 	if old, ok := c.entries[k]; ok {
-		c.bytes -= len(old.pkg.Packument) + len(old.pkg.Abbreviated)
+		c.bytes -= 2*len(old.body) + len(k.name) + entryOverhead
 	}
-	c.entries[k] = docEntry{gen: gen, pkg: pkg}
+	c.entries[k] = e
 	c.bytes += size
+}
+
+func (c *docCache) getVersion(k versionKey) (store.Version, bool) {
+	c.mu.RLock()
+	e, ok := c.versions[k]
+	c.mu.RUnlock()
+	if !ok || e.gen != c.gen.Load() {
+		return store.Version{}, false
+	}
+	return e.v, true
+}
+
+func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
+	size := len(k.version) + len(v.BlobKey) + entryOverhead
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.makeRoom(size)
+	if _, ok := c.versions[k]; !ok {
+		c.bytes += size
+	}
+	c.versions[k] = versionEntry{gen: gen, v: v}
+}
+
+// makeRoom empties the cache when adding size bytes would pass a bound.
+// Called with mu held.
+func (c *docCache) makeRoom(size int) {
+	if len(c.entries)+len(c.versions) >= cacheMaxEntries || c.bytes+size > cacheMaxBytes {
+		c.entries, c.versions, c.bytes = map[docKey]*docEntry{}, map[versionKey]versionEntry{}, 0
+	}
 }
 
 // changed makes every entry stale; call it after a change commits.
@@ -93,3 +164,33 @@ func (c *docCache) poll(ctx context.Context, q store.Queries, now time.Time) {
 		c.changed()
 	}
 }
+
+// document returns the entry's document with base filled in (or as stored
+// when base is empty), with its validators.
+func (e *docEntry) document(base string) Document {
+	if f := e.filled.Load(); f != nil && f.base == base {
+		return f.doc
+	}
+	d := Document{Body: e.body, ETag: e.etag, Modified: time.UnixMilli(e.pkg.ModifiedAt)}
+	if base != "" {
+		d.Body = fillBase(e.body, base)
+		// The same stored document serves different bytes per base URL.
+		d.ETag = e.etag[:len(e.etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
+	}
+	d.LastModified = d.Modified.UTC().Format(httpTimeFormat)
+	e.filled.Store(&filledDoc{base: base, doc: d})
+	return d
+}
+
+// hashString is FNV-1a, enough to tell base URLs apart in an ETag.
+func hashString(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// httpTimeFormat is net/http's TimeFormat (this package does not import net/http).
+const httpTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"

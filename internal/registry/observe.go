@@ -2,8 +2,9 @@ package registry
 
 import "github.com/gatehouse-registry/gatehouse/internal/fault"
 
-// Observer hears how each publish ends and whether the packument cache held
-// the document asked for (internal/metrics counts them).
+// Observer hears how each publish ends and whether the in-memory caches held
+// what was asked for: "packument" (packages' documents and rows, kept between
+// changes) and "tarball" (small tarballs' bytes). internal/metrics counts them.
 type Observer interface {
 	// Publish is told PublishResult of the publish's error.
 	Publish(result string)

@@ -200,3 +200,10 @@ func onlyKeys(m map[string]json.RawMessage, keys []string) map[string]json.RawMe
 	}
 	return out
 }
+
+// fillBase replaces BasePlaceholder in a stored document with base, escaped
+// for a JSON string.
+func fillBase(body []byte, base string) []byte {
+	enc, _ := json.Marshal(base)
+	return bytes.ReplaceAll(body, []byte(BasePlaceholder), enc[1:len(enc)-1])
+}

@@ -28,6 +28,9 @@ type TwoFactor interface {
 	RequireOTP(ctx context.Context, p *auth.Principal, op policy.OTPOp, pkg *store.PackageMFA) error
 }
 
+// tarballCacheBytes bounds the memory kept for tarballs' bytes.
+const tarballCacheBytes = 24 << 20
+
 // Service is the package registry.
 type Service struct {
 	store *store.Store
@@ -35,7 +38,9 @@ type Service struct {
 	tfa   TwoFactor
 	now   func() time.Time
 	docs  *docCache
-	obs   Observer
+	// tarballs keeps small tarballs' bytes, by content address.
+	tarballs *blob.Cache
+	obs      Observer
 }
 
 // NewService returns the registry over a metadata store and a blob store,
@@ -48,7 +53,8 @@ func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, now func() time.Ti
 	if obs == nil {
 		obs = silentObserver{}
 	}
-	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: newDocCache(), obs: obs}
+	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: newDocCache(),
+		tarballs: blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs}
 }
 
 // write runs fn in one transaction that also bumps the store's package-change
@@ -79,11 +85,14 @@ func (s *Service) preflight(ctx context.Context, p *auth.Principal, name string,
 
 // Document is a prebuilt JSON document with what a reader needs to serve it.
 type Document struct {
-	// Body holds BasePlaceholder where the public base URL goes.
+	// Body is the document with the base URL filled in (as stored, with
+	// BasePlaceholder, when no base URL was given).
 	Body []byte
-	// ETag is a strong validator of Body (before the base URL is filled in).
+	// ETag is a strong validator of Body.
 	ETag     string
 	Modified time.Time
+	// LastModified is Modified in HTTP's date format.
+	LastModified string
 }
 
 // facts gathers what policy needs to know about pkg and principal p: the
@@ -93,18 +102,11 @@ func (s *Service) facts(ctx context.Context, q store.Queries, p *auth.Principal,
 	if !p.Authenticated() {
 		return f, nil
 	}
-	var err error
-	if f.UserIsOwner, err = q.IsOwner(ctx, pkg.ID, p.UserID); err != nil {
+	r, err := q.Rights(ctx, pkg.ID, pkg.Scope, p.UserID)
+	if err != nil {
 		return f, err
 	}
-	if pkg.Scope != "" {
-		if f.OrgRole, err = q.ScopeRole(ctx, pkg.Scope, p.UserID); err != nil {
-			return f, err
-		}
-		if f.TeamPermission, err = q.TeamPermission(ctx, pkg.ID, p.UserID); err != nil {
-			return f, err
-		}
-	}
+	f.UserIsOwner, f.OrgRole, f.TeamPermission = r.Owner, r.OrgRole, r.TeamPermission
 	return f, nil
 }
 
@@ -138,44 +140,76 @@ func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principa
 	return pkg, policy.Decide(p, a, f)
 }
 
-// Packument returns the full packument, or the abbreviated one, of name.
-func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool) (Document, error) {
+// Packument returns the full packument, or the abbreviated one, of name,
+// with base (the registry's public URL) filled into its tarball links; an
+// empty base leaves BasePlaceholder in place.
+func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (Document, error) {
 	q := s.store.Q()
 	s.docs.poll(ctx, q, s.now())
-	key := docKey{name: name, abbreviated: abbreviated}
-	pkg, ok := s.docs.get(key)
+	kind := kindFull
+	if abbreviated {
+		kind = kindAbbreviated
+	}
+	e, err := s.cached(ctx, q, name, kind)
+	if err != nil {
+		return Document{}, err
+	}
+	if err := s.readable(ctx, q, p, e.pkg); err != nil {
+		return Document{}, err
+	}
+	return e.document(base), nil
+}
+
+// cached returns the package name as kept in memory, reading it (and the
+// document kind asks for) from the store when it is not; a name that does
+// not exist is NotFound, and is remembered as such until the next change.
+func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind docKind) (*docEntry, error) {
+	key := docKey{name: name, kind: kind}
+	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
 	if !ok {
-		gen := s.docs.gen.Load()
+		e = &docEntry{gen: s.docs.gen.Load()}
 		var err error
-		pkg, err = q.PackageDocument(ctx, name, abbreviated)
-		if err != nil {
-			if fault.Is(err, fault.NotFound) {
-				return Document{}, fault.NotFoundf("Not found")
-			}
-			return Document{}, err
+		switch kind {
+		case kindRow:
+			e.pkg, err = q.PackageByName(ctx, name)
+		default:
+			e.pkg, err = q.PackageDocument(ctx, name, kind == kindAbbreviated)
 		}
-		s.docs.put(key, gen, pkg)
-	}
-	// Public packages are readable by anyone: no need to look up the user's rights.
-	if pkg.Access != "public" {
-		f, err := s.facts(ctx, q, p, pkg)
-		if err != nil {
-			return Document{}, err
+		switch {
+		case fault.Is(err, fault.NotFound):
+			e.missing = true
+		case err != nil:
+			return nil, err
 		}
-		if err := policy.Decide(p, policy.Read, f); err != nil {
-			return Document{}, err
+		label := "full"
+		e.body = e.pkg.Packument
+		if kind == kindAbbreviated {
+			label, e.body = "abbr", e.pkg.Abbreviated
 		}
+		e.pkg.Packument, e.pkg.Abbreviated = nil, nil
+		e.etag = fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, e.pkg.ID, e.pkg.CreatedAt, e.pkg.Rev, label)
+		s.docs.put(key, e)
 	}
-	kind, body := "full", pkg.Packument
-	if abbreviated {
-		kind, body = "abbr", pkg.Abbreviated
+	if e.missing {
+		return nil, fault.NotFoundf("Not found")
 	}
-	return Document{
-		Body:     body,
-		ETag:     fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, pkg.ID, pkg.CreatedAt, pkg.Rev, kind),
-		Modified: time.UnixMilli(pkg.ModifiedAt),
-	}, nil
+	return e, nil
+}
+
+// readable returns nil when p may read pkg. A public package is readable by
+// anyone, with no look-up; a restricted one needs the user's current rights,
+// read afresh on every request (never cached), and a credential that may read
+// it. A package p may not read is NotFound.
+func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) error {
+	if pkg.Access == "public" {
+		return nil
+	}
+	f, err := s.facts(ctx, q, p, pkg)
+	if err != nil {
+		return err
+	}
+	return policy.Decide(p, policy.Read, f)
 }
 
 // Manifest returns one version's document, by version or dist-tag.
@@ -215,25 +249,76 @@ func (s *Service) Manifest(ctx context.Context, p *auth.Principal, name, version
 	return out, nil
 }
 
-// Tarball opens the tarball file of package name, if p may read it.
-func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (blob.Reader, error) {
+// Tarball is one version's tarball, ready to serve.
+type Tarball struct {
+	// Key is the blob's content address (sha512/...): a strong validator.
+	Key string
+	// Size is the tarball's length in bytes.
+	Size int64
+	// Published is when the version was published.
+	Published time.Time
+	// Data holds the whole tarball when it is small enough to keep in
+	// memory; otherwise Reader reads it, and the caller closes it.
+	Data   []byte
+	Reader blob.Reader
+}
+
+// maxKeptTarball is the largest tarball kept in memory whole; most are far
+// smaller (npm's median is a few kilobytes).
+const maxKeptTarball = 1 << 20
+
+// Tarball returns the tarball file of package name, if p may read it.
+// Tarballs are content-addressed, so their bytes never change: small ones are
+// served from memory (blob.Cache), whichever package or node asks.
+func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (Tarball, error) {
 	q := s.store.Q()
-	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	s.docs.poll(ctx, q, s.now())
+	e, err := s.cached(ctx, q, name, kindRow)
 	if err != nil {
-		return nil, err
+		return Tarball{}, err
+	}
+	if err := s.readable(ctx, q, p, e.pkg); err != nil {
+		return Tarball{}, err
 	}
 	version, ok := versionFromFilename(name, filename)
 	if !ok {
-		return nil, fault.NotFoundf("Not found")
+		return Tarball{}, fault.NotFoundf("Not found")
 	}
-	v, err := q.VersionOf(ctx, pkg.ID, version)
-	if err != nil {
-		if fault.Is(err, fault.NotFound) {
-			return nil, fault.NotFoundf("Not found")
+	vk := versionKey{pkgID: e.pkg.ID, version: version}
+	v, ok := s.docs.getVersion(vk)
+	if !ok {
+		gen := s.docs.gen.Load()
+		v, err = q.VersionFile(ctx, e.pkg.ID, version)
+		if err != nil {
+			if fault.Is(err, fault.NotFound) {
+				return Tarball{}, fault.NotFoundf("Not found")
+			}
+			return Tarball{}, err
 		}
-		return nil, err
+		s.docs.putVersion(vk, gen, v)
 	}
-	return s.blobs.Open(ctx, v.BlobKey)
+	t := Tarball{Key: v.BlobKey, Size: v.Size, Published: time.UnixMilli(v.PublishedAt)}
+	data, ok := s.tarballs.Get(v.BlobKey)
+	s.obs.CacheLookup("tarball", ok)
+	if ok {
+		t.Data = data
+		return t, nil
+	}
+	if v.Size <= maxKeptTarball {
+		data, err := s.blobs.ReadAll(ctx, v.BlobKey)
+		if err != nil {
+			return Tarball{}, err
+		}
+		s.tarballs.Put(v.BlobKey, data)
+		t.Data, t.Size = data, int64(len(data))
+		return t, nil
+	}
+	t.Reader, err = s.blobs.Open(ctx, v.BlobKey)
+	if err != nil {
+		return Tarball{}, err
+	}
+	t.Size = t.Reader.Size()
+	return t, nil
 }
 
 func versionFromFilename(name, filename string) (string, bool) {

@@ -10,16 +10,33 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 )
 
-// BenchmarkPackumentHandler measures an authenticated abbreviated packument
-// read through the whole handler (middleware, token, policy, store),
-// without the network.
+// discardWriter is a ResponseWriter that keeps only the status, so the
+// benchmarks measure the handler, not a recorder's buffering.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(code int)        { d.code = code }
+
+// BenchmarkPackumentHandler measures the hot reads through the whole handler
+// (middleware, granular token, policy, caches, store), without the network:
+// the abbreviated packument of a public and of a private package, a tarball,
+// and a package that does not exist.
 func BenchmarkPackumentHandler(b *testing.B) {
-	for _, private := range []bool{false, true} {
-		name := "public"
-		if private {
-			name = "private"
-		}
-		b.Run(name, func(b *testing.B) {
+	cases := []struct {
+		name, pkg, path, accept string
+		want                    int
+	}{
+		{"public", "bench-lib", "/bench-lib", "application/vnd.npm.install-v1+json", 200},
+		{"private", "@alice/bench", "/@alice%2fbench", "application/vnd.npm.install-v1+json", 200},
+		{"tarball", "bench-lib", "/bench-lib/-/bench-lib-2.0.0.tgz", "", 200},
+		{"notfound", "bench-lib", "/bench-nope", "application/vnd.npm.install-v1+json", 404},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
 			cfg := config.Default()
 			cfg.DataDir = b.TempDir()
 			srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
@@ -32,27 +49,25 @@ func BenchmarkPackumentHandler(b *testing.B) {
 			defer hs.Close()
 			tr.url = hs.URL
 			alice := tr.user("alice")
-			pkgName, path := "bench-lib", "/bench-lib"
-			if private {
-				pkgName, path = "@alice/bench", "/@alice%2fbench"
-			}
 			for _, v := range []string{"1.0.0", "1.1.0", "1.2.0", "2.0.0"} {
-				if res := tr.do("PUT", path, alice, publishBody(tr.t, pkgName, v)); res.status != 201 {
+				if res := tr.do("PUT", "/"+escape(c.pkg), alice, publishBody(tr.t, c.pkg, v)); res.status != 201 {
 					b.Fatalf("publish: %d %s", res.status, res.body)
 				}
 			}
 			tok := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "bench", "packages_all": true})
 			h := srv.Handler()
-			req := httptest.NewRequest("GET", path, nil)
+			req := httptest.NewRequest("GET", c.path, nil)
 			req.RemoteAddr = "127.0.0.1:40000"
-			req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
+			if c.accept != "" {
+				req.Header.Set("Accept", c.accept)
+			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 			b.ReportAllocs()
 			for b.Loop() {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("status %d", rec.Code)
+				w := &discardWriter{h: http.Header{}}
+				h.ServeHTTP(w, req)
+				if w.code != c.want {
+					b.Fatalf("status %d, want %d", w.code, c.want)
 				}
 			}
 		})

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,5 +47,98 @@ func TestPackumentCacheAcrossProcesses(t *testing.T) {
 			t.Fatal("the other process never noticed the publish")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReadCachesFollowChanges reads through the in-memory caches (names that
+// do not exist, package rows, versions' blobs, tarball bytes) and checks
+// that every change is seen by the very next read: a publish of a name that
+// was 404, an unpublished version's tarball, a package made private.
+func TestReadCachesFollowChanges(t *testing.T) {
+	tr := newTestRegistry(t)
+	alice := tr.user("alice")
+	bob := tr.user("bob")
+	abbr := []string{"Accept", "application/vnd.npm.install-v1+json"}
+
+	// A name that does not exist is remembered as such only until it is published.
+	for range 3 {
+		if res := tr.do("GET", "/later", alice, nil, abbr...); res.status != 404 {
+			t.Fatalf("unknown package: %d", res.status)
+		}
+		if res := tr.do("GET", "/later/-/later-1.0.0.tgz", alice, nil); res.status != 404 {
+			t.Fatalf("unknown package's tarball: %d", res.status)
+		}
+	}
+	body := publishBody(t, "later", "1.0.0")
+	if res := tr.do("PUT", "/later", alice, body); res.status != 201 {
+		t.Fatalf("publish: %d %s", res.status, res.body)
+	}
+	if res := tr.do("GET", "/later", alice, nil, abbr...); res.status != 200 {
+		t.Fatalf("packument right after the publish: %d", res.status)
+	}
+	res := tr.do("GET", "/later/-/later-1.0.0.tgz", bob, nil)
+	if res.status != 200 {
+		t.Fatalf("tarball right after the publish: %d", res.status)
+	}
+	sent := body["_attachments"].(map[string]any)["later-1.0.0.tgz"].(map[string]any)["data"].(string)
+	if base64.StdEncoding.EncodeToString(res.body) != sent {
+		t.Fatal("the tarball served is not the one published")
+	}
+	etag := res.header.Get("ETag")
+	if !strings.HasPrefix(etag, `"sha512`) {
+		t.Fatalf("tarball ETag %q is not its content address", etag)
+	}
+	if res := tr.do("GET", "/later/-/later-1.0.0.tgz", bob, nil, "If-None-Match", etag); res.status != 304 {
+		t.Fatalf("tarball with a matching If-None-Match: %d", res.status)
+	}
+	if res := tr.do("GET", "/later/-/later-1.0.0.tgz", bob, nil, "Range", "bytes=0-9"); res.status != 206 || len(res.body) != 10 {
+		t.Fatalf("tarball range: %d, %d bytes", res.status, len(res.body))
+	}
+	if res := tr.do("GET", "/later/-/later-9.9.9.tgz", bob, nil); res.status != 404 {
+		t.Fatalf("a version never published: %d", res.status)
+	}
+
+	// Two versions; unpublishing one makes its tarball 404 at once, the other stays.
+	if res := tr.do("PUT", "/later", alice, publishBody(t, "later", "1.1.0")); res.status != 201 {
+		t.Fatalf("publish 1.1.0: %d %s", res.status, res.body)
+	}
+	if res := tr.do("GET", "/later/-/later-1.1.0.tgz", bob, nil); res.status != 200 {
+		t.Fatalf("tarball 1.1.0: %d", res.status)
+	}
+	doc := tr.do("GET", "/later?write=true", alice, nil).json(t)
+	delete(doc["versions"].(map[string]any), "1.1.0")
+	delete(doc["time"].(map[string]any), "1.1.0")
+	doc["dist-tags"] = map[string]any{"latest": "1.0.0"}
+	if res := tr.do("PUT", "/later/-rev/"+doc["_rev"].(string), alice, doc); res.status != 200 && res.status != 201 {
+		t.Fatalf("unpublish 1.1.0: %d %s", res.status, res.body)
+	}
+	if res := tr.do("GET", "/later/-/later-1.1.0.tgz", bob, nil); res.status != 404 {
+		t.Fatalf("unpublished version's tarball: %d", res.status)
+	}
+	if res := tr.do("GET", "/later/-/later-1.0.0.tgz", bob, nil); res.status != 200 {
+		t.Fatalf("the remaining version's tarball: %d", res.status)
+	}
+
+	// A scoped package made private disappears for others at once, packument and tarball.
+	if res := tr.do("PUT", "/@alice%2fsecret", alice, publishBody(t, "@alice/secret", "1.0.0", func(m map[string]any, _ *[]byte) {
+		m["access"] = "public"
+	})); res.status != 201 {
+		t.Fatalf("publish @alice/secret: %d %s", res.status, res.body)
+	}
+	for _, path := range []string{"/@alice%2fsecret", "/@alice%2fsecret/-/secret-1.0.0.tgz"} {
+		if res := tr.do("GET", path, bob, nil, abbr...); res.status != 200 {
+			t.Fatalf("public %s for bob: %d", path, res.status)
+		}
+	}
+	if res := tr.do("POST", "/-/package/@alice%2fsecret/access", alice, map[string]string{"access": "restricted"}); res.status != 200 {
+		t.Fatalf("make private: %d %s", res.status, res.body)
+	}
+	for _, path := range []string{"/@alice%2fsecret", "/@alice%2fsecret/-/secret-1.0.0.tgz"} {
+		if res := tr.do("GET", path, bob, nil, abbr...); res.status != 404 {
+			t.Fatalf("private %s for bob: %d", path, res.status)
+		}
+		if res := tr.do("GET", path, alice, nil, abbr...); res.status != 200 {
+			t.Fatalf("private %s for its owner: %d", path, res.status)
+		}
 	}
 }

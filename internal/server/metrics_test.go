@@ -151,9 +151,11 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		{"gatehouse_publishes_total", []string{"result", "ok"}, 1},
 		{"gatehouse_publishes_total", []string{"result", "forbidden"}, 1},
 		{"gatehouse_publishes_total", nil, 2},
-		// Every packument read looks in the cache once (4 to 8 and 12); every
-		// well-formed token once (2, 3, 8, 13).
-		{"gatehouse_cache_requests_total", []string{"cache", "packument"}, 6},
+		// Every packument read looks in the package cache once (4 to 8 and
+		// 12), and so does the tarball read (9), which then looks in the
+		// tarball cache; every well-formed token is looked up once (2, 3, 8, 13).
+		{"gatehouse_cache_requests_total", []string{"cache", "packument"}, 7},
+		{"gatehouse_cache_requests_total", []string{"cache", "tarball"}, 1},
 		{"gatehouse_cache_requests_total", []string{"cache", "token"}, 4},
 	}
 	for _, c := range checks {
@@ -182,7 +184,7 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		"method": {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "OTHER"},
 		"result": {"ok", "bad_checksum", "unknown", "revoked", "expired", "legacy_disabled", "ip_denied", "error",
 			"invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "locked", "hit", "miss"},
-		"cache": {"packument", "token"},
+		"cache": {"packument", "tarball", "token"},
 	}
 	secrets := []string{"secret-demo", "nope-missing", alice, unknown, malformed, "BREW"}
 	seen := 0

@@ -587,6 +587,12 @@ func testPackages(t *testing.T, b backend) {
 	}
 	_, err = q.VersionOf(ctx, p.ID, "3.0.0")
 	wantKind(t, "missing version", err, fault.NotFound)
+	file, err := q.VersionFile(ctx, p.ID, "1.0.0")
+	if want := (Version{PackageID: p.ID, Version: "1.0.0", BlobKey: v1.BlobKey, Size: v1.Size, PublishedAt: v1.PublishedAt}); err != nil || !reflect.DeepEqual(file, want) {
+		t.Fatalf("VersionFile: %+v %v, want %+v", file, err, want)
+	}
+	_, err = q.VersionFile(ctx, p.ID, "3.0.0")
+	wantKind(t, "missing version's file", err, fault.NotFound)
 	must(t, q.UpdateVersionManifest(ctx, p.ID, "1.0.0", []byte(`{"deprecated":"x"}`)))
 	all, err := q.Versions(ctx, p.ID)
 	must(t, err)
@@ -1177,6 +1183,40 @@ func testTeams(t *testing.T, b backend) {
 	}{{lib.ID, bob.ID, "read-write"}, {lib.ID, carol.ID, "read-only"}, {lib.ID, alice.ID, ""}, {tool.ID, bob.ID, "read-only"}} {
 		if perm, err := q.TeamPermission(ctx, c.pkg, c.user); err != nil || perm != c.want {
 			t.Errorf("TeamPermission(%d, %d) = %q, %v; want %q", c.pkg, c.user, perm, err, c.want)
+		}
+	}
+
+	// Rights reads in one query what IsOwner, ScopeRole and TeamPermission
+	// read apart; an unscoped package has no organization role or team grant.
+	wantRights := map[[2]int64]Rights{
+		{lib.ID, bob.ID}:    {TeamPermission: "read-write"},
+		{lib.ID, alice.ID}:  {Owner: true},
+		{lib.ID, carol.ID}:  {TeamPermission: "read-only"},
+		{tool.ID, bob.ID}:   {TeamPermission: "read-only"},
+		{mine.ID, bob.ID}:   {Owner: true},
+		{mine.ID, carol.ID}: {},
+	}
+	for _, pkg := range []Package{lib, tool, mine} {
+		for _, user := range []User{alice, bob, carol} {
+			got, err := q.Rights(ctx, pkg.ID, pkg.Scope, user.ID)
+			must(t, err)
+			owner, err := q.IsOwner(ctx, pkg.ID, user.ID)
+			must(t, err)
+			want := Rights{Owner: owner}
+			if pkg.Scope != "" {
+				if want.OrgRole, err = q.ScopeRole(ctx, pkg.Scope, user.ID); err != nil {
+					t.Fatal(err)
+				}
+				if want.TeamPermission, err = q.TeamPermission(ctx, pkg.ID, user.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got != want {
+				t.Errorf("Rights(%s, %s) = %+v; the single reads say %+v", pkg.Name, user.Name, got, want)
+			}
+			if w, ok := wantRights[[2]int64{pkg.ID, user.ID}]; ok && (got.Owner != w.Owner || got.TeamPermission != w.TeamPermission) {
+				t.Errorf("Rights(%s, %s) = %+v; want owner %v, team permission %q", pkg.Name, user.Name, got, w.Owner, w.TeamPermission)
+			}
 		}
 	}
 

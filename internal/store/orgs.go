@@ -275,6 +275,31 @@ func (q Queries) TeamPermission(ctx context.Context, packageID, userID int64) (s
 	return perm.String, nil
 }
 
+// Rights is what a user holds on one package: what policy needs to decide.
+type Rights struct {
+	Owner          bool   // the user is one of the package's owners
+	OrgRole        string // the user's role in the organization owning the scope, or ""
+	TeamPermission string // the best permission the user's teams have on the package, or ""
+}
+
+// Rights reads the user's rights on a package (of scope, "" when unscoped)
+// in one query: ownership, organization role and team grants. Only scoped
+// packages belong to organizations, so an unscoped one has neither of the
+// last two.
+func (q Queries) Rights(ctx context.Context, packageID int64, scope string, userID int64) (Rights, error) {
+	var r Rights
+	err := q.row(ctx, `SELECT
+		EXISTS (SELECT 1 FROM owners WHERE package_id = ? AND user_id = ?),
+		COALESCE((SELECT m.role FROM orgs o JOIN org_members m ON m.org_id = o.id WHERE o.name = ? AND m.user_id = ?), ''),
+		COALESCE((SELECT MAX(g.permission) FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
+			WHERE ? <> '' AND g.package_id = ? AND m.user_id = ?), '')`,
+		packageID, userID, scope, userID, scope, packageID, userID).Scan(&r.Owner, &r.OrgRole, &r.TeamPermission)
+	if err != nil {
+		return Rights{}, fmt.Errorf("read rights: %w", q.d.mapError(err))
+	}
+	return r, nil
+}
+
 // ScopeRole is the user's role in the organization owning scope, "" when
 // the scope is not an organization's or the user is not a member.
 func (q Queries) ScopeRole(ctx context.Context, scope string, userID int64) (string, error) {

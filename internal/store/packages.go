@@ -141,6 +141,18 @@ func (q Queries) VersionOf(ctx context.Context, packageID int64, version string)
 	return v, nil
 }
 
+// VersionFile returns a version's row without its manifest: what serving
+// its tarball needs.
+func (q Queries) VersionFile(ctx context.Context, packageID int64, version string) (Version, error) {
+	v := Version{PackageID: packageID, Version: version}
+	err := q.row(ctx, `SELECT blob_key, size, published_at FROM versions WHERE package_id = ? AND version = ?`,
+		packageID, version).Scan(&v.BlobKey, &v.Size, &v.PublishedAt)
+	if err != nil {
+		return Version{}, q.scanErr(err, "version not found")
+	}
+	return v, nil
+}
+
 // InsertVersion adds a version; a version that exists is a Conflict.
 func (q Queries) InsertVersion(ctx context.Context, v Version) error {
 	_, err := q.exec(ctx, `INSERT INTO versions (package_id, version, manifest, blob_key, size, published_at)

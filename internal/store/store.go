@@ -59,6 +59,8 @@ type dialect interface {
 type Store struct {
 	db *sql.DB
 	d  dialect
+	// stmts keeps statements prepared, on SQLite (pgx keeps its own).
+	stmts *stmtCache
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path in WAL mode
@@ -77,7 +79,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, d: sqliteDialect{}}
+	s := &Store{db: db, d: sqliteDialect{}, stmts: newStmtCache(db)}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -86,7 +88,10 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -96,7 +101,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Q returns the queries, run directly on the database.
-func (s *Store) Q() Queries { return Queries{r: s.db, d: s.d} }
+func (s *Store) Q() Queries { return Queries{r: s.db, d: s.d, stmts: s.stmts} }
 
 // InTx runs fn inside one transaction, committed when fn returns nil and rolled
 // back otherwise.
@@ -123,20 +128,37 @@ func (s *Store) InTx(ctx context.Context, fn func(q Queries) error) error {
 type Queries struct {
 	r Runner
 	d dialect
+	// stmts, when set (on the database, not in a transaction), runs
+	// queries as prepared statements.
+	stmts *stmtCache
 }
 
 func (q Queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := q.r.ExecContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
+	query, args = q.d.rebind(query), q.d.bindArgs(args)
+	if st := q.stmts.get(ctx, query); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, q.d.mapError(err)
+	}
+	res, err := q.r.ExecContext(ctx, query, args...)
 	return res, q.d.mapError(err)
 }
 
 func (q Queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := q.r.QueryContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
+	query, args = q.d.rebind(query), q.d.bindArgs(args)
+	if st := q.stmts.get(ctx, query); st != nil {
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, q.d.mapError(err)
+	}
+	rows, err := q.r.QueryContext(ctx, query, args...)
 	return rows, q.d.mapError(err)
 }
 
 func (q Queries) row(ctx context.Context, query string, args ...any) *sql.Row {
-	return q.r.QueryRowContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
+	query, args = q.d.rebind(query), q.d.bindArgs(args)
+	if st := q.stmts.get(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.r.QueryRowContext(ctx, query, args...)
 }
 
 // scanErr maps sql.ErrNoRows to a NotFound fault with message what.

@@ -137,7 +137,7 @@ type versionRow struct {
 func (s *Site) packagePage(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	p := auth.FromContext(r.Context())
-	doc, err := s.registry.Packument(r.Context(), p, name, false)
+	doc, err := s.registry.Packument(r.Context(), p, name, false, "")
 	if err != nil {
 		if e, ok := fault.As(err); ok && e.Kind != fault.Internal {
 			err = fault.NotFoundf("There is no package named %s here.", name)
