@@ -43,6 +43,9 @@ type Config struct {
 	// serves no metrics. The main address never serves them
 	// (--metrics-listen, GATEHOUSE_METRICS_LISTEN, metrics_listen).
 	MetricsListen string
+	// Pprof also serves Go's runtime profiles (net/http/pprof) at /debug/pprof/
+	// on the metrics address (--pprof, GATEHOUSE_PPROF, pprof; true or false).
+	Pprof bool
 	// TrustedProxies are the CIDR ranges of reverse proxies whose X-Forwarded-For is believed
 	// (--trusted-proxies, GATEHOUSE_TRUSTED_PROXIES, trusted_proxies; comma-separated, or a list in the file).
 	TrustedProxies []netip.Prefix

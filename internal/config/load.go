@@ -276,6 +276,27 @@ func settings() []setting {
 				return nil
 			},
 		},
+		{
+			flag: "pprof", env: "GATEHOUSE_PPROF", key: "pprof", arg: "true|false",
+			help: "When true, the metrics address (--metrics-listen, which it needs) also serves Go's CPU, heap and " +
+				"goroutine profiles at /debug/pprof/, for go tool pprof. Off by default: profiles show the program's insides.",
+			show: func(c Config) string { return strconv.FormatBool(c.Pprof) },
+			set: func(c *Config, s string) error {
+				b, err := strconv.ParseBool(s)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", s)
+				}
+				c.Pprof = b
+				return nil
+			},
+			check: func(c Config) error {
+				if c.Pprof && c.MetricsListen == "" {
+					return fmt.Errorf("needs metrics_listen: profiles are served on the metrics address only")
+				}
+				return nil
+			},
+			boolean: true,
+		},
 	}
 }
 

@@ -523,6 +523,8 @@ func TestValidate(t *testing.T) {
 		{"metrics and registry both on port 0", func(c *Config) { c.Listen, c.MetricsListen = "127.0.0.1:0", "127.0.0.1:0" }, nil},
 		{"metrics on the registry's address", func(c *Config) { c.Listen, c.MetricsListen = ":4873", ":4873" },
 			[]string{"metrics_listen", "must differ from listen"}},
+		{"profiles on the metrics address", func(c *Config) { c.MetricsListen, c.Pprof = "127.0.0.1:9464", true }, nil},
+		{"profiles without a metrics address", func(c *Config) { c.Pprof = true }, []string{"pprof", "needs metrics_listen"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

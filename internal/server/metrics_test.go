@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -305,5 +306,61 @@ func TestMetricsListener(t *testing.T) {
 			c.Close()
 			t.Errorf("%s still takes connections after Serve returned", addr)
 		}
+	}
+}
+
+// TestPprofOnlyWhenAsked: Go's profiles are served on the metrics address
+// only with --pprof, and never on the registry's address.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pprof=%v", on), func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			cfg.Pprof = on
+			srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ctx, ln, mln) }()
+			t.Cleanup(func() { stop(); <-served })
+			want := 404
+			if on {
+				want = 200
+			}
+			for _, c := range []struct {
+				url  string
+				code int
+			}{
+				{"http://" + mln.Addr().String() + "/debug/pprof/", want},
+				{"http://" + mln.Addr().String() + "/debug/pprof/heap?debug=1", want},
+				{"http://" + mln.Addr().String() + "/debug/pprof/goroutine?debug=1", want},
+				{"http://" + ln.Addr().String() + "/debug/pprof/", 404},
+				{"http://" + ln.Addr().String() + "/debug/pprof/heap", 404},
+			} {
+				res, err := http.Get(c.url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != c.code {
+					t.Errorf("GET %s = %d, want %d", c.url, res.StatusCode, c.code)
+				}
+				if c.code == 200 && strings.Contains(c.url, "heap") && !strings.Contains(string(body), "heap profile") {
+					t.Errorf("GET %s is not a heap profile: %.100s", c.url, body)
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,10 +125,18 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 // Handler is the whole HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// metricsHandler answers GET /metrics, and nothing else, on the metrics address.
+// metricsHandler answers GET /metrics on the metrics address, and Go's
+// profiles at /debug/pprof/ when --pprof is on; nothing else.
 func (s *Server) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	if s.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
