@@ -49,6 +49,10 @@ keep=${BENCH_KEEP:-0}
 # each of its measured runs, into the kept folder's perf/; the sampling
 # costs gatehouse a little throughput.
 profile=${BENCH_PERF:-0}
+# 1 records Go CPU profiles of gatehouse (its --pprof endpoint on a metrics
+# address of its own) during each of its measured runs, into the kept
+# folder's pprof/, with a `go tool pprof -top` listing beside each.
+pprof=${BENCH_PPROF:-0}
 
 verdaccio_version=6.10.4
 node_package_version=24.22.3
@@ -143,8 +147,16 @@ vd=http://127.0.0.1:$vd_port
 ng=http://127.0.0.1:$ng_port
 
 log "starting gatehouse on $gh"
+gh_flags=()
+if [[ $pprof == 1 ]]; then
+	gh_metrics_port=$("$seed" freeport)
+	while [[ $gh_metrics_port == "$gh_port" || $gh_metrics_port == "$vd_port" || $gh_metrics_port == "$ng_port" ]]; do
+		gh_metrics_port=$("$seed" freeport)
+	done
+	gh_flags+=(--metrics-listen "127.0.0.1:$gh_metrics_port" --pprof)
+fi
 "$work/bin/gatehouse" serve --listen "127.0.0.1:$gh_port" --data "$work/gatehouse-data" \
-	--log-level "$gatehouse_log_level" >"$work/logs/gatehouse.log" 2>&1 &
+	--log-level "$gatehouse_log_level" "${gh_flags[@]}" >"$work/logs/gatehouse.log" 2>&1 &
 gh_pid=$!
 pids+=("$gh_pid")
 wait_http "$gh/-/ping" 30
@@ -338,6 +350,12 @@ load() {
 	"$seed" memwatch -pid "$pid" -max "$((duration + 60))s" -out "$results/mem-$target-$scenario.json" &
 	memwatch_pid=$!
 	local perf_pid=
+	local pprof_pid=
+	if [[ $pprof == 1 && $target == gatehouse ]]; then
+		curl -fsS --max-time $((duration + 30)) -o "$work/pprof/$target-$scenario.pprof" \
+			"http://127.0.0.1:$gh_metrics_port/debug/pprof/profile?seconds=$duration" &
+		pprof_pid=$!
+	fi
 	if [[ $profile == 1 && $target == gatehouse ]]; then
 		timeout $((duration + 30)) perf record -q -F 499 -g -p "$pid" -o "$work/perf/$target-$scenario.data" \
 			-- sleep "$duration" >/dev/null 2>&1 &
@@ -348,6 +366,11 @@ load() {
 	kill -TERM "$memwatch_pid"
 	wait "$memwatch_pid"
 	memwatch_pid=
+	if [[ -n $pprof_pid ]]; then
+		wait "$pprof_pid" || true
+		go tool pprof -top -nodecount 60 "$work/bin/gatehouse" "$work/pprof/$target-$scenario.pprof" \
+			>"$work/pprof/$target-$scenario.txt" 2>/dev/null || true
+	fi
 	if [[ -n $perf_pid ]]; then
 		wait "$perf_pid" || true
 		perf report -i "$work/perf/$target-$scenario.data" --children --sort symbol --stdio -g none 2>/dev/null |
@@ -356,6 +379,10 @@ load() {
 	grep -E '^Requests/sec' "$results/wrk-$target-$scenario.txt" >&2 || printf '\n' >&2
 }
 
+if [[ $pprof == 1 ]]; then
+	mkdir -p "$work/pprof"
+	keep=1
+fi
 if [[ $profile == 1 ]]; then
 	command -v perf >/dev/null 2>&1 || die "BENCH_PERF=1 needs perf (apt-get install -y linux-perf)"
 	mkdir -p "$work/perf"
