@@ -1,10 +1,8 @@
 package registry
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
@@ -16,18 +14,14 @@ import (
 // bumps it after its transaction commits, and an entry is served only when it
 // was read under the current generation. A reader that raced a change stored
 // its entry under the old generation, so it is never served. Changes made by
-// another process (another node) bump the store's "packages" counter in the
-// same transaction; the cache looks at that counter at most every pollEvery.
+// another process (another node) reach it through the store's change feed
+// (see follow).
 type docCache struct {
 	gen atomic.Int64
 
 	mu      sync.RWMutex
 	entries map[docKey]docEntry
 	bytes   int
-
-	pollMu   sync.Mutex
-	lastPoll time.Time
-	counter  int64
 }
 
 type docKey struct {
@@ -44,7 +38,6 @@ type docEntry struct {
 const (
 	cacheMaxEntries = 20_000
 	cacheMaxBytes   = 64 << 20
-	pollEvery       = 250 * time.Millisecond
 )
 
 func newDocCache() *docCache { return &docCache{entries: map[docKey]docEntry{}} }
@@ -76,20 +69,12 @@ func (c *docCache) put(k docKey, gen int64, pkg store.Package) {
 // changed makes every entry stale; call it after a change commits.
 func (c *docCache) changed() { c.gen.Add(1) }
 
-// poll notices changes made by other processes through the store's counter.
-func (c *docCache) poll(ctx context.Context, q store.Queries, now time.Time) {
-	if !c.pollMu.TryLock() {
-		return
-	}
-	defer c.pollMu.Unlock()
-	if now.Sub(c.lastPoll) < pollEvery {
-		return
-	}
-	c.lastPoll = now
-	n, err := q.Counter(ctx, "packages")
-	if err != nil || n != c.counter {
-		// Without the counter, trust nothing kept.
-		c.counter = n
-		c.changed()
-	}
+// follow makes every entry stale when another process changes a package,
+// or when changes may have been missed.
+func (c *docCache) follow(changes store.Changes) {
+	changes.Subscribe(func(ch store.Change) {
+		if ch.Kind == store.PackageChanged || ch.Kind == store.AnyChange {
+			c.changed()
+		}
+	})
 }

@@ -38,23 +38,26 @@ type Service struct {
 }
 
 // NewService returns the registry over a metadata store and a blob store,
-// with tfa enforcing two-factor authentication on writes.
-func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, now func() time.Time) *Service {
+// with tfa enforcing two-factor authentication on writes; changes tells it
+// of packages changed by other processes, whose packuments it drops.
+func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Changes, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: newDocCache()}
+	docs := newDocCache()
+	docs.follow(changes)
+	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: docs}
 }
 
-// write runs fn in one transaction that also bumps the store's package-change
-// counter, and, once it has committed, makes the packuments kept in memory
-// stale. Every change to a package goes through it.
+// write runs fn in one transaction that also publishes a package change (for
+// the other nodes' packuments), and, once it has committed, makes the
+// packuments kept in memory stale. Every change to a package goes through it.
 func (s *Service) write(ctx context.Context, fn func(q store.Queries) error) error {
 	err := s.store.InTx(ctx, func(q store.Queries) error {
 		if err := fn(q); err != nil {
 			return err
 		}
-		return q.BumpCounter(ctx, "packages")
+		return q.Publish(ctx, store.Change{Kind: store.PackageChanged})
 	})
 	// Even a failed transaction may have raced a reader; staleness is cheap.
 	s.docs.changed()
@@ -136,7 +139,6 @@ func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principa
 // Packument returns the full packument, or the abbreviated one, of name.
 func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool) (Document, error) {
 	q := s.store.Q()
-	s.docs.poll(ctx, q, s.now())
 	key := docKey{name: name, abbreviated: abbreviated}
 	pkg, ok := s.docs.get(key)
 	if !ok {

@@ -32,6 +32,7 @@ type Server struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    *store.Store
+	feed     *store.Feed
 	blobs    *blob.Store
 	authn    *auth.Authenticator
 	Accounts *account.Service
@@ -56,12 +57,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	format := token.NewFormat(cfg.TokenPrefix)
-	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs}
+	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs, feed: store.NewFeed(st, log)}
 	tokenPolicy := account.DefaultTokenPolicy()
 	tokenPolicy.LegacyTokens = cfg.LegacyTokens != "disabled"
 	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
 	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
-	authn := auth.NewAuthenticator(st, format, nil, func() bool { return tokenPolicy.LegacyTokens })
+	authn := auth.NewAuthenticator(st, format, s.feed, nil, func() bool { return tokenPolicy.LegacyTokens })
 	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "server.key"))
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -79,8 +80,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.authn = authn
-	s.Registry = registry.NewService(st, blobs, s.Accounts, nil)
+	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil)
 	s.Orgs = org.NewService(st, s.Accounts, log)
+	s.feed.Start()
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
@@ -117,9 +119,9 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 // Handler is the whole HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close releases the stores.
+// Close stops following changes and releases the stores.
 func (s *Server) Close() error {
-	return errors.Join(s.blobs.Close(), s.store.Close())
+	return errors.Join(s.feed.Close(), s.blobs.Close(), s.store.Close())
 }
 
 // Serve answers on ln until ctx is cancelled, then stops taking connections,
