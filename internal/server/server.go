@@ -58,15 +58,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	format := token.NewFormat(cfg.TokenPrefix)
 	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs, feed: store.NewFeed(st, log)}
+	keys, err := loadKey(ctx, cfg, st)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	tokenPolicy := account.DefaultTokenPolicy()
 	tokenPolicy.LegacyTokens = cfg.LegacyTokens != "disabled"
 	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
 	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
 	authn := auth.NewAuthenticator(st, format, s.feed, nil, func() bool { return tokenPolicy.LegacyTokens })
-	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "server.key"))
-	if err != nil {
-		return nil, errors.Join(err, s.Close())
-	}
 	s.Accounts, err = account.NewService(st, format, account.Options{
 		RegistrationOpen: cfg.Registration == "open",
 		SessionTTL:       cfg.SessionTTL,
@@ -114,6 +114,35 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
 	}
 	return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+}
+
+// keyCheck is the setting holding the fingerprint of the server key that the
+// database was first used with.
+const keyCheck = "server_key_check"
+
+// loadKey loads (or creates) the server key and checks that it is the key the
+// database was first used with: nodes sharing a database must share the key,
+// or each would seal two-factor secrets that the others cannot open.
+func loadKey(ctx context.Context, cfg config.Config, st *store.Store) (*keyring.Keyring, error) {
+	path := cfg.KeyPath()
+	keys, err := keyring.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	mine, err := keys.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.Q().InitSetting(ctx, keyCheck, mine)
+	if err != nil {
+		return nil, err
+	}
+	if stored != mine {
+		return nil, fmt.Errorf("the server key %s is not the key this database was first used with: "+
+			"every node sharing a database needs the same key (copy it from the first node, or point "+
+			"--key-file at a shared copy)", path)
+	}
+	return keys, nil
 }
 
 // Handler is the whole HTTP handler, middleware included.

@@ -226,3 +226,22 @@ func testListenerReconnects(t *testing.T, b backend) {
 		t.Fatalf("after reconnecting: got %+v, want %+v (a notification)", c, want)
 	}
 }
+
+// testSettings stores a setting once: a second value for the same name does
+// not replace the first, and both callers learn the first.
+func testSettings(t *testing.T, b backend) {
+	s := b.store(t)
+	q := s.Q()
+	got, err := q.InitSetting(t.Context(), "server_key_check", "first")
+	if err != nil || got != "first" {
+		t.Fatalf("first InitSetting = %q, %v", got, err)
+	}
+	got, err = q.InitSetting(t.Context(), "server_key_check", "second")
+	if err != nil || got != "first" {
+		t.Fatalf("second InitSetting = %q, %v; want the first value kept", got, err)
+	}
+	got, err = q.InitSetting(t.Context(), "other", "x")
+	if err != nil || got != "x" {
+		t.Fatalf("another setting = %q, %v", got, err)
+	}
+}

@@ -146,6 +146,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Teams", testTeams},
 		{"Changes", testChanges},
 		{"ListenerReconnects", testListenerReconnects},
+		{"Settings", testSettings},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
