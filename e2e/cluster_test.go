@@ -149,6 +149,21 @@ func randomHex(t *testing.T, n int) string {
 	return hex.EncodeToString(b)
 }
 
+// run runs the gatehouse binary with args against the cluster's database
+// (given in the environment) and returns its output and exit code.
+func (c *cluster) run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gatehouseBin, args...)
+	cmd.Env = append(gatehouseEnv(), "GATEHOUSE_DATABASE="+c.dbURL)
+	out, err := cmd.CombinedOutput()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("run gatehouse %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
 // startCluster starts n nodes one after the other.
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
@@ -556,16 +571,17 @@ func TestClusterStartsTogether(t *testing.T) {
 		}
 	}
 
-	other := filepath.Join(t.TempDir(), "other.key")
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, gatehouseBin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--key-file", other)
-	cmd.Env = append(gatehouseEnv(), "GATEHOUSE_DATABASE="+c.dbURL)
-	outBytes, err := cmd.CombinedOutput()
-	if err != nil && cmd.ProcessState == nil {
-		t.Fatalf("run gatehouse serve: %v", err)
+	// gatehouse migrate beside the running nodes finds nothing to do.
+	out, code := c.run(t, "migrate")
+	u, _ := url.Parse(c.dbURL)
+	password, _ := u.User.Password()
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("schema version %d", len(entries))) ||
+		(password != "" && strings.Contains(out, password)) {
+		t.Errorf("gatehouse migrate: exit %d, want 0 and schema version %d without the password:\n%s", code, len(entries), out)
 	}
-	out, code := string(outBytes), cmd.ProcessState.ExitCode()
+
+	other := filepath.Join(t.TempDir(), "other.key")
+	out, code = c.run(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--key-file", other)
 	if code != 1 || !strings.Contains(out, "not the key this database was first used with") || !strings.Contains(out, other) {
 		t.Errorf("a node with another key: exit %d, want 1 with a refusal naming %s:\n%s", code, other, out)
 	}
