@@ -89,7 +89,8 @@ func parseChange(payload string) Change {
 type Changes interface {
 	// Subscribe calls fn with every change until cancel is called. Calls
 	// come one at a time, from one goroutine, in commit order; fn must be
-	// quick (drop an entry, bump a generation).
+	// quick (drop an entry, bump a generation) and must not subscribe or
+	// cancel.
 	Subscribe(fn func(Change)) (cancel func())
 }
 
