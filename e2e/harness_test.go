@@ -91,6 +91,7 @@ type server struct {
 	addr    string   // 127.0.0.1:PORT
 	dataDir string   // --data
 	args    []string // the extra serve flags it was started with
+	env     []string // the GATEHOUSE_* settings it was started with
 	logs    *syncBuffer
 
 	mu      sync.Mutex
@@ -105,24 +106,67 @@ type server struct {
 // "{port}" in them is replaced by the port.
 func startServer(t *testing.T, extraArgs ...string) *server {
 	t.Helper()
+	return startServerWith(t, serverSetup{args: extraArgs})
+}
+
+// serverSetup says how to start a server beyond the defaults.
+type serverSetup struct {
+	// dataDir is the --data folder; "" makes a fresh one. A folder the
+	// caller made must have been made before startServerWith is called, so
+	// that it is removed after the server has stopped.
+	dataDir string
+	// env holds GATEHOUSE_* settings (such as a database URL, which would
+	// show in the process list as a flag).
+	env []string
+	// args are extra `gatehouse serve` flags, as for startServer.
+	args []string
+}
+
+// startServerWith is startServer with a setup.
+func startServerWith(t *testing.T, setup serverSetup) *server {
+	t.Helper()
+	s := newServer(t, setup)
+	if err := s.launchOnFreePort(); err != nil {
+		t.Fatalf("start gatehouse: %v\nserver log:\n%s", err, s.logs.String())
+	}
+	s.stopAtEnd(t)
+	return s
+}
+
+// newServer prepares a server of setup without starting it.
+func newServer(t *testing.T, setup serverSetup) *server {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: skipped with -short (starts the gatehouse binary and the npm CLI)")
 	}
-	dataDir := t.TempDir() // registered before the stop, so removed after it
-	s := &server{dataDir: dataDir, args: extraArgs, logs: &syncBuffer{}}
-	var lastErr error
+	if setup.dataDir == "" {
+		setup.dataDir = t.TempDir() // registered before the stop, so removed after it
+	}
+	return &server{dataDir: setup.dataDir, args: setup.args, env: setup.env, logs: &syncBuffer{}}
+}
+
+// launchOnFreePort starts the server on a free loopback port, trying
+// another port when the one picked was taken meanwhile. It reports instead
+// of failing the test, so several servers may be launched at once.
+func (s *server) launchOnFreePort() error {
+	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		s.addr = freeAddr(t)
-		if lastErr = s.launch(); lastErr == nil {
-			break
+		if s.addr, err = freeAddr(); err != nil {
+			return err
+		}
+		if err = s.launch(); err == nil {
+			return nil
 		}
 		if !strings.Contains(s.logs.String(), "address already in use") {
-			break
+			return err
 		}
 	}
-	if lastErr != nil {
-		t.Fatalf("start gatehouse: %v\nserver log:\n%s", lastErr, s.logs.String())
-	}
+	return err
+}
+
+// stopAtEnd stops the server (expecting a clean exit) when the test ends,
+// and shows its log if the test failed.
+func (s *server) stopAtEnd(t *testing.T) {
 	t.Cleanup(func() {
 		if s.running() {
 			s.stopAndCheck(t)
@@ -131,21 +175,19 @@ func startServer(t *testing.T, extraArgs ...string) *server {
 			t.Logf("gatehouse log (%s):\n%s", s.addr, tail(s.logs.String(), 16<<10))
 		}
 	})
-	return s
 }
 
 // freeAddr finds a loopback port nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
+func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+		return "", fmt.Errorf("find a free port: %w", err)
 	}
 	addr := ln.Addr().String()
 	if err := ln.Close(); err != nil {
-		t.Fatalf("close probe listener: %v", err)
+		return "", fmt.Errorf("close probe listener: %w", err)
 	}
-	return addr
+	return addr, nil
 }
 
 // launch starts the process on s.addr and waits until it is ready. In the
@@ -158,7 +200,7 @@ func (s *server) launch() error {
 	cmd := exec.Command(gatehouseBin, args...)
 	cmd.Stdout = s.logs
 	cmd.Stderr = s.logs
-	cmd.Env = gatehouseEnv()
+	cmd.Env = append(gatehouseEnv(), s.env...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

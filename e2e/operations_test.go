@@ -21,7 +21,10 @@ import (
 func TestOperations(t *testing.T) {
 	t.Parallel()
 	tl := npm11(t)
-	metricsAddr := freeAddr(t)
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := startServer(t, "--metrics-listen", metricsAddr, "--log-format", "json")
 	metricsURL := "http://" + metricsAddr + "/metrics"
 

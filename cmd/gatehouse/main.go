@@ -131,9 +131,9 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // storageFlags are the flags an admin command shares with serve to find the
-// same data: --config, --data and --database.
+// same data: --config, --data, --database and --key-file.
 type storageFlags struct {
-	config, data, database *string
+	config, data, database, keyFile *string
 }
 
 func addStorageFlags(fs *flag.FlagSet) storageFlags {
@@ -142,6 +142,8 @@ func addStorageFlags(fs *flag.FlagSet) storageFlags {
 		data:   fs.String("data", "", "data folder (default: what serve would use, from GATEHOUSE_DATA, the config file or ./gatehouse-data)"),
 		database: fs.String("database", "", "PostgreSQL URL (default: what serve would use, from GATEHOUSE_DATABASE or the config file; "+
 			"none means SQLite in the data folder)"),
+		keyFile: fs.String("key-file", "", "server key file (default: what serve would use, from GATEHOUSE_KEY_FILE, "+
+			"the config file, or server.key in the data folder)"),
 	}
 }
 
@@ -156,6 +158,9 @@ func (f storageFlags) load(stderr io.Writer) (config.Config, error) {
 	}
 	if *f.database != "" {
 		args = append(args, "--database", *f.database)
+	}
+	if *f.keyFile != "" {
+		args = append(args, "--key-file", *f.keyFile)
 	}
 	return config.Load(args, os.Getenv, stderr)
 }
@@ -223,7 +228,7 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 }
 
 func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const use = "usage: gatehouse user add NAME --email E [--data DIR] [--database URL] [--config FILE]; the password is read from stdin"
+	const use = "usage: gatehouse user add NAME --email E [--data DIR] [--database URL] [--key-file FILE] [--config FILE]; the password is read from stdin"
 	if len(args) == 0 || args[0] != "add" {
 		return errors.New(use)
 	}
@@ -256,7 +261,7 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
 func orgCommand(args []string, stdout, stderr io.Writer) error {
-	const use = "usage: gatehouse org create NAME --owner USER [--data DIR] [--database URL] [--config FILE]"
+	const use = "usage: gatehouse org create NAME --owner USER [--data DIR] [--database URL] [--key-file FILE] [--config FILE]"
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New(use)
 	}
@@ -286,8 +291,8 @@ func orgCommand(args []string, stdout, stderr io.Writer) error {
 
 func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	const use = `usage:
-  gatehouse token list --user NAME [--json] [--data DIR] [--database URL] [--config FILE]
-  gatehouse token revoke KEY-OR-TOKEN [--data DIR] [--database URL] [--config FILE]
+  gatehouse token list --user NAME [--json] [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
+  gatehouse token revoke KEY-OR-TOKEN [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
   gatehouse token check TOKEN [--token-prefix PREFIX]   (offline: is it a well-formed token of this registry?)`
 	if len(args) == 0 {
 		return errors.New(use)

@@ -369,5 +369,5 @@ func (s *Service) SetEmail(ctx context.Context, p *auth.Principal, email string)
 	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
 		return err
 	}
-	return s.store.Q().SetEmail(ctx, p.UserID, email)
+	return s.store.InTx(ctx, func(q store.Queries) error { return q.SetEmail(ctx, p.UserID, email) })
 }

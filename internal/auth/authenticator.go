@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -42,7 +43,8 @@ type cachedToken struct {
 
 // Authenticator checks bearer tokens. Known tokens are cached in memory by
 // hash; revoking a token (Forget) drops it at once, so revocation takes
-// effect on the next request.
+// effect on the next request. Revocations made by other processes (other
+// nodes, the admin command) arrive through the store's change feed.
 type Authenticator struct {
 	store       *store.Store
 	format      token.Format
@@ -52,17 +54,10 @@ type Authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[[32]byte]*cachedToken
-
-	// Revocations made by other processes (the admin command, other nodes)
-	// are noticed by polling the store's revocation counter.
-	pollMu      sync.Mutex
-	lastPoll    time.Time
-	revocations int64
+	// gen grows with every Forget and ForgetAll: a token read from the
+	// store before one of them is not cached after it.
+	gen uint64
 }
-
-// pollEvery bounds how stale the cache can be after a revocation made by
-// another process; revocations through this process drop the token at once.
-const pollEvery = 250 * time.Millisecond
 
 // Observer hears how each bearer token check ends and whether the token
 // cache held the token (internal/metrics counts them). Results are the
@@ -84,10 +79,11 @@ const (
 	ResultError          = "error"           // the store failed
 )
 
-// NewAuthenticator returns an Authenticator for tokens of format. legacy
+// NewAuthenticator returns an Authenticator for tokens of format; changes
+// tells it of tokens revoked and users changed by any process. legacy
 // reports whether legacy tokens may be used (nil: always); obs, if not nil,
 // hears every check's result.
-func NewAuthenticator(s *store.Store, f token.Format, now func() time.Time, legacy func() bool, obs Observer) *Authenticator {
+func NewAuthenticator(s *store.Store, f token.Format, changes store.Changes, now func() time.Time, legacy func() bool, obs Observer) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
@@ -97,7 +93,25 @@ func NewAuthenticator(s *store.Store, f token.Format, now func() time.Time, lega
 	if obs == nil {
 		obs = silentObserver{}
 	}
-	return &Authenticator{store: s, format: f, now: now, legacyValid: legacy, obs: obs, cache: map[[32]byte]*cachedToken{}}
+	a := &Authenticator{store: s, format: f, now: now, legacyValid: legacy, obs: obs, cache: map[[32]byte]*cachedToken{}}
+	changes.Subscribe(a.changed)
+	return a
+}
+
+// changed drops what a change makes stale: the revoked token, or everything
+// when it is unknown which token, or a user changed (a rare event: their
+// tokens are not indexed), or changes may have been missed.
+func (a *Authenticator) changed(c store.Change) {
+	switch c.Kind {
+	case store.TokenRevoked:
+		if h, err := hex.DecodeString(c.Key); err == nil && len(h) == 32 {
+			a.Forget(h)
+			return
+		}
+		a.ForgetAll()
+	case store.UserChanged, store.AnyChange:
+		a.ForgetAll()
+	}
 }
 
 type silentObserver struct{}
@@ -111,13 +125,15 @@ func (a *Authenticator) Forget(hash []byte) {
 	copy(h[:], hash)
 	a.mu.Lock()
 	delete(a.cache, h)
+	a.gen++
 	a.mu.Unlock()
 }
 
-// ForgetAll empties the cache (after a change to users, say).
+// ForgetAll empties the cache.
 func (a *Authenticator) ForgetAll() {
 	a.mu.Lock()
 	a.cache = map[[32]byte]*cachedToken{}
+	a.gen++
 	a.mu.Unlock()
 }
 
@@ -136,15 +152,15 @@ func (a *Authenticator) bearer(ctx context.Context, raw string, ip netip.Addr) (
 		return nil, ResultBadChecksum, ErrAuthRequired()
 	}
 	h := token.Hash(raw)
-	a.pollRevocations(ctx)
 	a.mu.RLock()
 	c := a.cache[h]
+	gen := a.gen
 	a.mu.RUnlock()
 	a.obs.CacheLookup("token", c != nil)
 	if c == nil {
 		var result string
 		var err error
-		c, result, err = a.load(ctx, h)
+		c, result, err = a.load(ctx, h, gen)
 		if err != nil {
 			return nil, result, err
 		}
@@ -165,31 +181,6 @@ func (a *Authenticator) bearer(ctx context.Context, raw string, ip netip.Addr) (
 	return &p, ResultOK, nil
 }
 
-// pollRevocations empties the cache when the store's revocation counter has
-// moved since the last look; it looks at most every pollEvery, and only one
-// request at a time does.
-func (a *Authenticator) pollRevocations(ctx context.Context) {
-	if !a.pollMu.TryLock() {
-		return
-	}
-	defer a.pollMu.Unlock()
-	now := a.now()
-	if now.Sub(a.lastPoll) < pollEvery {
-		return
-	}
-	a.lastPoll = now
-	n, err := a.store.Q().Revocations(ctx)
-	if err != nil {
-		// Fail safe: without the counter, trust nothing cached.
-		a.ForgetAll()
-		return
-	}
-	if n != a.revocations {
-		a.revocations = n
-		a.ForgetAll()
-	}
-}
-
 // inRanges reports whether ip is inside one of ranges; an unknown address is in none.
 func inRanges(ip netip.Addr, ranges []netip.Prefix) bool {
 	if !ip.IsValid() {
@@ -204,10 +195,12 @@ func inRanges(ip netip.Addr, ranges []netip.Prefix) bool {
 	return false
 }
 
-// load reads a token and its user from the store into the cache. Revoked and
-// unknown tokens are not cached: they cost a look-up, and cannot come back.
-// On failure it also says why, as a Result* word.
-func (a *Authenticator) load(ctx context.Context, h [32]byte) (*cachedToken, string, error) {
+// load reads a token and its user from the store into the cache, unless the
+// cache was invalidated since gen was read (the token may have been read
+// before its revocation committed). Revoked and unknown tokens are not
+// cached: they cost a look-up, and cannot come back. On failure it also
+// says why, as a Result* word.
+func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cachedToken, string, error) {
 	t, err := a.store.Q().TokenByHash(ctx, h[:])
 	if err != nil {
 		if fault.Is(err, fault.NotFound) {
@@ -254,6 +247,10 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte) (*cachedToken, str
 		c.principal.Grants = &g
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gen != gen {
+		return c, "", nil
+	}
 	if len(a.cache) >= cacheLimit {
 		// Drop an arbitrary eighth: cheap, and a dropped token only costs a reload.
 		n := 0
@@ -265,7 +262,6 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte) (*cachedToken, str
 		}
 	}
 	a.cache[h] = c
-	a.mu.Unlock()
 	return c, "", nil
 }
 

@@ -3,9 +3,12 @@ package auth
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,8 +54,22 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	feed := store.NewFeed(st, slog.New(slog.DiscardHandler))
+	tb.Cleanup(func() { feed.Close() })
 	f := &fixture{st: st, format: token.NewFormat(""), user: u, now: time.Now(), legacy: true, heard: &recorder{}}
-	f.authn = NewAuthenticator(st, f.format, func() time.Time { return f.now }, func() bool { return f.legacy }, f.heard)
+	f.authn = NewAuthenticator(st, f.format, feed, func() time.Time { return f.now }, func() bool { return f.legacy }, f.heard)
+	// The feed's first delivery (AnyChange) empties the cache: wait for it
+	// before the tests fill the cache.
+	started := make(chan struct{})
+	var once sync.Once
+	stop := feed.Subscribe(func(store.Change) { once.Do(func() { close(started) }) })
+	feed.Start()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		tb.Fatal("the change feed delivered nothing within 5s of its start")
+	}
+	stop()
 	return f
 }
 
@@ -213,13 +230,119 @@ func TestRevocationReachesTheCache(t *testing.T) {
 	}
 	h := token.Hash(raw)
 	rec, _ := f.st.Q().TokenByHash(ctx, h[:])
-	// Revoked by another process: only the store changes.
+	// Revoked by another process: only the store changes, and the change
+	// feed (polling the counters, on SQLite) tells the cache.
 	if err := f.st.InTx(ctx, func(q store.Queries) error { return q.RevokeToken(ctx, rec.ID, f.user.ID) }); err != nil {
 		t.Fatal(err)
 	}
-	f.now = f.now.Add(pollEvery)
-	if _, err := f.authn.Bearer(ctx, raw, loopback); !fault.Is(err, fault.Unauthorized) {
-		t.Fatalf("a token revoked elsewhere still works after the poll interval: %v", err)
+	start := time.Now()
+	for {
+		_, err := f.authn.Bearer(ctx, raw, loopback)
+		if fault.Is(err, fault.Unauthorized) {
+			t.Logf("refused %v after the revocation", time.Since(start))
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) > time.Second {
+			t.Fatal("a token revoked elsewhere still works a second later")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestUserChangeReachesTheCache changes a user's email as another process
+// would: the cached principal shows the new one within a second.
+func TestUserChangeReachesTheCache(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	raw := f.issue(t, store.Token{Kind: "publish"})
+	if p, err := f.authn.Bearer(ctx, raw, loopback); err != nil || p.Email != "" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if err := f.st.InTx(ctx, func(q store.Queries) error { return q.SetEmail(ctx, f.user.ID, "alice@example.org") }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		p, err := f.authn.Bearer(ctx, raw, loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Email == "alice@example.org" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cached principal still has email %q a second after the change", p.Email)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestChangesDropWhatTheyName feeds changes to the cache: a revoked token's
+// change drops that token alone; a change that names no token, a user
+// change, and AnyChange drop every token.
+func TestChangesDropWhatTheyName(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	one, two := f.issue(t, store.Token{Kind: "publish"}), f.issue(t, store.Token{Kind: "read-only"})
+	h1, h2 := token.Hash(one), token.Hash(two)
+	tests := []struct {
+		change       store.Change
+		keep1, keep2 bool
+	}{
+		{store.Change{Kind: store.TokenRevoked, Key: hex.EncodeToString(h1[:])}, false, true},
+		{store.Change{Kind: store.TokenRevoked, Key: hex.EncodeToString(h2[:])}, true, false},
+		{store.Change{Kind: store.TokenRevoked}, false, false},
+		{store.Change{Kind: store.TokenRevoked, Key: "not hex"}, false, false},
+		{store.Change{Kind: store.UserChanged, Key: "1"}, false, false},
+		{store.Change{Kind: store.AnyChange}, false, false},
+		{store.Change{Kind: store.PackageChanged, Key: "demo"}, true, true},
+	}
+	for _, tt := range tests {
+		for _, raw := range []string{one, two} {
+			if _, err := f.authn.Bearer(ctx, raw, loopback); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.authn.changed(tt.change)
+		f.authn.mu.RLock()
+		_, kept1 := f.authn.cache[h1]
+		_, kept2 := f.authn.cache[h2]
+		f.authn.mu.RUnlock()
+		if kept1 != tt.keep1 || kept2 != tt.keep2 {
+			t.Errorf("after %+v: token one kept %v, two kept %v; want %v, %v", tt.change, kept1, kept2, tt.keep1, tt.keep2)
+		}
+	}
+}
+
+// TestLoadRacingARevocation reads a token from the store, lets the cache be
+// invalidated, and only then finishes the load, as a request that raced a
+// revocation would: what it read is not kept.
+func TestLoadRacingARevocation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	raw := f.issue(t, store.Token{Kind: "publish"})
+	h := token.Hash(raw)
+	f.authn.mu.RLock()
+	gen := f.authn.gen
+	f.authn.mu.RUnlock()
+	f.authn.Forget(h[:])
+	if _, _, err := f.authn.load(ctx, h, gen); err != nil {
+		t.Fatal(err)
+	}
+	f.authn.mu.RLock()
+	_, kept := f.authn.cache[h]
+	f.authn.mu.RUnlock()
+	if kept {
+		t.Fatal("a token read before an invalidation was cached after it")
+	}
+	if _, _, err := f.authn.load(ctx, h, f.authn.gen); err != nil {
+		t.Fatal(err)
+	}
+	if _, kept := f.authn.cache[h]; !kept {
+		t.Fatal("a token read with no invalidation since was not cached")
 	}
 }
 

@@ -4,6 +4,7 @@ package config
 
 import (
 	"net/netip"
+	"path/filepath"
 	"time"
 )
 
@@ -18,6 +19,10 @@ type Config struct {
 	// URL of a PostgreSQL database (--database, GATEHOUSE_DATABASE, database).
 	// It may hold a password: never log it whole.
 	Database string
+	// KeyFile is the server key's file; empty means server.key in DataDir
+	// (--key-file, GATEHOUSE_KEY_FILE, key_file). Nodes sharing a database
+	// must share the key.
+	KeyFile string
 	// URL is the public base URL used in tarball links; empty means "from the request"
 	// (--url, GATEHOUSE_URL, url).
 	URL string
@@ -61,6 +66,14 @@ type Config struct {
 	// Require2FA refuses writes and token creation to users without two-factor authentication
 	// (--require-2fa, GATEHOUSE_REQUIRE_2FA, require_2fa; true or false).
 	Require2FA bool
+}
+
+// KeyPath is the file of the server key: KeyFile, or server.key in DataDir.
+func (c Config) KeyPath() string {
+	if c.KeyFile != "" {
+		return c.KeyFile
+	}
+	return filepath.Join(c.DataDir, "server.key")
 }
 
 // Default returns the settings used when nothing else is given.

@@ -84,6 +84,20 @@ func settings() []setting {
 			check: func(c Config) error { return checkDatabase(c.Database) },
 		},
 		{
+			flag: "key-file", env: "GATEHOUSE_KEY_FILE", key: "key_file", arg: "FILE",
+			help: "File holding the server key (32 random bytes) that seals two-factor secrets; created on first start " +
+				"if missing. Every node sharing a database needs the same key: a node whose key differs from the one " +
+				"the database was first used with refuses to start.",
+			show: func(c Config) string {
+				if c.KeyFile == "" {
+					return "empty (server.key in --data)"
+				}
+				return c.KeyFile
+			},
+			set:   func(c *Config, s string) error { c.KeyFile = s; return nil },
+			check: func(Config) error { return nil }, // any path; opening it tells what is wrong
+		},
+		{
 			flag: "url", env: "GATEHOUSE_URL", key: "url", arg: "URL",
 			help: "Public base URL of the registry (http or https), used in tarball links. " +
 				"Set it when gatehouse runs behind a proxy; empty means the URL of each request. A trailing slash is removed.",

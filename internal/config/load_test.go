@@ -104,6 +104,12 @@ func TestLoadPrecedence(t *testing.T) {
 			wantFile: "postgres://file@db.example/gh", wantEnv: "postgresql://env:pw@db.example:5433/gh?sslmode=require", wantFlag: "",
 		},
 		{
+			key: "key_file", flag: "key-file", env: "GATEHOUSE_KEY_FILE",
+			file: "/srv/file.key", envValue: "/run/secrets/env.key", flagValue: "flag.key",
+			get:      func(c Config) any { return c.KeyFile },
+			wantFile: "/srv/file.key", wantEnv: "/run/secrets/env.key", wantFlag: "flag.key",
+		},
+		{
 			key: "url", flag: "url", env: "GATEHOUSE_URL",
 			file: "https://file.example/", envValue: "http://env.example/npm", flagValue: "https://flag.example:8443/r/",
 			get:      func(c Config) any { return c.URL },

@@ -10,6 +10,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,34 +26,18 @@ type Keyring struct {
 }
 
 // Load reads the secret file at path, creating it with a new random secret if
-// it does not exist.
+// it does not exist. Several processes starting together on one path all end
+// up with the same secret: the file appears whole (written aside, then
+// linked into place) or not at all, and the first to link it wins.
 func Load(path string) (*Keyring, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		b = make([]byte, secretLen)
-		if _, err := rand.Read(b); err != nil {
-			return nil, fmt.Errorf("generate server secret: %w", err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("create folder for %s: %w", path, err)
-		}
-		// O_EXCL: if another process created it meanwhile, use theirs.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, werr := f.Write(b)
-			if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-				return nil, fmt.Errorf("write server secret %s: %w", path, err)
-			}
-			return &Keyring{secret: b}, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create server secret %s: %w", path, err)
+		if err := create(path); err != nil {
+			return nil, err
 		}
 		b, err = os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read server secret %s: %w", path, err)
-		}
-	} else if err != nil {
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read server secret %s: %w", path, err)
 	}
 	if len(b) != secretLen {
@@ -61,8 +46,62 @@ func Load(path string) (*Keyring, error) {
 	return &Keyring{secret: b}, nil
 }
 
+// create writes a new random secret to path unless a file is there already.
+func create(path string) error {
+	b := make([]byte, secretLen)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Errorf("generate server secret: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create folder for %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, ".server-key-*")
+	if err != nil {
+		return fmt.Errorf("create server secret %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, werr := f.Write(b)
+	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
+		return fmt.Errorf("write server secret %s: %w", path, err)
+	}
+	// Link, unlike rename, fails when path exists: another process's
+	// secret, already in place, is kept.
+	err = os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	// A file system without hard links: create the file exclusively
+	// instead (a process reading it before it is written fails, and
+	// is restarted).
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create server secret %s: %w", path, err)
+	}
+	_, werr = f.Write(b)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		return fmt.Errorf("write server secret %s: %w", path, err)
+	}
+	return nil
+}
+
 // New returns a keyring over secret (for tests and tools).
 func New(secret []byte) *Keyring { return &Keyring{secret: append([]byte(nil), secret...)} }
+
+// Fingerprint identifies the secret without revealing it: a value derived
+// with its own purpose label, safe to store where the secret must not go (the
+// database), so that processes can check they share one secret.
+func (k *Keyring) Fingerprint() (string, error) {
+	fp, err := hkdf.Key(sha256.New, k.secret, nil, "gatehouse key fingerprint", 16)
+	if err != nil {
+		return "", fmt.Errorf("derive key fingerprint: %w", err)
+	}
+	return hex.EncodeToString(fp), nil
+}
 
 // Sealer encrypts and decrypts small values for one purpose (AES-256-GCM).
 type Sealer struct {

@@ -2,8 +2,11 @@ package keyring
 
 import (
 	"bytes"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -26,6 +29,50 @@ func TestLoadCreatesOnceAndKeeps(t *testing.T) {
 	}
 	if _, err := Load(path); err == nil {
 		t.Fatal("a truncated secret file was accepted")
+	}
+}
+
+// TestLoadTogether starts several loads of one missing file at once, as nodes
+// starting together on a shared key file do: all get the same whole secret.
+func TestLoadTogether(t *testing.T) {
+	for round := range 20 {
+		path := filepath.Join(t.TempDir(), "server.key")
+		const n = 8
+		keys := make([]*Keyring, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { keys[i], errs[i] = Load(path) })
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("round %d, load %d: %v", round, i, errs[i])
+			}
+			if !bytes.Equal(keys[i].secret, keys[0].secret) {
+				t.Fatalf("round %d: load %d got another secret than load 0", round, i)
+			}
+		}
+		entries, err := os.ReadDir(filepath.Dir(path))
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("round %d: the folder holds %v (%v), want the key alone", round, entries, err)
+		}
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	a, b := New(bytes.Repeat([]byte{7}, 32)), New(bytes.Repeat([]byte{8}, 32))
+	fa, err := a.Fingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := New(bytes.Repeat([]byte{7}, 32)).Fingerprint()
+	fb, _ := b.Fingerprint()
+	if fa != again || fa == fb || len(fa) != 32 {
+		t.Fatalf("fingerprints: %q, again %q, other secret %q", fa, again, fb)
+	}
+	if strings.Contains(fa, hex.EncodeToString(a.secret[:8])) {
+		t.Fatal("the fingerprint shows the secret")
 	}
 }
 

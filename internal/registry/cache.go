@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,8 +19,8 @@ import (
 // bumps it after its transaction commits, and an entry is served only when it
 // was read under the current generation. A reader that raced a change stored
 // its entry under the old generation, so it is never served. Changes made by
-// another process (another node) bump the store's "packages" counter in the
-// same transaction; the cache looks at that counter at most every pollEvery.
+// another process (another node) reach it through the store's change feed
+// (see follow).
 //
 // What a user may read is not cached: a restricted package's rights are
 // read afresh on every request (see Service.readable).
@@ -32,10 +31,6 @@ type docCache struct {
 	entries  map[docKey]*docEntry
 	versions map[versionKey]versionEntry
 	bytes    int
-
-	pollMu   sync.Mutex
-	lastPoll time.Time
-	counter  int64
 }
 
 // docKind says what an entry holds of a package.
@@ -86,7 +81,6 @@ const (
 	cacheMaxEntries = 50_000
 	cacheMaxBytes   = 64 << 20
 	entryOverhead   = 128 // map slot, key and entry, roughly
-	pollEvery       = 250 * time.Millisecond
 )
 
 func newDocCache() *docCache {
@@ -147,22 +141,14 @@ func (c *docCache) makeRoom(size int) {
 // changed makes every entry stale; call it after a change commits.
 func (c *docCache) changed() { c.gen.Add(1) }
 
-// poll notices changes made by other processes through the store's counter.
-func (c *docCache) poll(ctx context.Context, q store.Queries, now time.Time) {
-	if !c.pollMu.TryLock() {
-		return
-	}
-	defer c.pollMu.Unlock()
-	if now.Sub(c.lastPoll) < pollEvery {
-		return
-	}
-	c.lastPoll = now
-	n, err := q.Counter(ctx, "packages")
-	if err != nil || n != c.counter {
-		// Without the counter, trust nothing kept.
-		c.counter = n
-		c.changed()
-	}
+// follow makes every entry stale when another process changes a package,
+// or when changes may have been missed.
+func (c *docCache) follow(changes store.Changes) {
+	changes.Subscribe(func(ch store.Change) {
+		if ch.Kind == store.PackageChanged || ch.Kind == store.AnyChange {
+			c.changed()
+		}
+	})
 }
 
 // document returns the entry's document with base filled in (or as stored

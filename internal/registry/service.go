@@ -44,28 +44,31 @@ type Service struct {
 }
 
 // NewService returns the registry over a metadata store and a blob store,
-// with tfa enforcing two-factor authentication on writes; obs, if not nil,
-// hears publishes and packument cache look-ups.
-func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, now func() time.Time, obs Observer) *Service {
+// with tfa enforcing two-factor authentication on writes; changes tells it
+// of packages changed by other processes, whose packuments it drops; obs,
+// if not nil, hears publishes and cache look-ups.
+func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Changes, now func() time.Time, obs Observer) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	if obs == nil {
 		obs = silentObserver{}
 	}
-	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: newDocCache(),
+	docs := newDocCache()
+	docs.follow(changes)
+	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: docs,
 		tarballs: blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs}
 }
 
-// write runs fn in one transaction that also bumps the store's package-change
-// counter, and, once it has committed, makes the packuments kept in memory
-// stale. Every change to a package goes through it.
+// write runs fn in one transaction that also publishes a package change (for
+// the other nodes' packuments), and, once it has committed, makes the
+// packuments kept in memory stale. Every change to a package goes through it.
 func (s *Service) write(ctx context.Context, fn func(q store.Queries) error) error {
 	err := s.store.InTx(ctx, func(q store.Queries) error {
 		if err := fn(q); err != nil {
 			return err
 		}
-		return q.BumpCounter(ctx, "packages")
+		return q.Publish(ctx, store.Change{Kind: store.PackageChanged})
 	})
 	// Even a failed transaction may have raced a reader; staleness is cheap.
 	s.docs.changed()
@@ -145,7 +148,6 @@ func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principa
 // empty base leaves BasePlaceholder in place.
 func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (Document, error) {
 	q := s.store.Q()
-	s.docs.poll(ctx, q, s.now())
 	kind := kindFull
 	if abbreviated {
 		kind = kindAbbreviated
@@ -272,7 +274,6 @@ const maxKeptTarball = 1 << 20
 // served from memory (blob.Cache), whichever package or node asks.
 func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (Tarball, error) {
 	q := s.store.Q()
-	s.docs.poll(ctx, q, s.now())
 	e, err := s.cached(ctx, q, name, kindRow)
 	if err != nil {
 		return Tarball{}, err

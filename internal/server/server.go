@@ -34,6 +34,7 @@ type Server struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    *store.Store
+	feed     *store.Feed
 	blobs    *blob.Store
 	authn    *auth.Authenticator
 	metrics  *metrics.Metrics
@@ -59,16 +60,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	format := token.NewFormat(cfg.TokenPrefix)
-	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs, metrics: metrics.New()}
+	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs, feed: store.NewFeed(st, log), metrics: metrics.New()}
+	keys, err := loadKey(ctx, cfg, st)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	tokenPolicy := account.DefaultTokenPolicy()
 	tokenPolicy.LegacyTokens = cfg.LegacyTokens != "disabled"
 	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
 	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
-	authn := auth.NewAuthenticator(st, format, nil, func() bool { return tokenPolicy.LegacyTokens }, s.metrics)
-	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "server.key"))
-	if err != nil {
-		return nil, errors.Join(err, s.Close())
-	}
+	authn := auth.NewAuthenticator(st, format, s.feed, nil, func() bool { return tokenPolicy.LegacyTokens }, s.metrics)
 	s.Accounts, err = account.NewService(st, format, account.Options{
 		RegistrationOpen: cfg.Registration == "open",
 		SessionTTL:       cfg.SessionTTL,
@@ -82,8 +83,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.authn = authn
-	s.Registry = registry.NewService(st, blobs, s.Accounts, nil, s.metrics)
+	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil, s.metrics)
 	s.Orgs = org.NewService(st, s.Accounts, log)
+	s.feed.Start()
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
@@ -122,6 +124,35 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 	return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
 }
 
+// keyCheck is the setting holding the fingerprint of the server key that the
+// database was first used with.
+const keyCheck = "server_key_check"
+
+// loadKey loads (or creates) the server key and checks that it is the key the
+// database was first used with: nodes sharing a database must share the key,
+// or each would seal two-factor secrets that the others cannot open.
+func loadKey(ctx context.Context, cfg config.Config, st *store.Store) (*keyring.Keyring, error) {
+	path := cfg.KeyPath()
+	keys, err := keyring.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	mine, err := keys.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.Q().InitSetting(ctx, keyCheck, mine)
+	if err != nil {
+		return nil, err
+	}
+	if stored != mine {
+		return nil, fmt.Errorf("the server key %s is not the key this database was first used with: "+
+			"every node sharing a database needs the same key (copy it from the first node, or point "+
+			"--key-file at a shared copy)", path)
+	}
+	return keys, nil
+}
+
 // Handler is the whole HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -140,9 +171,9 @@ func (s *Server) metricsHandler() http.Handler {
 	return mux
 }
 
-// Close releases the stores.
+// Close stops following changes and releases the stores.
 func (s *Server) Close() error {
-	return errors.Join(s.blobs.Close(), s.store.Close())
+	return errors.Join(s.feed.Close(), s.blobs.Close(), s.store.Close())
 }
 
 // Serve answers on ln until ctx is cancelled, then stops taking connections,

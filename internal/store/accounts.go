@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -115,22 +117,20 @@ func (q Queries) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
 	return t, nil
 }
 
-// RevokeToken marks the token revoked and bumps the revocations counter
-// (run it in a transaction to do both or neither); it is a NotFound if it does not exist,
-// belongs to someone else, or is already revoked.
+// RevokeToken marks the token revoked and publishes the revocation (run it in
+// a transaction to do both or neither); it is a NotFound if it does not
+// exist, belongs to someone else, or is already revoked.
 func (q Queries) RevokeToken(ctx context.Context, id, userID int64) error {
-	res, err := q.exec(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`,
-		Now(), id, userID)
+	var hash []byte
+	err := q.row(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL RETURNING hash`,
+		Now(), id, userID).Scan(&hash)
 	if err != nil {
-		return fmt.Errorf("revoke token: %w", err)
+		if errors.Is(err, sql.ErrNoRows) {
+			return q.scanErr(err, "token not found")
+		}
+		return fmt.Errorf("revoke token: %w", q.d.mapError(err))
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return q.scanErr(sql.ErrNoRows, "token not found")
-	}
-	if _, err := q.exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'revocations'`); err != nil {
-		return fmt.Errorf("count revocation: %w", err)
-	}
-	return nil
+	return q.Publish(ctx, Change{Kind: TokenRevoked, Key: hex.EncodeToString(hash)})
 }
 
 // Revocations is a counter that grows with every token revocation, by any
@@ -259,12 +259,4 @@ func (q Queries) Counter(ctx context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("read counter %s: %w", name, q.d.mapError(err))
 	}
 	return n, nil
-}
-
-// BumpCounter adds one to a change counter.
-func (q Queries) BumpCounter(ctx context.Context, name string) error {
-	if _, err := q.exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = ?`, name); err != nil {
-		return fmt.Errorf("bump counter %s: %w", name, err)
-	}
-	return nil
 }

@@ -144,6 +144,9 @@ func runSuite(t *testing.T, b backend) {
 		{"WebAuth", testWebAuth},
 		{"Orgs", testOrgs},
 		{"Teams", testTeams},
+		{"Changes", testChanges},
+		{"ListenerReconnects", testListenerReconnects},
+		{"Settings", testSettings},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })

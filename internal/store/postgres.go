@@ -27,6 +27,10 @@ const (
 	writeLock int64 = 0x6761746568_0002
 )
 
+// listenerName is the application_name of a Feed's listening connection, as
+// pg_stat_activity shows it.
+const listenerName = "gatehouse change listener"
+
 // OpenPostgres connects to the PostgreSQL database named by rawURL
 // (postgres://user:password@host:port/dbname?sslmode=...) and applies pending
 // migrations, one process at a time.
@@ -44,7 +48,9 @@ func OpenPostgres(ctx context.Context, rawURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
 	}
-	s := &Store{db: db, d: postgresDialect{}}
+	listen := cfg.Copy()
+	listen.RuntimeParams["application_name"] = listenerName
+	s := &Store{db: db, d: postgresDialect{}, listen: listen}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -176,4 +182,12 @@ func (postgresDialect) lockMigrations(ctx context.Context, db *sql.DB) (func(), 
 		}
 		conn.Close()
 	}, nil
+}
+
+// notify sends the payload on the changes channel; PostgreSQL delivers it to
+// every listening session when the transaction commits, and drops it on
+// rollback.
+func (postgresDialect) notify(ctx context.Context, r Runner, payload string) error {
+	_, err := r.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changeChannel, payload)
+	return err
 }

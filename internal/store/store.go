@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/jackc/pgx/v5"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -53,6 +54,9 @@ type dialect interface {
 	// lockMigrations keeps every other process from migrating the same
 	// database until unlock is called.
 	lockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)
+	// notify tells other processes about a change when the transaction r
+	// runs in commits (see Queries.Publish).
+	notify(ctx context.Context, r Runner, payload string) error
 }
 
 // Store is the metadata database.
@@ -61,6 +65,8 @@ type Store struct {
 	d  dialect
 	// stmts keeps statements prepared, on SQLite (pgx keeps its own).
 	stmts *stmtCache
+	// listen is how a Feed connects to LISTEN for changes; nil on SQLite.
+	listen *pgx.ConnConfig
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path in WAL mode
@@ -254,6 +260,11 @@ func (sqliteDialect) migrationsTable() string {
 
 // lockMigrations has nothing to lock: one process owns a SQLite database.
 func (sqliteDialect) lockMigrations(context.Context, *sql.DB) (func(), error) { return func() {}, nil }
+
+// notify has nothing to send: the counter Publish bumps is what a Feed on
+// SQLite polls.
+func (sqliteDialect) notify(context.Context, Runner, string) error { return nil }
+
 func (sqliteDialect) mapError(err error) error {
 	if err == nil {
 		return nil

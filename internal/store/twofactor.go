@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // TwoFactor is a user's two-factor state.
@@ -62,12 +63,13 @@ func (q Queries) SetPassword(ctx context.Context, userID int64, hash string) err
 	return nil
 }
 
-// SetEmail replaces a user's email.
+// SetEmail replaces a user's email and publishes the change, which cached
+// credentials hold (run it in a transaction to do both or neither).
 func (q Queries) SetEmail(ctx context.Context, userID int64, email string) error {
 	if _, err := q.exec(ctx, `UPDATE users SET email = ?, updated_at = ? WHERE id = ?`, email, Now(), userID); err != nil {
 		return fmt.Errorf("set email: %w", err)
 	}
-	return nil
+	return q.Publish(ctx, Change{Kind: UserChanged, Key: strconv.FormatInt(userID, 10)})
 }
 
 // ReplaceRecoveryCodes deletes a user's recovery codes and stores hashes.
