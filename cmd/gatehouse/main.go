@@ -123,9 +123,9 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // storageFlags are the flags an admin command shares with serve to find the
-// same data: --config, --data and --database.
+// same data: --config, --data, --database and --blobs.
 type storageFlags struct {
-	config, data, database *string
+	config, data, database, blobs *string
 }
 
 func addStorageFlags(fs *flag.FlagSet) storageFlags {
@@ -134,6 +134,8 @@ func addStorageFlags(fs *flag.FlagSet) storageFlags {
 		data:   fs.String("data", "", "data folder (default: what serve would use, from GATEHOUSE_DATA, the config file or ./gatehouse-data)"),
 		database: fs.String("database", "", "PostgreSQL URL (default: what serve would use, from GATEHOUSE_DATABASE or the config file; "+
 			"none means SQLite in the data folder)"),
+		blobs: fs.String("blobs", "", "where the tarballs live: file:///path or s3://BUCKET?... (default: what serve would use, "+
+			"from GATEHOUSE_BLOBS or the config file; none means the folder tarballs in the data folder)"),
 	}
 }
 
@@ -148,6 +150,9 @@ func (f storageFlags) load(stderr io.Writer) (config.Config, error) {
 	}
 	if *f.database != "" {
 		args = append(args, "--database", *f.database)
+	}
+	if *f.blobs != "" {
+		args = append(args, "--blobs", *f.blobs)
 	}
 	return config.Load(args, os.Getenv, stderr)
 }
