@@ -65,11 +65,9 @@ func clusterSetups(t *testing.T, n int) ([]serverSetup, *cluster) {
 		unavailable(t, "%s is empty: the cluster tests need PostgreSQL (.ci/run starts one)", clusterPostgresEnv)
 	}
 	s3 := os.Getenv(clusterS3Env)
-	// >>> S3 REQUIREMENT: once `--blobs s3://...` is merged, uncomment:
-	// if s3 == "" {
-	// 	unavailable(t, "%s is empty: the cluster tests need an S3 server (.ci/run starts one)", clusterS3Env)
-	// }
-	// and drop the shared-folder fallback below.
+	if s3 == "" {
+		unavailable(t, "%s is empty: the cluster tests need an S3 server (.ci/run starts one)", clusterS3Env)
+	}
 
 	dbURL := newClusterDatabase(t, adminURL)
 	db, err := sql.Open("pgx", dbURL)
@@ -80,32 +78,17 @@ func clusterSetups(t *testing.T, n int) ([]serverSetup, *cluster) {
 
 	keyFile := filepath.Join(t.TempDir(), "secrets", "server.key")
 	args := []string{"--key-file", keyFile}
-	blobFolder := ""
-	if s3 != "" {
-		u, err := url.Parse(s3)
-		if err != nil {
-			t.Fatalf("%s is not a URL: %v", clusterS3Env, err)
-		}
-		q := u.Query()
-		q.Set("prefix", "gatehouse-e2e-"+randomHex(t, 6)+"/")
-		u.RawQuery = q.Encode()
-		args = append(args, "--blobs", u.String())
-	} else {
-		// Until then the nodes share a blob folder: each node's
-		// DATA/tarballs is a link to it.
-		blobFolder = filepath.Join(t.TempDir(), "tarballs")
-		if err := os.MkdirAll(blobFolder, 0o750); err != nil {
-			t.Fatal(err)
-		}
+	u, err := url.Parse(s3)
+	if err != nil {
+		t.Fatalf("%s is not a URL: %v", clusterS3Env, err)
 	}
+	q := u.Query()
+	q.Set("prefix", "gatehouse-e2e-"+randomHex(t, 6)+"/")
+	u.RawQuery = q.Encode()
+	args = append(args, "--blobs", u.String())
 	setups := make([]serverSetup, n)
 	for i := range setups {
 		dataDir := t.TempDir()
-		if blobFolder != "" {
-			if err := os.Symlink(blobFolder, filepath.Join(dataDir, "tarballs")); err != nil {
-				t.Fatal(err)
-			}
-		}
 		// The URL holds a password: it goes in the environment, not in
 		// the process list.
 		setups[i] = serverSetup{dataDir: dataDir, env: []string{"GATEHOUSE_DATABASE=" + dbURL}, args: args}

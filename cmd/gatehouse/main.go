@@ -6,6 +6,7 @@
 //	gatehouse org create NAME --owner USER  create an organization
 //	gatehouse token list|revoke|check       administer access tokens
 //	gatehouse migrate                       apply database migrations and exit
+//	gatehouse gc [--grace 1h] [--dry-run]   remove tarball blobs no version references
 //	gatehouse version                       print the version
 package main
 
@@ -27,7 +28,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/gc"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
@@ -52,6 +55,7 @@ Usage:
   gatehouse token revoke KEY           revoke a token by key, unique key prefix, or whole token
   gatehouse token check TOKEN          say offline whether TOKEN is well formed (checksum)
   gatehouse migrate                    apply pending database migrations and exit
+  gatehouse gc [--grace D] [--dry-run]  remove tarball blobs no version references (safe while serving)
   gatehouse version                    print the version
 `
 
@@ -72,6 +76,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = orgCommand(args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCommand(args[1:], stdout, stderr)
+	case "gc":
+		err = gcCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return 0
@@ -131,9 +137,9 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // storageFlags are the flags an admin command shares with serve to find the
-// same data: --config, --data, --database and --key-file.
+// same data: --config, --data, --database, --key-file and --blobs.
 type storageFlags struct {
-	config, data, database, keyFile *string
+	config, data, database, keyFile, blobs *string
 }
 
 func addStorageFlags(fs *flag.FlagSet) storageFlags {
@@ -144,6 +150,8 @@ func addStorageFlags(fs *flag.FlagSet) storageFlags {
 			"none means SQLite in the data folder)"),
 		keyFile: fs.String("key-file", "", "server key file (default: what serve would use, from GATEHOUSE_KEY_FILE, "+
 			"the config file, or server.key in the data folder)"),
+		blobs: fs.String("blobs", "", "where the tarballs live: file:///path or s3://BUCKET?... (default: what serve would use, "+
+			"from GATEHOUSE_BLOBS or the config file; none means the folder tarballs in the data folder)"),
 	}
 }
 
@@ -161,6 +169,9 @@ func (f storageFlags) load(stderr io.Writer) (config.Config, error) {
 	}
 	if *f.keyFile != "" {
 		args = append(args, "--key-file", *f.keyFile)
+	}
+	if *f.blobs != "" {
+		args = append(args, "--blobs", *f.blobs)
 	}
 	return config.Load(args, os.Getenv, stderr)
 }
@@ -210,6 +221,96 @@ func migrateCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "database migrated: %s, schema version %d\n", where, v)
 	return nil
+}
+
+// gcCommand removes tarball blobs that no version references and that were
+// written before the grace period, printing each one and a summary. It is
+// safe while nodes serve: see package gc.
+func gcCommand(args []string, stdout, stderr io.Writer) error {
+	const use = "usage: gatehouse gc [--grace DURATION] [--dry-run] [--data DIR] [--database URL] [--blobs URL] [--config FILE]"
+	fs := flag.NewFlagSet("gatehouse gc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	grace := fs.Duration("grace", time.Hour, "keep unreferenced blobs written less than this long ago: longer than "+
+		"any publish takes, plus the clock difference with the blob store")
+	dryRun := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
+	storage := addStorageFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New(use)
+	}
+	if *grace < 0 {
+		return fmt.Errorf("--grace %s: must not be negative", *grace)
+	}
+	cfg, err := storage.load(stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	quiet := server.NewLogger(io.Discard, "error", false)
+	st, err := server.OpenStore(ctx, cfg, quiet)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	blobs, err := server.OpenBlobs(ctx, cfg, quiet)
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	verb := "removed"
+	if *dryRun {
+		verb = "would remove"
+	}
+	c, err := gc.New(st, blobs, gc.Options{Grace: *grace, DryRun: *dryRun,
+		Removed: func(key string, a blob.Attributes) {
+			fmt.Fprintf(stdout, "%s %s (%d bytes, written %s)\n", verb, key, a.Size, a.ModTime.UTC().Format(time.RFC3339))
+		}})
+	if err != nil {
+		return err
+	}
+	sum, err := c.Run(ctx)
+	freed := "freed"
+	if *dryRun {
+		freed = "would be freed"
+	}
+	fmt.Fprintf(stdout, "blobs seen: %d (%s); referenced: %d; unreferenced but younger than %s, kept: %d; %s: %d (%s %s)\n",
+		sum.Seen, byteSize(sum.SeenBytes), sum.Referenced, shortDuration(*grace), sum.Young, verb, sum.Removed, byteSize(sum.Freed), freed)
+	if sum.Foreign > 0 {
+		fmt.Fprintf(stdout, "left alone: %d keys under %s that are not tarball content addresses\n", sum.Foreign, blob.KeyPrefix())
+	}
+	if err != nil {
+		return fmt.Errorf("gc stopped: %w", err)
+	}
+	return nil
+}
+
+// shortDuration writes d without zero units at its end: "1h", not "1h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// byteSize writes n bytes for people: "1234 bytes", "3.4 MiB".
+func byteSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // parseWithName parses args that start with one positional NAME before the flags.

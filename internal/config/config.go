@@ -23,6 +23,11 @@ type Config struct {
 	// (--key-file, GATEHOUSE_KEY_FILE, key_file). Nodes sharing a database
 	// must share the key.
 	KeyFile string
+	// Blobs is where tarballs live: empty for the folder DataDir/tarballs,
+	// file:///abs/path for another folder, or s3://BUCKET?endpoint=...&region=...
+	// for an S3-compatible bucket whose credentials come from the AWS
+	// environment variables (--blobs, GATEHOUSE_BLOBS, blobs).
+	Blobs string
 	// URL is the public base URL used in tarball links; empty means "from the request"
 	// (--url, GATEHOUSE_URL, url).
 	URL string

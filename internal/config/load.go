@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"gopkg.in/yaml.v3"
 )
 
@@ -96,6 +97,25 @@ func settings() []setting {
 			},
 			set:   func(c *Config, s string) error { c.KeyFile = s; return nil },
 			check: func(Config) error { return nil }, // any path; opening it tells what is wrong
+		},
+		{
+			flag: "blobs", env: "GATEHOUSE_BLOBS", key: "blobs", arg: "URL",
+			help: "Where the package tarballs live: empty for the folder tarballs under --data; file:///absolute/path " +
+				"for another folder; or s3://BUCKET?region=REGION for an S3-compatible bucket shared by every gatehouse node, " +
+				"with endpoint=http://HOST:PORT and use_path_style=true for servers other than AWS, and prefix=PATH/ to keep " +
+				"the tarballs under a key prefix. S3 credentials come from the AWS environment (AWS_ACCESS_KEY_ID, " +
+				"AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...), never from the URL.",
+			show: func(c Config) string {
+				if c.Blobs == "" {
+					return "empty (the folder tarballs under --data)"
+				}
+				return c.Blobs
+			},
+			set: func(c *Config, s string) error { c.Blobs = strings.TrimSpace(s); return nil },
+			check: func(c Config) error {
+				_, err := blob.ParseLocation(c.Blobs, filepath.Join(c.DataDir, "tarballs"))
+				return err
+			},
 		},
 		{
 			flag: "url", env: "GATEHOUSE_URL", key: "url", arg: "URL",

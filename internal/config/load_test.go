@@ -110,6 +110,13 @@ func TestLoadPrecedence(t *testing.T) {
 			wantFile: "/srv/file.key", wantEnv: "/run/secrets/env.key", wantFlag: "flag.key",
 		},
 		{
+			key: "blobs", flag: "blobs", env: "GATEHOUSE_BLOBS",
+			file: "file:///srv/tarballs", envValue: "s3://env-bucket?region=eu-west-1", flagValue: " s3://flag-bucket?endpoint=http://127.0.0.1:8333&use_path_style=true ",
+			get:      func(c Config) any { return c.Blobs },
+			wantFile: "file:///srv/tarballs", wantEnv: "s3://env-bucket?region=eu-west-1",
+			wantFlag: "s3://flag-bucket?endpoint=http://127.0.0.1:8333&use_path_style=true",
+		},
+		{
 			key: "url", flag: "url", env: "GATEHOUSE_URL",
 			file: "https://file.example/", envValue: "http://env.example/npm", flagValue: "https://flag.example:8443/r/",
 			get:      func(c Config) any { return c.URL },
@@ -702,5 +709,44 @@ func TestDatabaseSetting(t *testing.T) {
 	}
 	if !strings.Contains(help.String(), "--database URL") || !strings.Contains(help.String(), "Default: empty (SQLite under --data)") {
 		t.Errorf("--help does not explain --database:\n%s", help.String())
+	}
+}
+
+func TestBlobsSetting(t *testing.T) {
+	for _, ok := range []string{"", "file:///var/lib/gatehouse/tarballs",
+		"s3://tarballs?endpoint=http://127.0.0.1:8333&region=us-east-1&use_path_style=true&prefix=gatehouse/"} {
+		cfg, err := Load([]string{"--blobs", ok}, envOf(nil), &bytes.Buffer{})
+		if err != nil || cfg.Blobs != ok {
+			t.Errorf("--blobs %q: %q, %v", ok, cfg.Blobs, err)
+		}
+	}
+	const secret = "s3cr3t-key"
+	for _, c := range []struct{ value, want string }{
+		{"gs://tarballs", `unknown scheme "gs"`},
+		{"/var/lib/gatehouse/tarballs", "unknown scheme"},
+		{"file://tarballs", "file:///absolute/path"},
+		{"s3://", "must name a bucket"},
+		{"s3://AKIA:" + secret + "@tarballs", "AWS_ACCESS_KEY_ID"},
+	} {
+		_, err := Load(nil, envOf(map[string]string{"GATEHOUSE_BLOBS": c.value}), &bytes.Buffer{})
+		if err == nil {
+			t.Errorf("GATEHOUSE_BLOBS=%q accepted", c.value)
+			continue
+		}
+		for _, w := range []string{"GATEHOUSE_BLOBS", "--blobs", c.want} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("GATEHOUSE_BLOBS=%q: error %q does not contain %q", c.value, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("GATEHOUSE_BLOBS=%q: error %q repeats the secret", c.value, err)
+		}
+	}
+	var help bytes.Buffer
+	if _, err := Load([]string{"--help"}, envOf(nil), &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	if !strings.Contains(help.String(), "--blobs URL") || !strings.Contains(help.String(), "AWS_SECRET_ACCESS_KEY") {
+		t.Errorf("--help does not explain --blobs:\n%s", help.String())
 	}
 }

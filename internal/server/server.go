@@ -54,7 +54,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := blob.OpenFolder(filepath.Join(cfg.DataDir, "tarballs"))
+	blobs, err := OpenBlobs(ctx, cfg, log)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -151,6 +151,23 @@ func loadKey(ctx context.Context, cfg config.Config, st *store.Store) (*keyring.
 			"--key-file at a shared copy)", path)
 	}
 	return keys, nil
+}
+
+// OpenBlobs opens the tarball store --blobs names: the folder tarballs under
+// the data folder by default, another folder, or an S3-compatible bucket
+// (shared by every node), and checks that it answers. The location is logged;
+// it never holds credentials, which come from the AWS environment.
+func OpenBlobs(ctx context.Context, cfg config.Config, log *slog.Logger) (*blob.Store, error) {
+	loc, err := blob.ParseLocation(cfg.Blobs, filepath.Join(cfg.DataDir, "tarballs"))
+	if err != nil {
+		return nil, fmt.Errorf("blobs: %w", err)
+	}
+	if loc.Bucket != "" {
+		log.Info("tarballs in an S3 bucket", slog.String("blobs", loc.String()))
+	} else {
+		log.Info("tarballs in a folder", slog.String("blobs", loc.String()))
+	}
+	return blob.OpenLocation(ctx, loc)
 }
 
 // Handler is the whole HTTP handler, middleware included.

@@ -147,6 +147,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Changes", testChanges},
 		{"ListenerReconnects", testListenerReconnects},
 		{"Settings", testSettings},
+		{"BlobReferences", testBlobReferences},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
@@ -1243,4 +1244,64 @@ func testTeams(t *testing.T, b backend) {
 	if got, _ := q.TeamPackages(ctx, writers.ID); len(got) != 0 {
 		t.Errorf("grants of a deleted package: %v", got)
 	}
+}
+
+func testBlobReferences(t *testing.T, b backend) {
+	s := b.store(t)
+	ctx := t.Context()
+	q := s.Q()
+	a, err := q.CreatePackage(ctx, Package{Name: "a", Access: "public", CreatedAt: 1, ModifiedAt: 1})
+	must(t, err)
+	bpkg, err := q.CreatePackage(ctx, Package{Name: "b", Access: "public", CreatedAt: 1, ModifiedAt: 1})
+	must(t, err)
+	// "shared" serves two versions of two packages (the same bytes).
+	for _, v := range []Version{
+		{PackageID: a.ID, Version: "1.0.0", BlobKey: "sha512/aa/one"},
+		{PackageID: a.ID, Version: "2.0.0", BlobKey: "sha512/bb/shared"},
+		{PackageID: bpkg.ID, Version: "1.0.0", BlobKey: "sha512/bb/shared"},
+	} {
+		v.Manifest, v.Size, v.PublishedAt = []byte(`{}`), 1, 1
+		must(t, q.InsertVersion(ctx, v))
+	}
+	check := func(when string, keys []string, want map[string]bool) {
+		t.Helper()
+		got, err := q.ReferencedBlobs(ctx, keys)
+		if err != nil {
+			t.Fatalf("%s: ReferencedBlobs: %v", when, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: ReferencedBlobs(%q) = %v, want %v", when, keys, got, want)
+		}
+	}
+	check("no keys", nil, map[string]bool{})
+	check("all", []string{"sha512/aa/one", "sha512/bb/shared", "sha512/cc/orphan"},
+		map[string]bool{"sha512/aa/one": true, "sha512/bb/shared": true})
+	check("case and prefix differ", []string{"SHA512/AA/ONE", "sha512/aa/on", "sha512/aa/one "}, map[string]bool{})
+
+	// More keys than one batch: the referenced ones are found in any batch.
+	var many []string
+	for i := range 1234 {
+		many = append(many, fmt.Sprintf("sha512/zz/%04d", i))
+	}
+	many[3], many[777], many[1233] = "sha512/aa/one", "sha512/bb/shared", "sha512/aa/one"
+	check("three batches", many, map[string]bool{"sha512/aa/one": true, "sha512/bb/shared": true})
+
+	// A shared blob stays referenced until its last version goes.
+	must(t, q.DeleteVersion(ctx, a.ID, "2.0.0"))
+	check("one user of shared left", []string{"sha512/bb/shared"}, map[string]bool{"sha512/bb/shared": true})
+	must(t, q.DeletePackage(ctx, bpkg.ID))
+	check("no user of shared left", []string{"sha512/bb/shared", "sha512/aa/one"}, map[string]bool{"sha512/aa/one": true})
+
+	// Inside a transaction, an uncommitted version counts for that transaction.
+	must(t, s.InTx(ctx, func(tq Queries) error {
+		if err := tq.InsertVersion(ctx, Version{PackageID: a.ID, Version: "3.0.0", Manifest: []byte(`{}`), BlobKey: "sha512/cc/new", Size: 1, PublishedAt: 2}); err != nil {
+			return err
+		}
+		got, err := tq.ReferencedBlobs(ctx, []string{"sha512/cc/new"})
+		if err != nil || !got["sha512/cc/new"] {
+			t.Errorf("inside the transaction: %v, %v", got, err)
+		}
+		return nil
+	}))
+	check("after commit", []string{"sha512/cc/new"}, map[string]bool{"sha512/cc/new": true})
 }

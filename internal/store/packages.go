@@ -180,6 +180,45 @@ func (q Queries) DeleteVersion(ctx context.Context, packageID int64, version str
 	return nil
 }
 
+// blobBatch bounds how many keys one ReferencedBlobs query asks about, well
+// under the bind-parameter limits of SQLite (32766) and PostgreSQL (65535).
+const blobBatch = 500
+
+// ReferencedBlobs returns which of keys some version's tarball still uses
+// (versions.blob_key, the tarball's content address), looked up through the
+// versions_by_blob index a batch at a time. Keys no version uses are absent
+// from the result. Blobs are content-addressed, so one blob may serve
+// several versions: it is referenced while any of them remains.
+func (q Queries) ReferencedBlobs(ctx context.Context, keys []string) (map[string]bool, error) {
+	found := make(map[string]bool)
+	for start := 0; start < len(keys); start += blobBatch {
+		batch := keys[start:min(start+blobBatch, len(keys))]
+		args := make([]any, len(batch))
+		for i, k := range batch {
+			args[i] = k
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(batch)), ", ")
+		rows, err := q.query(ctx, `SELECT DISTINCT blob_key FROM versions WHERE blob_key IN (`+marks+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up blob references: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan blob reference: %w", err)
+			}
+			found[k] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("look up blob references: %w", err)
+		}
+	}
+	return found, nil
+}
+
 // MarkPublished records name@version as used forever; a second call for the
 // same pair is a Conflict.
 func (q Queries) MarkPublished(ctx context.Context, name, version string) error {
