@@ -41,6 +41,14 @@ publish_size=${BENCH_PUBLISH_SIZE:-10240}
 # gatehouse's log level: error, like Verdaccio's below, so neither writes a
 # line per request.
 gatehouse_log_level=${BENCH_GATEHOUSE_LOG_LEVEL:-error}
+# gatehouse's metadata store and blob store: empty for the embedded default
+# (SQLite and a folder under its data folder); a postgres:// URL (a fresh,
+# empty database: the seed creates accounts that must not exist yet) and an
+# s3:// URL (with AWS_* credentials in the environment) run it as a node of
+# a cluster would. The URLs are passed in the environment, never in a
+# process list or the report.
+database=${BENCH_DATABASE:-}
+blobs=${BENCH_BLOBS:-}
 # The file whose bench/run.sh section is replaced; "none" leaves it alone.
 docs=${BENCH_DOCS:-$root/docs/benchmarks.md}
 # 1 keeps the temporary folder (logs, raw wrk output) after the run.
@@ -155,7 +163,8 @@ if [[ $pprof == 1 ]]; then
 	done
 	gh_flags+=(--metrics-listen "127.0.0.1:$gh_metrics_port" --pprof)
 fi
-"$work/bin/gatehouse" serve --listen "127.0.0.1:$gh_port" --data "$work/gatehouse-data" \
+GATEHOUSE_DATABASE=$database GATEHOUSE_BLOBS=$blobs \
+	"$work/bin/gatehouse" serve --listen "127.0.0.1:$gh_port" --data "$work/gatehouse-data" \
 	--log-level "$gatehouse_log_level" "${gh_flags[@]}" >"$work/logs/gatehouse.log" 2>&1 &
 gh_pid=$!
 pids+=("$gh_pid")
@@ -463,6 +472,15 @@ gh_tokens=$("$seed" field "$results/seed-gatehouse.json" tokens)
 	printf 'npm ci: %s runs each, cold cache, the same lockfile with its URLs rewritten per registry\n' "$npm_runs"
 	printf 'publish: %s × %s B\n' "$publishes" "$publish_size"
 	printf 'log levels: gatehouse %s, Verdaccio error\n' "$gatehouse_log_level"
+	store_kind="SQLite (WAL, synchronous FULL) in the data folder"
+	if [[ -n $database ]]; then
+		store_kind="PostgreSQL $(psql "$database" -XAtc 'SHOW server_version' 2>/dev/null | awk '{ print $1 }') on loopback"
+	fi
+	blob_kind="a folder"
+	if [[ -n $blobs ]]; then
+		blob_kind="an S3-compatible bucket on loopback"
+	fi
+	printf 'gatehouse store: %s; tarballs in %s\n' "$store_kind" "$blob_kind"
 	printf 'machine load before the load tests: %s (1-minute load average)\n' "$load_before"
 	if [[ $profile == 1 ]]; then
 		printf 'profiling: perf record at 499 Hz on gatehouse during its runs (lowers its figures a little)\n'
