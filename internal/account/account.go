@@ -37,6 +37,10 @@ type Options struct {
 	Log *slog.Logger
 	// OnRevoke is called with a token's hash after it is revoked, so caches drop it.
 	OnRevoke func(hash []byte)
+	// FlushLastUse writes the token uses noted in memory but not yet stored
+	// (see auth.Authenticator), so token and session lists show them; nil
+	// means there are none.
+	FlushLastUse func(ctx context.Context) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,6 +62,9 @@ func NewService(s *store.Store, f token.Format, opts Options) (*Service, error) 
 	}
 	if opts.OnRevoke == nil {
 		opts.OnRevoke = func([]byte) {}
+	}
+	if opts.FlushLastUse == nil {
+		opts.FlushLastUse = func(context.Context) error { return nil }
 	}
 	if opts.Tokens == (TokenPolicy{}) {
 		opts.Tokens = DefaultTokenPolicy()

@@ -423,6 +423,7 @@ func (s *Service) ListTokens(ctx context.Context, p *auth.Principal, page, perPa
 const purgeAfter = 30 * 24 * time.Hour
 
 func (s *Service) listTokens(ctx context.Context, userID int64, page, perPage int) (TokenPage, error) {
+	s.flushLastUse(ctx)
 	q := s.store.Q()
 	if err := q.PurgeExpiredTokens(ctx, userID, s.opts.Now().Add(-purgeAfter).UnixMilli()); err != nil {
 		return TokenPage{}, err

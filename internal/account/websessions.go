@@ -57,6 +57,7 @@ func (s *Service) Sessions(ctx context.Context, p *auth.Principal) ([]store.Toke
 	if err := MayManageTokens(p); err != nil {
 		return nil, err
 	}
+	s.flushLastUse(ctx)
 	list, err := s.store.Q().ListSessions(ctx, p.UserID, s.opts.Now().UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list sessions of user %d: %w", p.UserID, err)
@@ -103,4 +104,13 @@ func (s *Service) ownByKey(ctx context.Context, userID int64, key string) (store
 		return store.Token{}, notFound
 	}
 	return rec, nil
+}
+
+// flushLastUse writes the token uses waiting in memory before a list shows
+// last uses. A failure only makes the list a second behind, so it is logged,
+// not returned.
+func (s *Service) flushLastUse(ctx context.Context) {
+	if err := s.opts.FlushLastUse(ctx); err != nil {
+		s.log.Warn("record token last use before listing", "error", err)
+	}
 }

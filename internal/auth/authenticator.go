@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -52,6 +53,8 @@ type Authenticator struct {
 	legacyValid func() bool
 	obs         Observer
 
+	touches *toucher
+
 	mu    sync.RWMutex
 	cache map[[32]byte]*cachedToken
 	// gen grows with every Forget and ForgetAll: a token read from the
@@ -82,8 +85,9 @@ const (
 // NewAuthenticator returns an Authenticator for tokens of format; changes
 // tells it of tokens revoked and users changed by any process. legacy
 // reports whether legacy tokens may be used (nil: always); obs, if not nil,
-// hears every check's result.
-func NewAuthenticator(s *store.Store, f token.Format, changes store.Changes, now func() time.Time, legacy func() bool, obs Observer) *Authenticator {
+// hears every check's result; log, if not nil, hears of failures to record
+// a token's last use. Close stops its background writer.
+func NewAuthenticator(s *store.Store, f token.Format, changes store.Changes, now func() time.Time, legacy func() bool, obs Observer, log *slog.Logger) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
@@ -93,7 +97,11 @@ func NewAuthenticator(s *store.Store, f token.Format, changes store.Changes, now
 	if obs == nil {
 		obs = silentObserver{}
 	}
-	a := &Authenticator{store: s, format: f, now: now, legacyValid: legacy, obs: obs, cache: map[[32]byte]*cachedToken{}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Authenticator{store: s, format: f, now: now, legacyValid: legacy, obs: obs, cache: map[[32]byte]*cachedToken{},
+		touches: newToucher(s, log)}
 	changes.Subscribe(a.changed)
 	return a
 }
@@ -175,7 +183,7 @@ func (a *Authenticator) bearer(ctx context.Context, raw string, ip netip.Addr) (
 	if len(c.cidrs) > 0 && !inRanges(ip, c.cidrs) {
 		return nil, ResultIPDenied, ErrIPNotAllowed()
 	}
-	a.touch(ctx, c, now, ip)
+	a.touch(c, now, ip)
 	p := c.principal
 	p.ClientIP = ip
 	return &p, ResultOK, nil
@@ -265,9 +273,10 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 	return c, "", nil
 }
 
-// touch records the token's use at most once per touchEvery, so a busy token
-// costs no database write per request.
-func (a *Authenticator) touch(ctx context.Context, c *cachedToken, now time.Time, ip netip.Addr) {
+// touch notes the token's use at most once per touchEvery, so a busy token
+// costs nothing per request; the note is written within a second, in a batch
+// (see toucher), so no request waits for the write.
+func (a *Authenticator) touch(c *cachedToken, now time.Time, ip netip.Addr) {
 	c.mu.Lock()
 	due := now.Sub(c.lastTouch) >= touchEvery
 	if due {
@@ -281,6 +290,14 @@ func (a *Authenticator) touch(ctx context.Context, c *cachedToken, now time.Time
 	if ip.IsValid() {
 		ipText = ip.String()
 	}
-	// A failed touch must not fail the request; the next one retries after the interval.
-	_ = a.store.Q().TouchToken(context.WithoutCancel(ctx), c.principal.TokenID, now.UnixMilli(), ipText)
+	a.touches.note(store.Touch{TokenID: c.principal.TokenID, At: now.UnixMilli(), IP: ipText})
 }
+
+// FlushLastUse writes every token use noted so far, so that a token list
+// read after it shows them.
+func (a *Authenticator) FlushLastUse(ctx context.Context) error {
+	return a.touches.flush(ctx)
+}
+
+// Close writes the uses still waiting and stops the background writer.
+func (a *Authenticator) Close() { a.touches.close() }

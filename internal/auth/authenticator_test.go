@@ -57,7 +57,8 @@ func newFixture(tb testing.TB) *fixture {
 	feed := store.NewFeed(st, slog.New(slog.DiscardHandler))
 	tb.Cleanup(func() { feed.Close() })
 	f := &fixture{st: st, format: token.NewFormat(""), user: u, now: time.Now(), legacy: true, heard: &recorder{}}
-	f.authn = NewAuthenticator(st, f.format, feed, func() time.Time { return f.now }, func() bool { return f.legacy }, f.heard)
+	f.authn = NewAuthenticator(st, f.format, feed, func() time.Time { return f.now }, func() bool { return f.legacy }, f.heard, nil)
+	tb.Cleanup(f.authn.Close)
 	// The feed's first delivery (AnyChange) empties the cache: wait for it
 	// before the tests fill the cache.
 	started := make(chan struct{})
@@ -355,22 +356,83 @@ func TestLastUsedIsThrottled(t *testing.T) {
 		rec, _ := f.st.Q().TokenByHash(ctx, h[:])
 		return rec.LastUsedAt.Int64
 	}
+	flush := func() {
+		t.Helper()
+		if err := f.authn.FlushLastUse(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	start := f.now
 	_, _ = f.authn.Bearer(ctx, raw, loopback)
+	flush()
 	if lastUsed() != start.UnixMilli() {
 		t.Fatalf("first use not recorded")
 	}
 	f.now = start.Add(30 * time.Second)
 	_, _ = f.authn.Bearer(ctx, raw, loopback)
+	flush()
 	if lastUsed() != start.UnixMilli() {
 		t.Fatalf("a second use within the minute wrote to the database")
 	}
 	f.now = start.Add(61 * time.Second)
 	_, _ = f.authn.Bearer(ctx, raw, netip.MustParseAddr("127.0.0.2"))
+	flush()
 	rec, _ := f.st.Q().TokenByHash(ctx, h[:])
 	if rec.LastUsedAt.Int64 != f.now.UnixMilli() || rec.LastUsedIP != "127.0.0.2" {
 		t.Fatalf("use after a minute not recorded: %+v", rec)
 	}
+}
+
+// A use is written off the request path: not by the request itself, but by
+// the background writer within a few seconds, and by Close at the latest.
+func TestLastUseWrittenInBackground(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	lastUsed := func(raw string) int64 {
+		h := token.Hash(raw)
+		rec, err := f.st.Q().TokenByHash(ctx, h[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.LastUsedAt.Int64
+	}
+	// Held by the writer's lock, a flush cannot start: the request must
+	// still be answered, with nothing written yet.
+	f.authn.touches.flushMu.Lock()
+	first := f.issue(t, store.Token{Kind: "publish"})
+	if _, err := f.authn.Bearer(ctx, first, loopback); err != nil {
+		f.authn.touches.flushMu.Unlock()
+		t.Fatal(err)
+	}
+	if got := lastUsed(first); got != 0 {
+		f.authn.touches.flushMu.Unlock()
+		t.Fatalf("the request wrote its last use itself (%d)", got)
+	}
+	f.authn.touches.flushMu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for lastUsed(first) != f.now.UnixMilli() {
+		if time.Now().After(deadline) {
+			t.Fatal("the background writer did not record the use within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Many tokens at once: one batch, all recorded; Close writes what waits.
+	var raws []string
+	for i := 0; i < 50; i++ {
+		raws = append(raws, f.issue(t, store.Token{Kind: "read-only"}))
+	}
+	for _, raw := range raws {
+		if _, err := f.authn.Bearer(ctx, raw, loopback); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.authn.Close()
+	for i, raw := range raws {
+		if lastUsed(raw) != f.now.UnixMilli() {
+			t.Fatalf("token %d: use not written by Close", i)
+		}
+	}
+	f.authn.Close() // a second Close is harmless
 }
 
 func BenchmarkBearerValidGranular(b *testing.B) {

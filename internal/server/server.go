@@ -69,7 +69,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	tokenPolicy.LegacyTokens = cfg.LegacyTokens != "disabled"
 	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
 	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
-	authn := auth.NewAuthenticator(st, format, s.feed, nil, func() bool { return tokenPolicy.LegacyTokens }, s.metrics)
+	authn := auth.NewAuthenticator(st, format, s.feed, nil, func() bool { return tokenPolicy.LegacyTokens }, s.metrics, log)
+	s.authn = authn
 	s.Accounts, err = account.NewService(st, format, account.Options{
 		RegistrationOpen: cfg.Registration == "open",
 		SessionTTL:       cfg.SessionTTL,
@@ -78,11 +79,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		Keyring:          keys,
 		Log:              log,
 		OnRevoke:         authn.Forget,
+		FlushLastUse:     authn.FlushLastUse,
 	})
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	s.authn = authn
 	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil, s.metrics)
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	s.feed.Start()
@@ -190,6 +191,9 @@ func (s *Server) metricsHandler() http.Handler {
 
 // Close stops following changes and releases the stores.
 func (s *Server) Close() error {
+	if s.authn != nil {
+		s.authn.Close() // writes the token uses still waiting
+	}
 	return errors.Join(s.feed.Close(), s.blobs.Close(), s.store.Close())
 }
 

@@ -475,3 +475,27 @@ func TestNoPlaintextTokenAtRest(t *testing.T) {
 		t.Fatal("nothing was logged; the check proves nothing")
 	}
 }
+
+// A token's use is written in the background, but a list made right after
+// it already shows it: listing writes the uses still waiting.
+func TestTokenListShowsLastUseAtOnce(t *testing.T) {
+	tr := newTestRegistry(t)
+	alice := tr.user("alice")
+	tok := tr.mustToken(alice, map[string]any{"password": "pw-alice", "readonly": true})
+	if res := tr.do("GET", "/-/whoami", tok, nil); res.status != http.StatusOK {
+		t.Fatalf("whoami with the new token: %d %s", res.status, res.body)
+	}
+	list := tr.do("GET", "/-/npm/v1/tokens", alice, nil).json(t)
+	for _, o := range list["objects"].([]any) {
+		obj := o.(map[string]any)
+		if !strings.HasPrefix(tok, obj["token"].(string)) {
+			continue
+		}
+		used, ok := obj["last_used"].(map[string]any)
+		if !ok || used["time"] == "" || used["ip"] == "" {
+			t.Fatalf("the token's use is not in the list made right after it: %v", obj["last_used"])
+		}
+		return
+	}
+	t.Fatal("the new token is not listed")
+}

@@ -152,6 +152,27 @@ func (q Queries) TouchToken(ctx context.Context, id int64, at int64, ip string) 
 	return nil
 }
 
+// Touch is one token's use: when (Unix ms) and from where.
+type Touch struct {
+	TokenID int64
+	At      int64
+	IP      string
+}
+
+// TouchTokens records many tokens' last uses; run it in a transaction so
+// they cost one commit. A use older than the one recorded does not replace
+// it.
+func (q Queries) TouchTokens(ctx context.Context, touches []Touch) error {
+	for _, t := range touches {
+		_, err := q.exec(ctx, `UPDATE tokens SET last_used_at = ?, last_used_ip = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, t.At, t.IP, t.TokenID, t.At)
+		if err != nil {
+			return fmt.Errorf("touch token %d: %w", t.TokenID, err)
+		}
+	}
+	return nil
+}
+
 // CountLiveTokens counts a user's access tokens that are neither revoked nor
 // expired at now; login sessions are not counted.
 func (q Queries) CountLiveTokens(ctx context.Context, userID, now int64) (int, error) {

@@ -413,6 +413,25 @@ func testTokens(t *testing.T, b backend) {
 	if got.LastUsedAt != (sql.NullInt64{Int64: 1234, Valid: true}) || got.LastUsedIP != "2001:db8::1" {
 		t.Fatalf("touch not recorded: %+v", got)
 	}
+	// A batch records each use once, and an older use does not replace a newer one.
+	must(t, s.InTx(ctx, func(q Queries) error {
+		return q.TouchTokens(ctx, []Touch{{TokenID: full.ID, At: 1000, IP: "10.0.0.1"}, {TokenID: tok.ID, At: 5000, IP: "10.0.0.2"}})
+	}))
+	got, _ = q.TokenByHash(ctx, full.Hash)
+	if got.LastUsedAt.Int64 != 1234 || got.LastUsedIP != "2001:db8::1" {
+		t.Fatalf("an older use replaced a newer one: %+v", got)
+	}
+	got, _ = q.TokenByHash(ctx, []byte("hash-1"))
+	if got.LastUsedAt.Int64 != 5000 || got.LastUsedIP != "10.0.0.2" {
+		t.Fatalf("batched touch not recorded: %+v", got)
+	}
+	must(t, s.InTx(ctx, func(q Queries) error {
+		return q.TouchTokens(ctx, []Touch{{TokenID: full.ID, At: 9000, IP: "10.0.0.3"}})
+	}))
+	got, _ = q.TokenByHash(ctx, full.Hash)
+	if got.LastUsedAt.Int64 != 9000 || got.LastUsedIP != "10.0.0.3" {
+		t.Fatalf("newer batched touch not recorded: %+v", got)
+	}
 	// Deleting a user takes their tokens along.
 	_, err = s.DB().ExecContext(ctx, s.d.rebind(`DELETE FROM users WHERE id = ?`), alice.ID)
 	must(t, err)

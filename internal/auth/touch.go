@@ -1,0 +1,110 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// Last-use records are written in batches, off the request path: a request
+// authenticated by a token not used for a minute only notes the use in
+// memory, and one transaction a second (or sooner, when many are waiting)
+// writes every noted use. A request therefore never waits for a database
+// write (on SQLite, a commit and its fsync) just to be authenticated.
+const (
+	touchFlushEvery = time.Second
+	touchBatchMax   = 1024 // a flush starts at once when this many are waiting
+)
+
+// toucher holds last uses not yet written, one per token (the newest).
+type toucher struct {
+	store *store.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	pending map[int64]store.Touch
+
+	// flushMu makes flushes one at a time, so a caller of Flush knows that
+	// every use noted before its call is written when it returns.
+	flushMu  sync.Mutex
+	kick     chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+func newToucher(s *store.Store, log *slog.Logger) *toucher {
+	t := &toucher{
+		store: s, log: log, pending: map[int64]store.Touch{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go t.run()
+	return t
+}
+
+// note records a use, to be written by the next flush.
+func (t *toucher) note(u store.Touch) {
+	t.mu.Lock()
+	if old, ok := t.pending[u.TokenID]; !ok || old.At < u.At {
+		t.pending[u.TokenID] = u
+	}
+	n := len(t.pending)
+	t.mu.Unlock()
+	if n >= touchBatchMax {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (t *toucher) run() {
+	defer close(t.done)
+	tick := time.NewTicker(touchFlushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			t.flushLogged(context.Background())
+			return
+		case <-tick.C:
+		case <-t.kick:
+		}
+		t.flushLogged(context.Background())
+	}
+}
+
+func (t *toucher) flushLogged(ctx context.Context) {
+	if err := t.flush(ctx); err != nil {
+		// A lost last-use record is not worth failing anything for; it is
+		// written again on the token's next use after touchEvery.
+		t.log.Warn("record token last use", "error", err)
+	}
+}
+
+// flush writes every noted use in one transaction.
+func (t *toucher) flush(ctx context.Context) error {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	t.mu.Lock()
+	if len(t.pending) == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	batch := make([]store.Touch, 0, len(t.pending))
+	for _, u := range t.pending {
+		batch = append(batch, u)
+	}
+	t.pending = map[int64]store.Touch{}
+	t.mu.Unlock()
+	return t.store.InTx(ctx, func(q store.Queries) error { return q.TouchTokens(ctx, batch) })
+}
+
+// close writes what is waiting and stops the background writer.
+func (t *toucher) close() {
+	t.stopOnce.Do(func() { close(t.stop) })
+	<-t.done
+}
