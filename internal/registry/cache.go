@@ -52,6 +52,7 @@ type docKey struct {
 type docEntry struct {
 	gen     int64
 	missing bool
+	cost    int // bytes counted against the cache's bound when put
 	pkg     store.Package
 	body    []byte // the stored document (BasePlaceholder not filled in)
 	etag    string // of body; a base URL adds its own suffix
@@ -71,14 +72,18 @@ type versionKey struct {
 }
 
 type versionEntry struct {
-	gen int64
-	v   store.Version // without its manifest
+	gen  int64
+	cost int
+	v    store.Version // without its manifest
 }
 
-// Bounds on what the cache holds; past them it starts again empty. A
-// document counts twice: as stored, and with the base URL filled in.
+// Bounds on what the cache holds. Past one, entries go: first those no
+// longer current, then arbitrary ones (Go's map order is random, so this is
+// random eviction, which keeps most of a popular set without any
+// bookkeeping per hit) until an eighth of the room is free. A document's
+// bytes count as stored plus as filled with the base URL, when that differs.
 const (
-	cacheMaxEntries = 50_000
+	cacheMaxEntries = 100_000
 	cacheMaxBytes   = 64 << 20
 	entryOverhead   = 128 // map slot, key and entry, roughly
 )
@@ -98,15 +103,19 @@ func (c *docCache) get(k docKey) (*docEntry, bool) {
 }
 
 func (c *docCache) put(k docKey, e *docEntry) {
-	size := 2*len(e.body) + len(k.name) + entryOverhead
+	e.cost = len(e.body) + len(k.name) + entryOverhead
+	if f := e.filled.Load(); f != nil && len(f.doc.Body) > 0 && (len(e.body) == 0 || &f.doc.Body[0] != &e.body[0]) {
+		e.cost += len(f.doc.Body)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.makeRoom(size)
 	if old, ok := c.entries[k]; ok {
-		c.bytes -= 2*len(old.body) + len(k.name) + entryOverhead
+		c.bytes -= old.cost
+		delete(c.entries, k)
 	}
+	c.makeRoom(e.cost)
 	c.entries[k] = e
-	c.bytes += size
+	c.bytes += e.cost
 }
 
 func (c *docCache) getVersion(k versionKey) (store.Version, bool) {
@@ -123,19 +132,59 @@ func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
 	size := len(k.version) + len(v.BlobKey) + entryOverhead
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.makeRoom(size)
-	if _, ok := c.versions[k]; !ok {
-		c.bytes += size
+	if old, ok := c.versions[k]; ok {
+		c.bytes -= old.cost
+		delete(c.versions, k)
 	}
-	c.versions[k] = versionEntry{gen: gen, v: v}
+	c.makeRoom(size)
+	c.versions[k] = versionEntry{gen: gen, cost: size, v: v}
+	c.bytes += size
 }
 
-// makeRoom empties the cache when adding size bytes would pass a bound.
-// Called with mu held.
+// makeRoom evicts entries when adding size bytes (one entry) would pass a
+// bound: the stale ones first, then arbitrary ones, until an eighth of each
+// bound is free. Called with mu held.
 func (c *docCache) makeRoom(size int) {
-	if len(c.entries)+len(c.versions) >= cacheMaxEntries || c.bytes+size > cacheMaxBytes {
-		c.entries, c.versions, c.bytes = map[docKey]*docEntry{}, map[versionKey]versionEntry{}, 0
+	if len(c.entries)+len(c.versions) < cacheMaxEntries && c.bytes+size <= cacheMaxBytes {
+		return
 	}
+	wantEntries := cacheMaxEntries - cacheMaxEntries/8
+	wantBytes := cacheMaxBytes - cacheMaxBytes/8 - size
+	room := func() bool { return len(c.entries)+len(c.versions) <= wantEntries && c.bytes <= wantBytes }
+	gen := c.gen.Load()
+	for k, e := range c.entries {
+		if e.gen != gen {
+			delete(c.entries, k)
+			c.bytes -= e.cost
+		}
+	}
+	for k, e := range c.versions {
+		if e.gen != gen {
+			delete(c.versions, k)
+			c.bytes -= e.cost
+		}
+	}
+	for k, e := range c.entries {
+		if room() {
+			break
+		}
+		delete(c.entries, k)
+		c.bytes -= e.cost
+	}
+	for k, e := range c.versions {
+		if room() {
+			break
+		}
+		delete(c.versions, k)
+		c.bytes -= e.cost
+	}
+}
+
+// size returns how many entries the cache holds and the bytes counted for them.
+func (c *docCache) size() (entries, bytes int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries) + len(c.versions), c.bytes
 }
 
 // changed makes every entry stale; call it after a change commits.

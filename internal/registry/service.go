@@ -152,7 +152,7 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 	if abbreviated {
 		kind = kindAbbreviated
 	}
-	e, err := s.cached(ctx, q, name, kind)
+	e, err := s.cached(ctx, q, name, kind, base)
 	if err != nil {
 		return Document{}, err
 	}
@@ -163,9 +163,10 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 }
 
 // cached returns the package name as kept in memory, reading it (and the
-// document kind asks for) from the store when it is not; a name that does
-// not exist is NotFound, and is remembered as such until the next change.
-func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind docKind) (*docEntry, error) {
+// document kind asks for, filled with base) from the store when it is not;
+// a name that does not exist is NotFound, and is remembered as such until
+// the next change.
+func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind docKind, base string) (*docEntry, error) {
 	key := docKey{name: name, kind: kind}
 	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
@@ -191,6 +192,9 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 		}
 		e.pkg.Packument, e.pkg.Abbreviated = nil, nil
 		e.etag = fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, e.pkg.ID, e.pkg.CreatedAt, e.pkg.Rev, label)
+		if kind != kindRow && !e.missing {
+			e.document(base) // fill it now, so the cache counts its bytes
+		}
 		s.docs.put(key, e)
 	}
 	if e.missing {
@@ -274,7 +278,7 @@ const maxKeptTarball = 1 << 20
 // served from memory (blob.Cache), whichever package or node asks.
 func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (Tarball, error) {
 	q := s.store.Q()
-	e, err := s.cached(ctx, q, name, kindRow)
+	e, err := s.cached(ctx, q, name, kindRow, "")
 	if err != nil {
 		return Tarball{}, err
 	}
