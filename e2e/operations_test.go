@@ -185,3 +185,43 @@ next:
 	}
 	return sum
 }
+
+// TestGarbageCollectorSettings: serve sets the Go collector's pace from
+// --gc-percent (400 unless told) and --memory-limit, replacing the GOGC and
+// GOMEMLIMIT a process would otherwise take from its environment; the Go
+// runtime's own metrics show what it runs with.
+func TestGarbageCollectorSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		args      []string
+		env       []string
+		wantGOGC  float64
+		wantLimit float64 // 0: Go's own, no limit
+	}{
+		{"default", nil, []string{"GOGC=100"}, 400, 0},
+		{"flags", []string{"--gc-percent", "250", "--memory-limit", "300MiB"}, []string{"GOGC=100", "GOMEMLIMIT=100MiB"}, 250, 300 << 20},
+		{"environment", nil, []string{"GATEHOUSE_GC_PERCENT=150", "GATEHOUSE_MEMORY_LIMIT=64MiB"}, 150, 64 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			metricsAddr, err := freeAddr()
+			if err != nil {
+				t.Fatal(err)
+			}
+			startServerWith(t, serverSetup{args: append([]string{"--metrics-listen", metricsAddr}, tc.args...), env: tc.env})
+			families := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
+			if got := sampleSum(families, "go_gc_gogc_percent"); got != tc.wantGOGC {
+				t.Errorf("go_gc_gogc_percent = %v, want %v", got, tc.wantGOGC)
+			}
+			limit := sampleSum(families, "go_gc_gomemlimit_bytes")
+			switch {
+			case tc.wantLimit == 0 && limit < 1<<62:
+				t.Errorf("go_gc_gomemlimit_bytes = %v, want no limit", limit)
+			case tc.wantLimit != 0 && limit != tc.wantLimit:
+				t.Errorf("go_gc_gomemlimit_bytes = %v, want %v", limit, tc.wantLimit)
+			}
+		})
+	}
+}

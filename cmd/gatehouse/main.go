@@ -114,6 +114,12 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := server.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat == "json")
+	// The collector's pace: see --gc-percent and --memory-limit, and
+	// docs/operations.md for the measurements behind the default.
+	debug.SetGCPercent(cfg.GCPercent)
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	srv, err := server.Open(ctx, cfg, log)

@@ -56,6 +56,15 @@ type Config struct {
 	// Pprof also serves Go's runtime profiles (net/http/pprof) at /debug/pprof/
 	// on the metrics address (--pprof, GATEHOUSE_PPROF, pprof; true or false).
 	Pprof bool
+	// GCPercent is how far, in percent of the live heap, the heap may grow
+	// before Go collects garbage: Go's GOGC, which it replaces
+	// (--gc-percent, GATEHOUSE_GC_PERCENT, gc_percent).
+	GCPercent int
+	// MemoryLimit, when above 0, is a soft limit on the Go runtime's memory in
+	// bytes, past which it collects garbage more often: Go's GOMEMLIMIT, which
+	// it replaces; 0 leaves Go's own (--memory-limit, GATEHOUSE_MEMORY_LIMIT,
+	// memory_limit).
+	MemoryLimit int64
 	// TrustedProxies are the CIDR ranges of reverse proxies whose X-Forwarded-For is believed
 	// (--trusted-proxies, GATEHOUSE_TRUSTED_PROXIES, trusted_proxies; comma-separated, or a list in the file).
 	TrustedProxies []netip.Prefix
@@ -94,6 +103,7 @@ func Default() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		LegacyTokens:    "enabled",
+		GCPercent:       400,
 
 		MaxWriteTokenDays: 90,
 	}

@@ -311,6 +311,53 @@ func settings() []setting {
 			},
 		},
 		{
+			flag: "gc-percent", env: "GATEHOUSE_GC_PERCENT", key: "gc_percent", arg: "PERCENT",
+			help: "How far the heap may grow past the memory in use before Go collects garbage, in percent (Go's GOGC, " +
+				"which this replaces). gatehouse's heap is small and most of what it allocates lives for one request, " +
+				"so Go's own default of 100 spends much of the CPU on collections; 400 serves up to twice as many " +
+				"requests for a few tens of MB more (docs/operations.md). From 10 to 10000.",
+			numeric: true,
+			show:    func(c Config) string { return strconv.Itoa(c.GCPercent) },
+			set:     func(c *Config, s string) error { return setInt(&c.GCPercent, s) },
+			check: func(c Config) error {
+				if c.GCPercent < 10 || c.GCPercent > 10000 {
+					return fmt.Errorf("%d: must be from 10 to 10000", c.GCPercent)
+				}
+				return nil
+			},
+		},
+		{
+			flag: "memory-limit", env: "GATEHOUSE_MEMORY_LIMIT", key: "memory_limit", arg: "SIZE",
+			help: "A soft limit on the memory the Go runtime uses (Go's GOMEMLIMIT, which this replaces): nearing it, " +
+				"garbage is collected more often, whatever gc_percent says. Plain bytes or a whole number with a unit, " +
+				"e.g. 512MiB. 0 leaves Go's own setting (GOMEMLIMIT when set, else none).",
+			numeric: true,
+			show: func(c Config) string {
+				if c.MemoryLimit == 0 {
+					return "0 (GOMEMLIMIT, or none)"
+				}
+				return formatSize(c.MemoryLimit)
+			},
+			set: func(c *Config, s string) error {
+				if strings.TrimSpace(s) == "0" {
+					c.MemoryLimit = 0
+					return nil
+				}
+				n, err := parseSize(s)
+				if err != nil {
+					return err
+				}
+				c.MemoryLimit = n
+				return nil
+			},
+			check: func(c Config) error {
+				if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+					return fmt.Errorf("%s: must be 0 (no limit) or at least 32MiB", formatSize(c.MemoryLimit))
+				}
+				return nil
+			},
+		},
+		{
 			flag: "pprof", env: "GATEHOUSE_PPROF", key: "pprof", arg: "true|false",
 			help: "When true, the metrics address (--metrics-listen, which it needs) also serves Go's CPU, heap and " +
 				"goroutine profiles at /debug/pprof/, for go tool pprof. Off by default: profiles show the program's insides.",

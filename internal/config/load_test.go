@@ -170,6 +170,18 @@ func TestLoadPrecedence(t *testing.T) {
 			get:      func(c Config) any { return c.MetricsListen },
 			wantFile: "127.0.0.1:9464", wantEnv: "[::1]:9100", wantFlag: "",
 		},
+		{
+			key: "gc_percent", flag: "gc-percent", env: "GATEHOUSE_GC_PERCENT",
+			file: 200, envValue: "800", flagValue: "100",
+			get:      func(c Config) any { return c.GCPercent },
+			wantFile: 200, wantEnv: 800, wantFlag: 100,
+		},
+		{
+			key: "memory_limit", flag: "memory-limit", env: "GATEHOUSE_MEMORY_LIMIT",
+			file: "1GiB", envValue: "512MiB", flagValue: "0",
+			get:      func(c Config) any { return c.MemoryLimit },
+			wantFile: int64(1 << 30), wantEnv: int64(512 << 20), wantFlag: int64(0),
+		},
 	}
 	for _, tc := range tests {
 		for _, ext := range []string{".toml", ".yaml"} {
@@ -222,6 +234,8 @@ func TestLoadFileFormats(t *testing.T) {
 		LogFormat:       "json",
 		MetricsListen:   "10.0.0.5:9464",
 		LegacyTokens:    "enabled",
+		GCPercent:       200,
+		MemoryLimit:     256 << 20,
 
 		MaxWriteTokenDays: 90,
 	}
@@ -237,6 +251,8 @@ shutdown_timeout = "10s"
 log_level = "debug"
 log_format = "json"
 metrics_listen = "10.0.0.5:9464"
+gc_percent = 200
+memory_limit = "256MiB"
 `
 	const yamlText = `# gatehouse settings
 listen: "0.0.0.0:8080"
@@ -250,6 +266,8 @@ shutdown_timeout: 10s
 log_level: debug
 log_format: json
 metrics_listen: 10.0.0.5:9464
+gc_percent: 200
+memory_limit: 256MiB
 `
 	numeric := want
 	numeric.MaxBodySize = 52428800
@@ -538,6 +556,10 @@ func TestValidate(t *testing.T) {
 			[]string{"metrics_listen", "must differ from listen"}},
 		{"profiles on the metrics address", func(c *Config) { c.MetricsListen, c.Pprof = "127.0.0.1:9464", true }, nil},
 		{"profiles without a metrics address", func(c *Config) { c.Pprof = true }, []string{"pprof", "needs metrics_listen"}},
+		{"gc percent too low", func(c *Config) { c.GCPercent = 5 }, []string{"gc_percent", "from 10 to 10000"}},
+		{"gc percent too high", func(c *Config) { c.GCPercent = 20000 }, []string{"gc_percent", "from 10 to 10000"}},
+		{"memory limit too small", func(c *Config) { c.MemoryLimit = 1 << 20 }, []string{"memory_limit", "at least 32MiB"}},
+		{"memory limit", func(c *Config) { c.MemoryLimit = 512 << 20 }, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
