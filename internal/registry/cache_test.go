@@ -77,11 +77,8 @@ func TestDocCacheEvictsStaleFirst(t *testing.T) {
 	}
 	c.putVersion(versionKey{pkgID: 1, version: "1.0.0"}, c.gen.Load(), store.Version{BlobKey: "k"})
 	c.changed()
-	var current []docKey
 	for i := 0; i < fits; i++ {
-		k := docKey{name: fmt.Sprintf("new-%05d", i), kind: kindFull}
-		c.put(k, entry(c, body))
-		current = append(current, k)
+		c.put(docKey{name: fmt.Sprintf("new-%05d", i), kind: kindFull}, entry(c, body))
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
