@@ -84,7 +84,8 @@ func (f Format) Valid(s string) bool {
 			return false
 		}
 	}
-	return checksum([]byte(body[:randomLen])) == body[randomLen:]
+	sum := checksumOf(body[:randomLen])
+	return string(sum[:]) == body[randomLen:]
 }
 
 // Check returns ErrMalformed unless s is a well-formed token of this format.
@@ -106,17 +107,34 @@ func Mask(s string) string {
 
 // Hash is the SHA-256 of the whole token string: the only form that is stored.
 func Hash(s string) [32]byte {
+	// Copied into a buffer on the stack: converting s itself would allocate
+	// on every request, as the hash's argument escapes.
+	var buf [128]byte
+	if len(s) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], s...))
+	}
 	return sha256.Sum256([]byte(s))
 }
 
 func checksum(random []byte) string {
-	n := crc32.ChecksumIEEE(random)
+	sum := checksumOf(string(random))
+	return string(sum[:])
+}
+
+// checksumOf is the base62 CRC-32 (IEEE) of random, computed over the
+// string itself so that checking a token allocates nothing.
+func checksumOf(random string) [checksumLen]byte {
+	n := ^uint32(0)
+	for i := 0; i < len(random); i++ {
+		n = crc32.IEEETable[byte(n)^random[i]] ^ (n >> 8)
+	}
+	n = ^n
 	var out [checksumLen]byte
 	for i := checksumLen - 1; i >= 0; i-- {
 		out[i] = alphabet[n%62]
 		n /= 62
 	}
-	return string(out[:])
+	return out
 }
 
 func isBase62(c byte) bool {
