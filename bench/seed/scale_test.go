@@ -141,6 +141,13 @@ func checkSeededStore(t *testing.T, base config.Config) {
 		}
 	}
 	reader := st.Sample[0].Token
+	cl := NewClient(hs.URL)
+	if err := Prime(ctx, cl, []string{st.Sample[1].Token, st.Sample[2].Token, st.Cold[0].Token}, 2); err != nil {
+		t.Errorf("prime with seeded tokens: %v", err)
+	}
+	if err := Prime(ctx, cl, []string{reader, "npm_" + strings.Repeat("0", 36)}, 2); err == nil {
+		t.Error("prime with a made-up token did not fail")
+	}
 	if status, _ := get("/-/whoami", strings.Repeat("x", len(reader)), ""); status != 401 {
 		t.Errorf("whoami with a made-up token = %d, want 401", status)
 	}
