@@ -7,9 +7,10 @@
 --   SCALE_SCENARIO  abbreviated, full, tarball, notfound or cold
 --   SCALE_THREADS   wrk's thread count (-t)
 --
--- abbreviated, full, notfound: a random warm token (tokens.txt) and a random
--- package (packages.txt); tarball: a random package's latest tarball
--- (tarballs.txt); cold: the abbreviated packument of a random package with
+-- abbreviated, full, notfound: a random warm token (tokens-SCENARIO.txt,
+-- the scenario's own share of the warm tokens) and a random package
+-- (packages.txt); tarball: the same tokens, and a random package's latest
+-- tarball (tarballs.txt); cold: the abbreviated packument of a random package with
 -- a token no request has used yet (cold-tokens.txt, split between the
 -- threads).
 --
@@ -63,7 +64,7 @@ function init(args)
       cold[#cold + 1] = all[i]
     end
   else
-    tokens = read_lines("tokens.txt")
+    tokens = read_lines("tokens-" .. scenario .. ".txt")
   end
 end
 

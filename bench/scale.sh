@@ -159,7 +159,7 @@ for size in $sizes; do
 		metrics_port=$("$seed" freeport)
 		while [[ $metrics_port == "$port" ]]; do metrics_port=$("$seed" freeport); done
 		metrics_ports[$size]=$metrics_port
-		gh_flags+=(--metrics-listen "127.0.0.1:$metrics_port" --pprof)
+		gh_flags+=(--metrics-listen "127.0.0.1:$metrics_port" --pprof true)
 	fi
 	log "$size store: starting gatehouse on $base"
 	# The page cache is warm (the seeding just wrote the files): this is the
@@ -200,11 +200,26 @@ for size in $sizes; do
 	check "$size" "$base" "not-a-token" "/-/whoami" "" 401
 done
 
-log "bringing each store's $sample warm tokens into its token cache"
+# Each warm scenario has its own share of the warm tokens, sent once each
+# (seed prime) just before its warm-up: gatehouse records a token's use at
+# most once a minute, and tokens first used together fall due together, so
+# a share used across more than a minute would bring a burst of those
+# writes into a measured run.
 for size in $sizes; do
-	printf '  %-6s ' "$size" >&2
-	timeout 600 "$seed" prime -registry "${bases[$size]}" -tokens "$work/$size/lists/tokens.txt" -concurrency "$connections" >&2
+	lists=$work/$size/lists
+	n=$(wc -l <"$lists/tokens.txt")
+	share=$((n / (${#scenarios[@]} - 1)))
+	((share >= 1)) || die "BENCH_SAMPLE ($sample) is too small to share between the warm scenarios"
+	i=0
+	for scenario in "${scenarios[@]}"; do
+		[[ $scenario != cold ]] || continue
+		sed -n "$((i * share + 1)),$(((i + 1) * share))p" "$lists/tokens.txt" >"$lists/tokens-$scenario.txt"
+		i=$((i + 1))
+	done
 done
+if ((warmup + duration > 50)); then
+	printf 'bench/scale.sh: warning: warm-up and run last over 50 s: last-use writes may fall into the runs\n' >&2
+fi
 
 log "load: wrk -t$threads -c$connections, ${duration}s per scenario and store"
 for scenario in "${scenarios[@]}"; do
@@ -215,9 +230,13 @@ for scenario in "${scenarios[@]}"; do
 		wrk_env=(SCALE_LISTS="$work/$size/lists" SCALE_SCENARIO="$scenario" SCALE_THREADS="$threads")
 		# The warm-up fills the caches; the cold scenario has none, or its
 		# tokens would no longer be cold.
-		if [[ $scenario != cold ]] && ((warmup > 0)); then
-			env "${wrk_env[@]}" timeout $((warmup + 30)) wrk -t "$threads" -c "$connections" -d "${warmup}s" \
-				-s "$root/bench/scale.lua" "$base" >/dev/null
+		if [[ $scenario != cold ]]; then
+			timeout 600 "$seed" prime -registry "$base" -tokens "$work/$size/lists/tokens-$scenario.txt" \
+				-concurrency "$connections" >"$work/logs/prime-$size-$scenario.txt"
+			if ((warmup > 0)); then
+				env "${wrk_env[@]}" timeout $((warmup + 30)) wrk -t "$threads" -c "$connections" -d "${warmup}s" \
+					-s "$root/bench/scale.lua" "$base" >/dev/null
+			fi
 		fi
 		"$seed" memwatch -pid "$pid" -max "$((duration + 60))s" -out "$results/mem-$size-$scenario.json" &
 		memwatch_pid=$!
@@ -249,7 +268,6 @@ done
 
 for size in $sizes; do
 	pid=${gh_pids[$size]}
-	printf 'hwm_kb: %s\n' "$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")" >>"$results/server-$size.txt"
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	unset "gh_pids[$size]"
@@ -265,7 +283,7 @@ done
 {
 	printf 'load: wrk -t%s -c%s, keep-alive, %s s per scenario after %s s of warm-up (none for cold), a Bearer token on every request\n' \
 		"$threads" "$connections" "$duration" "$warmup"
-	printf 'spread: %s warm tokens and every package name, drawn at random per request; cold: %s tokens each used once\n' "$sample" "$cold"
+	printf 'spread: every package name and a quarter of %s warm tokens (each warm scenario its own), drawn at random per request; cold: %s tokens each used once\n' "$sample" "$cold"
 	printf 'versions: %s per package, READMEs of about %s bytes\n' "$versions" "$readme_bytes"
 	printf 'gatehouse store: SQLite (WAL, synchronous FULL) and a tarball folder, in the data folder\n'
 	printf 'log level: %s\n' "$gatehouse_log_level"

@@ -34,7 +34,7 @@ const scaleTolerance = 0.20
 // (server-SIZE.txt).
 type ScaleServer struct {
 	ReadyMillis, PingMillis int64
-	IdleRSSBytes, HWMBytes  int64
+	IdleRSSBytes            int64
 	DBBytes, WALBytes       int64
 	TarballBytes            int64
 }
@@ -154,12 +154,24 @@ func LoadScaleResults(dir string) (*ScaleResults, error) {
 	return r, nil
 }
 
+// PeakRSS is the highest peak resident memory of gatehouse on store size
+// over the scenarios, 0 when none was watched.
+func (r *ScaleResults) PeakRSS(size string) int64 {
+	var peak int64
+	for _, bySize := range r.Load {
+		if l := bySize[size]; l != nil && l.Mem != nil {
+			peak = max(peak, l.Mem.PeakRSSBytes)
+		}
+	}
+	return peak
+}
+
 // ParseScaleServer reads server-SIZE.txt's "name: value" lines; every
 // value is a whole number.
 func ParseScaleServer(kvs []KV) (*ScaleServer, error) {
 	s := &ScaleServer{}
 	fields := map[string]*int64{"ready_ms": &s.ReadyMillis, "ping_ms": &s.PingMillis, "idle_rss_kb": &s.IdleRSSBytes,
-		"hwm_kb": &s.HWMBytes, "db_bytes": &s.DBBytes, "wal_bytes": &s.WALBytes, "tarball_bytes": &s.TarballBytes}
+		"db_bytes": &s.DBBytes, "wal_bytes": &s.WALBytes, "tarball_bytes": &s.TarballBytes}
 	for _, kv := range kvs {
 		p, ok := fields[kv.Key]
 		if !ok {
@@ -267,9 +279,14 @@ func RenderScale(r *ScaleResults) string {
 	serverRow("resident memory after start-up", func(s *ScaleServer) (float64, string) {
 		return float64(s.IdleRSSBytes), bytesText(s.IdleRSSBytes)
 	})
-	serverRow("peak resident memory, whole run (VmHWM)", func(s *ScaleServer) (float64, string) {
-		return float64(s.HWMBytes), bytesText(s.HWMBytes)
-	})
+	peaks := map[string]float64{}
+	cells := []string{"–", "–"}
+	for i, size := range ScaleSizes {
+		if p := r.PeakRSS(size); p > 0 {
+			peaks[size], cells[i] = float64(p), bytesText(p)
+		}
+	}
+	fmt.Fprintf(&b, "| peak resident memory under load (all scenarios) | %s | %s | %s |\n", cells[0], cells[1], sizeRatio(peaks))
 	b.WriteString("\n")
 
 	b.WriteString("| scenario | small req/s | big req/s | big/small | small p50 / p99 (ms) | big p50 / p99 (ms) | " +

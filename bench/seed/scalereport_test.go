@@ -42,9 +42,9 @@ func scaleResultsDir(t *testing.T) string {
 		"package_seconds":0.5,"token_seconds":4,"sample":[{"user":"u","token":"npm_secret"}]}`)
 	writeResult(t, dir, "seed-big.json", `{"packages":100000,"versions":3,"users":10000,"tokens":1000000,"seconds":150,
 		"package_seconds":50,"token_seconds":100}`)
-	writeResult(t, dir, "server-small.txt", "ready_ms: 40\nping_ms: 35\nidle_rss_kb: 20480\nhwm_kb: 61440\n"+
+	writeResult(t, dir, "server-small.txt", "ready_ms: 40\nping_ms: 35\nidle_rss_kb: 20480\n"+
 		"db_bytes: 10485760\nwal_bytes: 0\ntarball_bytes: 8192\n")
-	writeResult(t, dir, "server-big.txt", "ready_ms: 80\nping_ms: 70\nidle_rss_kb: 30720\nhwm_kb: 204800\n"+
+	writeResult(t, dir, "server-big.txt", "ready_ms: 80\nping_ms: 70\nidle_rss_kb: 30720\n"+
 		"db_bytes: 2147483648\nwal_bytes: 1048576\ntarball_bytes: 8192\n")
 	writeResult(t, dir, "wrk-small-abbreviated.txt", wrkOutput(200000, 20000, "1.00ms", "5.00ms", 0, ""))
 	writeResult(t, dir, "wrk-big-abbreviated.txt", wrkOutput(180000, 18000, "1.10ms", "5.50ms", 0, ""))
@@ -57,6 +57,8 @@ func scaleResultsDir(t *testing.T) string {
 	writeResult(t, dir, "wrk-big-cold.txt", wrkOutput(19000, 1900, "11.00ms", "55.00ms", 0,
 		"Cold requests/sec: 2700.00 (27000 requests in 10.000 s; 0 of 2 threads used up their tokens)\n"))
 	writeResult(t, dir, "mem-big-abbreviated.json", `{"peak_rss_bytes": 104857600, "method": "VmHWM"}`)
+	writeResult(t, dir, "mem-big-full.json", `{"peak_rss_bytes": 94857600, "method": "VmHWM"}`)
+	writeResult(t, dir, "mem-small-full.json", `{"peak_rss_bytes": 52428800, "method": "VmHWM"}`)
 	return dir
 }
 
@@ -68,8 +70,8 @@ func TestLoadAndRenderScale(t *testing.T) {
 	if r.Seed["small"].Sample != nil {
 		t.Error("the report kept the seed's plaintext tokens")
 	}
-	if got := r.Server["big"].HWMBytes; got != 200<<20 {
-		t.Errorf("big store's VmHWM = %d, want %d (hwm_kb is in KiB)", got, 200<<20)
+	if got := r.Server["big"].IdleRSSBytes; got != 30<<20 {
+		t.Errorf("big store's idle RSS = %d, want %d (idle_rss_kb is in KiB)", got, 30<<20)
 	}
 	if r.Load["tarball"]["small"] != nil {
 		t.Error("a scenario with no wrk file has a result")
@@ -85,9 +87,10 @@ func TestLoadAndRenderScale(t *testing.T) {
 		"| seeding time (packages + tokens) | 4.5 s (0.5 + 4.0) | 150.0 s (50.0 + 100.0) | 33× |",
 		"| database file (+ WAL) | 10.0 MiB | 2.0 GiB | 205× |",
 		"| start-up: start to /-/ready (to /-/ping) | 40 ms (35 ms) | 80 ms (70 ms) | 2.00× |",
-		"| peak resident memory, whole run (VmHWM) | 60.0 MiB | 200.0 MiB | 3.33× |",
+		"| resident memory after start-up | 20.0 MiB | 30.0 MiB | 1.50× |",
+		"| peak resident memory under load (all scenarios) | 50.0 MiB | 100.0 MiB | 2.00× |",
 		"| abbreviated packument | 20,000 | 18,000 | 0.90 | 1.00 / 5.00 | 1.10 / 5.50 | – | 100.0 MiB | yes |",
-		"| full packument | 10,000 | 5,000 | 0.50 | 2.00 / 9.00 | 4.00 / 20.0 | – | – | **no** |",
+		"| full packument | 10,000 | 5,000 | 0.50 | 2.00 / 9.00 | 4.00 / 20.0 | 50.0 MiB | 90.5 MiB | **no** |",
 		"| 404 | 30,000 | 29,000 | 0.97 |",
 		"| cold tokens (abbreviated) † | 3,000 | 2,700 | 0.90 |",
 		"- big store, 404: 1,000 of 290,000 answers were 2xx/3xx",
