@@ -161,7 +161,7 @@ if [[ $pprof == 1 ]]; then
 	while [[ $gh_metrics_port == "$gh_port" || $gh_metrics_port == "$vd_port" || $gh_metrics_port == "$ng_port" ]]; do
 		gh_metrics_port=$("$seed" freeport)
 	done
-	gh_flags+=(--metrics-listen "127.0.0.1:$gh_metrics_port" --pprof)
+	gh_flags+=(--metrics-listen "127.0.0.1:$gh_metrics_port" --pprof true)
 fi
 GATEHOUSE_DATABASE=$database GATEHOUSE_BLOBS=$blobs \
 	"$work/bin/gatehouse" serve --listen "127.0.0.1:$gh_port" --data "$work/gatehouse-data" \
