@@ -3,6 +3,9 @@
 //
 //	seed seed -registry URL -kind gatehouse|verdaccio [sizes]  create users, tokens and packages
 //	seed publish -registry URL -token T [-count N -size B]     time publishes one at a time
+//	seed scale -data DIR [-packages N -tokens N ...]            seed a store directly, for bench/scale.sh
+//	seed scalereport -results DIR [-docs FILE]                 render the scale table, update the docs section
+//	seed prime -registry URL -tokens FILE                      one whoami with each token (warms a token cache)
 //	seed project -dir DIR [-deps N]                            write the install project's package.json
 //	seed memwatch -pid PID -out FILE                           peak RSS of a process tree until interrupted
 //	seed report -results DIR [-docs FILE]                      render the table, update the docs section
@@ -10,7 +13,9 @@
 //	seed freeport                                              print a free TCP port on 127.0.0.1
 //
 // Everything talks only to the registry URL it is given; the harness gives
-// it loopback addresses.
+// it loopback addresses. The exception is scale, which writes straight into
+// a store (a data folder, or the PostgreSQL database GATEHOUSE_DATABASE
+// names).
 package main
 
 import (
@@ -31,6 +36,9 @@ const usage = `usage: seed COMMAND [flags]
 commands:
   seed       create users, tokens and packages on a registry through its HTTP API
   publish    time publishes of a package of a given size, one at a time
+  scale      seed users, packages and tokens straight into a store (bench/scale.sh)
+  scalereport render bench/scale.sh's results, and update docs/benchmarks.md
+  prime      send one whoami with each token of a file
   project    write the package.json of the project the harness installs
   memwatch   peak resident memory of a process tree, until interrupted
   report     render the results as Markdown, and update docs/benchmarks.md
@@ -58,6 +66,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = seedCommand(ctx, args[1:], stdout, stderr)
 	case "publish":
 		err = publishCommand(ctx, args[1:], stdout, stderr)
+	case "scale":
+		err = scaleCommand(ctx, args[1:], stdout, stderr)
+	case "scalereport":
+		err = scaleReportCommand(args[1:], stdout, stderr)
+	case "prime":
+		err = primeCommand(ctx, args[1:], stdout, stderr)
 	case "project":
 		err = projectCommand(args[1:], stderr)
 	case "memwatch":

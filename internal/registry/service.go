@@ -433,24 +433,9 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 		return fault.Invalidf("Can't restrict access to unscoped packages.")
 	}
 
-	// Fill in what the registry owns in the version document.
-	filename := TarballFilename(name, version)
-	dist := map[string]any{
-		"shasum":       digest.Shasum,
-		"integrity":    digest.Integrity,
-		"tarball":      BasePlaceholder + "/" + name + "/-/" + filename,
-		"fileCount":    digest.FileCount,
-		"unpackedSize": digest.UnpackedSize,
-	}
-	manifest["dist"] = mustJSON(dist)
-	manifest["_id"] = mustJSON(name + "@" + version)
-	manifest["_npmUser"] = mustJSON(Maintainer{Name: p.UserName, Email: p.Email})
-	if hasInstallScript(manifest) {
-		manifest["hasInstallScript"] = json.RawMessage("true")
-	}
-	manifestJSON, err := json.Marshal(manifest)
+	manifestJSON, err := versionDocument(manifest, name, version, digest, Maintainer{Name: p.UserName, Email: p.Email})
 	if err != nil {
-		return fmt.Errorf("encode manifest: %w", err)
+		return err
 	}
 
 	// Authorise before writing anything: a quick look outside the transaction.
@@ -648,6 +633,30 @@ func hasInstallScript(m map[string]json.RawMessage) bool {
 	return false
 }
 
+// versionDocument fills in what the registry owns in a version document
+// (dist with the tarball's digests and link, _id, _npmUser,
+// hasInstallScript) and encodes it as stored in the versions table.
+func versionDocument(manifest map[string]json.RawMessage, name, version string, digest Digest, user Maintainer) ([]byte, error) {
+	dist := map[string]any{
+		"shasum":       digest.Shasum,
+		"integrity":    digest.Integrity,
+		"tarball":      BasePlaceholder + "/" + name + "/-/" + TarballFilename(name, version),
+		"fileCount":    digest.FileCount,
+		"unpackedSize": digest.UnpackedSize,
+	}
+	manifest["dist"] = mustJSON(dist)
+	manifest["_id"] = mustJSON(name + "@" + version)
+	manifest["_npmUser"] = mustJSON(user)
+	if hasInstallScript(manifest) {
+		manifest["hasInstallScript"] = json.RawMessage("true")
+	}
+	out, err := json.Marshal(manifest)
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest %s@%s: %w", name, version, err)
+	}
+	return out, nil
+}
+
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -671,6 +680,14 @@ func (s *Service) rebuild(ctx context.Context, q store.Queries, pkg store.Packag
 	if err != nil {
 		return err
 	}
+	return saveDocuments(ctx, q, pkg, now, versions, tags, owners)
+}
+
+// saveDocuments bumps the package's revision and saves the documents built
+// from the given rows, which must be the package's rows as they stand in
+// the transaction q runs in.
+func saveDocuments(ctx context.Context, q store.Queries, pkg store.Package, now int64,
+	versions []store.Version, tags map[string]string, owners []store.Owner) error {
 	pkg.Rev++
 	pkg.ModifiedAt = now
 	docs, err := buildDocuments(pkg, versions, tags, owners)
