@@ -42,9 +42,14 @@ const (
 	kindAbbreviated                // the row and the abbreviated packument
 )
 
+// docKey names an entry: a package, what of it, and the base URL its
+// document was filled with (empty for rows and when no base is given). A
+// server reached under one base URL (the usual case, and always with --url)
+// holds one entry per package and kind; each further base URL its own.
 type docKey struct {
 	name string
 	kind docKind
+	base string
 }
 
 // docEntry is one package as read under generation gen, or the fact that no
@@ -54,16 +59,7 @@ type docEntry struct {
 	missing bool
 	cost    int // bytes counted against the cache's bound when put
 	pkg     store.Package
-	body    []byte // the stored document (BasePlaceholder not filled in)
-	etag    string // of body; a base URL adds its own suffix
-	// filled is body with the base URL of the last reader filled in; most
-	// servers are reached under one base URL, so one slot is enough.
-	filled atomic.Pointer[filledDoc]
-}
-
-type filledDoc struct {
-	base string
-	doc  Document
+	doc     Document // the document with the key's base URL filled in; empty for rows
 }
 
 type versionKey struct {
@@ -80,8 +76,8 @@ type versionEntry struct {
 // Bounds on what the cache holds. Past one, entries go: first those no
 // longer current, then arbitrary ones (Go's map order is random, so this is
 // random eviction, which keeps most of a popular set without any
-// bookkeeping per hit) until an eighth of the room is free. A document's
-// bytes count as stored plus as filled with the base URL, when that differs.
+// bookkeeping per hit) until an eighth of the room is free. Only the
+// filled document is kept, so a document's bytes count once.
 const (
 	cacheMaxEntries = 100_000
 	cacheMaxBytes   = 64 << 20
@@ -103,10 +99,7 @@ func (c *docCache) get(k docKey) (*docEntry, bool) {
 }
 
 func (c *docCache) put(k docKey, e *docEntry) {
-	e.cost = len(e.body) + len(k.name) + entryOverhead
-	if f := e.filled.Load(); f != nil && len(f.doc.Body) > 0 && (len(e.body) == 0 || &f.doc.Body[0] != &e.body[0]) {
-		e.cost += len(f.doc.Body)
-	}
+	e.cost = len(e.doc.Body) + len(k.name) + len(k.base) + entryOverhead
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.entries[k]; ok {
@@ -200,20 +193,18 @@ func (c *docCache) follow(changes store.Changes) {
 	})
 }
 
-// document returns the entry's document with base filled in (or as stored
-// when base is empty), with its validators.
-func (e *docEntry) document(base string) Document {
-	if f := e.filled.Load(); f != nil && f.base == base {
-		return f.doc
-	}
-	d := Document{Body: e.body, ETag: e.etag, Modified: time.UnixMilli(e.pkg.ModifiedAt)}
+// fill returns the document stored as body (with BasePlaceholder in its
+// links) for readers under base, with its validators: etag is the stored
+// document's, and a base URL adds its own suffix, since the same stored
+// document serves different bytes per base URL. An empty base leaves the
+// placeholder in place.
+func fill(body []byte, etag string, modified int64, base string) Document {
+	d := Document{Body: body, ETag: etag, Modified: time.UnixMilli(modified)}
 	if base != "" {
-		d.Body = fillBase(e.body, base)
-		// The same stored document serves different bytes per base URL.
-		d.ETag = e.etag[:len(e.etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
+		d.Body = fillBase(body, base)
+		d.ETag = etag[:len(etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
 	}
 	d.LastModified = d.Modified.UTC().Format(httpTimeFormat)
-	e.filled.Store(&filledDoc{base: base, doc: d})
 	return d
 }
 

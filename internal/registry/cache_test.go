@@ -8,38 +8,54 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
-// entry returns a current entry of c whose stored document is body.
+// entry returns a current entry of c whose document is body.
 func entry(c *docCache, body []byte) *docEntry {
-	return &docEntry{gen: c.gen.Load(), body: body, etag: `"x"`}
+	return &docEntry{gen: c.gen.Load(), doc: Document{Body: body, ETag: `"x"`}}
 }
 
 func TestDocCacheCountsBytes(t *testing.T) {
-	body := []byte(`{"dist":{"tarball":"` + BasePlaceholder + `/a/-/a-1.0.0.tgz"}}`)
+	stored := []byte(`{"dist":{"tarball":"` + BasePlaceholder + `/a/-/a-1.0.0.tgz"}}`)
 	tests := []struct {
 		name string
 		base string
-		want int // bytes counted beyond the key and overhead
 	}{
-		{"no base: the stored bytes are served, counted once", "", len(body)},
-		{"a base: stored and filled bytes both held", "http://127.0.0.1:4873", len(body) + len(fillBase(body, "http://127.0.0.1:4873"))},
+		{"no base: the stored bytes are served", ""},
+		{"a base: only the filled bytes are held", "http://127.0.0.1:4873"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newDocCache()
-			e := entry(c, body)
-			e.document(tt.base)
-			c.put(docKey{name: "a", kind: kindAbbreviated}, e)
-			if _, got := c.size(); got != tt.want+len("a")+entryOverhead {
-				t.Fatalf("counted %d bytes, want %d", got, tt.want+len("a")+entryOverhead)
+			k := docKey{name: "a", kind: kindAbbreviated, base: tt.base}
+			e := &docEntry{gen: c.gen.Load(), doc: fill(stored, `"e"`, 0, tt.base)}
+			if tt.base != "" && !bytes.Contains(e.doc.Body, []byte(tt.base+"/a/-/a-1.0.0.tgz")) {
+				t.Fatalf("base not filled in: %s", e.doc.Body)
+			}
+			want := len(e.doc.Body) + len("a") + len(tt.base) + entryOverhead
+			c.put(k, e)
+			if _, got := c.size(); got != want {
+				t.Fatalf("counted %d bytes, want %d", got, want)
 			}
 			// Putting the same key again replaces, not adds.
-			e2 := entry(c, body)
-			e2.document(tt.base)
-			c.put(docKey{name: "a", kind: kindAbbreviated}, e2)
-			if n, got := c.size(); n != 1 || got != tt.want+len("a")+entryOverhead {
+			c.put(k, &docEntry{gen: c.gen.Load(), doc: fill(stored, `"e"`, 0, tt.base)})
+			if n, got := c.size(); n != 1 || got != want {
 				t.Fatalf("after a second put: %d entries, %d bytes", n, got)
 			}
 		})
+	}
+}
+
+// The same stored document serves different bytes under different base
+// URLs, so each has its own ETag.
+func TestFillETagPerBase(t *testing.T) {
+	stored := []byte(`{"t":"` + BasePlaceholder + `/x.tgz"}`)
+	plain := fill(stored, `"e"`, 0, "")
+	a := fill(stored, `"e"`, 0, "http://a.example")
+	b := fill(stored, `"e"`, 0, "http://b.example")
+	if plain.ETag != `"e"` || a.ETag == plain.ETag || a.ETag == b.ETag {
+		t.Fatalf("ETags: plain %s, a %s, b %s", plain.ETag, a.ETag, b.ETag)
+	}
+	if string(a.Body) != `{"t":"http://a.example/x.tgz"}` {
+		t.Fatalf("filled body %s", a.Body)
 	}
 }
 

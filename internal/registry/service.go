@@ -159,7 +159,7 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 	if err := s.readable(ctx, q, p, e.pkg); err != nil {
 		return Document{}, err
 	}
-	return e.document(base), nil
+	return e.doc, nil
 }
 
 // cached returns the package name as kept in memory, reading it (and the
@@ -167,7 +167,10 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 // a name that does not exist is NotFound, and is remembered as such until
 // the next change.
 func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind docKind, base string) (*docEntry, error) {
-	key := docKey{name: name, kind: kind}
+	if kind == kindRow {
+		base = "" // a row holds no links
+	}
+	key := docKey{name: name, kind: kind, base: base}
 	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
 	if !ok {
@@ -185,16 +188,15 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 		case err != nil:
 			return nil, err
 		}
-		label := "full"
-		e.body = e.pkg.Packument
-		if kind == kindAbbreviated {
-			label, e.body = "abbr", e.pkg.Abbreviated
+		if kind != kindRow && !e.missing {
+			label, body := "full", e.pkg.Packument
+			if kind == kindAbbreviated {
+				label, body = "abbr", e.pkg.Abbreviated
+			}
+			etag := fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, e.pkg.ID, e.pkg.CreatedAt, e.pkg.Rev, label)
+			e.doc = fill(body, etag, e.pkg.ModifiedAt, base)
 		}
 		e.pkg.Packument, e.pkg.Abbreviated = nil, nil
-		e.etag = fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, e.pkg.ID, e.pkg.CreatedAt, e.pkg.Rev, label)
-		if kind != kindRow && !e.missing {
-			e.document(base) // fill it now, so the cache counts its bytes
-		}
 		s.docs.put(key, e)
 	}
 	if e.missing {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,42 @@ func TestReadCachesFollowChanges(t *testing.T) {
 		}
 		if res := tr.do("GET", path, alice, nil, abbr...); res.status != 200 {
 			t.Fatalf("private %s for its owner: %d", path, res.status)
+		}
+	}
+}
+
+// TestCachedDocumentsPerBaseURL: without --url the base URL comes from each
+// request, and the cached document of one base is never served under another.
+func TestCachedDocumentsPerBaseURL(t *testing.T) {
+	tr := newTestRegistry(t)
+	alice := tr.user("alice")
+	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0")); res.status != 201 {
+		t.Fatal(res.status)
+	}
+	h := tr.srv.Handler()
+	get := func(host string) (string, string) {
+		req := httptest.NewRequest("GET", "/demo", nil)
+		req.Host = host
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("GET /demo on %s: %d %s", host, w.Code, w.Body)
+		}
+		return w.Body.String(), w.Header().Get("ETag")
+	}
+	for round := 0; round < 2; round++ { // the second round reads from the cache
+		bodyA, etagA := get("a.example:4873")
+		bodyB, etagB := get("b.example:4873")
+		if !strings.Contains(bodyA, "http://a.example:4873/demo/-/demo-1.0.0.tgz") || strings.Contains(bodyA, "b.example") {
+			t.Fatalf("round %d: document under a.example: %s", round, bodyA)
+		}
+		if !strings.Contains(bodyB, "http://b.example:4873/demo/-/demo-1.0.0.tgz") || strings.Contains(bodyB, "a.example") {
+			t.Fatalf("round %d: document under b.example: %s", round, bodyB)
+		}
+		if etagA == "" || etagA == etagB {
+			t.Fatalf("round %d: ETags %q and %q: the two documents differ, so must their ETags", round, etagA, etagB)
 		}
 	}
 }
