@@ -23,6 +23,9 @@
 local lists = os.getenv("SCALE_LISTS") or "."
 local scenario = os.getenv("SCALE_SCENARIO") or "abbreviated"
 local nthreads = tonumber(os.getenv("SCALE_THREADS") or "2")
+-- SCALE_SPREAD, when set, draws names from the first N packages only (the
+-- same working set on a small and a big store); unset, from every package.
+local spread = tonumber(os.getenv("SCALE_SPREAD") or "0")
 local abbreviated = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
 
 local function read_lines(name)
@@ -56,6 +59,11 @@ function init(args)
     paths = read_lines("tarballs.txt")
   else
     paths = read_lines("packages.txt")
+  end
+  if spread > 0 and spread < #paths then
+    for i = #paths, spread + 1, -1 do
+      paths[i] = nil
+    end
   end
   if scenario == "cold" then
     local all = read_lines("cold-tokens.txt")

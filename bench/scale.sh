@@ -45,6 +45,10 @@ warmup=${BENCH_WARMUP:-3}
 gatehouse_log_level=${BENCH_GATEHOUSE_LOG_LEVEL:-error}
 # Which stores to measure, in order.
 sizes=${BENCH_SIZES:-small big}
+# Names are drawn from every package of each store, or, with BENCH_SPREAD=N,
+# from its first N packages only: BENCH_SPREAD=$BENCH_SMALL_PACKAGES gives
+# both stores the same working set.
+spread=${BENCH_SPREAD:-0}
 docs=${BENCH_DOCS:-$root/docs/benchmarks.md}
 keep=${BENCH_KEEP:-0}
 # 1 records Go CPU and heap profiles of gatehouse during each measured run
@@ -61,7 +65,7 @@ die() {
 }
 
 for n in "$small_packages" "$small_tokens" "$small_users" "$big_packages" "$big_tokens" "$big_users" "$versions" \
-	"$readme_bytes" "$sample" "$cold" "$duration" "$warmup"; do
+	"$readme_bytes" "$sample" "$cold" "$duration" "$warmup" "$spread"; do
 	[[ $n =~ ^[0-9]+$ ]] || die "sizes must be whole numbers, not '$n'"
 done
 ((duration >= 1)) || die "BENCH_DURATION must be at least 1"
@@ -227,7 +231,7 @@ for scenario in "${scenarios[@]}"; do
 		pid=${gh_pids[$size]}
 		base=${bases[$size]}
 		printf '  %-11s %-6s ' "$scenario" "$size" >&2
-		wrk_env=(SCALE_LISTS="$work/$size/lists" SCALE_SCENARIO="$scenario" SCALE_THREADS="$threads")
+		wrk_env=(SCALE_LISTS="$work/$size/lists" SCALE_SCENARIO="$scenario" SCALE_THREADS="$threads" SCALE_SPREAD="$spread")
 		# The warm-up fills the caches; the cold scenario has none, or its
 		# tokens would no longer be cold.
 		if [[ $scenario != cold ]]; then
@@ -283,7 +287,12 @@ done
 {
 	printf 'load: wrk -t%s -c%s, keep-alive, %s s per scenario after %s s of warm-up (none for cold), a Bearer token on every request\n' \
 		"$threads" "$connections" "$duration" "$warmup"
-	printf 'spread: every package name and a quarter of %s warm tokens (each warm scenario its own), drawn at random per request; cold: %s tokens each used once\n' "$sample" "$cold"
+	if ((spread > 0)); then
+		names="the first $spread package names"
+	else
+		names="every package name"
+	fi
+	printf 'spread: %s and a quarter of %s warm tokens (each warm scenario its own), drawn at random per request; cold: %s tokens each used once\n' "$names" "$sample" "$cold"
 	printf 'versions: %s per package, READMEs of about %s bytes\n' "$versions" "$readme_bytes"
 	printf 'gatehouse store: SQLite (WAL, synchronous FULL) and a tarball folder, in the data folder\n'
 	printf 'log level: %s\n' "$gatehouse_log_level"

@@ -104,6 +104,7 @@ func Default() Config {
 		LogFormat:       "text",
 		LegacyTokens:    "enabled",
 		GCPercent:       400,
+		MemoryLimit:     256 << 20,
 
 		MaxWriteTokenDays: 90,
 	}

@@ -329,8 +329,9 @@ func settings() []setting {
 		{
 			flag: "memory-limit", env: "GATEHOUSE_MEMORY_LIMIT", key: "memory_limit", arg: "SIZE",
 			help: "A soft limit on the memory the Go runtime uses (Go's GOMEMLIMIT, which this replaces): nearing it, " +
-				"garbage is collected more often, whatever gc_percent says. Plain bytes or a whole number with a unit, " +
-				"e.g. 512MiB. 0 leaves Go's own setting (GOMEMLIMIT when set, else none).",
+				"garbage is collected more often, whatever gc_percent says, so that a node whose caches are full does " +
+				"not grow to gc_percent times them. Plain bytes or a whole number with a unit, e.g. 512MiB. " +
+				"0 leaves Go's own setting (GOMEMLIMIT when set, else none).",
 			numeric: true,
 			show: func(c Config) string {
 				if c.MemoryLimit == 0 {
