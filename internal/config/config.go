@@ -56,6 +56,10 @@ type Config struct {
 	// Pprof also serves Go's runtime profiles (net/http/pprof) at /debug/pprof/
 	// on the metrics address (--pprof, GATEHOUSE_PPROF, pprof; true or false).
 	Pprof bool
+	// CacheSize bounds the in-memory cache of package documents, rows and
+	// tarball locations, in bytes (--cache-size, GATEHOUSE_CACHE_SIZE,
+	// cache_size).
+	CacheSize int64
 	// GCPercent is how far, in percent of the live heap, the heap may grow
 	// before Go collects garbage: Go's GOGC, which it replaces
 	// (--gc-percent, GATEHOUSE_GC_PERCENT, gc_percent).
@@ -104,6 +108,7 @@ func Default() Config {
 		LogFormat:       "text",
 		LegacyTokens:    "enabled",
 		GCPercent:       400,
+		CacheSize:       64 << 20,
 		MemoryLimit:     256 << 20,
 
 		MaxWriteTokenDays: 90,

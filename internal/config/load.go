@@ -311,6 +311,29 @@ func settings() []setting {
 			},
 		},
 		{
+			flag: "cache-size", env: "GATEHOUSE_CACHE_SIZE", key: "cache_size", arg: "SIZE",
+			help: "Bound on the in-memory cache of package documents (packuments as served), package rows and " +
+				"tarball locations. Reads of packages in it cost no database query; raise it, with memory_limit, " +
+				"when the packages read often do not fit (docs/benchmarks.md, scale). Plain bytes or a whole " +
+				"number with a unit, e.g. 256MiB; at least 1MiB.",
+			numeric: true,
+			show:    func(c Config) string { return formatSize(c.CacheSize) },
+			set: func(c *Config, s string) error {
+				n, err := parseSize(s)
+				if err != nil {
+					return err
+				}
+				c.CacheSize = n
+				return nil
+			},
+			check: func(c Config) error {
+				if c.CacheSize < 1<<20 || c.CacheSize > 1<<40 {
+					return fmt.Errorf("%s: must be from 1MiB to 1TiB", formatSize(c.CacheSize))
+				}
+				return nil
+			},
+		},
+		{
 			flag: "gc-percent", env: "GATEHOUSE_GC_PERCENT", key: "gc_percent", arg: "PERCENT",
 			help: "How far the heap may grow past the memory in use before Go collects garbage, in percent (Go's GOGC, " +
 				"which this replaces). gatehouse's heap is small and most of what it allocates lives for one request, " +

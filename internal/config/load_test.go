@@ -171,6 +171,12 @@ func TestLoadPrecedence(t *testing.T) {
 			wantFile: "127.0.0.1:9464", wantEnv: "[::1]:9100", wantFlag: "",
 		},
 		{
+			key: "cache_size", flag: "cache-size", env: "GATEHOUSE_CACHE_SIZE",
+			file: "128MiB", envValue: "1GiB", flagValue: "32MiB",
+			get:      func(c Config) any { return c.CacheSize },
+			wantFile: int64(128 << 20), wantEnv: int64(1 << 30), wantFlag: int64(32 << 20),
+		},
+		{
 			key: "gc_percent", flag: "gc-percent", env: "GATEHOUSE_GC_PERCENT",
 			file: 200, envValue: "800", flagValue: "100",
 			get:      func(c Config) any { return c.GCPercent },
@@ -236,6 +242,7 @@ func TestLoadFileFormats(t *testing.T) {
 		LegacyTokens:    "enabled",
 		GCPercent:       200,
 		MemoryLimit:     256 << 20,
+		CacheSize:       64 << 20,
 
 		MaxWriteTokenDays: 90,
 	}
@@ -560,6 +567,7 @@ func TestValidate(t *testing.T) {
 		{"gc percent too high", func(c *Config) { c.GCPercent = 20000 }, []string{"gc_percent", "from 10 to 10000"}},
 		{"memory limit too small", func(c *Config) { c.MemoryLimit = 1 << 20 }, []string{"memory_limit", "at least 32MiB"}},
 		{"memory limit", func(c *Config) { c.MemoryLimit = 512 << 20 }, nil},
+		{"cache too small", func(c *Config) { c.CacheSize = 1000 }, []string{"cache_size", "from 1MiB"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

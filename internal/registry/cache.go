@@ -27,10 +27,12 @@ import (
 type docCache struct {
 	gen atomic.Int64
 
-	mu       sync.RWMutex
-	entries  map[docKey]*docEntry
-	versions map[versionKey]versionEntry
-	bytes    int
+	mu         sync.RWMutex
+	entries    map[docKey]*docEntry
+	versions   map[versionKey]versionEntry
+	bytes      int
+	maxBytes   int
+	maxEntries int
 }
 
 // docKind says what an entry holds of a package.
@@ -73,19 +75,22 @@ type versionEntry struct {
 	v    store.Version // without its manifest
 }
 
-// Bounds on what the cache holds. Past one, entries go: first those no
-// longer current, then arbitrary ones (Go's map order is random, so this is
-// random eviction, which keeps most of a popular set without any
-// bookkeeping per hit) until an eighth of the room is free. Only the
-// filled document is kept, so a document's bytes count once.
+// Bounds on what the cache holds: maxBytes as counted (DefaultCacheBytes
+// unless set), and an entry for every 512 of those bytes. Past one, entries
+// go: first those no longer current, then arbitrary ones (Go's map order is
+// random, so this is random eviction, which keeps most of a popular set
+// without any bookkeeping per hit) until an eighth of the room is free.
+// Only the filled document is kept, so a document's bytes count once.
 const (
-	cacheMaxEntries = 100_000
-	cacheMaxBytes   = 64 << 20
-	entryOverhead   = 128 // map slot, key and entry, roughly
+	// DefaultCacheBytes bounds the document cache unless told otherwise.
+	DefaultCacheBytes = 64 << 20
+	bytesPerEntry     = 512
+	entryOverhead     = 128 // map slot, key and entry, roughly
 )
 
-func newDocCache() *docCache {
-	return &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{}}
+func newDocCache(maxBytes int) *docCache {
+	return &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{},
+		maxBytes: maxBytes, maxEntries: max(maxBytes/bytesPerEntry, 1024)}
 }
 
 func (c *docCache) get(k docKey) (*docEntry, bool) {
@@ -138,11 +143,11 @@ func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
 // bound: the stale ones first, then arbitrary ones, until an eighth of each
 // bound is free. Called with mu held.
 func (c *docCache) makeRoom(size int) {
-	if len(c.entries)+len(c.versions) < cacheMaxEntries && c.bytes+size <= cacheMaxBytes {
+	if len(c.entries)+len(c.versions) < c.maxEntries && c.bytes+size <= c.maxBytes {
 		return
 	}
-	wantEntries := cacheMaxEntries - cacheMaxEntries/8
-	wantBytes := cacheMaxBytes - cacheMaxBytes/8 - size
+	wantEntries := c.maxEntries - c.maxEntries/8
+	wantBytes := c.maxBytes - c.maxBytes/8 - size
 	room := func() bool { return len(c.entries)+len(c.versions) <= wantEntries && c.bytes <= wantBytes }
 	gen := c.gen.Load()
 	for k, e := range c.entries {

@@ -24,7 +24,7 @@ func TestDocCacheCountsBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newDocCache()
+			c := newDocCache(DefaultCacheBytes)
 			k := docKey{name: "a", kind: kindAbbreviated, base: tt.base}
 			e := &docEntry{gen: c.gen.Load(), doc: fill(stored, `"e"`, 0, tt.base)}
 			if tt.base != "" && !bytes.Contains(e.doc.Body, []byte(tt.base+"/a/-/a-1.0.0.tgz")) {
@@ -62,18 +62,18 @@ func TestFillETagPerBase(t *testing.T) {
 // Past its byte bound the cache evicts some entries, not all: most of what
 // it held stays, and the newest entry is always there.
 func TestDocCacheEvictsPartly(t *testing.T) {
-	c := newDocCache()
+	c := newDocCache(DefaultCacheBytes)
 	body := bytes.Repeat([]byte("x"), 64<<10) // shared: the test holds 64 KB, the cache counts it per entry
 	perEntry := len(body) + entryOverhead + len("pkg-00000")
-	fits := cacheMaxBytes / perEntry
+	fits := DefaultCacheBytes / perEntry
 	for i := 0; i < 3*fits+fits/2; i++ {
 		k := docKey{name: fmt.Sprintf("pkg-%05d", i), kind: kindFull}
 		c.put(k, entry(c, body))
 		if _, ok := c.get(k); !ok {
 			t.Fatalf("entry %d not held right after its put", i)
 		}
-		if _, b := c.size(); b > cacheMaxBytes {
-			t.Fatalf("after %d puts the cache counts %d bytes, over its bound %d", i+1, b, cacheMaxBytes)
+		if _, b := c.size(); b > DefaultCacheBytes {
+			t.Fatalf("after %d puts the cache counts %d bytes, over its bound %d", i+1, b, DefaultCacheBytes)
 		}
 	}
 	n, _ := c.size()
@@ -84,10 +84,10 @@ func TestDocCacheEvictsPartly(t *testing.T) {
 
 // Stale entries (read before a change) go before current ones.
 func TestDocCacheEvictsStaleFirst(t *testing.T) {
-	c := newDocCache()
+	c := newDocCache(DefaultCacheBytes)
 	body := bytes.Repeat([]byte("y"), 64<<10)
 	perEntry := len(body) + entryOverhead + len("old-00000")
-	fits := cacheMaxBytes / perEntry
+	fits := DefaultCacheBytes / perEntry
 	for i := 0; i < fits/2; i++ {
 		c.put(docKey{name: fmt.Sprintf("old-%05d", i), kind: kindFull}, entry(c, body))
 	}
@@ -108,5 +108,23 @@ func TestDocCacheEvictsStaleFirst(t *testing.T) {
 	}
 	if len(c.entries) < fits*3/4 {
 		t.Fatalf("only %d current entries of %d kept", len(c.entries), fits)
+	}
+}
+
+// A cache set to a bound of its own keeps to it.
+func TestDocCacheBoundIsSettable(t *testing.T) {
+	for _, limit := range []int{4 << 20, 16 << 20} {
+		c := newDocCache(limit)
+		body := bytes.Repeat([]byte("z"), 8<<10)
+		for i := 0; i < 4*limit/len(body); i++ {
+			c.put(docKey{name: fmt.Sprintf("p-%06d", i), kind: kindAbbreviated}, entry(c, body))
+		}
+		n, b := c.size()
+		if b > limit {
+			t.Fatalf("bound %d: the cache counts %d bytes", limit, b)
+		}
+		if fits := limit / (len(body) + entryOverhead + len("p-000000")); n < fits*3/4 {
+			t.Fatalf("bound %d: holds %d entries of the %d that fit", limit, n, fits)
+		}
 	}
 }

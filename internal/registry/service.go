@@ -54,10 +54,28 @@ func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Chan
 	if obs == nil {
 		obs = silentObserver{}
 	}
-	docs := newDocCache()
+	docs := newDocCache(DefaultCacheBytes)
 	docs.follow(changes)
 	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: docs,
 		tarballs: blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs}
+}
+
+// SetCacheBytes bounds the in-memory document cache (packuments, package
+// rows, versions' blob keys) to n bytes as it counts them; call it before
+// serving. The default is DefaultCacheBytes.
+func (s *Service) SetCacheBytes(n int) {
+	s.docs.mu.Lock()
+	defer s.docs.mu.Unlock()
+	s.docs.maxBytes, s.docs.maxEntries = n, max(n/bytesPerEntry, 1024)
+}
+
+// CacheUse reports what the document cache holds: entries, bytes as it
+// counts them, and its bound in bytes.
+func (s *Service) CacheUse() (entries, bytes, limit int) {
+	entries, bytes = s.docs.size()
+	s.docs.mu.RLock()
+	defer s.docs.mu.RUnlock()
+	return entries, bytes, s.docs.maxBytes
 }
 
 // write runs fn in one transaction that also publishes a package change (for

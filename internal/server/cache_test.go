@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -177,5 +178,43 @@ func TestCachedDocumentsPerBaseURL(t *testing.T) {
 		if etagA == "" || etagA == etagB {
 			t.Fatalf("round %d: ETags %q and %q: the two documents differ, so must their ETags", round, etagA, etagB)
 		}
+	}
+}
+
+// TestCacheSizeSetting: --cache-size bounds the document cache, which keeps
+// to it however many packages are read.
+func TestCacheSizeSetting(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.CacheSize = 1 << 20
+	srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if _, _, limit := srv.Registry.CacheUse(); limit != 1<<20 {
+		t.Fatalf("cache bound %d, want %d", limit, 1<<20)
+	}
+	tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
+	alice := tr.user("alice")
+	for i := 0; i < 40; i++ {
+		name := fmt.Sprintf("big-%02d", i)
+		if res := tr.do("PUT", "/"+name, alice, publishBody(t, name, "1.0.0", func(m map[string]any, _ *[]byte) {
+			v := m["versions"].(map[string]any)["1.0.0"].(map[string]any)
+			v["readme"] = strings.Repeat("readme ", 8000) // about 56 KB in the full packument
+		})); res.status != 201 {
+			t.Fatalf("publish %s: %d %s", name, res.status, res.body)
+		}
+	}
+	// Read after every publish, so all 40 documents are current: only the
+	// bound can keep them out.
+	for i := 0; i < 40; i++ {
+		if res := tr.do("GET", fmt.Sprintf("/big-%02d", i), "", nil, "Accept", "application/json"); res.status != 200 {
+			t.Fatalf("read big-%02d: %d", i, res.status)
+		}
+	}
+	entries, bytes, _ := srv.Registry.CacheUse()
+	if bytes > 1<<20 || entries == 0 || entries >= 40 {
+		t.Fatalf("the cache holds %d entries, %d bytes: want some but not all 40 documents, within 1 MiB", entries, bytes)
 	}
 }

@@ -85,6 +85,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil, s.metrics)
+	s.Registry.SetCacheBytes(int(cfg.CacheSize))
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	s.feed.Start()
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
