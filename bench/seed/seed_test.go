@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeRegistry answers the requests seed sends, in process, and records
@@ -22,10 +23,35 @@ type fakeRegistry struct {
 	versions map[string][]string
 	failAt   int // fail the n-th publish (1-based); 0 never
 	publishN int
+	// Once the failAt-th publish has failed, later publishes are held until
+	// the client gives them up (or heldFor passes, then answered): a client
+	// that stops at a failure cancels them, and none completes.
+	failed    bool
+	completed int // publishes answered 201 after the failure
 }
+
+// heldFor bounds how long the fake holds a publish that arrives after the
+// failure it was told to make.
+const heldFor = 10 * time.Second
 
 func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if r.Method == "PUT" && f.failed && !strings.HasPrefix(r.URL.Path, "/-/") {
+		f.publishN++
+		f.mu.Unlock()
+		// Read to the end: only then does the server notice the client leave.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(heldFor):
+		}
+		f.mu.Lock()
+		f.completed++
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		return
+	}
 	defer f.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
 	auth := r.Header.Get("Authorization")
@@ -50,6 +76,7 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "PUT":
 		f.publishN++
 		if auth != "Bearer session-bench" || f.publishN == f.failAt {
+			f.failed = f.failed || f.publishN == f.failAt
 			http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
 			return
 		}
@@ -145,8 +172,10 @@ func TestSeedStopsAtAFailedPublish(t *testing.T) {
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
-	if fake.publishN > 5+4 {
-		t.Errorf("%d publishes after the failure", fake.publishN)
+	// The other three workers may each have sent one publish before the
+	// failure was seen; those are held, and must be given up, not answered.
+	if fake.publishN > 5+3 || fake.completed != 0 {
+		t.Errorf("%d publishes in all, %d completed after the failure", fake.publishN, fake.completed)
 	}
 }
 
