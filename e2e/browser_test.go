@@ -53,10 +53,19 @@ func newBrowser(t *testing.T) *browser {
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() {
+		// Cancel waits for the browser to exit; only then does its profile
+		// stop changing, so that removing it leaves nothing behind.
+		_ = chromedp.Cancel(ctx)
 		cancelTimeout()
 		cancelCtx()
 		cancelAlloc()
-		_ = os.RemoveAll(profile)
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			err := os.RemoveAll(profile)
+			if _, statErr := os.Stat(profile); err == nil && os.IsNotExist(statErr) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 	if err := chromedp.Run(ctx); err != nil {
 		unavailable(t, "start Chromium: %v", err)
