@@ -89,33 +89,19 @@ func LoadResults(dir string) (*Results, error) {
 	r := &Results{Load: map[string]map[string]*LoadResult{}, Install: map[string]*InstallResult{},
 		Publish: map[string]*PublishResult{}, Seed: map[string]*State{}}
 	var err error
-	if r.Versions, err = readKV(filepath.Join(dir, "versions.txt")); err != nil {
-		return nil, err
-	}
-	if r.Settings, err = readKV(filepath.Join(dir, "settings.txt")); err != nil {
+	if r.Versions, r.Settings, err = readHeader(dir); err != nil {
 		return nil, err
 	}
 	for _, sc := range Scenarios {
 		r.Load[sc.ID] = map[string]*LoadResult{}
 		for _, t := range Targets {
-			data, err := os.ReadFile(filepath.Join(dir, "wrk-"+t+"-"+sc.ID+".txt"))
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			} else if err != nil {
-				return nil, err
-			}
-			w, err := ParseWrk(string(data))
+			lr, _, err := readLoad(dir, t, sc.ID)
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", t, sc.ID, err)
-			}
-			lr := &LoadResult{Wrk: w}
-			var m MemResult
-			if ok, err := readJSON(filepath.Join(dir, "mem-"+t+"-"+sc.ID+".json"), &m); err != nil {
 				return nil, err
-			} else if ok {
-				lr.Mem = &m
 			}
-			r.Load[sc.ID][t] = lr
+			if lr != nil {
+				r.Load[sc.ID][t] = lr
+			}
 		}
 	}
 	for _, t := range Targets {
@@ -141,6 +127,41 @@ func LoadResults(dir string) (*Results, error) {
 		}
 	}
 	return r, nil
+}
+
+// readHeader reads a results folder's versions.txt and settings.txt.
+func readHeader(dir string) (versions, settings []KV, err error) {
+	if versions, err = readKV(filepath.Join(dir, "versions.txt")); err != nil {
+		return nil, nil, err
+	}
+	if settings, err = readKV(filepath.Join(dir, "settings.txt")); err != nil {
+		return nil, nil, err
+	}
+	return versions, settings, nil
+}
+
+// readLoad reads one wrk run of who (a target or a store size) under
+// scenario id, and its memory watch if any, returning wrk's output too; a
+// run that left no output is (nil, "", nil).
+func readLoad(dir, who, id string) (*LoadResult, string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "wrk-"+who+"-"+id+".txt"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	w, err := ParseWrk(string(data))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s %s: %w", who, id, err)
+	}
+	lr := &LoadResult{Wrk: w}
+	var m MemResult
+	if ok, err := readJSON(filepath.Join(dir, "mem-"+who+"-"+id+".json"), &m); err != nil {
+		return nil, "", err
+	} else if ok {
+		lr.Mem = &m
+	}
+	return lr, string(data), nil
 }
 
 // readJSON decodes a file into v; a missing file is (false, nil).
@@ -220,34 +241,29 @@ const (
 // ReplaceSection puts section between the markers in doc, or appends the
 // markers and section when doc has none.
 func ReplaceSection(doc, section string) (string, error) {
-	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker
-	b := strings.Index(doc, BeginMarker)
-	e := strings.Index(doc, EndMarker)
+	return replaceMarked(doc, section, BeginMarker, EndMarker, "bench/run.sh")
+}
+
+// replaceMarked puts section between the markers begin and end (those of
+// script) in doc, or appends the markers and section when doc has none.
+func replaceMarked(doc, section, begin, end, script string) (string, error) {
+	block := begin + "\n" + strings.TrimRight(section, "\n") + "\n" + end
+	b := strings.Index(doc, begin)
+	e := strings.Index(doc, end)
 	switch {
 	case b < 0 && e < 0:
 		return strings.TrimRight(doc, "\n") + "\n\n" + block + "\n", nil
 	case b < 0 || e < b:
-		return "", errors.New("the bench/run.sh markers are out of order or one is missing")
+		return "", fmt.Errorf("the %s markers are out of order or one is missing", script)
 	}
-	return doc[:b] + block + doc[e+len(EndMarker):], nil
+	return doc[:b] + block + doc[e+len(end):], nil
 }
 
 // Render writes the run's figures as Markdown: what was measured where,
 // the comparison table, the targets and any anomalies.
 func Render(r *Results) string {
 	var b strings.Builder
-	m := r.Machine
-	fmt.Fprintf(&b, "Last run: %s, on %d × %s, %.1f GiB memory, Linux %s.\n\n",
-		r.Date.UTC().Format("2006-01-02 15:04 UTC"), m.CPUs, m.CPUModel, float64(m.MemBytes)/(1<<30), m.Kernel)
-	if len(r.Versions) > 0 {
-		b.WriteString("Versions: " + joinKV(r.Versions) + ".\n\n")
-	}
-	for _, kv := range r.Settings {
-		fmt.Fprintf(&b, "- %s: %s\n", kv.Key, kv.Value)
-	}
-	if len(r.Settings) > 0 {
-		b.WriteString("\n")
-	}
+	writeHeader(&b, r.Date, r.Machine, r.Versions, r.Settings)
 	b.WriteString("| measure | gatehouse | Verdaccio | nginx | gatehouse/Verdaccio | gatehouse/nginx |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
 	row := func(title string, vals map[string]float64, cell func(t string, v float64) string) {
@@ -467,26 +483,56 @@ func setting(r *Results, key, def string) string {
 	return def
 }
 
+// writeHeader writes what every report starts with: when and on what the
+// run was made, the versions used, and the run's settings.
+func writeHeader(b *strings.Builder, date time.Time, m Machine, versions, settings []KV) {
+	fmt.Fprintf(b, "Last run: %s, on %d × %s, %.1f GiB memory, Linux %s.\n\n",
+		date.UTC().Format("2006-01-02 15:04 UTC"), m.CPUs, m.CPUModel, float64(m.MemBytes)/(1<<30), m.Kernel)
+	if len(versions) > 0 {
+		b.WriteString("Versions: " + joinKV(versions) + ".\n\n")
+	}
+	for _, kv := range settings {
+		fmt.Fprintf(b, "- %s: %s\n", kv.Key, kv.Value)
+	}
+	if len(settings) > 0 {
+		b.WriteString("\n")
+	}
+}
+
 // reportCommand reads a results folder, prints the Markdown report and,
 // with -docs, puts it into the marked section of that file.
 func reportCommand(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	return runReport("report", "bench/run.sh", args, stdout, stderr, func(dir string, date time.Time, m Machine) (string, error) {
+		r, err := LoadResults(dir)
+		if err != nil {
+			return "", err
+		}
+		r.Date, r.Machine = date, m
+		return Render(r), nil
+	}, ReplaceSection)
+}
+
+// runReport is the report commands' common part: it renders the results
+// folder given by -results, prints the Markdown and, with -docs, puts it
+// into that file's section with replace. name prefixes errors; script
+// names the harness in the flags' help.
+func runReport(name, script string, args []string, stdout, stderr io.Writer,
+	render func(dir string, date time.Time, m Machine) (string, error),
+	replace func(doc, section string) (string, error)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("results", "", "results folder written by bench/run.sh (required)")
-	docs := fs.String("docs", "", "Markdown file whose bench/run.sh section to replace (optional)")
+	dir := fs.String("results", "", "results folder written by "+script+" (required)")
+	docs := fs.String("docs", "", "Markdown file whose "+script+" section to replace (optional)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dir == "" {
-		return errors.New("report: -results is required")
+		return fmt.Errorf("%s: -results is required", name)
 	}
-	r, err := LoadResults(*dir)
+	section, err := render(*dir, time.Now(), ReadMachine("/proc"))
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	r.Date = time.Now()
-	r.Machine = ReadMachine("/proc")
-	section := Render(r)
 	if _, err := io.WriteString(stdout, section); err != nil {
 		return err
 	}
@@ -495,11 +541,11 @@ func reportCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	old, err := os.ReadFile(*docs)
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	doc, err := ReplaceSection(string(old), section)
+	doc, err := replace(string(old), section)
 	if err != nil {
-		return fmt.Errorf("report: %s: %w", *docs, err)
+		return fmt.Errorf("%s: %s: %w", name, *docs, err)
 	}
 	return os.WriteFile(*docs, []byte(doc), 0o644)
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -41,9 +38,7 @@ type ScaleServer struct {
 
 // ScaleLoad is one store under one scenario.
 type ScaleLoad struct {
-	Wrk WrkResult
-	// Mem is nil when the memory watch left no result.
-	Mem *MemResult
+	LoadResult
 	// ColdRate is the rate of the cold scenario's requests as
 	// bench/scale.lua timed them; ColdRequests how many there were, and
 	// ColdStopped of ColdThreads wrk threads used up their fresh tokens.
@@ -98,10 +93,7 @@ func LoadScaleResults(dir string) (*ScaleResults, error) {
 	r := &ScaleResults{Seed: map[string]*ScaleState{}, Server: map[string]*ScaleServer{},
 		Load: map[string]map[string]*ScaleLoad{}}
 	var err error
-	if r.Versions, err = readKV(filepath.Join(dir, "versions.txt")); err != nil {
-		return nil, err
-	}
-	if r.Settings, err = readKV(filepath.Join(dir, "settings.txt")); err != nil {
+	if r.Versions, r.Settings, err = readHeader(dir); err != nil {
 		return nil, err
 	}
 	for _, size := range ScaleSizes {
@@ -128,25 +120,16 @@ func LoadScaleResults(dir string) (*ScaleResults, error) {
 	for _, sc := range ScaleScenarios {
 		r.Load[sc.ID] = map[string]*ScaleLoad{}
 		for _, size := range ScaleSizes {
-			data, err := os.ReadFile(filepath.Join(dir, "wrk-"+size+"-"+sc.ID+".txt"))
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			} else if err != nil {
-				return nil, err
-			}
-			w, err := ParseWrk(string(data))
+			lr, out, err := readLoad(dir, size, sc.ID)
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", size, sc.ID, err)
-			}
-			l := &ScaleLoad{Wrk: w}
-			if err := ParseScaleLua(string(data), l); err != nil {
-				return nil, fmt.Errorf("%s %s: %w", size, sc.ID, err)
-			}
-			var m MemResult
-			if ok, err := readJSON(filepath.Join(dir, "mem-"+size+"-"+sc.ID+".json"), &m); err != nil {
 				return nil, err
-			} else if ok {
-				l.Mem = &m
+			}
+			if lr == nil {
+				continue
+			}
+			l := &ScaleLoad{LoadResult: *lr}
+			if err := ParseScaleLua(out, l); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", size, sc.ID, err)
 			}
 			r.Load[sc.ID][size] = l
 		}
@@ -198,16 +181,7 @@ const (
 // ReplaceScaleSection puts section between the scale markers in doc, or
 // appends the markers and section when doc has none.
 func ReplaceScaleSection(doc, section string) (string, error) {
-	block := ScaleBeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + ScaleEndMarker
-	b := strings.Index(doc, ScaleBeginMarker)
-	e := strings.Index(doc, ScaleEndMarker)
-	switch {
-	case b < 0 && e < 0:
-		return strings.TrimRight(doc, "\n") + "\n\n" + block + "\n", nil
-	case b < 0 || e < b:
-		return "", errors.New("the bench/scale.sh markers are out of order or one is missing")
-	}
-	return doc[:b] + block + doc[e+len(ScaleEndMarker):], nil
+	return replaceMarked(doc, section, ScaleBeginMarker, ScaleEndMarker, "bench/scale.sh")
 }
 
 // RenderScale writes the run's figures as Markdown: the stores, start-up
@@ -215,50 +189,11 @@ func ReplaceScaleSection(doc, section string) (string, error) {
 // outside the 20%.
 func RenderScale(r *ScaleResults) string {
 	var b strings.Builder
-	m := r.Machine
-	fmt.Fprintf(&b, "Last run: %s, on %d × %s, %.1f GiB memory, Linux %s.\n\n",
-		r.Date.UTC().Format("2006-01-02 15:04 UTC"), m.CPUs, m.CPUModel, float64(m.MemBytes)/(1<<30), m.Kernel)
-	if len(r.Versions) > 0 {
-		fmt.Fprintf(&b, "Versions: %s.\n\n", joinKV(r.Versions))
-	}
-	for _, kv := range r.Settings {
-		fmt.Fprintf(&b, "- %s: %s\n", kv.Key, kv.Value)
-	}
-	if len(r.Settings) > 0 {
-		b.WriteString("\n")
-	}
+	writeHeader(&b, r.Date, r.Machine, r.Versions, r.Settings)
 
 	b.WriteString("| store | small | big | big/small |\n|---|---:|---:|---:|\n")
-	seedRow := func(title string, f func(*ScaleState) (float64, string)) {
-		cells := make([]string, 0, 2)
-		vals := map[string]float64{}
-		for _, size := range ScaleSizes {
-			st := r.Seed[size]
-			if st == nil {
-				cells = append(cells, "–")
-				continue
-			}
-			v, s := f(st)
-			vals[size] = v
-			cells = append(cells, s)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", title, cells[0], cells[1], sizeRatio(vals))
-	}
-	serverRow := func(title string, f func(*ScaleServer) (float64, string)) {
-		cells := make([]string, 0, 2)
-		vals := map[string]float64{}
-		for _, size := range ScaleSizes {
-			s := r.Server[size]
-			if s == nil {
-				cells = append(cells, "–")
-				continue
-			}
-			v, c := f(s)
-			vals[size] = v
-			cells = append(cells, c)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", title, cells[0], cells[1], sizeRatio(vals))
-	}
+	seedRow := func(title string, f func(*ScaleState) (float64, string)) { sizeRow(&b, title, r.Seed, f) }
+	serverRow := func(title string, f func(*ScaleServer) (float64, string)) { sizeRow(&b, title, r.Server, f) }
 	seedRow("packages × versions", func(s *ScaleState) (float64, string) {
 		return float64(s.Packages), thousands(float64(s.Packages)) + " × " + strconv.Itoa(s.Versions)
 	})
@@ -369,6 +304,25 @@ func scaleAnomalies(r *ScaleResults) []string {
 	return out
 }
 
+// sizeRow writes a row of the store table: f's cell for each store that has
+// a value in bySize (a dash for one that has none), and big/small of f's
+// numbers.
+func sizeRow[T any](b *strings.Builder, title string, bySize map[string]*T, f func(*T) (float64, string)) {
+	cells := make([]string, 0, len(ScaleSizes))
+	vals := map[string]float64{}
+	for _, size := range ScaleSizes {
+		x := bySize[size]
+		if x == nil {
+			cells = append(cells, "–")
+			continue
+		}
+		v, c := f(x)
+		vals[size] = v
+		cells = append(cells, c)
+	}
+	fmt.Fprintf(b, "| %s | %s | %s | %s |\n", title, cells[0], cells[1], sizeRatio(vals))
+}
+
 // sizeRatio is big/small, or a dash when either is missing or zero.
 func sizeRatio(vals map[string]float64) string {
 	s, okS := vals["small"]
@@ -400,36 +354,12 @@ func bytesText(n int64) string {
 // scaleReportCommand reads bench/scale.sh's results folder, prints the
 // Markdown report and, with -docs, puts it into that file's scale section.
 func scaleReportCommand(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scalereport", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("results", "", "results folder written by bench/scale.sh (required)")
-	docs := fs.String("docs", "", "Markdown file whose bench/scale.sh section to replace (optional)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *dir == "" {
-		return errors.New("scalereport: -results is required")
-	}
-	r, err := LoadScaleResults(*dir)
-	if err != nil {
-		return fmt.Errorf("scalereport: %w", err)
-	}
-	r.Date = time.Now()
-	r.Machine = ReadMachine("/proc")
-	section := RenderScale(r)
-	if _, err := io.WriteString(stdout, section); err != nil {
-		return err
-	}
-	if *docs == "" {
-		return nil
-	}
-	old, err := os.ReadFile(*docs)
-	if err != nil {
-		return fmt.Errorf("scalereport: %w", err)
-	}
-	doc, err := ReplaceScaleSection(string(old), section)
-	if err != nil {
-		return fmt.Errorf("scalereport: %s: %w", *docs, err)
-	}
-	return os.WriteFile(*docs, []byte(doc), 0o644)
+	return runReport("scalereport", "bench/scale.sh", args, stdout, stderr, func(dir string, date time.Time, m Machine) (string, error) {
+		r, err := LoadScaleResults(dir)
+		if err != nil {
+			return "", err
+		}
+		r.Date, r.Machine = date, m
+		return RenderScale(r), nil
+	}, ReplaceScaleSection)
 }
