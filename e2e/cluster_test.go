@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
 
@@ -69,7 +70,7 @@ func clusterSetups(t *testing.T, n int) ([]serverSetup, *cluster) {
 		unavailable(t, "%s is empty: the cluster tests need an S3 server (.ci/run starts one)", clusterS3Env)
 	}
 
-	dbURL := newClusterDatabase(t, adminURL)
+	dbURL, _ := pgtest.NewDatabase(t, adminURL, "gatehouse_e2e")
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -94,33 +95,6 @@ func clusterSetups(t *testing.T, n int) ([]serverSetup, *cluster) {
 		setups[i] = serverSetup{dataDir: dataDir, env: []string{"GATEHOUSE_DATABASE=" + dbURL}, args: args}
 	}
 	return setups, &cluster{dbURL: dbURL, db: db, keyFile: keyFile}
-}
-
-// newClusterDatabase creates an empty database through adminURL and drops it
-// when the test ends; it returns the database's URL.
-func newClusterDatabase(t *testing.T, adminURL string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		t.Fatalf("%s: %v", clusterPostgresEnv, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := "gatehouse_e2e_" + randomHex(t, 6)
-	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE "`+name+`" ENCODING 'UTF8' TEMPLATE template0`); err != nil {
-		t.Fatalf("create database %s (%s): %v", name, clusterPostgresEnv, err)
-	}
-	t.Cleanup(func() {
-		// WITH (FORCE) ends the sessions of nodes a failed test left running.
-		if _, err := admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", clusterPostgresEnv, err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func randomHex(t *testing.T, n int) string {

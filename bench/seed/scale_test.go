@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +15,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
-	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver, to create test databases
+	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 )
 
 func smallScale() ScaleCorpus {
@@ -38,35 +33,8 @@ func TestSeedScaleSQLite(t *testing.T) {
 // own on the server GATEHOUSE_TEST_POSTGRES names; on CI (CI=true) its
 // absence is a failure.
 func TestSeedScalePostgres(t *testing.T) {
-	adminURL := os.Getenv("GATEHOUSE_TEST_POSTGRES")
-	if adminURL == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("GATEHOUSE_TEST_POSTGRES is empty on CI: seeding PostgreSQL must be tested")
-		}
-		t.Skip("GATEHOUSE_TEST_POSTGRES is empty: set it to a PostgreSQL URL to test seeding PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "gatehouse_scale_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE "`+name+`"`); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	checkSeededStore(t, config.Config{Database: u.String()})
+	dbURL, _ := pgtest.NewDatabase(t, pgtest.AdminURL(t, "seeding PostgreSQL"), "gatehouse_scale")
+	checkSeededStore(t, config.Config{Database: dbURL})
 }
 
 // checkSeededStore seeds smallScale into a fresh data folder (and the

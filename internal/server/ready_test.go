@@ -1,11 +1,7 @@
 package server
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 )
 
 // TestReady checks /-/ready through its states: both parts up, the blob
@@ -84,42 +81,8 @@ func TestReady(t *testing.T) {
 // It needs GATEHOUSE_TEST_POSTGRES (a role that may create databases); on CI
 // (CI=true) its absence is a failure.
 func TestReadyOnPostgres(t *testing.T) {
-	adminURL := os.Getenv("GATEHOUSE_TEST_POSTGRES")
-	if adminURL == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("GATEHOUSE_TEST_POSTGRES is empty on CI: readiness on PostgreSQL must be tested")
-		}
-		t.Skip("GATEHOUSE_TEST_POSTGRES is empty: set it to a PostgreSQL URL to test readiness on PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "gatehouse_ready_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE "`+name+`"`); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	dropped := false
-	drop := func() {
-		if _, err := admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		dropped = true
-	}
-	t.Cleanup(func() {
-		if !dropped {
-			drop()
-		}
-	})
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	tr := newTestRegistry(t, func(c *config.Config) { c.Database = u.String() })
+	dbURL, drop := pgtest.NewDatabase(t, pgtest.AdminURL(t, "readiness on PostgreSQL"), "gatehouse_ready")
+	tr := newTestRegistry(t, func(c *config.Config) { c.Database = dbURL })
 
 	readyAnswer := func() (int, map[string]any, time.Duration) {
 		start := time.Now()
@@ -131,7 +94,7 @@ func TestReadyOnPostgres(t *testing.T) {
 	}
 
 	// Another session holds a lock that blocks the check's query.
-	db, err := sql.Open("pgx", u.String())
+	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

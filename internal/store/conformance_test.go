@@ -2,13 +2,9 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -17,13 +13,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 )
-
-// postgresEnv names the PostgreSQL server the suite also runs on: a URL of a
-// role that may create databases, such as
-// postgres://gatehouse:secret@127.0.0.1:5432/postgres?sslmode=disable.
-// Each test gets a database of its own, dropped when it ends.
-const postgresEnv = "GATEHOUSE_TEST_POSTGRES"
 
 // backend is one database the conformance suite runs on.
 type backend struct {
@@ -58,47 +49,19 @@ func sqliteBackend() backend {
 	}
 }
 
-// postgresBackend creates each test's database through the admin
-// connection of adminURL and drops it when the test ends.
-func postgresBackend(t *testing.T, adminURL string) backend {
-	admin, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresEnv, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.PingContext(t.Context()); err != nil {
-		t.Fatalf("%s: connect to %s: %v", postgresEnv, RedactURL(adminURL), err)
-	}
-	base, err := url.Parse(adminURL)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", postgresEnv, err)
-	}
+// postgresBackend creates each test's database on the server at adminURL
+// and drops it when the test ends.
+func postgresBackend(adminURL string) backend {
 	return backend{
 		name:   "postgres",
 		shared: true,
 		newDatabase: func(t *testing.T) string {
 			t.Helper()
-			var b [6]byte
-			_, _ = rand.Read(b[:])
-			name := "gatehouse_test_" + hex.EncodeToString(b[:])
-			// A natural-language default collation, where the server has ICU
-			// (PostgreSQL 15 and later), shows that the store compares text
-			// by byte as SQLite does whatever the database's locale.
-			create := `CREATE DATABASE "` + name + `" ENCODING 'UTF8' TEMPLATE template0`
-			if _, err := admin.ExecContext(t.Context(), create+` LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`); err != nil {
-				if _, err := admin.ExecContext(t.Context(), create); err != nil {
-					t.Fatalf("create database %s: %v", name, err)
-				}
-			}
-			t.Cleanup(func() {
-				// WITH (FORCE) ends sessions a failed test left open.
-				if _, err := admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-					t.Errorf("drop database %s: %v", name, err)
-				}
-			})
-			u := *base
-			u.Path = "/" + name
-			return u.String()
+			// A natural-language default collation, where the server has ICU,
+			// shows that the store compares text by byte as SQLite does
+			// whatever the database's locale.
+			u, _ := pgtest.NewDatabase(t, adminURL, "gatehouse_test", pgtest.ICUCollation())
+			return u
 		},
 		open: OpenPostgres,
 	}
@@ -110,14 +73,7 @@ func postgresBackend(t *testing.T, adminURL string) backend {
 func TestStore(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { runSuite(t, sqliteBackend()) })
 	t.Run("postgres", func(t *testing.T) {
-		adminURL := os.Getenv(postgresEnv)
-		if adminURL == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is empty on CI: the PostgreSQL store must be tested (.ci/run starts a server)", postgresEnv)
-			}
-			t.Skipf("%s is empty: set it to a PostgreSQL URL to run the suite on PostgreSQL", postgresEnv)
-		}
-		runSuite(t, postgresBackend(t, adminURL))
+		runSuite(t, postgresBackend(pgtest.AdminURL(t, "the PostgreSQL store")))
 	})
 }
 
