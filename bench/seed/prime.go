@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -61,33 +60,12 @@ func readTokens(path string) ([]string, error) {
 // Prime asks who each token is, concurrency requests at a time; the first
 // answer that is not 200 stops it.
 func Prime(ctx context.Context, cl *Client, tokens []string, concurrency int) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan string)
-	var once sync.Once
-	var firstErr error
-	var wg sync.WaitGroup
-	for range max(concurrency, 1) {
-		wg.Go(func() {
-			for t := range next {
-				if err := cl.do(ctx, http.MethodGet, "/-/whoami", t, nil, nil); err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("whoami with token %s: %w", maskToken(t), err); cancel() })
-					return
-				}
-			}
-		})
-	}
-feed:
-	for _, t := range tokens {
-		select {
-		case next <- t:
-		case <-ctx.Done():
-			break feed
+	return inParallel(ctx, len(tokens), concurrency, func(ctx context.Context, i int) error {
+		if err := cl.do(ctx, http.MethodGet, "/-/whoami", tokens[i], nil, nil); err != nil {
+			return fmt.Errorf("whoami with token %s: %w", maskToken(tokens[i]), err)
 		}
-	}
-	close(next)
-	wg.Wait()
-	return firstErr
+		return nil
+	})
 }
 
 // maskToken shows the start of a token only, for error messages.

@@ -150,43 +150,22 @@ func publishCorpus(ctx context.Context, cl *Client, token string, c Corpus, conc
 	for i := range c.Packages {
 		total += c.VersionCount(i)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var done atomic.Int64
 	var printing sync.Mutex // progress may be any writer
-	var once sync.Once
-	var firstErr error
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range max(concurrency, 1) {
-		wg.Go(func() {
-			for i := range next {
-				for k := range c.VersionCount(i) {
-					err := publishOne(ctx, cl, token, c, i, k)
-					if err != nil {
-						once.Do(func() { firstErr = err; cancel() })
-						return
-					}
-					if d := done.Add(1); d%int64(max(total/10, 1)) == 0 {
-						printing.Lock()
-						fmt.Fprintf(progress, "  %d/%d publishes\n", d, total)
-						printing.Unlock()
-					}
-				}
+	err := inParallel(ctx, c.Packages, concurrency, func(ctx context.Context, i int) error {
+		for k := range c.VersionCount(i) {
+			if err := publishOne(ctx, cl, token, c, i, k); err != nil {
+				return err
 			}
-		})
-	}
-feed:
-	for i := range c.Packages {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+			if d := done.Add(1); d%int64(max(total/10, 1)) == 0 {
+				printing.Lock()
+				fmt.Fprintf(progress, "  %d/%d publishes\n", d, total)
+				printing.Unlock()
+			}
 		}
-	}
-	close(next)
-	wg.Wait()
-	return int(done.Load()), firstErr
+		return nil
+	})
+	return int(done.Load()), err
 }
 
 func publishOne(ctx context.Context, cl *Client, token string, c Corpus, i, k int) error {
