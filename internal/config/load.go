@@ -145,14 +145,7 @@ func settings() []setting {
 				"B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), any case, e.g. 104857600, 100MiB, 10MB.",
 			numeric: true,
 			show:    func(c Config) string { return formatSize(c.MaxBodySize) },
-			set: func(c *Config, s string) error {
-				n, err := parseSize(s)
-				if err != nil {
-					return err
-				}
-				c.MaxBodySize = n
-				return nil
-			},
+			set:     func(c *Config, s string) error { return setSize(&c.MaxBodySize, s) },
 			check: func(c Config) error {
 				if c.MaxBodySize <= 0 {
 					return fmt.Errorf("%d bytes: must be more than 0", c.MaxBodySize)
@@ -318,14 +311,7 @@ func settings() []setting {
 				"number with a unit, e.g. 256MiB; at least 1MiB.",
 			numeric: true,
 			show:    func(c Config) string { return formatSize(c.CacheSize) },
-			set: func(c *Config, s string) error {
-				n, err := parseSize(s)
-				if err != nil {
-					return err
-				}
-				c.CacheSize = n
-				return nil
-			},
+			set:     func(c *Config, s string) error { return setSize(&c.CacheSize, s) },
 			check: func(c Config) error {
 				if c.CacheSize < 1<<20 || c.CacheSize > 1<<40 {
 					return fmt.Errorf("%s: must be from 1MiB to 1TiB", formatSize(c.CacheSize))
@@ -367,12 +353,7 @@ func settings() []setting {
 					c.MemoryLimit = 0
 					return nil
 				}
-				n, err := parseSize(s)
-				if err != nil {
-					return err
-				}
-				c.MemoryLimit = n
-				return nil
+				return setSize(&c.MemoryLimit, s)
 			},
 			check: func(c Config) error {
 				if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
@@ -810,6 +791,16 @@ func wrap(text string) string {
 }
 
 // setInt parses a whole number into *dst.
+// setSize sets *dst to the size s gives (see parseSize).
+func setSize(dst *int64, s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*dst = n
+	return nil
+}
+
 func setInt(dst *int, s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
