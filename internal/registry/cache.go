@@ -89,8 +89,15 @@ const (
 )
 
 func newDocCache(maxBytes int) *docCache {
-	return &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{},
-		maxBytes: maxBytes, maxEntries: max(maxBytes/bytesPerEntry, 1024)}
+	c := &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{}}
+	c.setBound(maxBytes)
+	return c
+}
+
+// setBound sets the byte bound, and the entry bound that follows from it.
+// Called with mu held, or before the cache is shared.
+func (c *docCache) setBound(maxBytes int) {
+	c.maxBytes, c.maxEntries = maxBytes, max(maxBytes/bytesPerEntry, 1024)
 }
 
 func (c *docCache) get(k docKey) (*docEntry, bool) {
@@ -149,40 +156,42 @@ func (c *docCache) makeRoom(size int) {
 	wantEntries := c.maxEntries - c.maxEntries/8
 	wantBytes := c.maxBytes - c.maxBytes/8 - size
 	room := func() bool { return len(c.entries)+len(c.versions) <= wantEntries && c.bytes <= wantBytes }
-	gen := c.gen.Load()
-	for k, e := range c.entries {
-		if e.gen != gen {
-			delete(c.entries, k)
-			c.bytes -= e.cost
+	current := c.gen.Load()
+	stale := func(gen int64) bool { return gen != current }
+	always := func(int64) bool { return true }
+	evict(c, c.entries, stale, nil)
+	evict(c, c.versions, stale, nil)
+	evict(c, c.entries, always, room)
+	evict(c, c.versions, always, room)
+}
+
+// cached is what the cache's two maps hold: an entry read under a
+// generation, counted as cost bytes.
+type cached interface{ genCost() (int64, int) }
+
+func (e *docEntry) genCost() (int64, int)    { return e.gen, e.cost }
+func (e versionEntry) genCost() (int64, int) { return e.gen, e.cost }
+
+// evict deletes from m, one of c's maps, the entries whose generation drop
+// accepts, until enough (if not nil) says there is room. Called with mu held.
+func evict[K comparable, V cached](c *docCache, m map[K]V, drop func(gen int64) bool, enough func() bool) {
+	for k, e := range m {
+		if enough != nil && enough() {
+			return
 		}
-	}
-	for k, e := range c.versions {
-		if e.gen != gen {
-			delete(c.versions, k)
-			c.bytes -= e.cost
+		if gen, cost := e.genCost(); drop(gen) {
+			delete(m, k)
+			c.bytes -= cost
 		}
-	}
-	for k, e := range c.entries {
-		if room() {
-			break
-		}
-		delete(c.entries, k)
-		c.bytes -= e.cost
-	}
-	for k, e := range c.versions {
-		if room() {
-			break
-		}
-		delete(c.versions, k)
-		c.bytes -= e.cost
 	}
 }
 
-// size returns how many entries the cache holds and the bytes counted for them.
-func (c *docCache) size() (entries, bytes int) {
+// size returns how many entries the cache holds, the bytes counted for
+// them, and its bound in bytes.
+func (c *docCache) size() (entries, bytes, limit int) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.entries) + len(c.versions), c.bytes
+	return len(c.entries) + len(c.versions), c.bytes, c.maxBytes
 }
 
 // changed makes every entry stale; call it after a change commits.

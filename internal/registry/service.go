@@ -66,17 +66,12 @@ func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Chan
 func (s *Service) SetCacheBytes(n int) {
 	s.docs.mu.Lock()
 	defer s.docs.mu.Unlock()
-	s.docs.maxBytes, s.docs.maxEntries = n, max(n/bytesPerEntry, 1024)
+	s.docs.setBound(n)
 }
 
 // CacheUse reports what the document cache holds: entries, bytes as it
 // counts them, and its bound in bytes.
-func (s *Service) CacheUse() (entries, bytes, limit int) {
-	entries, bytes = s.docs.size()
-	s.docs.mu.RLock()
-	defer s.docs.mu.RUnlock()
-	return entries, bytes, s.docs.maxBytes
-}
+func (s *Service) CacheUse() (entries, bytes, limit int) { return s.docs.size() }
 
 // write runs fn in one transaction that also publishes a package change (for
 // the other nodes' packuments), and, once it has committed, makes the
