@@ -143,15 +143,6 @@ func (q Queries) Revocations(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// TouchToken records when and from where a token was last used.
-func (q Queries) TouchToken(ctx context.Context, id int64, at int64, ip string) error {
-	_, err := q.exec(ctx, `UPDATE tokens SET last_used_at = ?, last_used_ip = ? WHERE id = ?`, at, ip, id)
-	if err != nil {
-		return fmt.Errorf("touch token: %w", err)
-	}
-	return nil
-}
-
 // Touch is one token's use: when (Unix ms) and from where.
 type Touch struct {
 	TokenID int64

@@ -364,7 +364,7 @@ func testTokens(t *testing.T, b backend) {
 	if !got.RevokedAt.Valid || got.RevokedAt.Int64 == 0 {
 		t.Fatal("token not marked revoked")
 	}
-	must(t, q.TouchToken(ctx, full.ID, 1234, "2001:db8::1"))
+	must(t, q.TouchTokens(ctx, []Touch{{TokenID: full.ID, At: 1234, IP: "2001:db8::1"}}))
 	got, _ = q.TokenByHash(ctx, full.Hash)
 	if got.LastUsedAt != (sql.NullInt64{Int64: 1234, Valid: true}) || got.LastUsedIP != "2001:db8::1" {
 		t.Fatalf("touch not recorded: %+v", got)
