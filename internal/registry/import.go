@@ -2,15 +2,10 @@ package registry
 
 import (
 	"context"
-	"crypto/sha1"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -32,7 +27,8 @@ type ImportedPackage struct {
 	// Versions are the versions, in any order; at least one is required.
 	Versions []ImportedVersion
 	// DistTags map tags to versions of the package; "latest" defaults to the
-	// highest version.
+	// highest version (the highest release when there is one, as after an
+	// unpublish).
 	DistTags map[string]string
 	// CreatedAt is the package's creation time (Unix ms); zero means the
 	// earliest version's PublishedAt.
@@ -60,10 +56,7 @@ type ImportedVersion struct {
 // package.json to a name and version, so one tarball may serve many
 // imported versions, as content addressing allows.
 func (s *Service) ImportTarball(ctx context.Context, data []byte) (Digest, error) {
-	d := Digest{SHA512: sha512.Sum512(data), Size: int64(len(data))}
-	sum1 := sha1.Sum(data)
-	d.Shasum = hex.EncodeToString(sum1[:])
-	d.Integrity = "sha512-" + base64.StdEncoding.EncodeToString(d.SHA512[:])
+	d := digestOf(data)
 	contents, err := readTarball(data, defaultMaxUnpacked)
 	if err != nil {
 		return Digest{}, err
@@ -106,21 +99,16 @@ func importPackage(ctx context.Context, q store.Queries, p ImportedPackage) erro
 		return fault.Invalidf("a package needs at least one owner")
 	}
 	scope, _ := SplitName(p.Name)
+	if err := checkAccess(p.Access, scope); err != nil {
+		return err
+	}
 	access := p.Access
-	switch {
-	case access == "" && scope != "":
-		access = "restricted"
-	case access == "":
-		access = "public"
-	case access == "restricted" && scope == "":
-		return fault.Invalidf("Can't restrict access to unscoped packages.")
-	case access != "public" && access != "restricted":
-		return fault.Invalidf("access must be public or restricted, not %q", access)
+	if access == "" {
+		access = defaultAccess(scope)
 	}
 	npmUser := Maintainer{Name: p.Owners[0].Name, Email: p.Owners[0].Email}
 	versions := make([]store.Version, 0, len(p.Versions))
 	created, modified := p.CreatedAt, int64(0)
-	var highest string
 	for _, v := range p.Versions {
 		if err := ValidateVersion(v.Version); err != nil {
 			return err
@@ -139,11 +127,8 @@ func importPackage(ctx context.Context, q store.Queries, p ImportedPackage) erro
 			created = v.PublishedAt
 		}
 		modified = max(modified, v.PublishedAt)
-		if highest == "" || semverLess(highest, v.Version) {
-			highest = v.Version
-		}
 	}
-	tags := map[string]string{"latest": highest}
+	tags := map[string]string{"latest": highest(versions)}
 	for tag, v := range p.DistTags {
 		if err := ValidateTag(tag); err != nil {
 			return err
@@ -196,11 +181,4 @@ func withDist(manifest json.RawMessage, d Digest) json.RawMessage {
 		m["dist"] = mustJSON(map[string]string{"shasum": d.Shasum, "integrity": d.Integrity})
 	}
 	return mustJSON(m)
-}
-
-// semverLess reports whether version a is lower than b; both are valid.
-func semverLess(a, b string) bool {
-	va, errA := semver.StrictNewVersion(a)
-	vb, errB := semver.StrictNewVersion(b)
-	return errA == nil && errB == nil && va.LessThan(vb)
 }

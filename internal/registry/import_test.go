@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -177,5 +178,48 @@ func TestImportRefuses(t *testing.T) {
 	}
 	if _, err := svc.ImportTarball(ctx, []byte("not a tarball")); err == nil {
 		t.Error("ImportTarball accepted bytes that are not a tarball")
+	}
+}
+
+// TestImportLatest: without a latest dist-tag, an import tags the highest
+// release, or the highest prerelease when there is no release, as the
+// registry does after an unpublish.
+func TestImportLatest(t *testing.T) {
+	ctx := t.Context()
+	svc, alice := newTestService(t, time.Now())
+	data := tgz(t, file("package/package.json", `{"name":"x","version":"1.0.0"}`))
+	digest, err := svc.ImportTarball(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := []store.Owner{{UserID: alice.UserID, Name: alice.UserName, Email: alice.Email}}
+	cases := []struct {
+		name     string
+		versions []string
+		want     string
+	}{
+		{"releases", []string{"1.2.0", "1.10.0", "1.9.3"}, "1.10.0"},
+		{"a higher prerelease", []string{"1.0.0", "2.0.0-beta.1"}, "1.0.0"},
+		{"prereleases only", []string{"1.0.0-rc.1", "1.0.0-rc.2"}, "1.0.0-rc.2"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			name := fmt.Sprintf("latest-%d", i)
+			p := ImportedPackage{Name: name, Owners: owner}
+			for _, v := range c.versions {
+				p.Versions = append(p.Versions, ImportedVersion{Version: v, Tarball: digest, PublishedAt: 1,
+					Manifest: json.RawMessage(`{"name":"` + name + `","version":"` + v + `"}`)})
+			}
+			if err := svc.Import(ctx, []ImportedPackage{p}); err != nil {
+				t.Fatal(err)
+			}
+			tags, err := svc.DistTags(ctx, nil, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tags["latest"] != c.want {
+				t.Fatalf("latest = %q, want %q", tags["latest"], c.want)
+			}
+		})
 	}
 }

@@ -439,13 +439,8 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 		access = *doc.Access
 	}
 	scope, _ := SplitName(name)
-	switch access {
-	case "", "public", "restricted":
-	default:
-		return fault.Invalidf("access must be public or restricted, not %q", access)
-	}
-	if scope == "" && access == "restricted" {
-		return fault.Invalidf("Can't restrict access to unscoped packages.")
+	if err := checkAccess(access, scope); err != nil {
+		return err
 	}
 
 	manifestJSON, err := versionDocument(manifest, name, version, digest, Maintainer{Name: p.UserName, Email: p.Email})
@@ -474,10 +469,7 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 				return err
 			}
 			if access == "" {
-				access = "public"
-				if scope != "" {
-					access = "restricted"
-				}
+				access = defaultAccess(scope)
 			}
 			pkg, err = q.CreatePackage(ctx, store.Package{Name: name, Scope: scope, Access: access, Rev: 0,
 				CreatedAt: now, ModifiedAt: now})
@@ -888,6 +880,30 @@ func highest(versions []store.Version) string {
 		return bestPre.Original()
 	}
 	return ""
+}
+
+// checkAccess refuses an access setting other than public and restricted
+// (empty: unchanged, or the default for a new package), and restricted for
+// an unscoped package.
+func checkAccess(access, scope string) error {
+	switch access {
+	case "", "public", "restricted":
+	default:
+		return fault.Invalidf("access must be public or restricted, not %q", access)
+	}
+	if scope == "" && access == "restricted" {
+		return fault.Invalidf("Can't restrict access to unscoped packages.")
+	}
+	return nil
+}
+
+// defaultAccess is a new package's access when none is asked for, as npm
+// does: restricted for a scoped package, public otherwise.
+func defaultAccess(scope string) string {
+	if scope != "" {
+		return "restricted"
+	}
+	return "public"
 }
 
 // setOwners makes the owners exactly the named users.

@@ -75,6 +75,16 @@ func IntegrityOf(data []byte) string {
 	return "sha512-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
+// digestOf returns data's checksums and size; the rest of a Digest comes
+// from reading the archive.
+func digestOf(data []byte) Digest {
+	d := Digest{SHA512: sha512.Sum512(data), Size: int64(len(data))}
+	sha1Sum := sha1.Sum(data)
+	d.Shasum = hex.EncodeToString(sha1Sum[:])
+	d.Integrity = "sha512-" + base64.StdEncoding.EncodeToString(d.SHA512[:])
+	return d
+}
+
 // VerifyTarball checks a published tarball: data is the raw .tgz (already
 // base64-decoded). It checks the declared length, the SHA-1 against
 // want.Shasum and the SRI against want.Integrity, then reads the whole gzip
@@ -88,10 +98,7 @@ func VerifyTarball(data []byte, want TarballCheck) (Digest, error) {
 	if want.Length >= 0 && want.Length != int64(len(data)) {
 		return Digest{}, fault.Invalidf("attached tarball length mismatch: declared %d bytes, got %d", want.Length, len(data))
 	}
-	d := Digest{SHA512: sha512.Sum512(data), Size: int64(len(data))}
-	sha1Sum := sha1.Sum(data)
-	d.Shasum = hex.EncodeToString(sha1Sum[:])
-	d.Integrity = "sha512-" + base64.StdEncoding.EncodeToString(d.SHA512[:])
+	d := digestOf(data)
 
 	// npm sends both; some older clients (yarn 1) send only the shasum. At
 	// least one is required, and each one given must match.
