@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
 // TestMatrix asserts every credential kind and grant against every action.
@@ -146,7 +147,7 @@ func outcome(err error) string {
 // grants and roles, for a session (so only the user's rights count).
 func TestOrganizationRights(t *testing.T) {
 	dave := &auth.Principal{UserID: 4, UserName: "dave", Kind: auth.KindSession}
-	pkg := func(team, role string) Package {
+	pkg := func(team store.TeamPermission, role store.Role) Package {
 		return Package{Name: "@acme/app", Scope: "acme", Exists: true, Restricted: true, TeamPermission: team, OrgRole: role}
 	}
 	tests := []struct {

@@ -1052,7 +1052,7 @@ func testOrgs(t *testing.T, b backend) {
 	for _, c := range []struct {
 		org  int64
 		user int64
-		want string
+		want Role
 	}{{acme.ID, alice.ID, "admin"}, {acme.ID, bob.ID, ""}, {beta.ID, carol.ID, ""}} {
 		if role, err := q.RoleIn(ctx, c.org, c.user); err != nil || role != c.want {
 			t.Errorf("RoleIn(%d, %d) = %q, %v; want %q", c.org, c.user, role, err, c.want)
@@ -1061,7 +1061,7 @@ func testOrgs(t *testing.T, b backend) {
 	for _, c := range []struct {
 		scope string
 		user  int64
-		want  string
+		want  Role
 	}{{"acme", carol.ID, "owner"}, {"acme", bob.ID, ""}, {"alice", alice.ID, ""}} {
 		if role, err := q.ScopeRole(ctx, c.scope, c.user); err != nil || role != c.want {
 			t.Errorf("ScopeRole(%q, %d) = %q, %v; want %q", c.scope, c.user, role, err, c.want)
@@ -1158,7 +1158,7 @@ func testTeams(t *testing.T, b backend) {
 
 	for _, c := range []struct {
 		pkg, user int64
-		want      string
+		want      TeamPermission
 	}{{lib.ID, bob.ID, "read-write"}, {lib.ID, carol.ID, "read-only"}, {lib.ID, alice.ID, ""}, {tool.ID, bob.ID, "read-only"}} {
 		if perm, err := q.TeamPermission(ctx, c.pkg, c.user); err != nil || perm != c.want {
 			t.Errorf("TeamPermission(%d, %d) = %q, %v; want %q", c.pkg, c.user, perm, err, c.want)
