@@ -6,7 +6,6 @@ package org
 import (
 	"context"
 	"log/slog"
-	"sort"
 	"strings"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
@@ -416,19 +415,31 @@ func (s *Service) TeamPackages(ctx context.Context, p *auth.Principal, orgName, 
 	return q.TeamPackages(ctx, t.ID)
 }
 
-// OrgPackages lists the packages of the organization's scope.
+// OrgPackages lists the packages of the organization's scope that p may
+// read (policy.Listed), each with the permission p's user holds on it
+// (policy.Held).
 func (s *Service) OrgPackages(ctx context.Context, p *auth.Principal, orgName string) (map[string]string, error) {
 	q := s.store.Q()
 	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
 	if err != nil {
 		return nil, err
 	}
-	return q.ScopePackages(ctx, o.Name)
+	list, err := q.PackagesInScope(ctx, o.Name, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range list {
+		if f := listingFacts(l); policy.Listed(p, f) {
+			out[l.Name] = string(policy.Held(f))
+		}
+	}
+	return out, nil
 }
 
-// UserPackages lists the packages a user reaches (npm access list packages
-// [user]): for oneself, everything; for another user, only public packages
-// they maintain, so nothing private is revealed.
+// UserPackages lists the packages a user maintains or reaches through teams
+// (npm access list packages [user]), with that user's permission on each;
+// p sees only those it may read (policy.Listed).
 func (s *Service) UserPackages(ctx context.Context, p *auth.Principal, userName string) (map[string]string, error) {
 	if !p.Authenticated() {
 		return nil, auth.ErrAuthRequired()
@@ -438,24 +449,22 @@ func (s *Service) UserPackages(ctx context.Context, p *auth.Principal, userName 
 	if err != nil {
 		return nil, err
 	}
-	all, err := q.UserPackages(ctx, u.ID)
-	if err != nil || u.ID == p.UserID {
-		return all, err
+	list, err := q.PackagesOf(ctx, u.ID, p.UserID)
+	if err != nil {
+		return nil, err
 	}
-	names := make([]string, 0, len(all))
-	for n := range all {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	out := map[string]string{}
-	for _, n := range names {
-		pkg, err := q.PackageByName(ctx, n)
-		if err != nil {
-			return nil, err
-		}
-		if pkg.Access == "public" {
-			out[n] = all[n]
+	for _, l := range list {
+		if policy.Listed(p, listingFacts(l)) {
+			out[l.Name] = string(l.Permission)
 		}
 	}
 	return out, nil
+}
+
+// listingFacts is what policy knows of a listed package for its viewer, as
+// the registry gathers it for a read.
+func listingFacts(l store.ListedPackage) policy.Package {
+	return policy.Package{Name: l.Name, Scope: l.Scope, Exists: true, Restricted: l.Access == store.Restricted,
+		UserIsOwner: l.Viewer.Owner, OrgRole: l.Viewer.OrgRole, TeamPermission: l.Viewer.TeamPermission}
 }

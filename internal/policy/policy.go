@@ -120,6 +120,27 @@ func Decide(p *auth.Principal, a Action, pkg Package) error {
 	return credentialWrites(p, a, pkg.Name)
 }
 
+// Listed reports whether p sees pkg in a list of packages (a user's or an
+// organization's). It answers exactly as Decide does for Read, the
+// credential included, so a list never names a package its reader could not
+// open: a restricted package appears only to those whose user and
+// credential may both read it.
+func Listed(p *auth.Principal, pkg Package) bool { return Decide(p, Read, pkg) == nil }
+
+// Held is the permission the user holds on pkg, as package lists show it:
+// read-write when they may change it, read-only when they may only read it,
+// "" when neither. It is the user's own right; what the credential allows is
+// Decide's (and Listed's) business.
+func Held(pkg Package) store.TeamPermission {
+	switch {
+	case pkg.userCanWrite():
+		return store.TeamReadWrite
+	case pkg.userCanRead():
+		return store.TeamReadOnly
+	}
+	return ""
+}
+
 // credentialReads reports whether p's credential may read package name (the
 // user's own right to read it is checked apart).
 func credentialReads(p *auth.Principal, name string) bool {

@@ -277,6 +277,73 @@ func (q Queries) UserPackages(ctx context.Context, userID int64) (map[string]str
 		) x JOIN packages p ON p.id = x.package_id GROUP BY p.name LIMIT 10000`, userID, userID)
 }
 
+// maxListed bounds every package list.
+const maxListed = 10000
+
+// ListedPackage is one package of a package list, with what policy needs to
+// decide whether the viewer sees it.
+type ListedPackage struct {
+	Name   string
+	Scope  string
+	Access Access
+	// Permission is what the listed user holds on it (PackagesOf); "" in a
+	// scope's list.
+	Permission TeamPermission
+	// Viewer is the viewing user's rights on it, read as Rights reads them.
+	Viewer Rights
+}
+
+// viewerRights are the columns of a package list that read, for the package
+// row p, the viewer's rights as Rights does: ownership, role in the
+// organization owning the scope, and (scoped packages only) team grants.
+// Each of the three takes the viewer's id as its argument.
+const viewerRights = `
+	EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?),
+	COALESCE((SELECT m.role FROM orgs og JOIN org_members m ON m.org_id = og.id WHERE og.name = p.scope AND m.user_id = ?), ''),
+	COALESCE((SELECT MAX(g.permission) FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
+		WHERE p.scope <> '' AND g.package_id = p.id AND m.user_id = ?), '')`
+
+// PackagesOf lists, by name, the packages the user userID maintains
+// (read-write) or reaches through a team (its permission), the stronger one
+// winning, each with viewerID's rights on it (none for viewer 0).
+func (q Queries) PackagesOf(ctx context.Context, userID, viewerID int64) ([]ListedPackage, error) {
+	return q.listPackages(ctx, `SELECT p.name, p.scope, p.access, x.permission,`+viewerRights+`
+		FROM (SELECT package_id, MAX(permission) AS permission FROM (
+				SELECT package_id, 'read-write' AS permission FROM owners WHERE user_id = ?
+				UNION ALL
+				SELECT g.package_id, g.permission FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
+				WHERE m.user_id = ?
+			) y GROUP BY package_id) x
+		JOIN packages p ON p.id = x.package_id ORDER BY p.name LIMIT ?`,
+		viewerID, viewerID, viewerID, userID, userID, maxListed)
+}
+
+// PackagesInScope lists, by name, the packages of a scope, each with
+// viewerID's rights on it (none for viewer 0).
+func (q Queries) PackagesInScope(ctx context.Context, scope string, viewerID int64) ([]ListedPackage, error) {
+	return q.listPackages(ctx, `SELECT p.name, p.scope, p.access, '',`+viewerRights+`
+		FROM packages p WHERE p.scope = ? ORDER BY p.name LIMIT ?`,
+		viewerID, viewerID, viewerID, scope, maxListed)
+}
+
+func (q Queries) listPackages(ctx context.Context, query string, args ...any) ([]ListedPackage, error) {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list packages: %w", err)
+	}
+	defer rows.Close()
+	var out []ListedPackage
+	for rows.Next() {
+		var l ListedPackage
+		if err := rows.Scan(&l.Name, &l.Scope, &l.Access, &l.Permission,
+			&l.Viewer.Owner, &l.Viewer.OrgRole, &l.Viewer.TeamPermission); err != nil {
+			return nil, fmt.Errorf("scan listed package: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
 // Collaborators lists who may touch a package: maintainers (read-write) and
 // team members through grants, the stronger permission winning.
 func (q Queries) Collaborators(ctx context.Context, packageID int64) (map[string]string, error) {
