@@ -364,8 +364,8 @@ func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, old, ne
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return err
 	}
-	if new == "" {
-		return fault.Invalidf("The new password must not be empty")
+	if err := ValidatePassword(new); err != nil {
+		return err
 	}
 	u, err := s.store.Q().UserByID(ctx, p.UserID)
 	if err != nil {

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 )
@@ -31,4 +33,29 @@ func DecideAccount(p *auth.Principal, a AccountAction) error {
 		return fault.Forbiddenf("Granular access tokens cannot %s; use npm login", what)
 	}
 	return fault.Forbiddenf("This %s token cannot %s; use npm login", p.Kind, what)
+}
+
+// Registrant is who asks for a new account.
+type Registrant string
+
+// The registrants.
+const (
+	SelfRegistration  Registrant = "self"  // npm adduser, the website's sign-up
+	AdminRegistration Registrant = "admin" // gatehouse user add, run by an administrator
+)
+
+// DecideRegistration returns nil when who may create an account on a
+// registry whose registration is open or not: people sign themselves up
+// only while it is open; an administrator creates accounts either way.
+func DecideRegistration(who Registrant, open bool) error {
+	switch who {
+	case AdminRegistration:
+		return nil
+	case SelfRegistration:
+		if open {
+			return nil
+		}
+		return fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account")
+	}
+	return fmt.Errorf("policy: unknown registrant %q", who)
 }

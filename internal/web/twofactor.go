@@ -16,9 +16,6 @@ import (
 	"rsc.io/qr"
 )
 
-// minNewPasswordLen is the shortest new password the website accepts, as on sign-up.
-const minNewPasswordLen = 10
-
 // twoFactorRoutes registers the profile and two-factor pages: a person's own
 // settings, which nobody else can see.
 func (s *Site) twoFactorRoutes() {
@@ -115,19 +112,14 @@ func (s *Site) changeEmail(w http.ResponseWriter, r *http.Request) {
 }
 
 // changePassword replaces the password, given the current one (and an OTP
-// with 2FA on).
+// with 2FA on); the account service applies the password rules.
 func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
 	f := r.PostForm
-	var err error
-	if len(f.Get("new_password")) < minNewPasswordLen {
-		err = fault.Invalidf("Use a password of at least %d characters", minNewPasswordLen)
-	} else {
-		err = s.accounts.ChangePassword(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
-	}
+	err := s.accounts.ChangePassword(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
 	v, lerr := s.profileData(r.Context(), p)
 	if lerr != nil {
 		s.renderError(w, r, lerr)
