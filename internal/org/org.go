@@ -1,6 +1,7 @@
 // Package org holds organizations, their members and roles, their teams, and
-// the package grants of teams. Every decision goes through policy.DecideOrg:
-// membership bounds what any credential may do.
+// the package grants of teams. Every "may it" is policy's (DecideOrg,
+// DecideRoleChange, DecideOrgCreate, Listed): membership bounds what any
+// credential may do.
 package org
 
 import (

@@ -1,8 +1,10 @@
 // Package policy answers one question for the API and the website alike: may
-// this Principal do this Action on this package? Every permission rule of the
-// registry lives here. Callers gather the facts (does the package exist, is it
-// restricted, does the user own it); policy decides, intersecting what the
-// credential allows with what the user may do right now.
+// this Principal do this? Every permission rule of the registry lives here:
+// package actions and package lists (this file), the account and
+// registration (account.go), organizations and their roles (org.go), and
+// two-factor authentication (otp.go). Callers gather the facts (does the
+// package exist, is it restricted, does the user own it); policy decides,
+// intersecting what the credential allows with what the user may do right now.
 package policy
 
 import (
