@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/gc"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
@@ -359,7 +360,8 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		return err
 	}
 	defer srv.Close()
-	u, err := srv.Accounts.CreateUser(context.Background(), name, *email, password)
+	// An administrator creates accounts whether registration is open or not.
+	u, err := srv.Accounts.CreateUser(context.Background(), policy.AdminRegistration, name, *email, password)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
@@ -21,7 +22,8 @@ import (
 
 // Options configure the account service.
 type Options struct {
-	// RegistrationOpen lets a login with an unknown name create the account.
+	// RegistrationOpen lets people sign themselves up (npm adduser, the
+	// website's sign-up); policy.DecideRegistration reads it.
 	RegistrationOpen bool
 	// SessionTTL is how long a login session lives.
 	SessionTTL time.Duration
@@ -116,8 +118,25 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// CreateUser makes an account; a taken name is a Conflict.
-func (s *Service) CreateUser(ctx context.Context, name, email, password string) (store.User, error) {
+// MinPasswordLen is the fewest characters a new password may have.
+const MinPasswordLen = 10
+
+// ValidatePassword applies the rules every new password follows, whichever
+// way it is set (npm adduser, npm profile set password, the website's sign-up
+// and password change, gatehouse user add).
+func ValidatePassword(password string) error {
+	if utf8.RuneCountInString(password) < MinPasswordLen {
+		return fault.Invalidf("Use a password of at least %d characters", MinPasswordLen)
+	}
+	return nil
+}
+
+// CreateUser makes an account, if policy lets who create one now
+// (policy.DecideRegistration); a taken name is a Conflict.
+func (s *Service) CreateUser(ctx context.Context, who policy.Registrant, name, email, password string) (store.User, error) {
+	if err := policy.DecideRegistration(who, s.opts.RegistrationOpen); err != nil {
+		return store.User{}, err
+	}
 	if err := ValidateUserName(name); err != nil {
 		return store.User{}, err
 	}
@@ -126,13 +145,13 @@ func (s *Service) CreateUser(ctx context.Context, name, email, password string) 
 			return store.User{}, err
 		}
 	}
-	if password == "" {
-		return store.User{}, fault.Invalidf("Password is required")
-	}
 	// A user name is a scope; an organization may hold it already.
 	if _, err := s.store.Q().OrgByName(ctx, name); err == nil {
 		return store.User{}, fault.Conflictf("The name %s is taken by an organization", name)
 	} else if !fault.Is(err, fault.NotFound) {
+		return store.User{}, err
+	}
+	if err := ValidatePassword(password); err != nil {
 		return store.User{}, err
 	}
 	hash, err := HashPassword(password)
@@ -146,6 +165,12 @@ func (s *Service) CreateUser(ctx context.Context, name, email, password string) 
 	return u, err
 }
 
+// Registration reports whether people may sign themselves up now: nil when
+// they may, else the refusal they would get.
+func (s *Service) Registration() error {
+	return policy.DecideRegistration(policy.SelfRegistration, s.opts.RegistrationOpen)
+}
+
 // LoginResult is a successful login.
 type LoginResult struct {
 	User    store.User
@@ -154,7 +179,7 @@ type LoginResult struct {
 }
 
 // Login is npm's couch login: it logs in an existing user with the password,
-// or creates the account when registration is open.
+// or creates the account (npm adduser) when policy lets people sign up.
 func (s *Service) Login(ctx context.Context, name, email, password string) (LoginResult, error) {
 	if err := ValidateUserName(name); err != nil {
 		return LoginResult{}, err
@@ -165,10 +190,7 @@ func (s *Service) Login(ctx context.Context, name, email, password string) (Logi
 	_, err := s.store.Q().UserByName(ctx, name)
 	switch {
 	case fault.Is(err, fault.NotFound):
-		if !s.opts.RegistrationOpen {
-			return LoginResult{}, fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account")
-		}
-		u, err := s.CreateUser(ctx, name, email, password)
+		u, err := s.CreateUser(ctx, policy.SelfRegistration, name, email, password)
 		if err != nil {
 			return LoginResult{}, err
 		}

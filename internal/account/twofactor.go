@@ -131,17 +131,9 @@ func (s *Service) RequireOTP(ctx context.Context, p *auth.Principal, op policy.O
 	if !p.Authenticated() {
 		return auth.ErrAuthRequired()
 	}
-	tf, err := s.store.Q().TwoFactorOf(ctx, p.UserID)
+	tf, facts, err := s.otpFacts(ctx, p, pkg)
 	if err != nil {
 		return err
-	}
-	facts := policy.OTPFacts{RegistryRequires2FA: s.opts.Require2FA}
-	if tf.Enabled() {
-		facts.UserMode = tf.Mode
-	}
-	if pkg != nil {
-		facts.Publish = true
-		facts.PackageRequiresTFA, facts.AutomationOverridesTFA = pkg.PublishRequiresTFA, pkg.AutomationOverridesTFA
 	}
 	need, err := policy.NeedsOTP(p, op, facts)
 	if err != nil || !need {
@@ -152,6 +144,43 @@ func (s *Service) RequireOTP(ctx context.Context, p *auth.Principal, op policy.O
 		return ErrOTPRequired()
 	}
 	return s.verifyOTP(ctx, p.UserID, tf, code)
+}
+
+// otpFacts reads what policy needs for a two-factor decision about p's user:
+// their two-factor state, the registry's setting and the package's, if any.
+func (s *Service) otpFacts(ctx context.Context, p *auth.Principal, pkg *store.PackageMFA) (store.TwoFactor, policy.OTPFacts, error) {
+	tf, err := s.store.Q().TwoFactorOf(ctx, p.UserID)
+	if err != nil {
+		return tf, policy.OTPFacts{}, err
+	}
+	facts := policy.OTPFacts{RegistryRequires2FA: s.opts.Require2FA}
+	if tf.Enabled() {
+		facts.UserMode = tf.Mode
+	}
+	if pkg != nil {
+		facts.Publish = true
+		facts.PackageRequiresTFA, facts.AutomationOverridesTFA = pkg.PublishRequiresTFA, pkg.AutomationOverridesTFA
+	}
+	return tf, facts, nil
+}
+
+// NeedsOTP says whether op by p would ask for a one-time password, for the
+// forms that show the field; policy.NeedsOTP decides, as for RequireOTP. An
+// operation that no one-time password could make acceptable (require_2fa
+// and no 2FA) needs none: its refusal comes when the form is sent.
+func (s *Service) NeedsOTP(ctx context.Context, p *auth.Principal, op policy.OTPOp) (bool, error) {
+	if !p.Authenticated() {
+		return false, auth.ErrAuthRequired()
+	}
+	_, facts, err := s.otpFacts(ctx, p, nil)
+	if err != nil {
+		return false, err
+	}
+	need, err := policy.NeedsOTP(p, op, facts)
+	if fault.Is(err, fault.Forbidden) {
+		return false, nil
+	}
+	return need, err
 }
 
 func (s *Service) openSecret(userID int64, sealed []byte) ([]byte, error) {
@@ -191,7 +220,7 @@ func recoveryHash(code string) ([]byte, bool) {
 type Profile struct {
 	Name      string
 	Email     string
-	TFAMode   string // "" when 2FA is off
+	TFAMode   store.TFAMode // store.TFAOff when 2FA is off
 	Pending   bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -222,6 +251,9 @@ type SetTFAResult struct {
 	RecoveryCodes []string
 }
 
+// DisableTFA is the mode SetTFAMode takes to turn two-factor authentication off.
+const DisableTFA = "disable"
+
 // SetTFAMode starts enabling 2FA (answering with an otpauth URL to confirm),
 // changes the mode of an enabled 2FA, or ("disable") turns it off. The
 // password is required; with 2FA on, so is an OTP.
@@ -229,9 +261,7 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return SetTFAResult{}, err
 	}
-	switch mode {
-	case "auth-only", "auth-and-writes", "disable":
-	default:
+	if mode != DisableTFA && !store.TFAMode(mode).Valid() {
 		return SetTFAResult{}, fault.Invalidf("Invalid 2FA mode %q: use auth-only, auth-and-writes or disable", mode)
 	}
 	q := s.store.Q()
@@ -252,7 +282,7 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 		}
 	}
 	switch {
-	case mode == "disable":
+	case mode == DisableTFA:
 		err := s.store.InTx(ctx, func(q store.Queries) error {
 			if err := q.SetTwoFactor(ctx, u.ID, store.TwoFactor{LastStep: tf.LastStep}); err != nil {
 				return err
@@ -264,7 +294,7 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 		}
 		return SetTFAResult{}, err
 	case tf.Enabled():
-		tf.Mode = mode
+		tf.Mode = store.TFAMode(mode)
 		if err := q.SetTwoFactor(ctx, u.ID, tf); err != nil {
 			return SetTFAResult{}, err
 		}
@@ -279,7 +309,7 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 	if err != nil {
 		return SetTFAResult{}, err
 	}
-	if err := q.SetTwoFactor(ctx, u.ID, store.TwoFactor{Mode: mode, Pending: true, Secret: sealed, LastStep: tf.LastStep}); err != nil {
+	if err := q.SetTwoFactor(ctx, u.ID, store.TwoFactor{Mode: store.TFAMode(mode), Pending: true, Secret: sealed, LastStep: tf.LastStep}); err != nil {
 		return SetTFAResult{}, err
 	}
 	return SetTFAResult{OTPAuthURL: totp.URL(s.opts.Issuer, u.Name, secret)}, nil
@@ -324,7 +354,7 @@ func (s *Service) ConfirmTFA(ctx context.Context, p *auth.Principal, code string
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "two-factor authentication enabled", slog.String("user", p.UserName), slog.String("mode", tf.Mode))
+	s.log.InfoContext(ctx, "two-factor authentication enabled", slog.String("user", p.UserName), slog.String("mode", string(tf.Mode)))
 	return codes, nil
 }
 
@@ -334,8 +364,8 @@ func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, old, ne
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return err
 	}
-	if new == "" {
-		return fault.Invalidf("The new password must not be empty")
+	if err := ValidatePassword(new); err != nil {
+		return err
 	}
 	u, err := s.store.Q().UserByID(ctx, p.UserID)
 	if err != nil {

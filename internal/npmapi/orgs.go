@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
 // The organization, team and access endpoints of npm org, npm team and npm
@@ -44,8 +45,8 @@ func (a *API) orgMembers(w http.ResponseWriter, r *http.Request) {
 }
 
 type userBody struct {
-	User string `json:"user"`
-	Role string `json:"role"`
+	User string     `json:"user"`
+	Role store.Role `json:"role"`
 }
 
 func (a *API) readUser(r *http.Request) (userBody, error) {
@@ -158,8 +159,8 @@ func (a *API) teamPackages(w http.ResponseWriter, r *http.Request) {
 }
 
 type grantBody struct {
-	Package     string `json:"package"`
-	Permissions string `json:"permissions"`
+	Package     string               `json:"package"`
+	Permissions store.TeamPermission `json:"permissions"`
 }
 
 func (a *API) teamGrant(w http.ResponseWriter, r *http.Request) {

@@ -1,12 +1,12 @@
 // Package org holds organizations, their members and roles, their teams, and
-// the package grants of teams. Every decision goes through policy.DecideOrg:
-// membership bounds what any credential may do.
+// the package grants of teams. Every "may it" is policy's (DecideOrg,
+// DecideRoleChange, DecideOrgCreate, Listed): membership bounds what any
+// credential may do.
 package org
 
 import (
 	"context"
 	"log/slog"
-	"sort"
 	"strings"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
@@ -15,13 +15,6 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
-)
-
-// Roles, from most to least powerful.
-const (
-	Owner     = "owner"
-	Admin     = "admin"
-	Developer = "developer"
 )
 
 // Service manages organizations.
@@ -71,7 +64,7 @@ func (s *Service) Create(ctx context.Context, name, ownerName string) (store.Org
 			}
 			return err
 		}
-		if err := q.SetMember(ctx, o.ID, owner.ID, Owner); err != nil {
+		if err := q.SetMember(ctx, o.ID, owner.ID, store.RoleOwner); err != nil {
 			return err
 		}
 		team, err := q.CreateTeam(ctx, o.ID, registry.DevelopersTeam, "Every member of the organization")
@@ -86,29 +79,31 @@ func (s *Service) Create(ctx context.Context, name, ownerName string) (store.Org
 	return o, err
 }
 
-// load finds the organization and checks that p may do a to it.
-func (s *Service) load(ctx context.Context, q store.Queries, p *auth.Principal, name string, a policy.OrgAction) (store.Org, string, error) {
+// load finds the organization and checks that p may do a to it; it returns
+// the organization with p's role in it, as policy saw them.
+func (s *Service) load(ctx context.Context, q store.Queries, p *auth.Principal, name string, a policy.OrgAction) (store.Org, policy.Org, error) {
 	if !p.Authenticated() {
-		return store.Org{}, "", auth.ErrAuthRequired()
+		return store.Org{}, policy.Org{}, auth.ErrAuthRequired()
 	}
 	o, err := q.OrgByName(ctx, normalize(name))
 	if err != nil {
 		if fault.Is(err, fault.NotFound) {
-			return store.Org{}, "", fault.NotFoundf("Not found")
+			return store.Org{}, policy.Org{}, fault.NotFoundf("Not found")
 		}
-		return store.Org{}, "", err
+		return store.Org{}, policy.Org{}, err
 	}
 	role, err := q.RoleIn(ctx, o.ID, p.UserID)
 	if err != nil {
-		return store.Org{}, "", err
+		return store.Org{}, policy.Org{}, err
 	}
-	return o, role, policy.DecideOrg(p, a, policy.Org{Name: o.Name, Role: role})
+	facts := policy.Org{Name: o.Name, Role: role}
+	return o, facts, policy.DecideOrg(p, a, facts)
 }
 
 // change checks permission and the OTP outside any transaction (OTP checks
 // write), then runs fn in one, deciding again on fresh rows.
 func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a policy.OrgAction,
-	fn func(q store.Queries, o store.Org, role string) error) error {
+	fn func(q store.Queries, o store.Org, facts policy.Org) error) error {
 	if _, _, err := s.load(ctx, s.store.Q(), p, name, a); err != nil {
 		return err
 	}
@@ -116,11 +111,11 @@ func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a 
 		return err
 	}
 	return s.store.InTx(ctx, func(q store.Queries) error {
-		o, role, err := s.load(ctx, q, p, name, a)
+		o, facts, err := s.load(ctx, q, p, name, a)
 		if err != nil {
 			return err
 		}
-		return fn(q, o, role)
+		return fn(q, o, facts)
 	})
 }
 
@@ -133,7 +128,7 @@ func userByName(ctx context.Context, q store.Queries, name string) (store.User, 
 }
 
 // memberRole finds a user and their role in o ("" when not a member).
-func memberRole(ctx context.Context, q store.Queries, o store.Org, userName string) (store.User, string, error) {
+func memberRole(ctx context.Context, q store.Queries, o store.Org, userName string) (store.User, store.Role, error) {
 	u, err := userByName(ctx, q, userName)
 	if err != nil {
 		return u, "", err
@@ -147,32 +142,31 @@ type Membership struct {
 	Org  string
 	Size int
 	User string
-	Role string
+	Role store.Role
 }
 
 // SetMember adds a user to the organization or changes their role (npm org
-// set). Owners and admins manage members; only an owner grants or takes away
-// the owner role; the last owner keeps it.
-func (s *Service) SetMember(ctx context.Context, p *auth.Principal, orgName, userName, role string) (Membership, error) {
+// set); an empty role means developer. Policy decides who may give which
+// role (policy.DecideRoleChange).
+func (s *Service) SetMember(ctx context.Context, p *auth.Principal, orgName, userName string, role store.Role) (Membership, error) {
 	if role == "" {
-		role = Developer
+		role = store.RoleDeveloper
 	}
-	if role != Owner && role != Admin && role != Developer {
+	if !role.Valid() {
 		return Membership{}, fault.Invalidf("role must be one of owner, admin or developer")
 	}
 	var out Membership
-	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, myRole string) error {
+	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, facts policy.Org) error {
 		u, current, err := memberRole(ctx, q, o, userName)
 		if err != nil {
 			return err
 		}
-		if (role == Owner || current == Owner) && myRole != Owner {
-			return fault.Forbiddenf("Only owners of %s can grant or take away the owner role", o.Name)
+		others, err := otherOwners(ctx, q, o, u.ID)
+		if err != nil {
+			return err
 		}
-		if current == Owner && role != Owner {
-			if err := s.keepAnOwner(ctx, q, o, u.ID); err != nil {
-				return err
-			}
+		if err := policy.DecideRoleChange(p, facts, policy.RoleChange{Current: current, Next: role, OtherOwners: others}); err != nil {
+			return err
 		}
 		if err := q.SetMember(ctx, o.ID, u.ID, role); err != nil {
 			return err
@@ -195,28 +189,28 @@ func (s *Service) SetMember(ctx context.Context, p *auth.Principal, orgName, use
 	})
 	if err == nil {
 		s.log.InfoContext(ctx, "organization member set", slog.String("org", out.Org), slog.String("user", out.User),
-			slog.String("role", role), slog.String("by", p.UserName))
+			slog.String("role", string(role)), slog.String("by", p.UserName))
 	}
 	return out, err
 }
 
-// keepAnOwner refuses a change that would leave the organization without an owner.
-func (s *Service) keepAnOwner(ctx context.Context, q store.Queries, o store.Org, leaving int64) error {
+// otherOwners reports whether o has an owner besides the user userID.
+func otherOwners(ctx context.Context, q store.Queries, o store.Org, userID int64) (bool, error) {
 	members, err := q.Members(ctx, o.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, m := range members {
-		if m.Role == Owner && m.UserID != leaving {
-			return nil
+		if m.Role == store.RoleOwner && m.UserID != userID {
+			return true, nil
 		}
 	}
-	return fault.Conflictf("%s must keep at least one owner; make someone else an owner first", o.Name)
+	return false, nil
 }
 
 // RemoveMember takes a user out of the organization and all its teams (npm org rm).
 func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, orgName, userName string) error {
-	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, myRole string) error {
+	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, facts policy.Org) error {
 		u, current, err := memberRole(ctx, q, o, userName)
 		if err != nil {
 			return err
@@ -224,13 +218,12 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, orgName, 
 		if current == "" {
 			return fault.NotFoundf("%s is not a member of %s", u.Name, o.Name)
 		}
-		if current == Owner {
-			if myRole != Owner {
-				return fault.Forbiddenf("Only owners of %s can remove an owner", o.Name)
-			}
-			if err := s.keepAnOwner(ctx, q, o, u.ID); err != nil {
-				return err
-			}
+		others, err := otherOwners(ctx, q, o, u.ID)
+		if err != nil {
+			return err
+		}
+		if err := policy.DecideRoleChange(p, facts, policy.RoleChange{Current: current, OtherOwners: others}); err != nil {
+			return err
 		}
 		return q.RemoveMember(ctx, o.ID, u.ID)
 	})
@@ -242,7 +235,7 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, orgName, 
 }
 
 // Members lists the organization's members and roles (npm org ls).
-func (s *Service) Members(ctx context.Context, p *auth.Principal, orgName string) (map[string]string, error) {
+func (s *Service) Members(ctx context.Context, p *auth.Principal, orgName string) (map[string]store.Role, error) {
 	q := s.store.Q()
 	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
 	if err != nil {
@@ -252,7 +245,7 @@ func (s *Service) Members(ctx context.Context, p *auth.Principal, orgName string
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(members))
+	out := make(map[string]store.Role, len(members))
 	for _, m := range members {
 		out[m.Name] = m.Role
 	}
@@ -272,7 +265,7 @@ func (s *Service) CreateTeam(ctx context.Context, p *auth.Principal, orgName, te
 	if err := validTeam(team); err != nil {
 		return err
 	}
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
 		_, err := q.CreateTeam(ctx, o.ID, team, description)
 		if fault.Is(err, fault.Conflict) {
 			return fault.Conflictf("Team %s:%s already exists", o.Name, team)
@@ -284,7 +277,7 @@ func (s *Service) CreateTeam(ctx context.Context, p *auth.Principal, orgName, te
 // DestroyTeam removes a team and its grants (npm team destroy); the
 // developers team stays.
 func (s *Service) DestroyTeam(ctx context.Context, p *auth.Principal, orgName, team string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
 		if team == registry.DevelopersTeam {
 			return fault.Invalidf("The developers team cannot be removed")
 		}
@@ -298,7 +291,7 @@ func (s *Service) DestroyTeam(ctx context.Context, p *auth.Principal, orgName, t
 
 // AddTeamMember puts a member of the organization in a team (npm team add).
 func (s *Service) AddTeamMember(ctx context.Context, p *auth.Principal, orgName, team, userName string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, err := q.TeamByName(ctx, o.ID, team)
 		if err != nil {
 			return err
@@ -316,7 +309,7 @@ func (s *Service) AddTeamMember(ctx context.Context, p *auth.Principal, orgName,
 
 // RemoveTeamMember takes a user out of a team (npm team rm).
 func (s *Service) RemoveTeamMember(ctx context.Context, p *auth.Principal, orgName, team, userName string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, err := q.TeamByName(ctx, o.ID, team)
 		if err != nil {
 			return err
@@ -367,11 +360,11 @@ func (s *Service) TeamMembers(ctx context.Context, p *auth.Principal, orgName, t
 
 // GrantPackage gives a team read-only or read-write on one of the
 // organization's packages (npm access grant).
-func (s *Service) GrantPackage(ctx context.Context, p *auth.Principal, orgName, team, pkgName, permission string) error {
-	if permission != "read-only" && permission != "read-write" {
+func (s *Service) GrantPackage(ctx context.Context, p *auth.Principal, orgName, team, pkgName string, permission store.TeamPermission) error {
+	if !permission.Valid() {
 		return fault.Invalidf("permissions must be read-only or read-write")
 	}
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, pkg, err := s.teamAndPackage(ctx, q, o, team, pkgName)
 		if err != nil {
 			return err
@@ -382,7 +375,7 @@ func (s *Service) GrantPackage(ctx context.Context, p *auth.Principal, orgName, 
 
 // RevokePackage takes a team's access to a package away (npm access revoke).
 func (s *Service) RevokePackage(ctx context.Context, p *auth.Principal, orgName, team, pkgName string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ string) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, pkg, err := s.teamAndPackage(ctx, q, o, team, pkgName)
 		if err != nil {
 			return err
@@ -423,19 +416,31 @@ func (s *Service) TeamPackages(ctx context.Context, p *auth.Principal, orgName, 
 	return q.TeamPackages(ctx, t.ID)
 }
 
-// OrgPackages lists the packages of the organization's scope.
+// OrgPackages lists the packages of the organization's scope that p may
+// read (policy.Listed), each with the permission p's user holds on it
+// (policy.Held).
 func (s *Service) OrgPackages(ctx context.Context, p *auth.Principal, orgName string) (map[string]string, error) {
 	q := s.store.Q()
 	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
 	if err != nil {
 		return nil, err
 	}
-	return q.ScopePackages(ctx, o.Name)
+	list, err := q.PackagesInScope(ctx, o.Name, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range list {
+		if f := listingFacts(l); policy.Listed(p, f) {
+			out[l.Name] = string(policy.Held(f))
+		}
+	}
+	return out, nil
 }
 
-// UserPackages lists the packages a user reaches (npm access list packages
-// [user]): for oneself, everything; for another user, only public packages
-// they maintain, so nothing private is revealed.
+// UserPackages lists the packages a user maintains or reaches through teams
+// (npm access list packages [user]), with that user's permission on each;
+// p sees only those it may read (policy.Listed).
 func (s *Service) UserPackages(ctx context.Context, p *auth.Principal, userName string) (map[string]string, error) {
 	if !p.Authenticated() {
 		return nil, auth.ErrAuthRequired()
@@ -445,24 +450,22 @@ func (s *Service) UserPackages(ctx context.Context, p *auth.Principal, userName 
 	if err != nil {
 		return nil, err
 	}
-	all, err := q.UserPackages(ctx, u.ID)
-	if err != nil || u.ID == p.UserID {
-		return all, err
+	list, err := q.PackagesOf(ctx, u.ID, p.UserID)
+	if err != nil {
+		return nil, err
 	}
-	names := make([]string, 0, len(all))
-	for n := range all {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	out := map[string]string{}
-	for _, n := range names {
-		pkg, err := q.PackageByName(ctx, n)
-		if err != nil {
-			return nil, err
-		}
-		if pkg.Access == "public" {
-			out[n] = all[n]
+	for _, l := range list {
+		if policy.Listed(p, listingFacts(l)) {
+			out[l.Name] = string(l.Permission)
 		}
 	}
 	return out, nil
+}
+
+// listingFacts is what policy knows of a listed package for its viewer, as
+// the registry gathers it for a read.
+func listingFacts(l store.ListedPackage) policy.Package {
+	return policy.Package{Name: l.Name, Scope: l.Scope, Exists: true, Restricted: l.Access == store.Restricted,
+		UserIsOwner: l.Viewer.Owner, OrgRole: l.Viewer.OrgRole, TeamPermission: l.Viewer.TeamPermission}
 }

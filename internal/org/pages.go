@@ -21,15 +21,12 @@ func (s *Service) Memberships(ctx context.Context, p *auth.Principal) ([]store.M
 }
 
 // CreateFor makes an organization owned by p's user (the website's "Create
-// organization"). Only a login session may, and with the OTP that the user's
+// organization"). Policy says who may (policy.DecideOrgCreate); it takes the OTP that the user's
 // two-factor mode asks of organization changes; the name is checked first so
 // a bad one does not spend a one-time password.
 func (s *Service) CreateFor(ctx context.Context, p *auth.Principal, name string) (store.Org, error) {
-	if !p.Authenticated() {
-		return store.Org{}, auth.ErrAuthRequired()
-	}
-	if p.Kind != auth.KindSession {
-		return store.Org{}, fault.Forbiddenf("Organizations are created when signed in, not with an access token")
+	if err := policy.DecideOrgCreate(p); err != nil {
+		return store.Org{}, err
 	}
 	if err := account.ValidateUserName(normalize(name)); err != nil {
 		return store.Org{}, fault.Invalidf("Invalid organization name: %s", strings.TrimPrefix(err.Error(), "Name "))

@@ -6,17 +6,22 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
 // TestMatrix asserts every credential kind and grant against every action.
 // The user is "alice": she owns @alice/app (restricted) and lib (public),
-// and is an admin of the organization acme. Each row lists the outcome of
-// each column: ok, 401, 403 or 404.
+// is an admin of the organization acme, which holds @acme/x (restricted,
+// granted to one of her teams read-only), and an owner of the organization
+// beta. Each row lists the outcome of each column: ok, 401, 403 or 404 (a
+// package left out of a list counts as 404, the answer to reading it).
 func TestMatrix(t *testing.T) {
 	columns := []string{
 		"read @alice/app", "read lib", "create new-pkg", "create @alice/new", "publish @alice/app", "publish lib",
 		"dist-tag lib", "deprecate lib", "unpublish lib", "owners lib", "access lib",
 		"tokens", "profile", "org read acme", "org members acme", "org teams acme",
+		"list @alice/app", "list @acme/x", "create org", "make an owner in beta", "make an owner in acme",
+		"remove an owner of acme",
 	}
 	granular := func(g auth.Grants, bypass bool) *auth.Principal {
 		return &auth.Principal{UserID: 1, UserName: "alice", Kind: auth.KindGranular, Grants: &g, Bypass2FA: bypass}
@@ -28,41 +33,65 @@ func TestMatrix(t *testing.T) {
 		want []string
 	}{
 		{"anonymous", &auth.Principal{},
-			[]string{"404", "ok", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401"}},
+			[]string{"404", "ok", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401",
+				"404", "404", "401", "401", "401", "401"}},
 		{"session", legacy(auth.KindSession),
-			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"}},
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
+				"ok", "ok", "ok", "ok", "403", "403"}},
 		{"legacy publish", legacy(auth.KindPublish),
-			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"}},
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
+				"ok", "ok", "403", "ok", "403", "403"}},
 		{"legacy read-only", legacy(auth.KindReadOnly),
-			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403"}},
+			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
+				"ok", "ok", "403", "403", "403", "403"}},
 		{"legacy automation", legacy(auth.KindAutomation),
-			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "ok", "403", "403"}},
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "ok", "403", "403",
+				"ok", "ok", "403", "403", "403", "403"}},
 		{"granular read-only on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadOnly}, false),
-			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"404", "404", "403", "403", "403", "403"}},
 		{"granular read-write on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadWrite}, false),
-			[]string{"404", "ok", "403", "403", "404", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403"}},
+			[]string{"404", "ok", "403", "403", "404", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403",
+				"404", "404", "403", "403", "403", "403"}},
 		{"granular read-only on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadOnly}, false),
-			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"ok", "404", "403", "403", "403", "403"}},
 		{"granular read-write on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadWrite}, false),
-			[]string{"ok", "ok", "403", "ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+			[]string{"ok", "ok", "403", "ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"ok", "404", "403", "403", "403", "403"}},
 		{"granular read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, false),
-			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403"}},
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403",
+				"ok", "ok", "403", "403", "403", "403"}},
 		{"granular stage-only on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWriteStageOnly}, false),
-			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"ok", "ok", "403", "403", "403", "403"}},
 		{"granular bypass-2FA read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, true),
-			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403", "403", "403"}},
+			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403", "403", "403",
+				"ok", "ok", "403", "403", "403", "403"}},
 		{"granular org read-only on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadOnly}, false),
-			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403"}},
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
+				"404", "404", "403", "403", "403", "403"}},
 		{"granular org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, false),
-			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "ok", "ok"}},
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "ok", "ok",
+				"404", "404", "403", "403", "403", "403"}},
 		{"granular org read-write on other", granular(auth.Grants{Orgs: []string{"other"}, OrgPerm: auth.ReadWrite}, false),
-			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403"}},
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"404", "404", "403", "403", "403", "403"}},
 		{"granular bypass org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, true),
-			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403"}},
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
+				"404", "404", "403", "403", "403", "403"}},
 	}
 	app := Package{Name: "@alice/app", Scope: "alice", Exists: true, Restricted: true, UserIsOwner: true}
 	lib := Package{Name: "lib", Exists: true, UserIsOwner: true}
 	acme := Org{Name: "acme", Role: "admin"}
+	beta := Org{Name: "beta", Role: "owner"}
+	acmeX := Package{Name: "@acme/x", Scope: "acme", Exists: true, Restricted: true, OrgRole: "admin", TeamPermission: "read-only"}
+	listed := func(p *auth.Principal, pkg Package) error {
+		if !Listed(p, pkg) {
+			return notFound()
+		}
+		return nil
+	}
 	decide := []func(p *auth.Principal) error{
 		func(p *auth.Principal) error { return Decide(p, Read, app) },
 		func(p *auth.Principal) error { return Decide(p, Read, lib) },
@@ -80,6 +109,16 @@ func TestMatrix(t *testing.T) {
 		func(p *auth.Principal) error { return DecideOrg(p, OrgRead, acme) },
 		func(p *auth.Principal) error { return DecideOrg(p, OrgManageMembers, acme) },
 		func(p *auth.Principal) error { return DecideOrg(p, OrgManageTeams, acme) },
+		func(p *auth.Principal) error { return listed(p, app) },
+		func(p *auth.Principal) error { return listed(p, acmeX) },
+		func(p *auth.Principal) error { return DecideOrgCreate(p) },
+		func(p *auth.Principal) error {
+			return DecideRoleChange(p, beta, RoleChange{Current: "developer", Next: "owner", OtherOwners: true})
+		},
+		func(p *auth.Principal) error { return DecideRoleChange(p, acme, RoleChange{Next: "owner"}) },
+		func(p *auth.Principal) error {
+			return DecideRoleChange(p, acme, RoleChange{Current: "owner", OtherOwners: true})
+		},
 	}
 	for _, row := range rows {
 		if len(row.want) != len(columns) {
@@ -146,7 +185,7 @@ func outcome(err error) string {
 // grants and roles, for a session (so only the user's rights count).
 func TestOrganizationRights(t *testing.T) {
 	dave := &auth.Principal{UserID: 4, UserName: "dave", Kind: auth.KindSession}
-	pkg := func(team, role string) Package {
+	pkg := func(team store.TeamPermission, role store.Role) Package {
 		return Package{Name: "@acme/app", Scope: "acme", Exists: true, Restricted: true, TeamPermission: team, OrgRole: role}
 	}
 	tests := []struct {

@@ -54,7 +54,7 @@ func BenchmarkPackumentHandler(b *testing.B) {
 					b.Fatalf("publish: %d %s", res.status, res.body)
 				}
 			}
-			tok := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "bench", "packages_all": true})
+			tok := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "bench", "packages_all": true})
 			h := srv.Handler()
 			req := httptest.NewRequest("GET", c.path, nil)
 			req.RemoteAddr = "127.0.0.1:40000"

@@ -66,7 +66,7 @@ func TestJSONLogs(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
 
-	const password = "pw-alice" // what tr.user sends
+	const password = "password-alice" // what tr.user sends
 	alice := tr.user("alice")
 	secrets := []string{password, alice, "cookie-secret-value", "query-secret-value"}
 	ids := map[string]string{} // request id → what the request was
@@ -90,7 +90,7 @@ func TestJSONLogs(t *testing.T) {
 
 	// A failure inside a request: the database is gone.
 	third := tr.user("bob")
-	secrets = append(secrets, third, "pw-bob")
+	secrets = append(secrets, third, "password-bob")
 	if err := srv.store.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -103,9 +103,9 @@ func TestOrganizations(t *testing.T) {
 	}
 
 	// Organization tokens manage the organization but never its packages.
-	orgRW := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "org", "orgs": []string{"acme"}, "orgs_permission": "read-write"})
-	orgRO := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "org ro", "orgs": []string{"acme"}})
-	orgBypass := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "org bypass", "orgs": []string{"acme"}, "orgs_permission": "read-write", "bypass_2fa": true})
+	orgRW := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "org", "orgs": []string{"acme"}, "orgs_permission": "read-write"})
+	orgRO := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "org ro", "orgs": []string{"acme"}})
+	orgBypass := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "org bypass", "orgs": []string{"acme"}, "orgs_permission": "read-write", "bypass_2fa": true})
 	for _, s := range []step{
 		{"org token adds a member", orgRW, "PUT", "/-/org/acme/user", map[string]string{"user": "eve"}, 200},
 		{"org token cannot read the org's private package", orgRW, "GET", "/@acme%2fsecret", nil, 404},

@@ -91,9 +91,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
 		npmapi.Options{BaseURL: cfg.URL})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
-		RegistrationOpen: cfg.Registration == "open",
-		SecureCookies:    strings.HasPrefix(cfg.URL, "https://"),
-		BaseURL:          cfg.URL,
+		SecureCookies: strings.HasPrefix(cfg.URL, "https://"),
+		BaseURL:       cfg.URL,
 	})
 	// One address serves both: browsers get the website, npm clients the API.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

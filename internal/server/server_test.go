@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 )
 
 // testRegistry is an in-process gatehouse on a temporary data folder.
@@ -117,7 +118,7 @@ func (tr *testRegistry) do(method, path, tok string, body any, headers ...string
 func (tr *testRegistry) user(name string) string {
 	tr.t.Helper()
 	res := tr.do("PUT", "/-/user/org.couchdb.user:"+name, "", map[string]string{
-		"name": name, "password": "pw-" + name, "email": name + "@example.com"})
+		"name": name, "password": "password-" + name, "email": name + "@example.com"})
 	if res.status != http.StatusCreated {
 		tr.t.Fatalf("create user %s: %d %s", name, res.status, res.body)
 	}
@@ -414,7 +415,7 @@ func TestAccountsOverHTTP(t *testing.T) {
 	if res.status != 401 {
 		t.Fatalf("wrong password: %d %s", res.status, res.body)
 	}
-	res = tr.do("PUT", "/-/user/org.couchdb.user:alice", "", map[string]string{"name": "alice", "password": "pw-alice"})
+	res = tr.do("PUT", "/-/user/org.couchdb.user:alice", "", map[string]string{"name": "alice", "password": "password-alice"})
 	if res.status != 201 {
 		t.Fatalf("login: %d %s", res.status, res.body)
 	}
@@ -435,7 +436,7 @@ func TestAccountsOverHTTP(t *testing.T) {
 	// Tokens are stored only hashed.
 	db, _ := os.ReadFile(filepath.Join(tr.dir, "gatehouse.db"))
 	wal, _ := os.ReadFile(filepath.Join(tr.dir, "gatehouse.db-wal"))
-	for _, secret := range []string{tok, second, "pw-alice"} {
+	for _, secret := range []string{tok, second, "password-alice"} {
 		if bytes.Contains(db, []byte(secret)) || bytes.Contains(wal, []byte(secret)) {
 			t.Fatalf("a secret is stored in the clear")
 		}
@@ -448,10 +449,10 @@ func TestClosedRegistration(t *testing.T) {
 	if res.status != 403 || !strings.Contains(res.errorText(t), "Registration is closed") {
 		t.Fatalf("closed registration: %d %s", res.status, res.body)
 	}
-	if _, err := tr.srv.Accounts.CreateUser(context.Background(), "carol", "carol@example.com", "pw"); err != nil {
+	if _, err := tr.srv.Accounts.CreateUser(context.Background(), policy.AdminRegistration, "carol", "carol@example.com", "password-carol"); err != nil {
 		t.Fatal(err)
 	}
-	res = tr.do("PUT", "/-/user/org.couchdb.user:carol", "", map[string]string{"name": "carol", "password": "pw"})
+	res = tr.do("PUT", "/-/user/org.couchdb.user:carol", "", map[string]string{"name": "carol", "password": "password-carol"})
 	if res.status != 201 {
 		t.Fatalf("admin-made user logs in: %d %s", res.status, res.body)
 	}

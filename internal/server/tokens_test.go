@@ -34,7 +34,7 @@ func (tr *testRegistry) mustToken(session string, body map[string]any) string {
 func TestTokenCreateValidation(t *testing.T) {
 	tr := newTestRegistry(t)
 	alice := tr.user("alice")
-	pw := "pw-alice"
+	pw := "password-alice"
 	fifty := make([]string, 51)
 	for i := range fifty {
 		fifty[i] = fmt.Sprintf("pkg-%d", i)
@@ -119,7 +119,7 @@ func TestTokenDefaultsAndShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.body["password"] = "pw-alice"
+			tt.body["password"] = "password-alice"
 			res := tr.createToken(alice, tt.body)
 			if res.status != 201 {
 				t.Fatalf("%d %s", res.status, res.body)
@@ -170,7 +170,7 @@ func TestTokenListPaginationAndRevoke(t *testing.T) {
 	alice := tr.user("alice")
 	var made []string
 	for i := 0; i < 12; i++ {
-		made = append(made, tr.mustToken(alice, map[string]any{"password": "pw-alice", "readonly": true}))
+		made = append(made, tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true}))
 	}
 	first := tr.do("GET", "/-/npm/v1/tokens?page=0&perPage=10", alice, nil).json(t)
 	if first["total"].(float64) != 12 || len(first["objects"].([]any)) != 10 {
@@ -252,7 +252,7 @@ func TestTokenEnforcement(t *testing.T) {
 		t.Fatal(s)
 	}
 	mk := func(body map[string]any) string {
-		body["password"] = "pw-alice"
+		body["password"] = "password-alice"
 		return tr.mustToken(alice, body)
 	}
 	readOnly := mk(map[string]any{"readonly": true})
@@ -332,9 +332,9 @@ func TestTokenEnforcement(t *testing.T) {
 func TestTokenIPRangesAndExpiry(t *testing.T) {
 	tr := newTestRegistry(t)
 	alice := tr.user("alice")
-	outside := tr.mustToken(alice, map[string]any{"password": "pw-alice", "readonly": true, "cidr_whitelist": []string{"10.0.0.0/8"}})
-	inside := tr.mustToken(alice, map[string]any{"password": "pw-alice", "readonly": true, "cidr_whitelist": []string{"127.0.0.0/8"}})
-	v6only := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "v6", "packages_all": true, "cidr": []string{"::1/128"}})
+	outside := tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true, "cidr_whitelist": []string{"10.0.0.0/8"}})
+	inside := tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true, "cidr_whitelist": []string{"127.0.0.0/8"}})
+	v6only := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "v6", "packages_all": true, "cidr": []string{"::1/128"}})
 	res := tr.do("GET", "/-/whoami", outside, nil)
 	if res.status != 401 || res.header.Get("WWW-Authenticate") != "ipaddress" || res.errorText(t) != "Login is not allowed from your IP address" {
 		t.Fatalf("outside its range: %d %v %s", res.status, res.header, res.body)
@@ -347,7 +347,7 @@ func TestTokenIPRangesAndExpiry(t *testing.T) {
 	}
 
 	// An expired token is refused like an unknown one.
-	exp := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "short", "packages_all": true, "expires": 1})
+	exp := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "short", "packages_all": true, "expires": 1})
 	h := token.Hash(exp)
 	st := tr.srv.store
 	rec, err := st.Q().TokenByHash(context.Background(), h[:])
@@ -385,12 +385,12 @@ func TestLegacyTokensDisabled(t *testing.T) {
 	dir := t.TempDir()
 	tr := newTestRegistry(t, func(c *config.Config) { c.DataDir = dir })
 	alice := tr.user("alice")
-	legacy := tr.mustToken(alice, map[string]any{"password": "pw-alice", "readonly": true})
-	granular := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "g", "packages_all": true})
+	legacy := tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true})
+	granular := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "g", "packages_all": true})
 	tr.srv.Close()
 
 	off := newTestRegistry(t, func(c *config.Config) { c.DataDir = dir; c.LegacyTokens = "disabled" })
-	res := off.createToken(alice, map[string]any{"password": "pw-alice", "readonly": true})
+	res := off.createToken(alice, map[string]any{"password": "password-alice", "readonly": true})
 	if res.status != 403 || res.errorText(t) != "Legacy tokens are disabled on this registry; create a granular access token." {
 		t.Fatalf("legacy create when disabled: %d %s", res.status, res.body)
 	}
@@ -419,7 +419,7 @@ func TestTokenLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := tr.createToken(alice, map[string]any{"password": "pw-alice", "readonly": true})
+	res := tr.createToken(alice, map[string]any{"password": "password-alice", "readonly": true})
 	if res.status != 400 || res.errorText(t) != "You have reached the maximum number of tokens" {
 		t.Fatalf("token 1,001: %d %s", res.status, res.body)
 	}
@@ -440,9 +440,9 @@ func TestNoPlaintextTokenAtRest(t *testing.T) {
 	hs := newHTTPServer(t, srv)
 	tr.url = hs
 	alice := tr.user("alice")
-	secrets := []string{alice, "pw-alice"}
-	secrets = append(secrets, tr.mustToken(alice, map[string]any{"password": "pw-alice", "readonly": true}))
-	g := tr.mustToken(alice, map[string]any{"password": "pw-alice", "name": "g", "packages_all": true})
+	secrets := []string{alice, "password-alice"}
+	secrets = append(secrets, tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true}))
+	g := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "g", "packages_all": true})
 	secrets = append(secrets, g)
 	tr.do("GET", "/-/whoami", g, nil)
 	tr.do("DELETE", "/-/npm/v1/tokens/token/"+g, alice, nil)
@@ -481,7 +481,7 @@ func TestNoPlaintextTokenAtRest(t *testing.T) {
 func TestTokenListShowsLastUseAtOnce(t *testing.T) {
 	tr := newTestRegistry(t)
 	alice := tr.user("alice")
-	tok := tr.mustToken(alice, map[string]any{"password": "pw-alice", "readonly": true})
+	tok := tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true})
 	if res := tr.do("GET", "/-/whoami", tok, nil); res.status != http.StatusOK {
 		t.Fatalf("whoami with the new token: %d %s", res.status, res.body)
 	}

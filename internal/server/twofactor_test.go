@@ -63,7 +63,7 @@ func TestTwoFactorEnableAndProfile(t *testing.T) {
 	if res.status != 401 {
 		t.Fatalf("enable with a wrong password: %d %s", res.status, res.body)
 	}
-	secret, codes := tr.enable2FA(alice, "pw-alice", "auth-only")
+	secret, codes := tr.enable2FA(alice, "password-alice", "auth-only")
 	if len(codes) != 10 {
 		t.Fatalf("%d recovery codes", len(codes))
 	}
@@ -72,14 +72,14 @@ func TestTwoFactorEnableAndProfile(t *testing.T) {
 		t.Fatalf("profile tfa = %v", prof["tfa"])
 	}
 	// Changing the mode needs the password and an OTP.
-	change := map[string]any{"tfa": map[string]string{"password": "pw-alice", "mode": "auth-and-writes"}}
+	change := map[string]any{"tfa": map[string]string{"password": "password-alice", "mode": "auth-and-writes"}}
 	wantOTPChallenge(t, tr.do("POST", "/-/npm/v1/user", alice, change))
 	res = tr.do("POST", "/-/npm/v1/user", alice, change, "npm-otp", otpAt(secret, 1))
 	if res.status != 200 || res.json(t)["tfa"].(map[string]any)["mode"] != "auth-and-writes" {
 		t.Fatalf("mode change: %d %s", res.status, res.body)
 	}
 	// Disabling needs an OTP too; a recovery code does it, once.
-	disable := map[string]any{"tfa": map[string]string{"password": "pw-alice", "mode": "disable"}}
+	disable := map[string]any{"tfa": map[string]string{"password": "password-alice", "mode": "disable"}}
 	wantOTPChallenge(t, tr.do("POST", "/-/npm/v1/user", alice, disable))
 	if res := tr.do("POST", "/-/npm/v1/user", alice, disable, "npm-otp", codes[0]); res.status != 200 || res.json(t)["tfa"] != false {
 		t.Fatalf("disable with a recovery code: %d %s", res.status, res.body)
@@ -95,7 +95,7 @@ func TestOTPChallengesPerModeAndToken(t *testing.T) {
 		}
 	}
 	mk := func(body map[string]any) string {
-		body["password"] = "pw-alice"
+		body["password"] = "password-alice"
 		return tr.mustToken(alice, body)
 	}
 	automation := mk(map[string]any{"automation": true})
@@ -103,7 +103,7 @@ func TestOTPChallengesPerModeAndToken(t *testing.T) {
 	bypass := mk(map[string]any{"name": "bypass", "packages_all": true, "packages_and_scopes_permission": "read-write", "bypass_2fa": true})
 	plain := mk(map[string]any{"name": "plain", "packages_all": true, "packages_and_scopes_permission": "read-write"})
 
-	secret, codes := tr.enable2FA(alice, "pw-alice", "auth-and-writes")
+	secret, codes := tr.enable2FA(alice, "password-alice", "auth-and-writes")
 	version := 0
 	next := func() map[string]any {
 		version++
@@ -134,13 +134,13 @@ func TestOTPChallengesPerModeAndToken(t *testing.T) {
 	// Other writes: dist-tags ask too.
 	wantOTPChallenge(t, tr.do("PUT", "/-/package/demo/dist-tags/beta", publishTok, `"1.0.0"`))
 	// Password login asks for the OTP.
-	login := map[string]string{"name": "alice", "password": "pw-alice"}
+	login := map[string]string{"name": "alice", "password": "password-alice"}
 	wantOTPChallenge(t, tr.do("PUT", "/-/user/org.couchdb.user:alice", "", login))
 	if res := tr.do("PUT", "/-/user/org.couchdb.user:alice", "", login, "npm-otp", codes[5]); res.status != 201 {
 		t.Fatalf("login with OTP: %d %s", res.status, res.body)
 	}
 	// Token creation asks for it too.
-	wantOTPChallenge(t, tr.createToken(alice, map[string]any{"password": "pw-alice", "readonly": true}))
+	wantOTPChallenge(t, tr.createToken(alice, map[string]any{"password": "password-alice", "readonly": true}))
 	// Bypass tokens are refused governance actions.
 	pk := tr.do("GET", "/demo", alice, nil, "Accept", "application/json").json(t)
 	res := tr.do("PUT", "/demo/-rev/"+pk["_rev"].(string), bypass, map[string]any{"maintainers": []map[string]string{{"name": "alice"}, {"name": "nobody"}}})
@@ -170,7 +170,7 @@ func TestLockoutAfterFiveFailures(t *testing.T) {
 			t.Fatalf("attempt %d: %d", i+1, res.status)
 		}
 	}
-	res := tr.do("PUT", "/-/user/org.couchdb.user:alice", "", map[string]string{"name": "alice", "password": "pw-alice"})
+	res := tr.do("PUT", "/-/user/org.couchdb.user:alice", "", map[string]string{"name": "alice", "password": "password-alice"})
 	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" || !strings.Contains(res.errorText(t), "Too many failed password attempts") {
 		t.Fatalf("sixth attempt with the right password: %d %v %s", res.status, res.header, res.body)
 	}
@@ -183,10 +183,10 @@ func TestRequire2FA(t *testing.T) {
 	if res.status != 403 || !strings.Contains(res.errorText(t), "requires two-factor authentication") {
 		t.Fatalf("publish without 2FA: %d %s", res.status, res.body)
 	}
-	if res := tr.createToken(alice, map[string]any{"password": "pw-alice", "readonly": true}); res.status != 403 {
+	if res := tr.createToken(alice, map[string]any{"password": "password-alice", "readonly": true}); res.status != 403 {
 		t.Fatalf("token without 2FA: %d %s", res.status, res.body)
 	}
-	tr.enable2FA(alice, "pw-alice", "auth-only")
+	tr.enable2FA(alice, "password-alice", "auth-only")
 	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0")); res.status != 201 {
 		t.Fatalf("publish once 2FA is on (auth-only asks no OTP for writes): %d %s", res.status, res.body)
 	}

@@ -51,7 +51,7 @@ func TestWebLogin(t *testing.T) {
 	if res := tr.do("GET", done, "", nil); res.status != 202 {
 		t.Fatalf("still pending after a failed attempt: %d", res.status)
 	}
-	if res := tr.postForm(loginURL, url.Values{"username": {"alice"}, "password": {"pw-alice"}}); res.status != 200 ||
+	if res := tr.postForm(loginURL, url.Values{"username": {"alice"}, "password": {"password-alice"}}); res.status != 200 ||
 		!strings.Contains(string(res.body), "You are signed in") {
 		t.Fatalf("sign in: %d %s", res.status, res.body)
 	}
@@ -74,7 +74,7 @@ func TestWebLogin(t *testing.T) {
 func TestWebOTP(t *testing.T) {
 	tr := newTestRegistry(t)
 	alice := tr.user("alice")
-	secret, _ := tr.enable2FA(alice, "pw-alice", "auth-and-writes")
+	secret, _ := tr.enable2FA(alice, "password-alice", "auth-and-writes")
 	res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0"), "npm-auth-type", "web", "npm-command", "publish")
 	wantOTPChallenge(t, res)
 	body := res.json(t)
@@ -87,7 +87,7 @@ func TestWebOTP(t *testing.T) {
 	if !strings.Contains(string(page.body), "npm publish") || !strings.Contains(string(page.body), "One-time password") {
 		t.Fatalf("confirm page: %s", page.body)
 	}
-	if res := tr.postForm(authURL, url.Values{"password": {"pw-alice"}, "otp": {otpAt(secret, 0)}}); res.status != 200 ||
+	if res := tr.postForm(authURL, url.Values{"password": {"password-alice"}, "otp": {otpAt(secret, 0)}}); res.status != 200 ||
 		!strings.Contains(string(res.body), "Confirmed") {
 		t.Fatalf("confirm: %d %s", res.status, res.body)
 	}

@@ -100,6 +100,7 @@ func runSuite(t *testing.T, b backend) {
 		{"WebAuth", testWebAuth},
 		{"Orgs", testOrgs},
 		{"Teams", testTeams},
+		{"PackageLists", testPackageLists},
 		{"Changes", testChanges},
 		{"ListenerReconnects", testListenerReconnects},
 		{"Settings", testSettings},
@@ -1052,7 +1053,7 @@ func testOrgs(t *testing.T, b backend) {
 	for _, c := range []struct {
 		org  int64
 		user int64
-		want string
+		want Role
 	}{{acme.ID, alice.ID, "admin"}, {acme.ID, bob.ID, ""}, {beta.ID, carol.ID, ""}} {
 		if role, err := q.RoleIn(ctx, c.org, c.user); err != nil || role != c.want {
 			t.Errorf("RoleIn(%d, %d) = %q, %v; want %q", c.org, c.user, role, err, c.want)
@@ -1061,7 +1062,7 @@ func testOrgs(t *testing.T, b backend) {
 	for _, c := range []struct {
 		scope string
 		user  int64
-		want  string
+		want  Role
 	}{{"acme", carol.ID, "owner"}, {"acme", bob.ID, ""}, {"alice", alice.ID, ""}} {
 		if role, err := q.ScopeRole(ctx, c.scope, c.user); err != nil || role != c.want {
 			t.Errorf("ScopeRole(%q, %d) = %q, %v; want %q", c.scope, c.user, role, err, c.want)
@@ -1158,7 +1159,7 @@ func testTeams(t *testing.T, b backend) {
 
 	for _, c := range []struct {
 		pkg, user int64
-		want      string
+		want      TeamPermission
 	}{{lib.ID, bob.ID, "read-write"}, {lib.ID, carol.ID, "read-only"}, {lib.ID, alice.ID, ""}, {tool.ID, bob.ID, "read-only"}} {
 		if perm, err := q.TeamPermission(ctx, c.pkg, c.user); err != nil || perm != c.want {
 			t.Errorf("TeamPermission(%d, %d) = %q, %v; want %q", c.pkg, c.user, perm, err, c.want)
@@ -1218,6 +1219,107 @@ func testTeams(t *testing.T, b backend) {
 	must(t, q.DeletePackage(ctx, tool.ID))
 	if got, _ := q.TeamPackages(ctx, writers.ID); len(got) != 0 {
 		t.Errorf("grants of a deleted package: %v", got)
+	}
+}
+
+// testPackageLists checks the user and scope package lists: what each lists,
+// and that the viewer's rights on each package are those Rights reads.
+func testPackageLists(t *testing.T, b backend) {
+	s := b.store(t)
+	ctx := t.Context()
+	q := s.Q()
+	alice, bob, carol := mustUser(t, q, "alice"), mustUser(t, q, "bob"), mustUser(t, q, "carol")
+	acme, err := q.CreateOrg(ctx, "acme")
+	must(t, err)
+	must(t, q.SetMember(ctx, acme.ID, alice.ID, RoleOwner))
+	must(t, q.SetMember(ctx, acme.ID, bob.ID, RoleDeveloper))
+	readers, err := q.CreateTeam(ctx, acme.ID, "readers", "")
+	must(t, err)
+	must(t, q.AddTeamMember(ctx, readers.ID, bob.ID))
+	tool := mustPackage(t, q, "@acme/tool", "acme", "restricted")
+	lib := mustPackage(t, q, "@acme/lib", "acme", "restricted")
+	mustPackage(t, q, "@acme/pub", "acme", "public")
+	mine := mustPackage(t, q, "mine", "", "public")
+	mustPackage(t, q, "@other/x", "other", "public")
+	must(t, q.AddOwner(ctx, lib.ID, alice.ID))
+	must(t, q.AddOwner(ctx, mine.ID, bob.ID))
+	must(t, q.GrantTeam(ctx, readers.ID, tool.ID, TeamReadOnly))
+	must(t, q.GrantTeam(ctx, readers.ID, lib.ID, TeamReadWrite))
+	// A grant on an unscoped package counts for the listed user, but never
+	// as the viewer's right (Rights ignores it too).
+	must(t, q.GrantTeam(ctx, readers.ID, mine.ID, TeamReadOnly))
+
+	type row struct {
+		name   string
+		access Access
+		perm   TeamPermission
+		viewer Rights
+	}
+	rows := func(list []ListedPackage) []row {
+		out := []row{}
+		for _, l := range list {
+			out = append(out, row{l.Name, l.Access, l.Permission, l.Viewer})
+		}
+		return out
+	}
+	tests := []struct {
+		what string
+		list func() ([]ListedPackage, error)
+		want []row
+	}{
+		{"acme seen by bob", func() ([]ListedPackage, error) { return q.PackagesInScope(ctx, "acme", bob.ID) }, []row{
+			{"@acme/lib", Restricted, "", Rights{OrgRole: RoleDeveloper, TeamPermission: TeamReadWrite}},
+			{"@acme/pub", Public, "", Rights{OrgRole: RoleDeveloper}},
+			{"@acme/tool", Restricted, "", Rights{OrgRole: RoleDeveloper, TeamPermission: TeamReadOnly}},
+		}},
+		{"acme seen by alice", func() ([]ListedPackage, error) { return q.PackagesInScope(ctx, "acme", alice.ID) }, []row{
+			{"@acme/lib", Restricted, "", Rights{Owner: true, OrgRole: RoleOwner}},
+			{"@acme/pub", Public, "", Rights{OrgRole: RoleOwner}},
+			{"@acme/tool", Restricted, "", Rights{OrgRole: RoleOwner}},
+		}},
+		{"acme seen by no one", func() ([]ListedPackage, error) { return q.PackagesInScope(ctx, "acme", 0) }, []row{
+			{"@acme/lib", Restricted, "", Rights{}},
+			{"@acme/pub", Public, "", Rights{}},
+			{"@acme/tool", Restricted, "", Rights{}},
+		}},
+		{"empty scope", func() ([]ListedPackage, error) { return q.PackagesInScope(ctx, "nobody", bob.ID) }, []row{}},
+		{"bob's seen by bob", func() ([]ListedPackage, error) { return q.PackagesOf(ctx, bob.ID, bob.ID) }, []row{
+			{"@acme/lib", Restricted, TeamReadWrite, Rights{OrgRole: RoleDeveloper, TeamPermission: TeamReadWrite}},
+			{"@acme/tool", Restricted, TeamReadOnly, Rights{OrgRole: RoleDeveloper, TeamPermission: TeamReadOnly}},
+			{"mine", Public, TeamReadWrite, Rights{Owner: true}},
+		}},
+		{"bob's seen by carol", func() ([]ListedPackage, error) { return q.PackagesOf(ctx, bob.ID, carol.ID) }, []row{
+			{"@acme/lib", Restricted, TeamReadWrite, Rights{}},
+			{"@acme/tool", Restricted, TeamReadOnly, Rights{}},
+			{"mine", Public, TeamReadWrite, Rights{}},
+		}},
+		{"alice's seen by bob", func() ([]ListedPackage, error) { return q.PackagesOf(ctx, alice.ID, bob.ID) }, []row{
+			{"@acme/lib", Restricted, TeamReadWrite, Rights{OrgRole: RoleDeveloper, TeamPermission: TeamReadWrite}},
+		}},
+		{"carol's", func() ([]ListedPackage, error) { return q.PackagesOf(ctx, carol.ID, bob.ID) }, []row{}},
+	}
+	for _, tt := range tests {
+		list, err := tt.list()
+		must(t, err)
+		if got := rows(list); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.what, got, tt.want)
+		}
+	}
+	// The viewer's rights in a list are what Rights reads for the package.
+	for _, viewer := range []User{alice, bob, carol} {
+		list, err := q.PackagesOf(ctx, bob.ID, viewer.ID)
+		must(t, err)
+		scoped, err := q.PackagesInScope(ctx, "acme", viewer.ID)
+		must(t, err)
+		for _, l := range append(list, scoped...) {
+			pkg, err := q.PackageByName(ctx, l.Name)
+			must(t, err)
+			r, err := q.Rights(ctx, pkg.ID, pkg.Scope, viewer.ID)
+			must(t, err)
+			if l.Viewer != r {
+				t.Errorf("%s seen by %s: listed with %+v, Rights says %+v", l.Name, viewer.Name, l.Viewer, r)
+			}
+		}
 	}
 }
 

@@ -22,11 +22,36 @@ type Team struct {
 	Description string
 }
 
+// Role is a member's role in an organization; "" means not a member.
+type Role string
+
+// The organization roles, from most to least powerful.
+const (
+	RoleOwner     Role = "owner"     // everything, the owner role included
+	RoleAdmin     Role = "admin"     // members (owners aside), teams and their grants
+	RoleDeveloper Role = "developer" // what the member's teams are granted
+)
+
+// Valid reports whether r is one of the roles (not "").
+func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdmin || r == RoleDeveloper }
+
+// TeamPermission is what a team's grant on a package allows; "" means no grant.
+type TeamPermission string
+
+// The team permissions.
+const (
+	TeamReadOnly  TeamPermission = "read-only"  // install and view
+	TeamReadWrite TeamPermission = "read-write" // also publish, deprecate, dist-tags, unpublish
+)
+
+// Valid reports whether p is one of the permissions (not "").
+func (p TeamPermission) Valid() bool { return p == TeamReadOnly || p == TeamReadWrite }
+
 // Member is a user's membership of an organization.
 type Member struct {
 	UserID int64
 	Name   string
-	Role   string
+	Role   Role
 }
 
 // CreateOrg inserts an organization; a taken name is a Conflict.
@@ -51,7 +76,7 @@ func (q Queries) OrgByName(ctx context.Context, name string) (Org, error) {
 // Membership is one organization a user belongs to, with the role.
 type Membership struct {
 	Org  Org
-	Role string
+	Role Role
 }
 
 // OrgsOf lists the organizations a user belongs to.
@@ -74,8 +99,8 @@ func (q Queries) OrgsOf(ctx context.Context, userID int64) ([]Membership, error)
 }
 
 // RoleIn returns the user's role in the org, "" when not a member.
-func (q Queries) RoleIn(ctx context.Context, orgID, userID int64) (string, error) {
-	var role string
+func (q Queries) RoleIn(ctx context.Context, orgID, userID int64) (Role, error) {
+	var role Role
 	err := q.row(ctx, `SELECT role FROM org_members WHERE org_id = ? AND user_id = ?`, orgID, userID).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
@@ -87,9 +112,9 @@ func (q Queries) RoleIn(ctx context.Context, orgID, userID int64) (string, error
 }
 
 // SetMember adds a member or changes their role.
-func (q Queries) SetMember(ctx context.Context, orgID, userID int64, role string) error {
+func (q Queries) SetMember(ctx context.Context, orgID, userID int64, role Role) error {
 	_, err := q.exec(ctx, `INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, role, Now())
+		ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, string(role), Now())
 	if err != nil {
 		return fmt.Errorf("set member: %w", err)
 	}
@@ -213,9 +238,9 @@ func (q Queries) TeamMembers(ctx context.Context, teamID int64) ([]string, error
 }
 
 // GrantTeam gives a team a permission on a package (replacing an older one).
-func (q Queries) GrantTeam(ctx context.Context, teamID, packageID int64, permission string) error {
+func (q Queries) GrantTeam(ctx context.Context, teamID, packageID int64, permission TeamPermission) error {
 	_, err := q.exec(ctx, `INSERT INTO team_packages (team_id, package_id, permission) VALUES (?, ?, ?)
-		ON CONFLICT (team_id, package_id) DO UPDATE SET permission = excluded.permission`, teamID, packageID, permission)
+		ON CONFLICT (team_id, package_id) DO UPDATE SET permission = excluded.permission`, teamID, packageID, string(permission))
 	if err != nil {
 		return fmt.Errorf("grant team: %w", err)
 	}
@@ -252,6 +277,73 @@ func (q Queries) UserPackages(ctx context.Context, userID int64) (map[string]str
 		) x JOIN packages p ON p.id = x.package_id GROUP BY p.name LIMIT 10000`, userID, userID)
 }
 
+// maxListed bounds every package list.
+const maxListed = 10000
+
+// ListedPackage is one package of a package list, with what policy needs to
+// decide whether the viewer sees it.
+type ListedPackage struct {
+	Name   string
+	Scope  string
+	Access Access
+	// Permission is what the listed user holds on it (PackagesOf); "" in a
+	// scope's list.
+	Permission TeamPermission
+	// Viewer is the viewing user's rights on it, read as Rights reads them.
+	Viewer Rights
+}
+
+// viewerRights are the columns of a package list that read, for the package
+// row p, the viewer's rights as Rights does: ownership, role in the
+// organization owning the scope, and (scoped packages only) team grants.
+// Each of the three takes the viewer's id as its argument.
+const viewerRights = `
+	EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?),
+	COALESCE((SELECT m.role FROM orgs og JOIN org_members m ON m.org_id = og.id WHERE og.name = p.scope AND m.user_id = ?), ''),
+	COALESCE((SELECT MAX(g.permission) FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
+		WHERE p.scope <> '' AND g.package_id = p.id AND m.user_id = ?), '')`
+
+// PackagesOf lists, by name, the packages the user userID maintains
+// (read-write) or reaches through a team (its permission), the stronger one
+// winning, each with viewerID's rights on it (none for viewer 0).
+func (q Queries) PackagesOf(ctx context.Context, userID, viewerID int64) ([]ListedPackage, error) {
+	return q.listPackages(ctx, `SELECT p.name, p.scope, p.access, x.permission,`+viewerRights+`
+		FROM (SELECT package_id, MAX(permission) AS permission FROM (
+				SELECT package_id, 'read-write' AS permission FROM owners WHERE user_id = ?
+				UNION ALL
+				SELECT g.package_id, g.permission FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
+				WHERE m.user_id = ?
+			) y GROUP BY package_id) x
+		JOIN packages p ON p.id = x.package_id ORDER BY p.name LIMIT ?`,
+		viewerID, viewerID, viewerID, userID, userID, maxListed)
+}
+
+// PackagesInScope lists, by name, the packages of a scope, each with
+// viewerID's rights on it (none for viewer 0).
+func (q Queries) PackagesInScope(ctx context.Context, scope string, viewerID int64) ([]ListedPackage, error) {
+	return q.listPackages(ctx, `SELECT p.name, p.scope, p.access, '',`+viewerRights+`
+		FROM packages p WHERE p.scope = ? ORDER BY p.name LIMIT ?`,
+		viewerID, viewerID, viewerID, scope, maxListed)
+}
+
+func (q Queries) listPackages(ctx context.Context, query string, args ...any) ([]ListedPackage, error) {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list packages: %w", err)
+	}
+	defer rows.Close()
+	var out []ListedPackage
+	for rows.Next() {
+		var l ListedPackage
+		if err := rows.Scan(&l.Name, &l.Scope, &l.Access, &l.Permission,
+			&l.Viewer.Owner, &l.Viewer.OrgRole, &l.Viewer.TeamPermission); err != nil {
+			return nil, fmt.Errorf("scan listed package: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
 // Collaborators lists who may touch a package: maintainers (read-write) and
 // team members through grants, the stronger permission winning.
 func (q Queries) Collaborators(ctx context.Context, packageID int64) (map[string]string, error) {
@@ -264,22 +356,22 @@ func (q Queries) Collaborators(ctx context.Context, packageID int64) (map[string
 }
 
 // TeamPermission is the strongest permission a user has on a package through
-// teams: "", "read-only" or "read-write".
-func (q Queries) TeamPermission(ctx context.Context, packageID, userID int64) (string, error) {
+// teams: "", read-only or read-write.
+func (q Queries) TeamPermission(ctx context.Context, packageID, userID int64) (TeamPermission, error) {
 	var perm sql.NullString
 	err := q.row(ctx, `SELECT MAX(g.permission) FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
 		WHERE g.package_id = ? AND m.user_id = ?`, packageID, userID).Scan(&perm)
 	if err != nil {
 		return "", fmt.Errorf("team permission: %w", q.d.mapError(err))
 	}
-	return perm.String, nil
+	return TeamPermission(perm.String), nil
 }
 
 // Rights is what a user holds on one package: what policy needs to decide.
 type Rights struct {
-	Owner          bool   // the user is one of the package's owners
-	OrgRole        string // the user's role in the organization owning the scope, or ""
-	TeamPermission string // the best permission the user's teams have on the package, or ""
+	Owner          bool           // the user is one of the package's owners
+	OrgRole        Role           // the user's role in the organization owning the scope, or ""
+	TeamPermission TeamPermission // the best permission the user's teams have on the package, or ""
 }
 
 // Rights reads the user's rights on a package (of scope, "" when unscoped)
@@ -302,8 +394,8 @@ func (q Queries) Rights(ctx context.Context, packageID int64, scope string, user
 
 // ScopeRole is the user's role in the organization owning scope, "" when
 // the scope is not an organization's or the user is not a member.
-func (q Queries) ScopeRole(ctx context.Context, scope string, userID int64) (string, error) {
-	var role string
+func (q Queries) ScopeRole(ctx context.Context, scope string, userID int64) (Role, error) {
+	var role Role
 	err := q.row(ctx, `SELECT m.role FROM orgs o JOIN org_members m ON m.org_id = o.id WHERE o.name = ? AND m.user_id = ?`,
 		scope, userID).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -6,13 +6,22 @@ import (
 	"strings"
 )
 
+// Access is a package's visibility.
+type Access string
+
+// The package visibilities.
+const (
+	Public     Access = "public"     // anyone may read it
+	Restricted Access = "restricted" // only those the policy lets read it; scoped packages only
+)
+
 // Package is a package's row. Packument and Abbreviated are the prebuilt
 // documents served on reads (with the tarball base URL left as a placeholder).
 type Package struct {
 	ID          int64
 	Name        string
 	Scope       string
-	Access      string // "public" or "restricted"
+	Access      string // an Access: "public" or "restricted"
 	Description string
 	Keywords    string // space-separated, lowercase
 	Rev         int64

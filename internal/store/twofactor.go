@@ -9,11 +9,24 @@ import (
 	"strconv"
 )
 
+// TFAMode is a user's two-factor authentication mode (spec/tokens.md section 6).
+type TFAMode string
+
+// The two-factor modes.
+const (
+	TFAOff           TFAMode = ""                // no two-factor authentication
+	TFAAuthOnly      TFAMode = "auth-only"       // OTP for logins, tokens, profile and 2FA changes
+	TFAAuthAndWrites TFAMode = "auth-and-writes" // also for package and organization writes
+)
+
+// Valid reports whether m is a mode 2FA can be turned on with (not TFAOff).
+func (m TFAMode) Valid() bool { return m == TFAAuthOnly || m == TFAAuthAndWrites }
+
 // TwoFactor is a user's two-factor state.
 type TwoFactor struct {
-	// Mode is "", "auth-only" or "auth-and-writes"; with Pending, the mode
-	// asked for but not yet confirmed with a first OTP.
-	Mode     string
+	// Mode is the mode; with Pending, the mode asked for but not yet
+	// confirmed with a first OTP.
+	Mode     TFAMode
 	Pending  bool
 	Secret   []byte // sealed
 	LastStep int64
@@ -36,7 +49,7 @@ func (q Queries) TwoFactorOf(ctx context.Context, userID int64) (TwoFactor, erro
 // SetTwoFactor writes a user's two-factor state.
 func (q Queries) SetTwoFactor(ctx context.Context, userID int64, t TwoFactor) error {
 	_, err := q.exec(ctx, `UPDATE users SET tfa_mode = ?, tfa_pending = ?, tfa_secret = ?, tfa_last_step = ?, updated_at = ?
-		WHERE id = ?`, t.Mode, t.Pending, t.Secret, t.LastStep, Now(), userID)
+		WHERE id = ?`, string(t.Mode), t.Pending, t.Secret, t.LastStep, Now(), userID)
 	if err != nil {
 		return fmt.Errorf("set two-factor state: %w", err)
 	}

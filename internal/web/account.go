@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 )
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
@@ -34,14 +35,14 @@ type signInView struct {
 
 func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "login.html", "Sign in", signInView{Next: safeNext(r.URL.Query().Get("next")),
-		Register: s.opts.RegistrationOpen})
+		Register: s.accounts.Registration() == nil})
 }
 
 // login signs in with the username, password and, with 2FA on, a one-time
 // password; attempts are limited per client address and per user.
 func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
-	v := signInView{Username: strings.TrimSpace(f.Get("username")), Next: safeNext(f.Get("next")), Register: s.opts.RegistrationOpen}
+	v := signInView{Username: strings.TrimSpace(f.Get("username")), Next: safeNext(f.Get("next")), Register: s.accounts.Registration() == nil}
 	if !s.limiter.allow("login "+auth.ClientIP(r.Context()).String(), s.now()) {
 		v.Error = "Too many sign-in attempts from your address; wait a minute and try again."
 		s.render(w, r, http.StatusTooManyRequests, "login.html", "Sign in", v)
@@ -78,17 +79,21 @@ type signUpView struct {
 	Error           string
 }
 
+// signupPage shows the sign-up form while policy lets people sign up.
 func (s *Site) signupPage(w http.ResponseWriter, r *http.Request) {
-	if !s.opts.RegistrationOpen {
-		s.renderError(w, r, fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account."))
+	if err := s.accounts.Registration(); err != nil {
+		s.renderError(w, r, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "signup.html", "Create account", signUpView{})
 }
 
+// signup creates an account and signs it in. The account service applies
+// the registration policy and the password rules; the website adds that an
+// email is required.
 func (s *Site) signup(w http.ResponseWriter, r *http.Request) {
-	if !s.opts.RegistrationOpen {
-		s.renderError(w, r, fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account."))
+	if err := s.accounts.Registration(); err != nil {
+		s.renderError(w, r, err)
 		return
 	}
 	f := r.PostForm
@@ -102,14 +107,12 @@ func (s *Site) signup(w http.ResponseWriter, r *http.Request) {
 		v.Error = "Email is required"
 	} else if err := account.ValidateEmail(v.Email); err != nil {
 		v.Error = err.Error()
-	} else if len(f.Get("password")) < 10 {
-		v.Error = "Use a password of at least 10 characters"
 	}
 	if v.Error != "" {
 		s.render(w, r, http.StatusBadRequest, "signup.html", "Create account", v)
 		return
 	}
-	u, err := s.accounts.CreateUser(r.Context(), v.Username, v.Email, f.Get("password"))
+	u, err := s.accounts.CreateUser(r.Context(), policy.SelfRegistration, v.Username, v.Email, f.Get("password"))
 	if err == nil {
 		var res account.LoginResult
 		res, err = s.accounts.SignIn(r.Context(), u.Name, f.Get("password"), "website")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
-	"github.com/gatehouse-registry/gatehouse/internal/org"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
@@ -37,16 +37,6 @@ var orgNotices = map[string]string{
 	"team-member": "Added to the team.",
 }
 
-// writesNeedOTP reports whether p's two-factor mode asks for a one-time
-// password on writes (organization changes among them).
-func (s *Site) writesNeedOTP(ctx context.Context, p *auth.Principal) (bool, error) {
-	pr, err := s.accounts.Profile(ctx, p)
-	if err != nil {
-		return false, err
-	}
-	return tfaOn(pr) && pr.TFAMode == "auth-and-writes", nil
-}
-
 // orgsView is the list of a person's organizations with the create form.
 type orgsView struct {
 	Memberships []store.Membership
@@ -71,7 +61,7 @@ func (s *Site) renderOrgs(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		s.renderError(w, r, err)
 		return
 	}
-	if v.NeedOTP, err = s.writesNeedOTP(r.Context(), p); err != nil {
+	if v.NeedOTP, err = s.accounts.NeedsOTP(r.Context(), p, policy.OTPGovernance); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -107,9 +97,9 @@ func (s *Site) createOrg(w http.ResponseWriter, r *http.Request) {
 // orgView is an organization's page.
 type orgView struct {
 	Name    string
-	Role    string // the viewer's role
-	Manage  bool   // the viewer may change members and teams
-	Owner   bool   // the viewer may grant the owner role
+	Role    store.Role // the viewer's role
+	Manage  bool       // the viewer may change members and teams
+	Owner   bool       // the viewer may grant the owner role
 	NeedOTP bool
 	Members []orgMember
 	Teams   []orgTeam
@@ -119,7 +109,10 @@ type orgView struct {
 }
 
 // orgMember is a member and their role.
-type orgMember struct{ Name, Role string }
+type orgMember struct {
+	Name string
+	Role store.Role
+}
 
 // orgTeam is a team, its members and its package grants.
 type orgTeam struct {
@@ -134,7 +127,8 @@ type orgGrant struct{ Package, Permission string }
 // orgForm holds what was typed in the organization page's forms, shown again
 // after an error; Team names the team whose form it was, for per-team forms.
 type orgForm struct {
-	Username, Role  string
+	Username        string
+	Role            store.Role
 	TeamName, About string
 	Remove          string
 	Team, TeamUser  string
@@ -147,9 +141,12 @@ func (s *Site) orgData(ctx context.Context, p *auth.Principal, name string) (org
 	if err != nil {
 		return orgView{}, err
 	}
-	v := orgView{Name: strings.TrimPrefix(name, "@"), Role: members[p.UserName], Form: orgForm{Role: org.Developer}}
-	v.Manage = v.Role == org.Owner || v.Role == org.Admin
-	v.Owner = v.Role == org.Owner
+	v := orgView{Name: strings.TrimPrefix(name, "@"), Role: members[p.UserName], Form: orgForm{Role: store.RoleDeveloper}}
+	// What the page offers is what policy allows: managing members (and
+	// teams, which takes the same), and making someone an owner.
+	facts := policy.Org{Name: v.Name, Role: v.Role}
+	v.Manage = policy.DecideOrg(p, policy.OrgManageMembers, facts) == nil
+	v.Owner = policy.DecideRoleChange(p, facts, policy.RoleChange{Next: store.RoleOwner}) == nil
 	for n, role := range members {
 		v.Members = append(v.Members, orgMember{Name: n, Role: role})
 	}
@@ -175,7 +172,7 @@ func (s *Site) orgData(ctx context.Context, p *auth.Principal, name string) (org
 		v.Teams = append(v.Teams, t)
 	}
 	if v.Manage {
-		if v.NeedOTP, err = s.writesNeedOTP(ctx, p); err != nil {
+		if v.NeedOTP, err = s.accounts.NeedsOTP(ctx, p, policy.OTPGovernance); err != nil {
 			return orgView{}, err
 		}
 	}
@@ -223,14 +220,14 @@ func (s *Site) orgChange(w http.ResponseWriter, r *http.Request, done string, fo
 	}
 	v.Error, v.Form = msg, form
 	if v.Form.Role == "" {
-		v.Form.Role = org.Developer
+		v.Form.Role = store.RoleDeveloper
 	}
 	s.render(w, r, status, "org.html", v.Name, v)
 }
 
 // orgSetMember adds a member, or changes a member's role.
 func (s *Site) orgSetMember(w http.ResponseWriter, r *http.Request) {
-	user, role := strings.TrimSpace(r.PostForm.Get("username")), r.PostForm.Get("role")
+	user, role := strings.TrimSpace(r.PostForm.Get("username")), store.Role(r.PostForm.Get("role"))
 	s.orgChange(w, r, "member", orgForm{Username: user, Role: role},
 		func(ctx context.Context, p *auth.Principal, o string) error {
 			if user == "" {

@@ -11,11 +11,10 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"rsc.io/qr"
 )
-
-// minNewPasswordLen is the shortest new password the website accepts, as on sign-up.
-const minNewPasswordLen = 10
 
 // twoFactorRoutes registers the profile and two-factor pages: a person's own
 // settings, which nobody else can see.
@@ -34,21 +33,22 @@ func (s *Site) twoFactorRoutes() {
 func tfaOn(pr account.Profile) bool { return pr.TFAMode != "" && !pr.Pending }
 
 // tfaModeLabel names a two-factor mode as the pages do.
-func tfaModeLabel(mode string) string {
+func tfaModeLabel(mode store.TFAMode) string {
 	switch mode {
-	case "auth-only":
+	case store.TFAAuthOnly:
 		return "Authorization only"
-	case "auth-and-writes":
+	case store.TFAAuthAndWrites:
 		return "Authorization and writes"
 	}
-	return mode
+	return string(mode)
 }
 
 // profileView is the profile page: the account, and the forms to change its
 // email and password.
 type profileView struct {
 	Profile   account.Profile
-	TwoFactor bool   // 2FA is on: the forms ask for a one-time password
+	TwoFactor bool   // 2FA is on
+	NeedOTP   bool   // the forms ask for a one-time password
 	ModeLabel string // the 2FA mode, as shown
 	Email     string // the email form's value
 
@@ -65,6 +65,9 @@ func (s *Site) profileData(ctx context.Context, p *auth.Principal) (profileView,
 	v := profileView{Profile: pr, TwoFactor: tfaOn(pr), Email: pr.Email}
 	if v.TwoFactor {
 		v.ModeLabel = tfaModeLabel(pr.TFAMode)
+	}
+	if v.NeedOTP, err = s.accounts.NeedsOTP(ctx, p, policy.OTPProfile); err != nil {
+		return profileView{}, err
 	}
 	return v, nil
 }
@@ -109,19 +112,14 @@ func (s *Site) changeEmail(w http.ResponseWriter, r *http.Request) {
 }
 
 // changePassword replaces the password, given the current one (and an OTP
-// with 2FA on).
+// with 2FA on); the account service applies the password rules.
 func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
 		return
 	}
 	f := r.PostForm
-	var err error
-	if len(f.Get("new_password")) < minNewPasswordLen {
-		err = fault.Invalidf("Use a password of at least %d characters", minNewPasswordLen)
-	} else {
-		err = s.accounts.ChangePassword(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
-	}
+	err := s.accounts.ChangePassword(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
 	v, lerr := s.profileData(r.Context(), p)
 	if lerr != nil {
 		s.renderError(w, r, lerr)
@@ -168,8 +166,8 @@ type tfaSetup struct {
 
 // tfaModes are the modes a person can choose, in the order shown.
 var tfaModes = []tfaModeChoice{
-	{"auth-only", "Authorization only", "A one-time password to sign in and to change your profile, tokens and two-factor settings."},
-	{"auth-and-writes", "Authorization and writes", "Also for publishing, changing packages and changing organizations."},
+	{string(store.TFAAuthOnly), "Authorization only", "A one-time password to sign in and to change your profile, tokens and two-factor settings."},
+	{string(store.TFAAuthAndWrites), "Authorization and writes", "Also for publishing, changing packages and changing organizations."},
 }
 
 // twoFactorData reads p's two-factor state into a view.
@@ -178,9 +176,9 @@ func (s *Site) twoFactorData(ctx context.Context, p *auth.Principal) (twoFactorV
 	if err != nil {
 		return twoFactorView{}, err
 	}
-	v := twoFactorView{Pending: pr.Pending, Choice: "auth-and-writes", Modes: tfaModes}
+	v := twoFactorView{Pending: pr.Pending, Choice: string(store.TFAAuthAndWrites), Modes: tfaModes}
 	if tfaOn(pr) {
-		v.Mode, v.ModeLabel, v.Choice = pr.TFAMode, tfaModeLabel(pr.TFAMode), pr.TFAMode
+		v.Mode, v.ModeLabel, v.Choice = string(pr.TFAMode), tfaModeLabel(pr.TFAMode), string(pr.TFAMode)
 	}
 	return v, nil
 }
@@ -231,7 +229,7 @@ func (s *Site) enableTwoFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mode := r.PostForm.Get("mode")
-	if mode != "auth-only" && mode != "auth-and-writes" {
+	if !store.TFAMode(mode).Valid() {
 		s.twoFactorFailed(w, r, p, fault.Invalidf("Choose a mode: Authorization only, or Authorization and writes."), nil)
 		return
 	}
@@ -245,11 +243,11 @@ func (s *Site) changeTwoFactorMode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mode := r.PostForm.Get("mode")
-	if mode != "auth-only" && mode != "auth-and-writes" {
+	if !store.TFAMode(mode).Valid() {
 		s.twoFactorFailed(w, r, p, fault.Invalidf("Choose a mode: Authorization only, or Authorization and writes."), nil)
 		return
 	}
-	s.setTwoFactorMode(w, r, p, mode, "Two-factor authentication now covers: "+tfaModeLabel(mode)+".")
+	s.setTwoFactorMode(w, r, p, mode, "Two-factor authentication now covers: "+tfaModeLabel(store.TFAMode(mode))+".")
 }
 
 // disableTwoFactor turns 2FA off, with the password and a one-time password.
@@ -258,7 +256,7 @@ func (s *Site) disableTwoFactor(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.setTwoFactorMode(w, r, p, "disable", "Two-factor authentication is off.")
+	s.setTwoFactorMode(w, r, p, account.DisableTFA, "Two-factor authentication is off.")
 }
 
 // setTwoFactorMode asks the account service for mode with the form's password

@@ -43,8 +43,6 @@ const (
 
 // Options configure the website.
 type Options struct {
-	// RegistrationOpen shows the sign-up page.
-	RegistrationOpen bool
 	// SecureCookies marks cookies Secure (the site is served over https).
 	SecureCookies bool
 	// BaseURL is the public URL, for the npm commands pages show; empty means the request's own.

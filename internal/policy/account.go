@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+)
+
+// AccountAction is something a request wants to do to its own account.
+type AccountAction string
+
+// The account actions.
+const (
+	ManageTokens  AccountAction = "manage-tokens"  // list, create and revoke access tokens
+	ChangeProfile AccountAction = "change-profile" // email, password, 2FA
+)
+
+// DecideAccount returns nil when p may do a to its own account. Only a login
+// session and a legacy publish token ("everything its user may do") may.
+func DecideAccount(p *auth.Principal, a AccountAction) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	what := "manage tokens"
+	if a == ChangeProfile {
+		what = "change the profile"
+	}
+	switch p.Kind {
+	case auth.KindSession, auth.KindPublish:
+		return nil
+	case auth.KindGranular:
+		return fault.Forbiddenf("Granular access tokens cannot %s; use npm login", what)
+	}
+	return fault.Forbiddenf("This %s token cannot %s; use npm login", p.Kind, what)
+}
+
+// Registrant is who asks for a new account.
+type Registrant string
+
+// The registrants.
+const (
+	SelfRegistration  Registrant = "self"  // npm adduser, the website's sign-up
+	AdminRegistration Registrant = "admin" // gatehouse user add, run by an administrator
+)
+
+// DecideRegistration returns nil when who may create an account on a
+// registry whose registration is open or not: people sign themselves up
+// only while it is open; an administrator creates accounts either way.
+func DecideRegistration(who Registrant, open bool) error {
+	switch who {
+	case AdminRegistration:
+		return nil
+	case SelfRegistration:
+		if open {
+			return nil
+		}
+		return fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account")
+	}
+	return fmt.Errorf("policy: unknown registrant %q", who)
+}

@@ -1,0 +1,78 @@
+package policy
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// OTPOp classifies a request for two-factor authentication.
+type OTPOp string
+
+// The operations two-factor modes talk about (spec/tokens.md section 6).
+const (
+	OTPLogin        OTPOp = "login"         // password login
+	OTPTokens       OTPOp = "tokens"        // token create and revoke
+	OTPProfile      OTPOp = "profile"       // profile, password and 2FA changes
+	OTPPackageWrite OTPOp = "package-write" // publish, unpublish, deprecate, dist-tags
+	OTPGovernance   OTPOp = "governance"    // owners, package access and 2FA settings, organizations
+)
+
+// OTPFacts is what the caller knows for a two-factor decision.
+type OTPFacts struct {
+	// UserMode is the user's confirmed 2FA mode (store.TFAOff when none).
+	UserMode store.TFAMode
+	// RegistryRequires2FA is the registry's require_2fa policy.
+	RegistryRequires2FA bool
+	// Publish is set for a publish, where the package's own setting applies too.
+	Publish bool
+	// PackageRequiresTFA and AutomationOverridesTFA are the package's setting
+	// (npm access set mfa=...): none, publish (requires, no override) or
+	// automation (requires, automation and bypass tokens override).
+	PackageRequiresTFA     bool
+	AutomationOverridesTFA bool
+}
+
+// ErrRequire2FA refuses a write to a user without 2FA on a registry that requires it.
+func ErrRequire2FA() error {
+	return fault.Forbiddenf("This registry requires two-factor authentication for this operation: enable it with npm profile enable-2fa auth-and-writes")
+}
+
+// ErrPackageRequires2FA is npm's answer to a publish that a package's 2FA setting forbids.
+func ErrPackageRequires2FA() error {
+	return fault.Forbiddenf("Two-factor authentication or granular access token with bypass 2fa enabled is required to publish packages.")
+}
+
+// NeedsOTP says whether op by p needs a one-time password. It returns an
+// error instead when no OTP could make the operation acceptable.
+func NeedsOTP(p *auth.Principal, op OTPOp, f OTPFacts) (bool, error) {
+	// Tokens exempt from the challenge: legacy automation tokens always;
+	// bypass-2FA granular tokens for package writes only.
+	exempt := p.Kind == auth.KindAutomation || (p.Kind == auth.KindGranular && p.Bypass2FA && op == OTPPackageWrite)
+	// require_2fa: no writes and no new tokens until the user has 2FA; logging
+	// in and turning 2FA on stay possible.
+	if f.RegistryRequires2FA && f.UserMode == store.TFAOff && op != OTPLogin && op != OTPProfile {
+		return false, ErrRequire2FA()
+	}
+	if op == OTPPackageWrite && f.Publish && f.PackageRequiresTFA {
+		if exempt && f.AutomationOverridesTFA {
+			return false, nil
+		}
+		if f.UserMode == store.TFAOff {
+			return false, ErrPackageRequires2FA()
+		}
+		return true, nil
+	}
+	if f.UserMode == store.TFAOff || exempt {
+		return false, nil
+	}
+	switch op {
+	case OTPLogin, OTPTokens, OTPProfile:
+		return true, nil
+	case OTPPackageWrite, OTPGovernance:
+		return f.UserMode == store.TFAAuthAndWrites, nil
+	}
+	return false, fmt.Errorf("policy: unknown OTP operation %q", op)
+}
