@@ -52,23 +52,17 @@ func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string,
 			return fault.Invalidf("Can't restrict access to unscoped packages.")
 		}
 	}
-	if err := s.preflight(ctx, p, name, policy.ChangeAccess, policy.OTPGovernance); err != nil {
-		return err
-	}
-	return s.write(ctx, func(q store.Queries) error {
-		pkg, err := s.loadFor(ctx, q, p, name, policy.ChangeAccess)
-		if err != nil {
-			return err
-		}
+	// Neither setting shows in the package's documents: nothing to rebuild.
+	return s.change(ctx, p, name, policy.ChangeAccess, policy.OTPGovernance, func(q store.Queries, pkg store.Package) (bool, error) {
 		if ch.Access != nil && *ch.Access != pkg.Access {
 			if err := q.SetPackageAccess(ctx, pkg.ID, *ch.Access); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if ch.PublishRequiresTFA != nil || ch.AutomationOverridesTFA != nil {
 			mfa, err := q.PackageMFAOf(ctx, pkg.ID)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if ch.PublishRequiresTFA != nil {
 				mfa.PublishRequiresTFA = *ch.PublishRequiresTFA
@@ -77,10 +71,10 @@ func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string,
 				mfa.AutomationOverridesTFA = *ch.AutomationOverridesTFA
 			}
 			if err := q.SetPackageMFA(ctx, pkg.ID, mfa); err != nil {
-				return err
+				return false, err
 			}
 		}
-		return nil
+		return false, nil
 	})
 }
 

@@ -24,50 +24,30 @@ func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, 
 	if err := ValidateTag(tag); err != nil {
 		return err
 	}
-	if err := s.preflight(ctx, p, name, policy.DistTag, policy.OTPPackageWrite); err != nil {
-		return err
-	}
-	return s.write(ctx, func(q store.Queries) error {
-		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
 		if _, err := q.VersionOf(ctx, pkg.ID, version); err != nil {
 			if fault.Is(err, fault.NotFound) {
-				return fault.NotFoundf("version %s of %s not found", version, name)
+				return false, fault.NotFoundf("version %s of %s not found", version, name)
 			}
-			return err
+			return false, err
 		}
-		if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
-			return err
-		}
-		return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+		return true, q.SetDistTag(ctx, pkg.ID, tag, version)
 	})
 }
 
 // DeleteDistTag removes tag; latest cannot be removed.
 func (s *Service) DeleteDistTag(ctx context.Context, p *auth.Principal, name, tag string) error {
-	if err := s.preflight(ctx, p, name, policy.DistTag, policy.OTPPackageWrite); err != nil {
-		return err
-	}
-	return s.write(ctx, func(q store.Queries) error {
-		pkg, err := s.loadFor(ctx, q, p, name, policy.DistTag)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
 		if tag == "latest" {
-			return fault.Invalidf("the latest dist-tag cannot be removed; point it at another version instead")
+			return false, fault.Invalidf("the latest dist-tag cannot be removed; point it at another version instead")
 		}
 		tags, err := q.DistTags(ctx, pkg.ID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if _, ok := tags[tag]; !ok {
-			return fault.NotFoundf("%s is not a dist-tag on %s", tag, name)
+			return false, fault.NotFoundf("%s is not a dist-tag on %s", tag, name)
 		}
-		if err := q.DeleteDistTag(ctx, pkg.ID, tag); err != nil {
-			return err
-		}
-		return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+		return true, q.DeleteDistTag(ctx, pkg.ID, tag)
 	})
 }

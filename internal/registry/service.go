@@ -5,6 +5,7 @@ package registry
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
@@ -82,15 +83,49 @@ func (s *Service) write(ctx context.Context, fn func(q store.Queries) error) err
 	return err
 }
 
-// preflight checks, before any write transaction opens, that p may do a to
-// the package and has answered the two-factor challenge op needs. (OTP checks
+// change is the skeleton of every write to a package that exists. First,
+// before any write transaction opens, the preflight: p may do a to the
+// package and has answered the two-factor challenge op needs (OTP checks
 // write to the database, so they cannot run inside another write
-// transaction.) The transaction decides policy again on fresh rows.
-func (s *Service) preflight(ctx context.Context, p *auth.Principal, name string, a policy.Action, op policy.OTPOp) error {
+// transaction). Then one write transaction reloads the package, decides a
+// again on the fresh row, runs fn on it and, when fn reports that it changed
+// what the package's documents show, rebuilds them.
+func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a policy.Action, op policy.OTPOp,
+	fn func(q store.Queries, pkg store.Package) (rebuild bool, err error)) error {
 	if _, err := s.loadFor(ctx, s.store.Q(), p, name, a); err != nil {
 		return err
 	}
-	return s.tfa.RequireOTP(ctx, p, op, nil)
+	if err := s.tfa.RequireOTP(ctx, p, op, nil); err != nil {
+		return err
+	}
+	return s.write(ctx, func(q store.Queries) error {
+		pkg, err := s.loadFor(ctx, q, p, name, a)
+		if err != nil {
+			return err
+		}
+		rebuild, err := fn(q, pkg)
+		if err != nil || !rebuild {
+			return err
+		}
+		return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+	})
+}
+
+// checkRev refuses a change sent for revision rev ("" when none was given)
+// of a package that has changed since.
+func checkRev(rev string, pkg store.Package) error {
+	if rev != "" && !sameRev(rev, revString(pkg)) {
+		return fault.Conflictf("Document update conflict: the package changed since revision %s; fetch it again", rev)
+	}
+	return nil
+}
+
+// sameRev reports whether revision a, as a client sent it, names revision b;
+// a bare change counter ("3") matches any revision with that counter.
+func sameRev(a, b string) bool {
+	na, _, _ := strings.Cut(a, "-")
+	nb, _, _ := strings.Cut(b, "-")
+	return a == b || (na == nb && !strings.Contains(a, "-"))
 }
 
 // facts gathers what policy needs to know about pkg and principal p: the

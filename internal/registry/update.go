@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
@@ -24,20 +23,13 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 	}
 	// Governance (owners) needs the same OTP as a package write in every
 	// mode, and the tokens exempt from it may not change owners anyway.
-	if err := s.preflight(ctx, p, name, policy.Deprecate, policy.OTPPackageWrite); err != nil {
-		return err
-	}
-	return s.write(ctx, func(q store.Queries) error {
-		pkg, err := s.loadFor(ctx, q, p, name, policy.Deprecate)
-		if err != nil {
-			return err
-		}
-		if rev != "" && !sameRev(rev, revString(pkg)) {
-			return fault.Conflictf("Document update conflict: the package changed since revision %s; fetch it again", rev)
+	return s.change(ctx, p, name, policy.Deprecate, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+		if err := checkRev(rev, pkg); err != nil {
+			return false, err
 		}
 		versions, err := q.Versions(ctx, pkg.ID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		changed := false
 		var removed []string
@@ -51,49 +43,40 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 			}
 			newManifest, did, err := applyDeprecation(v.Manifest, sent)
 			if err != nil {
-				return fault.Invalidf("version %s: %v", v.Version, err)
+				return false, fault.Invalidf("version %s: %v", v.Version, err)
 			}
 			if did {
 				if err := q.UpdateVersionManifest(ctx, pkg.ID, v.Version, newManifest); err != nil {
-					return err
+					return false, err
 				}
 				changed = true
 			}
 		}
 		if len(removed) > 0 {
 			if len(removed) == len(versions) {
-				return fault.Invalidf("an update cannot remove every version; unpublish the whole package instead")
+				return false, fault.Invalidf("an update cannot remove every version; unpublish the whole package instead")
 			}
 			f, err := s.facts(ctx, q, p, pkg)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if err := policy.Decide(p, policy.Unpublish, f); err != nil {
-				return err
+				return false, err
 			}
 			if err := s.removeVersions(ctx, q, pkg, removed); err != nil {
-				return err
+				return false, err
 			}
 			changed = true
 		}
 		if rev != "" && doc.Maintainers != nil {
 			did, err := s.setOwners(ctx, q, p, pkg, doc.Maintainers)
 			if err != nil {
-				return err
+				return false, err
 			}
 			changed = changed || did
 		}
-		if !changed {
-			return nil
-		}
-		return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+		return changed, nil
 	})
-}
-
-func sameRev(a, b string) bool {
-	na, _, _ := strings.Cut(a, "-")
-	nb, _, _ := strings.Cut(b, "-")
-	return a == b || (na == nb && !strings.Contains(a, "-"))
 }
 
 // applyDeprecation copies the deprecated field of sent into stored.
@@ -256,18 +239,11 @@ func (s *Service) setOwners(ctx context.Context, q store.Queries, p *auth.Princi
 // UnpublishPackage removes a whole package. Its versions stay recorded as
 // published, so none of them can be published again.
 func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name, rev string) error {
-	if err := s.preflight(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite); err != nil {
-		return err
-	}
-	return s.write(ctx, func(q store.Queries) error {
-		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
-		if err != nil {
-			return err
+	return s.change(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+		if err := checkRev(rev, pkg); err != nil {
+			return false, err
 		}
-		if rev != "" && !sameRev(rev, revString(pkg)) {
-			return fault.Conflictf("Document update conflict: the package changed since revision %s; fetch it again", rev)
-		}
-		return q.DeletePackage(ctx, pkg.ID)
+		return false, q.DeletePackage(ctx, pkg.ID)
 	})
 }
 
@@ -275,33 +251,23 @@ func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name,
 // normally gone already (removed by Update); if it is still there, it is
 // removed now. The blob itself stays until garbage collection.
 func (s *Service) DeleteTarball(ctx context.Context, p *auth.Principal, name, filename string) error {
-	if err := s.preflight(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite); err != nil {
-		return err
-	}
-	return s.write(ctx, func(q store.Queries) error {
-		pkg, err := s.loadFor(ctx, q, p, name, policy.Unpublish)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
 		version, ok := versionFromFilename(name, filename)
 		if !ok {
-			return fault.NotFoundf("Not found")
+			return false, fault.NotFoundf("Not found")
 		}
 		versions, err := q.Versions(ctx, pkg.ID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, v := range versions {
 			if v.Version == version {
 				if len(versions) == 1 {
-					return q.DeletePackage(ctx, pkg.ID)
+					return false, q.DeletePackage(ctx, pkg.ID)
 				}
-				if err := s.removeVersions(ctx, q, pkg, []string{version}); err != nil {
-					return err
-				}
-				return s.rebuild(ctx, q, pkg, s.now().UnixMilli())
+				return true, s.removeVersions(ctx, q, pkg, []string{version})
 			}
 		}
-		return nil
+		return false, nil
 	})
 }
