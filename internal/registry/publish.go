@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
@@ -18,67 +17,12 @@ import (
 // rebuilt packuments commit in one transaction, so nothing is half-published.
 func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, doc PublishDocument) (err error) {
 	defer func() { s.obs.Publish(PublishResult(err)) }()
-	if doc.Name != "" && doc.Name != name {
-		return fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
-	}
-	if err := ValidatePackageName(name); err != nil {
-		return err
-	}
-	if len(doc.Versions) != 1 {
-		return fault.Invalidf("a publish must carry exactly one version, got %d", len(doc.Versions))
-	}
-	if len(doc.Attachments) != 1 {
-		return fault.Invalidf("a publish must carry exactly one tarball attachment, got %d", len(doc.Attachments))
-	}
-	var version string
-	var raw json.RawMessage
-	for version, raw = range doc.Versions {
-	}
-	if err := ValidateVersion(version); err != nil {
-		return err
-	}
-	var att Attachment
-	for _, att = range doc.Attachments {
-	}
-
-	manifest, check, err := parseManifest(name, version, raw)
+	pub, err := DecodePublish(name, doc)
 	if err != nil {
 		return err
 	}
-	data, err := base64.StdEncoding.DecodeString(att.Data)
-	if err != nil {
-		return fault.Invalidf("the attached tarball is not valid base64")
-	}
-	check.Length = -1
-	if att.Length != nil {
-		check.Length = *att.Length
-	}
-	digest, err := VerifyTarball(data, check)
-	if err != nil {
-		return err
-	}
-	tags := doc.DistTags
-	if len(tags) == 0 {
-		tags = map[string]string{"latest": version}
-	}
-	for tag, v := range tags {
-		if err := ValidateTag(tag); err != nil {
-			return err
-		}
-		if v != version {
-			return fault.Invalidf("dist-tag %q must point at the published version %s, not %q", tag, version, v)
-		}
-	}
-	access := ""
-	if doc.Access != nil {
-		access = *doc.Access
-	}
-	scope, _ := SplitName(name)
-	if err := checkAccess(access, scope); err != nil {
-		return err
-	}
-
-	manifestJSON, err := versionDocument(manifest, name, version, digest, Maintainer{Name: p.UserName, Email: p.Email})
+	version, tags, access, scope := pub.Version, pub.Tags, pub.Access, pub.Scope
+	manifestJSON, err := versionDocument(pub.Manifest, name, version, pub.Digest, Maintainer{Name: p.UserName, Email: p.Email})
 	if err != nil {
 		return err
 	}
@@ -87,8 +31,8 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 	if err := s.authorisePublish(ctx, s.store.Q(), p, name, scope); err != nil {
 		return err
 	}
-	key := blob.Key(digest.SHA512)
-	if err := s.blobs.Put(ctx, key, data); err != nil {
+	key := blob.Key(pub.Digest.SHA512)
+	if err := s.blobs.Put(ctx, key, pub.Tarball); err != nil {
 		return err
 	}
 	return s.write(ctx, func(q store.Queries) error {
@@ -140,7 +84,7 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 			return err
 		}
 		if err := q.InsertVersion(ctx, store.Version{PackageID: pkg.ID, Version: version, Manifest: manifestJSON,
-			BlobKey: key, Size: digest.Size, PublishedAt: now}); err != nil {
+			BlobKey: key, Size: pub.Digest.Size, PublishedAt: now}); err != nil {
 			return err
 		}
 		existing, err := q.DistTags(ctx, pkg.ID)
@@ -215,21 +159,6 @@ func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth
 		return err
 	}
 	return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &mfa)
-}
-
-// checkAccess refuses an access setting other than public and restricted
-// (empty: unchanged, or the default for a new package), and restricted for
-// an unscoped package.
-func checkAccess(access, scope string) error {
-	switch access {
-	case "", "public", "restricted":
-	default:
-		return fault.Invalidf("access must be public or restricted, not %q", access)
-	}
-	if scope == "" && access == "restricted" {
-		return fault.Invalidf("Can't restrict access to unscoped packages.")
-	}
-	return nil
 }
 
 // defaultAccess is a new package's access when none is asked for, as npm
