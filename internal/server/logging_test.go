@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -59,12 +58,7 @@ func TestJSONLogs(t *testing.T) {
 	logs := &lockedBuffer{}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	srv, err := Open(context.Background(), cfg, NewLogger(logs, "debug", true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
+	tr := openRegistry(t, cfg, NewLogger(logs, "debug", true))
 
 	const password = "password-alice" // what tr.user sends
 	alice := tr.user("alice")
@@ -91,7 +85,7 @@ func TestJSONLogs(t *testing.T) {
 	// A failure inside a request: the database is gone.
 	third := tr.user("bob")
 	secrets = append(secrets, third, "password-bob")
-	if err := srv.store.Close(); err != nil {
+	if err := tr.srv.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	failed := tr.do("GET", "/-/whoami", third, nil)
@@ -186,12 +180,7 @@ func TestTextLogs(t *testing.T) {
 	logs := &lockedBuffer{}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	srv, err := Open(context.Background(), cfg, NewLogger(logs, "info", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
+	tr := openRegistry(t, cfg, NewLogger(logs, "info", false))
 	res := tr.do("GET", "/missing-package", "", nil)
 	id := res.header.Get("X-Request-Id")
 	wantLine := []string{"msg=request", "request_id=" + id, "method=GET", "route=packument", "path=/missing-package", "status=404", "bytes=", "duration=", "client=127.0.0.1"}
