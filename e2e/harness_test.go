@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,31 +69,13 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is one running gatehouse process.
 type server struct {
 	addr    string   // 127.0.0.1:PORT
 	dataDir string   // --data
 	args    []string // the extra serve flags it was started with
 	env     []string // the GATEHOUSE_* settings it was started with
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -144,7 +125,7 @@ func newServer(t *testing.T, setup serverSetup) *server {
 	if setup.dataDir == "" {
 		setup.dataDir = t.TempDir() // registered before the stop, so removed after it
 	}
-	return &server{dataDir: setup.dataDir, args: setup.args, env: setup.env, logs: &syncBuffer{}}
+	return &server{dataDir: setup.dataDir, args: setup.args, env: setup.env, logs: &testkit.SyncBuffer{}}
 }
 
 // launchOnFreePort starts the server on a free loopback port, trying

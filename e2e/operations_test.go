@@ -51,14 +51,9 @@ func TestOperations(t *testing.T) {
 
 	// The last request is counted once its handler returns: wait until the
 	// ready check shows.
-	var families testkit.Metrics
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		families = testkit.Scrape(t, metricsURL)
-		if families.Sum("gatehouse_http_requests_total", "route", "ready") >= 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	families := testkit.ScrapeUntil(t, metricsURL, 10*time.Second, func(m testkit.Metrics) bool {
+		return m.Sum("gatehouse_http_requests_total", "route", "ready") >= 1
+	})
 	checks := []struct {
 		family string
 		labels []string

@@ -329,7 +329,7 @@ func (c *npmClient) drive(dir string, tty bool, steps []step, args ...string) (s
 	defer cancel()
 	cmd := c.command(ctx, dir, args...)
 	label := c.tool.name + " " + strings.Join(args, " ")
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	var term *os.File
 	copied := make(chan struct{})
 	if tty {

@@ -1,37 +1,17 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
-
-// lockedBuffer is a log destination that request goroutines and the test
-// may use at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // records parses every line of a JSON log; a line that is not a JSON object
 // fails the test.
@@ -55,7 +35,7 @@ func records(t *testing.T, text string) []map[string]any {
 // X-Request-Id, the failure's line carries the same id, and no secret
 // appears anywhere.
 func TestJSONLogs(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	tr := openRegistry(t, cfg, NewLogger(logs, "debug", true))
@@ -177,7 +157,7 @@ func TestJSONLogs(t *testing.T) {
 
 // TestTextLogs checks the default format: key=value lines with the same fields.
 func TestTextLogs(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	tr := openRegistry(t, cfg, NewLogger(logs, "info", false))

@@ -61,14 +61,9 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 
 	// A request is counted once its handler returns, which can be just after
 	// the client has read the answer: wait for the last one.
-	var families testkit.Metrics
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		families = testkit.Scrape(t, metricsURL+"/metrics")
-		if families.Sum("gatehouse_http_requests_total") >= total || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	families := testkit.ScrapeUntil(t, metricsURL+"/metrics", 5*time.Second, func(m testkit.Metrics) bool {
+		return m.Sum("gatehouse_http_requests_total") >= total
+	})
 
 	checks := []struct {
 		family string
@@ -200,14 +195,9 @@ func TestMetricsListener(t *testing.T) {
 	}
 	// The counter holds the registry's two requests (/-/ping and /metrics),
 	// not the metrics address's own.
-	var families testkit.Metrics
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		families = testkit.Scrape(t, metrics+"/metrics")
-		if families.Sum("gatehouse_http_requests_total") >= 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	families := testkit.ScrapeUntil(t, metrics+"/metrics", 5*time.Second, func(m testkit.Metrics) bool {
+		return m.Sum("gatehouse_http_requests_total") >= 2
+	})
 	if got := families.Sum("gatehouse_http_requests_total", "route", "ping"); got != 1 {
 		t.Errorf("ping requests counted: %v, want 1", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -28,6 +29,23 @@ func Scrape(t testing.TB, url string) Metrics {
 	}
 	return families
 }
+
+// ScrapeUntil scrapes url until done is true of the scrape or within has
+// passed, and returns the last scrape; the test's own checks then say what
+// is missing. (A server counts a request once its handler returns, which
+// can be just after the client has read the answer.)
+func ScrapeUntil(t testing.TB, url string, within time.Duration, done func(Metrics) bool) Metrics {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(scrapePoll) {
+		m := Scrape(t, url)
+		if done(m) || time.Now().After(deadline) {
+			return m
+		}
+	}
+}
+
+// scrapePoll is how often ScrapeUntil scrapes.
+const scrapePoll = 20 * time.Millisecond
 
 // Sum adds up the samples of family whose labels include every pair of
 // labels (name, value, name, value...): counters' and gauges' values,

@@ -6,10 +6,15 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestDo sends each kind of body to an echoing server and checks what
@@ -187,5 +192,44 @@ func TestDecodeJSON(t *testing.T) {
 	DecodeJSON(t, []byte(`{"A":2}`), &v)
 	if v.A != 2 {
 		t.Errorf("decoded %+v", v)
+	}
+}
+
+// TestScrapeUntil scrapes a counter that grows with each scrape until it
+// is high enough, and gives up on a condition never met.
+func TestScrapeUntil(t *testing.T) {
+	var scrapes atomic.Int64
+	url := Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "# TYPE scrapes_total counter\nscrapes_total %d\n", scrapes.Add(1))
+	}))
+	m := ScrapeUntil(t, url, 10*time.Second, func(m Metrics) bool { return m.Sum("scrapes_total") >= 3 })
+	if got := m.Sum("scrapes_total"); got != 3 {
+		t.Errorf("stopped at %v, want 3", got)
+	}
+	start := time.Now()
+	m = ScrapeUntil(t, url, 100*time.Millisecond, func(Metrics) bool { return false })
+	if waited := time.Since(start); waited < 100*time.Millisecond {
+		t.Errorf("gave up after %v, before the 100ms allowed", waited)
+	}
+	if got := m.Sum("scrapes_total"); got != float64(scrapes.Load()) {
+		t.Errorf("returned scrape %v, not the last (%d)", got, scrapes.Load())
+	}
+}
+
+// TestSyncBuffer writes from several goroutines while reading.
+func TestSyncBuffer(t *testing.T) {
+	var b SyncBuffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				fmt.Fprintln(&b, "a line")
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if got := strings.Count(b.String(), "a line\n"); got != 800 {
+		t.Errorf("%d lines, want 800", got)
 	}
 }
