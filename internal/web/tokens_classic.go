@@ -54,36 +54,37 @@ func (s *Site) tokenClassicData(ctx context.Context, p *auth.Principal) (tokenCl
 	return v, nil
 }
 
-// classicTokenPage shows the classic token form.
-func (s *Site) classicTokenPage(w http.ResponseWriter, r *http.Request) {
+// classicTokenForm starts both classic token handlers: the page's owner,
+// signed in, and the empty form; ok is false when the answer has been given
+// already (a sign-in page, an error page).
+func (s *Site) classicTokenForm(w http.ResponseWriter, r *http.Request) (*auth.Principal, tokenClassicView, bool) {
 	p, ok := s.ownSettingsUser(w, r)
 	if !ok {
-		return
+		return nil, tokenClassicView{}, false
 	}
 	v, err := s.tokenClassicData(r.Context(), p)
 	if err != nil {
 		s.renderError(w, r, err)
-		return
+		return nil, v, false
 	}
-	s.render(w, r, http.StatusOK, "tokens_classic.html", "New classic token", v)
+	return p, v, true
+}
+
+// classicTokenPage shows the classic token form.
+func (s *Site) classicTokenPage(w http.ResponseWriter, r *http.Request) {
+	if _, v, ok := s.classicTokenForm(w, r); ok {
+		s.render(w, r, http.StatusOK, "tokens_classic.html", "New classic token", v)
+	}
 }
 
 // createClassicToken creates a read-only, automation or publish token.
 func (s *Site) createClassicToken(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.ownSettingsUser(w, r)
+	p, v, ok := s.classicTokenForm(w, r)
 	if !ok {
-		return
-	}
-	v, err := s.tokenClassicData(r.Context(), p)
-	if err != nil {
-		s.renderError(w, r, err)
 		return
 	}
 	f := r.PostForm
 	v.Name, v.Type = strings.TrimSpace(f.Get("name")), f.Get("type")
-	// The password is asked for, and the one-time password with 2FA on, even
-	// though the person is signed in: a token outlives the session, so making
-	// one confirms it is really them (the safer behaviour, as npm's CLI asks).
 	req := account.TokenRequest{Password: f.Get("password")}
 	yes, no := true, false
 	switch v.Type {
@@ -101,20 +102,8 @@ func (s *Site) createClassicToken(w http.ResponseWriter, r *http.Request) {
 	if v.Name != "" {
 		req.Name = &v.Name
 	}
-	if !s.firstUse(r.PostForm.Get("once")) {
-		s.tokenResubmitted(w, r, p)
-		return
-	}
-	created, err := s.accounts.CreateToken(ctxWithFormOTP(r, "otp"), p, req)
-	if err != nil {
-		s.release(r.PostForm.Get("once"))
-		msg, status, otp, ok := s.tokenFormError(w, r, err)
-		if !ok {
-			return
-		}
+	s.createToken(w, r, p, req, func(msg string, status int, otp bool) {
 		v.Error, v.TwoFactor = msg, v.TwoFactor || otp
 		s.render(w, r, status, "tokens_classic.html", "New classic token", v)
-		return
-	}
-	s.tokenCreatedPage(w, r, p, created)
+	})
 }

@@ -272,24 +272,25 @@ func (s *Site) granularTokenStep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.addPick()
-	plan, err := s.checkTokenGranular(g)
-	if err != nil {
-		msg, status, _, ok := s.tokenFormError(w, r, err)
-		if ok {
-			s.renderTokenGranular(w, r, p, status, g, msg)
-		}
-		return
+	if plan, ok := s.checkTokenGranular(w, r, p, g); ok {
+		s.renderTokenReview(w, r, p, http.StatusOK, g, plan, "", false)
 	}
-	s.renderTokenReview(w, r, p, http.StatusOK, g, plan, "", false)
 }
 
 // checkTokenGranular runs the service's checks on the form without creating
-// anything, and returns the token it would make.
-func (s *Site) checkTokenGranular(g tokenGranularForm) (account.TokenInfo, error) {
+// anything, and returns the token it would make. When the form does not
+// pass, it answers with the form and what is wrong with it, and ok is false.
+func (s *Site) checkTokenGranular(w http.ResponseWriter, r *http.Request, p *auth.Principal, g tokenGranularForm) (account.TokenInfo, bool) {
 	req, dateErr := g.request()
 	plan, err := s.accounts.PreviewToken(req)
-	if err != nil {
-		return plan, err
+	if err == nil {
+		err = dateErr
 	}
-	return plan, dateErr
+	if err != nil {
+		if msg, status, _, ok := s.tokenFormError(w, r, err); ok {
+			s.renderTokenGranular(w, r, p, status, g, msg)
+		}
+		return plan, false
+	}
+	return plan, true
 }

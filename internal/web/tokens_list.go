@@ -129,6 +129,34 @@ func (s *Site) tokensPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "tokens.html", "Access Tokens", v)
 }
 
+// createToken creates the token req asks for, once per form: a form sent a
+// second time gets the list with a notice, and nothing is created again. A
+// refusal goes to refused, with its message, its status and whether it
+// asked for a one-time password; an internal error gets the error page. A
+// success gets the list with the new token at the top.
+//
+// The caller puts the form's password in req, and the one-time password is
+// taken from the form with 2FA on, even though the person is signed in: a
+// token outlives the session, so making one confirms it is really them (the
+// safer behaviour, as npm's CLI asks).
+func (s *Site) createToken(w http.ResponseWriter, r *http.Request, p *auth.Principal, req account.TokenRequest,
+	refused func(msg string, status int, otp bool)) {
+	once := r.PostForm.Get("once")
+	if !s.firstUse(once) {
+		s.tokenResubmitted(w, r, p)
+		return
+	}
+	created, err := s.accounts.CreateToken(ctxWithFormOTP(r, "otp"), p, req)
+	if err != nil {
+		s.release(once)
+		if msg, status, otp, ok := s.tokenFormError(w, r, err); ok {
+			refused(msg, status, otp)
+		}
+		return
+	}
+	s.tokenCreatedPage(w, r, p, created)
+}
+
 // tokenCreatedPage answers a successful creation: the list, with the new
 // token at the top, this once.
 func (s *Site) tokenCreatedPage(w http.ResponseWriter, r *http.Request, p *auth.Principal, created account.CreatedToken) {

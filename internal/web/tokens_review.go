@@ -66,32 +66,14 @@ func (s *Site) renderTokenReview(w http.ResponseWriter, r *http.Request, p *auth
 
 // createTokenGranular creates the token the review page describes.
 func (s *Site) createTokenGranular(w http.ResponseWriter, r *http.Request, p *auth.Principal, g tokenGranularForm) {
-	plan, err := s.checkTokenGranular(g)
-	if err != nil {
-		// The choices no longer pass (a hand-made form): back to the form.
-		msg, status, _, ok := s.tokenFormError(w, r, err)
-		if ok {
-			s.renderTokenGranular(w, r, p, status, g, msg)
-		}
+	// Choices that no longer pass (a hand-made form) go back to the form.
+	plan, ok := s.checkTokenGranular(w, r, p, g)
+	if !ok {
 		return
 	}
 	req, _ := g.request()
-	// The password is required, and the one-time password with 2FA on, even
-	// though the person is signed in: a token outlives the session, so making
-	// one confirms it is really them (the safer behaviour, as npm's CLI asks).
 	req.Password = r.PostForm.Get("password")
-	if !s.firstUse(r.PostForm.Get("once")) {
-		s.tokenResubmitted(w, r, p)
-		return
-	}
-	created, err := s.accounts.CreateToken(ctxWithFormOTP(r, "otp"), p, req)
-	if err != nil {
-		s.release(r.PostForm.Get("once"))
-		msg, status, otp, ok := s.tokenFormError(w, r, err)
-		if ok {
-			s.renderTokenReview(w, r, p, status, g, plan, msg, otp)
-		}
-		return
-	}
-	s.tokenCreatedPage(w, r, p, created)
+	s.createToken(w, r, p, req, func(msg string, status int, otp bool) {
+		s.renderTokenReview(w, r, p, status, g, plan, msg, otp)
+	})
 }
