@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -53,46 +51,13 @@ func (s *tokSite) whoami(tok string) (int, string) {
 
 func tokPassword(name string) string { return "password of " + name }
 
-// tokBrowser is one person's browser: cookies kept, HTML accepted.
+// tokBrowser is the pages tests' browser (pages_test.go), whose forms also
+// send back their one-time value, and whose people have tokPassword.
 type tokBrowser struct {
-	t    *testing.T
-	site *tokSite
-	c    *http.Client
+	*browser
 }
 
-func (s *tokSite) browser() *tokBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return &tokBrowser{t: s.t, site: s, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (b *tokBrowser) do(method, path string, form url.Values) page {
-	b.t.Helper()
-	var rd io.Reader
-	if form != nil {
-		rd = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.site.url+path, rd)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/html")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return page{status: res.StatusCode, location: res.Header.Get("Location"), body: string(body)}
-}
-
-func (b *tokBrowser) get(path string) page { b.t.Helper(); return b.do("GET", path, nil) }
+func (s *tokSite) browser() *tokBrowser { return &tokBrowser{s.site.browser()} }
 
 var tokCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
@@ -116,7 +81,7 @@ func (b *tokBrowser) submit(pagePath, action string, form url.Values) page {
 	if m := tokOnce.FindStringSubmatch(shown.body); m != nil && form.Get("once") == "" {
 		form.Set("once", m[1])
 	}
-	return b.do("POST", action, form)
+	return b.post(action, form)
 }
 
 // tokOnce finds a form's one-time value.
@@ -199,7 +164,7 @@ func TestAccessTokenPages(t *testing.T) {
 	uma := s.browser()
 	uma.signUp("uma")
 	// Sign out and in again through the forms.
-	if p := uma.do("POST", "/logout", url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}); p.status != http.StatusSeeOther {
+	if p := uma.post("/logout", url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}); p.status != http.StatusSeeOther {
 		t.Fatalf("sign out: %d %s", p.status, p.body)
 	}
 	uma.signIn("uma")
@@ -336,26 +301,26 @@ func TestAccessTokenPages(t *testing.T) {
 		edit[k] = v
 	}
 	edit.Set("step", "edit")
-	wantIn(t, "edit", tina.do("POST", granular, edit), http.StatusOK, `value="192.168.1.0/24"`,
+	wantIn(t, "edit", tina.post(granular, edit), http.StatusOK, `value="192.168.1.0/24"`,
 		`<option value="read-write" selected>`)
 	// A wrong password keeps the review.
 	hidden.Set("step", "create")
 	hidden.Set("password", "not my password")
-	p = tina.do("POST", granular, hidden)
+	p = tina.post(granular, hidden)
 	wantIn(t, "review, wrong password", p, http.StatusUnauthorized, "Incorrect password", "Review the new token",
 		`name="cidr" value="192.168.1.0/24"`)
 	if wholeTokenRE.MatchString(p.body) {
 		t.Fatalf("a token on a failed page: %s", p.body)
 	}
 	hidden.Set("password", tokPassword("tina"))
-	created = tina.do("POST", granular, hidden)
+	created = tina.post(granular, hidden)
 	wantIn(t, "granular created", created, http.StatusCreated, `data-copy="#new-token"`, "deploy")
 	deploy := wholeTokenRE.FindString(created.body)
 	if deploy == "" || deploy == readOnly {
 		t.Fatalf("no new token on the page: %s", created.body)
 	}
 	// Reloading that page resends the form: nothing is created a second time.
-	again := tina.do("POST", granular, hidden)
+	again := tina.post(granular, hidden)
 	wantIn(t, "granular resent", again, http.StatusConflict, "already submitted")
 	if wholeTokenRE.MatchString(again.body) {
 		t.Fatalf("a resent form shows a token")
@@ -390,7 +355,7 @@ func TestAccessTokenPages(t *testing.T) {
 	if del == "" {
 		t.Fatalf("no Delete link for %s: %s", masked(readOnly), after.body)
 	}
-	wantIn(t, "uma deletes tina's token", uma.do("POST", del, url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}), http.StatusNotFound)
+	wantIn(t, "uma deletes tina's token", uma.post(del, url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}), http.StatusNotFound)
 	wantIn(t, "uma's page for tina's token", uma.get(strings.Replace(del, "/tina/", "/uma/", 1)), http.StatusNotFound)
 	p = tina.submit(del, del, url.Values{})
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, list) {
@@ -405,9 +370,9 @@ func TestAccessTokenPages(t *testing.T) {
 	wantIn(t, "deleted token's page", tina.get(del), http.StatusNotFound)
 
 	// A form without its CSRF field is refused, and does nothing.
-	p = tina.do("POST", classic, url.Values{"name": {"forged"}, "type": {"publish"}, "password": {tokPassword("tina")}})
+	p = tina.post(classic, url.Values{"name": {"forged"}, "type": {"publish"}, "password": {tokPassword("tina")}})
 	wantIn(t, "no CSRF field", p, http.StatusForbidden, "The form expired or came from another site")
-	p = tina.do("POST", granular, url.Values{"csrf": {"forged-forged-forged-forged-forged-forged"}, "step": {"create"}})
+	p = tina.post(granular, url.Values{"csrf": {"forged-forged-forged-forged-forged-forged"}, "step": {"create"}})
 	wantIn(t, "wrong CSRF field", p, http.StatusForbidden)
 	wantNotIn(t, "after forged forms", tina.get(list), "forged")
 
