@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // prompt is one question an interactive CLI asks and the line to answer.
@@ -34,7 +35,7 @@ func (c *npmClient) runInteractive(dir string, prompts []prompt, args ...string)
 	}
 	defer tty.Close()
 
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)

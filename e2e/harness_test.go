@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 const (
@@ -68,31 +69,13 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is one running gatehouse process.
 type server struct {
 	addr    string   // 127.0.0.1:PORT
 	dataDir string   // --data
 	args    []string // the extra serve flags it was started with
 	env     []string // the GATEHOUSE_* settings it was started with
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -142,7 +125,7 @@ func newServer(t *testing.T, setup serverSetup) *server {
 	if setup.dataDir == "" {
 		setup.dataDir = t.TempDir() // registered before the stop, so removed after it
 	}
-	return &server{dataDir: setup.dataDir, args: setup.args, env: setup.env, logs: &syncBuffer{}}
+	return &server{dataDir: setup.dataDir, args: setup.args, env: setup.env, logs: &testkit.SyncBuffer{}}
 }
 
 // launchOnFreePort starts the server on a free loopback port, trying
@@ -386,51 +369,14 @@ func tail(s string, n int) string {
 }
 
 // httpResult is one direct HTTP exchange with the server.
-type httpResult struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (r httpResult) String() string {
-	return fmt.Sprintf("%d %s", r.Status, bytes.TrimSpace(r.Body))
-}
+type httpResult = testkit.Response
 
 // do sends one request to the server. path is relative to the base URL (no
 // leading slash); token, when set, goes in a Bearer header; body, when not
 // nil, is sent as JSON.
 func (s *server) do(t *testing.T, method, path, token string, body any) httpResult {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatalf("encode request body: %v", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.URL()+path, rd)
-	if err != nil {
-		t.Fatalf("new request %s %s: %v", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return httpResult{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return testkit.Do(t, method, s.URL()+path, token, body, "Accept", "application/json")
 }
 
 // couchUserPath is the path npm uses to create or log in a user.
@@ -494,9 +440,7 @@ func (s *server) whoami(t *testing.T, token string) httpResult {
 // decodeJSON unmarshals b into v and fails the test with b on error.
 func decodeJSON(t *testing.T, b []byte, v any) {
 	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("decode JSON %q: %v", tail(string(b), 4096), err)
-	}
+	testkit.DecodeJSON(t, b, v)
 }
 
 // assertJSONError checks that an error answer has npm's {"error": "..."} shape.

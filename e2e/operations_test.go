@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // TestOperations runs the binary as an operator would past one machine:
@@ -54,14 +51,9 @@ func TestOperations(t *testing.T) {
 
 	// The last request is counted once its handler returns: wait until the
 	// ready check shows.
-	var families map[string]*dto.MetricFamily
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		families = scrapeMetrics(t, metricsURL)
-		if sampleSum(families, "gatehouse_http_requests_total", "route", "ready") >= 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	families := testkit.ScrapeUntil(t, metricsURL, 10*time.Second, func(m testkit.Metrics) bool {
+		return m.Sum("gatehouse_http_requests_total", "route", "ready") >= 1
+	})
 	checks := []struct {
 		family string
 		labels []string
@@ -86,7 +78,7 @@ func TestOperations(t *testing.T) {
 		{"go_goroutines", nil, 1, 0},
 	}
 	for _, c := range checks {
-		got := sampleSum(families, c.family, c.labels...)
+		got := families.Sum(c.family, c.labels...)
 		if got < c.min || (c.max > 0 && got > c.max) {
 			t.Errorf("%s%v = %v, want from %v to %v", c.family, c.labels, got, c.min, c.max)
 		}
@@ -134,58 +126,6 @@ func TestOperations(t *testing.T) {
 	}
 }
 
-// scrapeMetrics reads and parses the metrics exposition at url.
-func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
-	res, err := client.Get(url)
-	if err != nil {
-		t.Fatalf("scrape %s: %v", url, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(res.Body)
-		t.Fatalf("scrape %s: %s %s", url, res.Status, b)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatalf("parse the metrics at %s: %v", url, err)
-	}
-	return families
-}
-
-// sampleSum adds up the samples of family whose labels include every pair
-// of want (name, value, ...): counter and gauge values, histogram counts.
-func sampleSum(families map[string]*dto.MetricFamily, family string, want ...string) float64 {
-	f, ok := families[family]
-	if !ok {
-		return 0
-	}
-	var sum float64
-next:
-	for _, m := range f.GetMetric() {
-		for i := 0; i+1 < len(want); i += 2 {
-			found := false
-			for _, l := range m.GetLabel() {
-				found = found || l.GetName() == want[i] && l.GetValue() == want[i+1]
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			sum += m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			sum += m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return sum
-}
-
 // TestGarbageCollectorSettings: serve sets the Go collector's pace from
 // --gc-percent (400 unless told) and --memory-limit (256 MiB), replacing the GOGC and
 // GOMEMLIMIT a process would otherwise take from its environment; the Go
@@ -212,11 +152,11 @@ func TestGarbageCollectorSettings(t *testing.T) {
 				t.Fatal(err)
 			}
 			startServerWith(t, serverSetup{args: append([]string{"--metrics-listen", metricsAddr}, tc.args...), env: tc.env})
-			families := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
-			if got := sampleSum(families, "go_gc_gogc_percent"); got != tc.wantGOGC {
+			families := testkit.Scrape(t, "http://"+metricsAddr+"/metrics")
+			if got := families.Sum("go_gc_gogc_percent"); got != tc.wantGOGC {
 				t.Errorf("go_gc_gogc_percent = %v, want %v", got, tc.wantGOGC)
 			}
-			limit := sampleSum(families, "go_gc_gomemlimit_bytes")
+			limit := families.Sum("go_gc_gomemlimit_bytes")
 			switch {
 			case tc.wantLimit == 0 && limit < 1<<62:
 				t.Errorf("go_gc_gomemlimit_bytes = %v, want no limit", limit)

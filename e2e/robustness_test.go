@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha1"
 	"crypto/sha512"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // rbRelease is one version of a package, ready to publish: its tarball and
@@ -60,43 +59,18 @@ func rbMakeRelease(name, version string, pad int, seed uint64) (rbRelease, error
 	padding := make([]byte, pad)
 	_, _ = rand.NewChaCha8(seedBytes).Read(padding)
 
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	tgz, err := testkit.Tarball(testkit.File{Name: "package/package.json", Data: manifest},
+		testkit.File{Name: "package/pad.bin", Data: padding})
 	if err != nil {
 		return rbRelease{}, err
 	}
-	tw := tar.NewWriter(zw)
-	mtime := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{
-		{"package/package.json", manifest},
-		{"package/pad.bin", padding},
-	} {
-		hdr := &tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: mtime, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return rbRelease{}, err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return rbRelease{}, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return rbRelease{}, err
-	}
-	if err := zw.Close(); err != nil {
-		return rbRelease{}, err
-	}
-	tgz := buf.Bytes()
-	s1 := sha1.Sum(tgz)
 	s512 := sha512.Sum512(tgz)
 	return rbRelease{
 		name:      name,
 		version:   version,
 		tgz:       tgz,
-		shasum:    hex.EncodeToString(s1[:]),
-		integrity: "sha512-" + base64.StdEncoding.EncodeToString(s512[:]),
+		shasum:    testkit.Shasum(tgz),
+		integrity: testkit.Integrity(tgz),
 		sha512hex: hex.EncodeToString(s512[:]),
 	}, nil
 }
@@ -113,29 +87,7 @@ func rbMustRelease(t *testing.T, name, version string, pad int, seed uint64) rbR
 
 // rbPublishBody is the JSON document npm sends to publish rel.
 func rbPublishBody(rel rbRelease) []byte {
-	doc := map[string]any{
-		"_id":       rel.name,
-		"name":      rel.name,
-		"dist-tags": map[string]string{"latest": rel.version},
-		"versions": map[string]any{
-			rel.version: map[string]any{
-				"name":    rel.name,
-				"version": rel.version,
-				"dist": map[string]string{
-					"shasum":    rel.shasum,
-					"integrity": rel.integrity,
-				},
-			},
-		},
-		"_attachments": map[string]any{
-			rel.name + "-" + rel.version + ".tgz": map[string]any{
-				"content_type": "application/octet-stream",
-				"data":         base64.StdEncoding.EncodeToString(rel.tgz),
-				"length":       len(rel.tgz),
-			},
-		},
-	}
-	b, err := json.Marshal(doc)
+	b, err := json.Marshal(testkit.PublishBody(nil, rel.name, rel.version, rel.tgz))
 	if err != nil {
 		// Only strings, maps and ints: this cannot fail.
 		panic(fmt.Sprintf("encode publish body: %v", err))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/base32"
 	"encoding/json"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/totp"
 )
 
@@ -193,45 +193,11 @@ func profileTFA(t *testing.T, c *npmClient) string {
 // doHeader is server.do with extra request headers.
 func (s *server) doHeader(t *testing.T, method, path, token string, header map[string]string, body any) httpResult {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatalf("encode request body: %v", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.URL()+path, rd)
-	if err != nil {
-		t.Fatalf("new request %s %s: %v", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	pairs := []string{"Accept", "application/json"}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		pairs = append(pairs, k, v)
 	}
-	return roundTrip(t, req)
-}
-
-// roundTrip sends req and reads the whole answer.
-func roundTrip(t *testing.T, req *http.Request) httpResult {
-	t.Helper()
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
-	}
-	return httpResult{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return testkit.Do(t, method, s.URL()+path, token, body, pairs...)
 }
 
 // assertOTPChallenge checks that res is npm's OTP challenge.
@@ -363,7 +329,7 @@ func (c *npmClient) drive(dir string, tty bool, steps []step, args ...string) (s
 	defer cancel()
 	cmd := c.command(ctx, dir, args...)
 	label := c.tool.name + " " + strings.Join(args, " ")
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	var term *os.File
 	copied := make(chan struct{})
 	if tty {

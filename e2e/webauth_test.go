@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // Confirmations in the browser: `npm login --auth-type=web`, and the OTP
@@ -38,7 +40,7 @@ func browse(t *testing.T, rawURL string, form url.Values) httpResult {
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	return roundTrip(t, req)
+	return testkit.Send(t, req)
 }
 
 // assertPage checks a page's status and that it contains each of want.

@@ -3,10 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +11,9 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
-	"github.com/gatehouse-registry/gatehouse/internal/server"
+	"github.com/gatehouse-registry/gatehouse/internal/server/servertest"
 	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 func smallScale() ScaleCorpus {
@@ -70,35 +68,15 @@ func checkSeededStore(t *testing.T, base config.Config) {
 		t.Errorf("packages.txt lists %d packages, want %d", n, c.Packages)
 	}
 
-	srv, err := server.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	_, site := servertest.Start(t, cfg)
 	get := func(path, tok, accept string) (int, []byte) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, "GET", hs.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
+		var header []string
 		if accept != "" {
-			req.Header.Set("Accept", accept)
+			header = []string{"Accept", accept}
 		}
-		res, err := hs.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, err := io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.StatusCode, body
+		res := testkit.Do(t, http.MethodGet, site+path, tok, nil, header...)
+		return res.Status, res.Body
 	}
 
 	for _, tok := range append(append([]SeededToken(nil), st.Sample...), st.Cold...) {
@@ -109,7 +87,7 @@ func checkSeededStore(t *testing.T, base config.Config) {
 		}
 	}
 	reader := st.Sample[0].Token
-	cl := NewClient(hs.URL)
+	cl := NewClient(site)
 	if err := Prime(ctx, cl, []string{st.Sample[1].Token, st.Sample[2].Token, st.Cold[0].Token}, 2); err != nil {
 		t.Errorf("prime with seeded tokens: %v", err)
 	}
@@ -151,11 +129,11 @@ func checkSeededStore(t *testing.T, base config.Config) {
 				if m.Name != name || m.Version != v {
 					t.Errorf("%s@%s: the manifest says %s@%s", name, v, m.Name, m.Version)
 				}
-				want := hs.URL + "/" + name + "/-/" + registry.TarballFilename(name, v)
+				want := site + "/" + name + "/-/" + registry.TarballFilename(name, v)
 				if m.Dist.Tarball != want {
 					t.Fatalf("%s@%s: tarball %s, want %s", name, v, m.Dist.Tarball, want)
 				}
-				status, tgz := get(strings.TrimPrefix(m.Dist.Tarball, hs.URL), reader, "")
+				status, tgz := get(strings.TrimPrefix(m.Dist.Tarball, site), reader, "")
 				if status != 200 {
 					t.Fatalf("GET %s = %d", m.Dist.Tarball, status)
 				}

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -39,15 +37,8 @@ func BenchmarkPackumentHandler(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			cfg := config.Default()
 			cfg.DataDir = b.TempDir()
-			srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer srv.Close()
-			tr := &testRegistry{t: b, srv: srv, url: ""}
-			hs := httptest.NewServer(srv.Handler())
-			defer hs.Close()
-			tr.url = hs.URL
+			tr := openRegistry(b, cfg, quietLogger())
+			srv := tr.srv
 			alice := tr.user("alice")
 			for _, v := range []string{"1.0.0", "1.1.0", "1.2.0", "2.0.0"} {
 				if res := tr.do("PUT", "/"+escape(c.pkg), alice, publishBody(tr.t, c.pkg, v)); res.status != 201 {

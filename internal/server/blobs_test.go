@@ -25,12 +25,7 @@ func TestTarballsOnEachBlobStore(t *testing.T) {
 		cfg := config.Default()
 		cfg.DataDir = t.TempDir()
 		cfg.Blobs = where
-		srv, err := Open(t.Context(), cfg, NewLogger(&logs, "info", false))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
-		tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
+		tr := openRegistry(t, cfg, NewLogger(&logs, "info", false))
 
 		loc, err := blob.ParseLocation(where, "")
 		if err != nil {

@@ -1,10 +1,8 @@
 package server
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -20,12 +18,7 @@ func TestPackumentCacheAcrossProcesses(t *testing.T) {
 	a := newTestRegistry(t)
 	cfg := config.Default()
 	cfg.DataDir = a.dir
-	other, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	b := &testRegistry{t: t, srv: other, url: newHTTPServer(t, other), dir: a.dir}
+	b := openRegistry(t, cfg, quietLogger())
 
 	alice := a.user("alice")
 	if res := a.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0")); res.status != 201 {
@@ -187,15 +180,11 @@ func TestCacheSizeSetting(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.CacheSize = 1 << 20
-	srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	tr := openRegistry(t, cfg, quietLogger())
+	srv := tr.srv
 	if _, _, limit := srv.Registry.CacheUse(); limit != 1<<20 {
 		t.Fatalf("cache bound %d, want %d", limit, 1<<20)
 	}
-	tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
 	alice := tr.user("alice")
 	for i := 0; i < 40; i++ {
 		name := fmt.Sprintf("big-%02d", i)

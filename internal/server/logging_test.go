@@ -1,38 +1,17 @@
 package server
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
-
-// lockedBuffer is a log destination that request goroutines and the test
-// may use at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // records parses every line of a JSON log; a line that is not a JSON object
 // fails the test.
@@ -56,15 +35,10 @@ func records(t *testing.T, text string) []map[string]any {
 // X-Request-Id, the failure's line carries the same id, and no secret
 // appears anywhere.
 func TestJSONLogs(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	srv, err := Open(context.Background(), cfg, NewLogger(logs, "debug", true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
+	tr := openRegistry(t, cfg, NewLogger(logs, "debug", true))
 
 	const password = "password-alice" // what tr.user sends
 	alice := tr.user("alice")
@@ -91,7 +65,7 @@ func TestJSONLogs(t *testing.T) {
 	// A failure inside a request: the database is gone.
 	third := tr.user("bob")
 	secrets = append(secrets, third, "password-bob")
-	if err := srv.store.Close(); err != nil {
+	if err := tr.srv.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	failed := tr.do("GET", "/-/whoami", third, nil)
@@ -183,15 +157,10 @@ func TestJSONLogs(t *testing.T) {
 
 // TestTextLogs checks the default format: key=value lines with the same fields.
 func TestTextLogs(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	srv, err := Open(context.Background(), cfg, NewLogger(logs, "info", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	tr := &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
+	tr := openRegistry(t, cfg, NewLogger(logs, "info", false))
 	res := tr.do("GET", "/missing-package", "", nil)
 	id := res.header.Get("X-Request-Id")
 	wantLine := []string{"msg=request", "request_id=" + id, "method=GET", "route=packument", "path=/missing-package", "status=404", "bytes=", "duration=", "client=127.0.0.1"}

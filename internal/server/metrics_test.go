@@ -3,81 +3,24 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
-
-// scrape reads and parses the exposition text a metrics handler serves.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, res.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatalf("parse the metrics of %s: %v", url, err)
-	}
-	return families
-}
-
-// value sums the samples of family whose labels include every pair of want
-// (name, value, name, value...): a counter's value, or a histogram's count.
-func value(families map[string]*dto.MetricFamily, family string, want ...string) float64 {
-	f, ok := families[family]
-	if !ok {
-		return 0
-	}
-	var sum float64
-next:
-	for _, m := range f.GetMetric() {
-		for i := 0; i+1 < len(want); i += 2 {
-			found := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == want[i] && l.GetValue() == want[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			sum += m.GetCounter().GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		case m.Gauge != nil:
-			sum += m.GetGauge().GetValue()
-		}
-	}
-	return sum
-}
 
 // TestMetricsAfterRealRequests sends requests of every kind the metrics
 // count, scrapes /metrics and checks each counter moved, with the right
 // labels and nothing from the paths or the tokens in any label.
 func TestMetricsAfterRealRequests(t *testing.T) {
 	tr := newTestRegistry(t)
-	metricsURL := httptest.NewServer(tr.srv.metricsHandler())
-	t.Cleanup(metricsURL.Close)
+	metricsURL := testkit.Serve(t, tr.srv.metricsHandler())
 
 	unknown, err := token.NewFormat("").Generate()
 	if err != nil {
@@ -118,14 +61,9 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 
 	// A request is counted once its handler returns, which can be just after
 	// the client has read the answer: wait for the last one.
-	var families map[string]*dto.MetricFamily
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		families = scrape(t, metricsURL.URL+"/metrics")
-		if value(families, "gatehouse_http_requests_total") >= total || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	families := testkit.ScrapeUntil(t, metricsURL+"/metrics", 5*time.Second, func(m testkit.Metrics) bool {
+		return m.Sum("gatehouse_http_requests_total") >= total
+	})
 
 	checks := []struct {
 		family string
@@ -160,13 +98,13 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		{"gatehouse_cache_requests_total", []string{"cache", "token"}, 4},
 	}
 	for _, c := range checks {
-		if got := value(families, c.family, c.labels...); got != c.want {
+		if got := families.Sum(c.family, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.family, c.labels, got, c.want)
 		}
 	}
 	for _, cache := range []string{"packument", "token"} {
 		for _, result := range []string{"hit", "miss"} {
-			if value(families, "gatehouse_cache_requests_total", "cache", cache, "result", result) < 1 {
+			if families.Sum("gatehouse_cache_requests_total", "cache", cache, "result", result) < 1 {
 				t.Errorf("no %s %s counted", cache, result)
 			}
 		}
@@ -223,33 +161,13 @@ func TestMetricsListener(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.ShutdownTimeout = 5 * time.Second
-	srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln, mln) }()
-	registry, metrics := "http://"+ln.Addr().String(), "http://"+mln.Addr().String()
+	l := serveListening(t, cfg)
+	registry, metrics := "http://"+l.registry, "http://"+l.metrics
 
 	get := func(url string) (int, string) {
 		t.Helper()
-		res, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		res := testkit.Do(t, http.MethodGet, url, "", nil)
+		return res.Status, string(res.Body)
 	}
 	if code, _ := get(registry + "/-/ping"); code != 200 {
 		t.Fatalf("registry /-/ping = %d", code)
@@ -277,31 +195,26 @@ func TestMetricsListener(t *testing.T) {
 	}
 	// The counter holds the registry's two requests (/-/ping and /metrics),
 	// not the metrics address's own.
-	var families map[string]*dto.MetricFamily
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		families = scrape(t, metrics+"/metrics")
-		if value(families, "gatehouse_http_requests_total") >= 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := value(families, "gatehouse_http_requests_total", "route", "ping"); got != 1 {
+	families := testkit.ScrapeUntil(t, metrics+"/metrics", 5*time.Second, func(m testkit.Metrics) bool {
+		return m.Sum("gatehouse_http_requests_total") >= 2
+	})
+	if got := families.Sum("gatehouse_http_requests_total", "route", "ping"); got != 1 {
 		t.Errorf("ping requests counted: %v, want 1", got)
 	}
-	if got := value(families, "gatehouse_http_requests_total"); got != 2 {
+	if got := families.Sum("gatehouse_http_requests_total"); got != 2 {
 		t.Errorf("requests counted: %v, want 2", got)
 	}
 
-	stop()
+	l.stop()
 	select {
-	case err := <-served:
+	case err := <-l.served:
 		if err != nil {
 			t.Fatalf("Serve returned %v after the stop, want nil", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after the stop")
 	}
-	for _, addr := range []string{ln.Addr().String(), mln.Addr().String()} {
+	for _, addr := range []string{l.registry, l.metrics} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still takes connections after Serve returned", addr)
@@ -317,23 +230,8 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 			cfg := config.Default()
 			cfg.DataDir = t.TempDir()
 			cfg.Pprof = on
-			srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { srv.Close() })
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			mln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, stop := context.WithCancel(context.Background())
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ctx, ln, mln) }()
-			t.Cleanup(func() { stop(); <-served })
+			l := serveListening(t, cfg)
+			t.Cleanup(func() { l.stop(); <-l.served })
 			want := 404
 			if on {
 				want = 200
@@ -342,20 +240,16 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 				url  string
 				code int
 			}{
-				{"http://" + mln.Addr().String() + "/debug/pprof/", want},
-				{"http://" + mln.Addr().String() + "/debug/pprof/heap?debug=1", want},
-				{"http://" + mln.Addr().String() + "/debug/pprof/goroutine?debug=1", want},
-				{"http://" + ln.Addr().String() + "/debug/pprof/", 404},
-				{"http://" + ln.Addr().String() + "/debug/pprof/heap", 404},
+				{"http://" + l.metrics + "/debug/pprof/", want},
+				{"http://" + l.metrics + "/debug/pprof/heap?debug=1", want},
+				{"http://" + l.metrics + "/debug/pprof/goroutine?debug=1", want},
+				{"http://" + l.registry + "/debug/pprof/", 404},
+				{"http://" + l.registry + "/debug/pprof/heap", 404},
 			} {
-				res, err := http.Get(c.url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if res.StatusCode != c.code {
-					t.Errorf("GET %s = %d, want %d", c.url, res.StatusCode, c.code)
+				res := testkit.Do(t, http.MethodGet, c.url, "", nil)
+				body := res.Body
+				if res.Status != c.code {
+					t.Errorf("GET %s = %d, want %d", c.url, res.Status, c.code)
 				}
 				if c.code == 200 && strings.Contains(c.url, "heap") && !strings.Contains(string(body), "heap profile") {
 					t.Errorf("GET %s is not a heap profile: %.100s", c.url, body)
@@ -363,4 +257,35 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listening is gatehouse served as `gatehouse serve` serves it, on two
+// loopback listeners: the registry's and the metrics'.
+type listening struct {
+	registry, metrics string // the listeners' addresses (host:port)
+	stop              context.CancelFunc
+	served            chan error // what Serve returned, once stopped
+}
+
+// serveListening opens gatehouse on cfg and serves it on two loopback
+// listeners until stop is called; the server closes when t ends.
+func serveListening(t *testing.T, cfg config.Config) listening {
+	t.Helper()
+	srv, err := Open(context.Background(), cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	l := listening{registry: ln.Addr().String(), metrics: mln.Addr().String(), stop: stop, served: make(chan error, 1)}
+	go func() { l.served <- srv.Serve(ctx, ln, mln) }()
+	return l
 }

@@ -1,19 +1,16 @@
 package server
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha1"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // testRegistry is an in-process gatehouse on a temporary data folder.
@@ -40,21 +38,23 @@ func newTestRegistry(t *testing.T, mutate ...func(*config.Config)) *testRegistry
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	srv, err := Open(context.Background(), cfg, NewLogger(io.Discard, "error", false))
+	return openRegistry(t, cfg, quietLogger())
+}
+
+// openRegistry opens gatehouse on cfg, logging to logger, and serves it on a
+// loopback port until t ends.
+func openRegistry(t testing.TB, cfg config.Config, logger *slog.Logger) *testRegistry {
+	t.Helper()
+	srv, err := Open(context.Background(), cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &testRegistry{t: t, srv: srv, url: newHTTPServer(t, srv), dir: cfg.DataDir}
+	return &testRegistry{t: t, srv: srv, url: testkit.Serve(t, srv.Handler()), dir: cfg.DataDir}
 }
 
-// newHTTPServer serves srv on a loopback port until the test ends and returns its URL.
-func newHTTPServer(t *testing.T, srv *Server) string {
-	t.Helper()
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return hs.URL
-}
+// quietLogger logs nothing a test would see.
+func quietLogger() *slog.Logger { return NewLogger(io.Discard, "error", false) }
 
 type response struct {
 	status int
@@ -77,42 +77,15 @@ func (r response) errorText(t testing.TB) string {
 	return s
 }
 
+// do sends one request to the registry; a string body is sent as it is,
+// any other as testkit.Do sends it.
 func (tr *testRegistry) do(method, path, tok string, body any, headers ...string) response {
 	tr.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			tr.t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
+	if b, ok := body.(string); ok {
+		body = []byte(b)
 	}
-	req, err := http.NewRequest(method, tr.url+path, rd)
-	if err != nil {
-		tr.t.Fatal(err)
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tr.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{res.StatusCode, res.Header, b}
+	res := testkit.Do(tr.t, method, tr.url+path, tok, body, headers...)
+	return response{res.Status, res.Header, res.Body}
 }
 
 func (tr *testRegistry) user(name string) string {
@@ -125,53 +98,17 @@ func (tr *testRegistry) user(name string) string {
 	return res.json(tr.t)["token"].(string)
 }
 
-// tarball builds a gzip tar holding package/package.json with name and version.
-func tarball(t testing.TB, pkgJSON string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	files := map[string]string{"package/package.json": pkgJSON, "package/index.js": "module.exports = 1\n"}
-	for _, name := range []string{"package/package.json", "package/index.js"} {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[name])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // publishBody is what npm sends to publish name@version, with options to break it.
 func publishBody(t testing.TB, name, version string, opts ...func(m map[string]any, tgz *[]byte)) map[string]any {
 	t.Helper()
 	pj := fmt.Sprintf(`{"name":%q,"version":%q,"description":"the %s package","keywords":["demo"]}`, name, version, name)
-	tgz := tarball(t, pj)
-	manifest := map[string]any{"name": name, "version": version, "description": "the " + name + " package",
-		"keywords": []string{"demo"}, "readme": "# " + name}
-	body := map[string]any{"_id": name, "name": name, "dist-tags": map[string]string{"latest": version},
-		"versions": map[string]any{version: manifest}}
+	tgz := testkit.PackageTarball(t, pj)
+	body := map[string]any{"versions": map[string]any{version: map[string]any{"description": "the " + name + " package",
+		"keywords": []string{"demo"}, "readme": "# " + name}}}
 	for _, o := range opts {
 		o(body, &tgz)
 	}
-	sum1 := sha1.Sum(tgz)
-	sum512 := sha512.Sum512(tgz)
-	if _, ok := manifest["dist"]; !ok {
-		manifest["dist"] = map[string]any{"shasum": hex.EncodeToString(sum1[:]),
-			"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sum512[:])}
-	}
-	if _, ok := body["_attachments"]; !ok {
-		body["_attachments"] = map[string]any{name + "-" + version + ".tgz": map[string]any{
-			"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(tgz), "length": len(tgz)}}
-	}
-	return body
+	return testkit.PublishBody(body, name, version, tgz)
 }
 
 func escape(name string) string { return strings.Replace(name, "/", "%2f", 1) }
@@ -281,7 +218,7 @@ func TestBadPublishesStoreNothing(t *testing.T) {
 			*tgz = []byte("this is not a tarball")
 		}), 400, "gzip"},
 		{"tarball of another package", "/demo", publishBody(t, "demo", "1.0.0", func(_ map[string]any, tgz *[]byte) {
-			*tgz = tarball(t, `{"name":"other","version":"1.0.0"}`)
+			*tgz = testkit.PackageTarball(t, `{"name":"other","version":"1.0.0"}`)
 		}), 400, "does not match"},
 		{"body over the limit", "/demo", map[string]string{"name": "demo", "pad": big}, 413, "limit"},
 		{"name differs from URL", "/demo", publishBody(t, "other", "1.0.0"), 400, "does not match"},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 )
 
@@ -437,8 +438,7 @@ func TestNoPlaintextTokenAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &testRegistry{t: t, srv: srv, dir: cfg.DataDir}
-	hs := newHTTPServer(t, srv)
-	tr.url = hs
+	tr.url = testkit.Serve(t, srv.Handler())
 	alice := tr.user("alice")
 	secrets := []string{alice, "password-alice"}
 	secrets = append(secrets, tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true}))

@@ -1,30 +1,21 @@
 package web_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"context"
-	"crypto/sha1"
-	"crypto/sha512"
 	"encoding/base32"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-registry/gatehouse/internal/config"
-	"github.com/gatehouse-registry/gatehouse/internal/server"
+	"github.com/gatehouse-registry/gatehouse/internal/server/servertest"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/totp"
 )
 
@@ -36,47 +27,17 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	cfg := servertest.Config(t)
 	cfg.MaxBodySize = 4 << 20
-	srv, err := server.Open(context.Background(), cfg, server.NewLogger(io.Discard, "error", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &site{t: t, url: hs.URL}
+	_, url := servertest.Start(t, cfg)
+	return &site{t: t, url: url}
 }
 
 // api calls the npm API as the npm CLI would: JSON, and a bearer token.
 func (s *site) api(method, path, tok string, body any) (int, []byte) {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.url+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	res := testkit.Do(s.t, method, s.url+path, tok, body)
+	return res.Status, res.Body
 }
 
 // apiUser creates an account through the npm API and returns its token; the
@@ -96,24 +57,9 @@ func (s *site) apiUser(name string) string {
 func (s *site) publish(tok, name, version, readme string) {
 	s.t.Helper()
 	pkgJSON := fmt.Sprintf(`{"name":%q,"version":%q,"description":"the %s package"}`, name, version, name)
-	tgz := packTarball(s.t, pkgJSON)
-	sha := sha1.Sum(tgz)
-	integrity := sha512.Sum512(tgz)
-	_, bare, _ := strings.Cut(name, "/")
-	if bare == "" {
-		bare = name
-	}
-	body := map[string]any{
-		"_id": name, "name": name, "dist-tags": map[string]string{"latest": version},
-		"versions": map[string]any{version: map[string]any{
-			"name": name, "version": version, "description": "the " + name + " package", "readme": readme,
-			"license": "MIT", "keywords": []string{"pages"},
-			"dist": map[string]string{"shasum": hex.EncodeToString(sha[:]),
-				"integrity": "sha512-" + base64.StdEncoding.EncodeToString(integrity[:])},
-		}},
-		"_attachments": map[string]any{bare + "-" + version + ".tgz": map[string]any{
-			"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(tgz), "length": len(tgz)}},
-	}
+	body := testkit.PublishBody(map[string]any{"versions": map[string]any{version: map[string]any{
+		"description": "the " + name + " package", "readme": readme, "license": "MIT", "keywords": []string{"pages"},
+	}}}, name, version, testkit.PackageTarball(s.t, pkgJSON))
 	if status, b := s.api("PUT", "/"+strings.Replace(name, "/", "%2f", 1), tok, body); status != http.StatusCreated {
 		s.t.Fatalf("publish %s@%s: %d %s", name, version, status, b)
 	}
@@ -131,28 +77,6 @@ func (s *site) deprecate(tok, name, version, message string) {
 	if status, b := s.api("PUT", "/"+name, tok, doc); status != http.StatusOK && status != http.StatusCreated {
 		s.t.Fatalf("deprecate %s@%s: %d %s", name, version, status, b)
 	}
-}
-
-// packTarball builds a gzip tar with package/package.json.
-func packTarball(t *testing.T, pkgJSON string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	if err := tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pkgJSON)),
-		Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write([]byte(pkgJSON)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // browser is one person's web browser: its own cookies, HTML accepted,
@@ -244,6 +168,7 @@ func (b *browser) signIn(name, otp string) page {
 	return b.submit("/login", "/login", f)
 }
 
+// wantIn fails t unless the page has the status and holds every one of parts.
 func wantIn(t *testing.T, what string, p page, status int, parts ...string) {
 	t.Helper()
 	if p.status != status {
@@ -256,10 +181,11 @@ func wantIn(t *testing.T, what string, p page, status int, parts ...string) {
 	}
 }
 
+// wantNotIn fails t when the page holds any of parts but "".
 func wantNotIn(t *testing.T, what string, p page, parts ...string) {
 	t.Helper()
 	for _, s := range parts {
-		if strings.Contains(p.body, s) {
+		if s != "" && strings.Contains(p.body, s) {
 			t.Fatalf("%s: page has %q\n%s", what, s, p.body)
 		}
 	}

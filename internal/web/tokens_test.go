@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -53,58 +51,18 @@ func (s *tokSite) whoami(tok string) (int, string) {
 
 func tokPassword(name string) string { return "password of " + name }
 
-// tokBrowser is one person's browser: cookies kept, HTML accepted.
+// tokBrowser is the pages tests' browser (pages_test.go), whose forms also
+// send back their one-time value, and whose people have tokPassword.
 type tokBrowser struct {
-	t    *testing.T
-	site *tokSite
-	c    *http.Client
+	*browser
 }
 
-// tokPage is a response as the browser got it.
-type tokPage struct {
-	status   int
-	location string
-	body     string
-}
-
-func (s *tokSite) browser() *tokBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return &tokBrowser{t: s.t, site: s, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (b *tokBrowser) do(method, path string, form url.Values) tokPage {
-	b.t.Helper()
-	var rd io.Reader
-	if form != nil {
-		rd = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.site.url+path, rd)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/html")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return tokPage{status: res.StatusCode, location: res.Header.Get("Location"), body: string(body)}
-}
-
-func (b *tokBrowser) get(path string) tokPage { b.t.Helper(); return b.do("GET", path, nil) }
+func (s *tokSite) browser() *tokBrowser { return &tokBrowser{s.site.browser()} }
 
 var tokCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrfOf returns the CSRF field of a page.
-func (b *tokBrowser) csrfOf(p tokPage) string {
+func (b *tokBrowser) csrfOf(p page) string {
 	b.t.Helper()
 	m := tokCSRF.FindStringSubmatch(p.body)
 	if m == nil {
@@ -115,15 +73,15 @@ func (b *tokBrowser) csrfOf(p tokPage) string {
 
 // submit loads pagePath, as a person would, and posts form to action with
 // the page's CSRF field.
-func (b *tokBrowser) submit(pagePath, action string, form url.Values) tokPage {
+func (b *tokBrowser) submit(pagePath, action string, form url.Values) page {
 	b.t.Helper()
-	page := b.get(pagePath)
-	form.Set("csrf", b.csrfOf(page))
+	shown := b.get(pagePath)
+	form.Set("csrf", b.csrfOf(shown))
 	// The page's one-time form value goes back too, as a browser sends every hidden field.
-	if m := tokOnce.FindStringSubmatch(page.body); m != nil && form.Get("once") == "" {
+	if m := tokOnce.FindStringSubmatch(shown.body); m != nil && form.Get("once") == "" {
 		form.Set("once", m[1])
 	}
-	return b.do("POST", action, form)
+	return b.post(action, form)
 }
 
 // tokOnce finds a form's one-time value.
@@ -146,27 +104,6 @@ func (b *tokBrowser) signIn(name string) {
 	}
 }
 
-func tokWant(t *testing.T, what string, p tokPage, status int, parts ...string) {
-	t.Helper()
-	if p.status != status {
-		t.Fatalf("%s: status %d, want %d\n%s", what, p.status, status, p.body)
-	}
-	for _, s := range parts {
-		if !strings.Contains(p.body, s) {
-			t.Fatalf("%s: the page lacks %q\n%s", what, s, p.body)
-		}
-	}
-}
-
-func tokWantNot(t *testing.T, what string, p tokPage, parts ...string) {
-	t.Helper()
-	for _, s := range parts {
-		if s != "" && strings.Contains(p.body, s) {
-			t.Fatalf("%s: the page has %q\n%s", what, s, p.body)
-		}
-	}
-}
-
 var (
 	wholeTokenRE = regexp.MustCompile(`npm_[A-Za-z0-9]{36}`)
 	controlRE    = regexp.MustCompile(`<(input|select|textarea)\b[^>]*>`)
@@ -177,7 +114,7 @@ var (
 )
 
 // labelled checks that every visible control of the page has a <label for>.
-func labelled(t *testing.T, what string, p tokPage) {
+func labelled(t *testing.T, what string, p page) {
 	t.Helper()
 	for _, tag := range controlRE.FindAllString(p.body, -1) {
 		if strings.Contains(tag, `type="hidden"`) {
@@ -194,7 +131,7 @@ func labelled(t *testing.T, what string, p tokPage) {
 }
 
 // hiddenFields reads a page's hidden fields, as the browser would send them.
-func hiddenFields(p tokPage) url.Values {
+func hiddenFields(p page) url.Values {
 	f := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(p.body, -1) {
 		f.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
@@ -227,36 +164,36 @@ func TestAccessTokenPages(t *testing.T) {
 	uma := s.browser()
 	uma.signUp("uma")
 	// Sign out and in again through the forms.
-	if p := uma.do("POST", "/logout", url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}); p.status != http.StatusSeeOther {
+	if p := uma.post("/logout", url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}); p.status != http.StatusSeeOther {
 		t.Fatalf("sign out: %d %s", p.status, p.body)
 	}
 	uma.signIn("uma")
 
 	// Nobody sees another person's tokens.
 	for _, path := range []string{list, classic, granular} {
-		tokWant(t, "uma at "+path, uma.get(path), http.StatusNotFound)
+		wantIn(t, "uma at "+path, uma.get(path), http.StatusNotFound)
 	}
 
 	empty := tina.get(list)
-	tokWant(t, "empty list", empty, http.StatusOK, "<h1>Access Tokens</h1>", "Generate New Token",
+	wantIn(t, "empty list", empty, http.StatusOK, "<h1>Access Tokens</h1>", "Generate New Token",
 		`href="`+granular+`">Granular Access Token</a>`, `href="`+classic+`">Classic Token</a>`, "<h2>Sessions</h2>",
 		"(this browser)", ">Revoke</button>")
 
 	// A classic read-only token: the seed's choices and explanations, and the password.
 	form := tina.get(classic)
-	tokWant(t, "classic form", form, http.StatusOK, `<label for="token-name">Name</label>`,
+	wantIn(t, "classic form", form, http.StatusOK, `<label for="token-name">Name</label>`,
 		`<strong>Read-only</strong>`, `<strong>Automation</strong>`, `<strong>Publish</strong>`,
 		"A read-only token can only be used to download packages from the registry.",
 		"An automation token can download packages and publish new ones",
 		"A publish token can perform any action on your behalf",
 		`<label for="password">Password</label>`, ">Generate Token</button>")
-	tokWantNot(t, "classic form without 2FA", form, "One-time password")
+	wantNotIn(t, "classic form without 2FA", form, "One-time password")
 	labelled(t, "classic form", form)
 	p := tina.submit(classic, classic, url.Values{"name": {"laptop"}, "type": {"read-only"}, "password": {"wrong password"}})
-	tokWant(t, "classic, wrong password", p, http.StatusUnauthorized, "Incorrect password", `value="laptop"`,
+	wantIn(t, "classic, wrong password", p, http.StatusUnauthorized, "Incorrect password", `value="laptop"`,
 		`value="read-only" required checked`)
 	created := tina.submit(classic, classic, url.Values{"name": {"laptop"}, "type": {"read-only"}, "password": {tokPassword("tina")}})
-	tokWant(t, "classic created", created, http.StatusCreated, "<h1>Access Tokens</h1>", `data-copy="#new-token"`, ">Copy</button>")
+	wantIn(t, "classic created", created, http.StatusCreated, "<h1>Access Tokens</h1>", `data-copy="#new-token"`, ">Copy</button>")
 	readOnly := wholeTokenRE.FindString(created.body)
 	if readOnly == "" {
 		t.Fatalf("no token on the page: %s", created.body)
@@ -270,7 +207,7 @@ func TestAccessTokenPages(t *testing.T) {
 
 	// Granular: the form, with every control labelled.
 	form = tina.get(granular)
-	tokWant(t, "granular form", form, http.StatusOK, `<label for="token-name">Token name</label>`,
+	wantIn(t, "granular form", form, http.StatusOK, `<label for="token-name">Token name</label>`,
 		`<label for="token-description">Description</label>`, `<label for="token-expires">Expiration</label>`,
 		">7 days<", ">30 days<", ">60 days<", ">90 days<", ">Custom...<", `type="date"`,
 		"<legend>Allowed IP ranges</legend>", ">Add IP Range</button>", "<legend>Packages and scopes</legend>",
@@ -284,11 +221,11 @@ func TestAccessTokenPages(t *testing.T) {
 	f := granularForm("deploy", 30, "read-write", "10.0.0.0/8")
 	f.Set("step", "add-ip")
 	p = tina.submit(granular, granular, f)
-	tokWant(t, "add IP range", p, http.StatusOK, `id="cidr-0" name="cidr" value="10.0.0.0/8"`,
+	wantIn(t, "add IP range", p, http.StatusOK, `id="cidr-0" name="cidr" value="10.0.0.0/8"`,
 		`id="cidr-1" name="cidr" value=""`, `value="deploy"`, "deploys from CI")
 	labelled(t, "form with two IP inputs", p)
 	f["cidr"] = []string{"10.0.0.0/8", ""}
-	tokWant(t, "add a third IP range", tina.submit(granular, granular, f), http.StatusOK, `id="cidr-2" name="cidr" value=""`)
+	wantIn(t, "add a third IP range", tina.submit(granular, granular, f), http.StatusOK, `id="cidr-2" name="cidr" value=""`)
 
 	// Errors keep what was typed and say what is wrong, as the API does.
 	apiTok := s.apiLogin("tina")
@@ -305,21 +242,21 @@ func TestAccessTokenPages(t *testing.T) {
 	f = granularForm("keep-me", 30, "read-only", "10.0.0.0/8", "10.0.0.0/33")
 	p = tina.submit(granular, granular, f)
 	msg := apiError(map[string]any{"name": "keep-me", "packages_all": true, "cidr_whitelist": []string{"10.0.0.0/8", "10.0.0.0/33"}})
-	tokWant(t, "bad CIDR", p, http.StatusBadRequest, "CIDR whitelist contains invalid CIDR entry: 10.0.0.0/33",
+	wantIn(t, "bad CIDR", p, http.StatusBadRequest, "CIDR whitelist contains invalid CIDR entry: 10.0.0.0/33",
 		html.EscapeString(msg), `value="keep-me"`, `value="10.0.0.0/33"`, `value="10.0.0.0/8"`)
-	tokWantNot(t, "bad CIDR", p, "Review the new token")
+	wantNotIn(t, "bad CIDR", p, "Review the new token")
 
 	f = granularForm("too-long", 120, "read-write")
 	p = tina.submit(granular, granular, f)
 	msg = apiError(map[string]any{"name": "too-long", "packages_all": true, "packages_and_scopes_permission": "read-write",
 		"expires": 120})
-	tokWant(t, "write token for 120 days", p, http.StatusBadRequest,
+	wantIn(t, "write token for 120 days", p, http.StatusBadRequest,
 		"Read-write tokens cannot have expiration longer than 90 days", msg, `value="too-long"`,
 		`value="`+f.Get("expiry_date")+`"`, `<option value="custom" selected>`, `<option value="read-write" selected>`)
 
 	f = granularForm("", 30, "read-only")
 	p = tina.submit(granular, granular, f)
-	tokWant(t, "no name", p, http.StatusBadRequest, "Token name is required", apiError(map[string]any{"name": ""}),
+	wantIn(t, "no name", p, http.StatusBadRequest, "Token name is required", apiError(map[string]any{"name": ""}),
 		"deploys from CI")
 
 	f = granularForm("many", 30, "read-only")
@@ -330,29 +267,29 @@ func TestAccessTokenPages(t *testing.T) {
 	}
 	f.Set("selected", strings.Join(many, "\n"))
 	p = tina.submit(granular, granular, f)
-	tokWant(t, "51 packages", p, http.StatusBadRequest, "A token can select at most 50 packages and scopes",
+	wantIn(t, "51 packages", p, http.StatusBadRequest, "A token can select at most 50 packages and scopes",
 		apiError(map[string]any{"name": "many", "packages": many}), "pkg-01\npkg-02", "pkg-51",
 		`value="selected" checked`)
 
 	f = granularForm("yesterday", -1, "read-only")
 	p = tina.submit(granular, granular, f)
-	tokWant(t, "a date in the past", p, http.StatusBadRequest, "Expiration must be at least 1 day in the future")
+	wantIn(t, "a date in the past", p, http.StatusBadRequest, "Expiration must be at least 1 day in the future")
 
 	// The picker adds to the selection without JavaScript.
 	f = granularForm("picked", 30, "read-only")
 	f.Set("pick", "@tina")
 	f.Set("step", "add-package")
 	p = tina.submit(granular, granular, f)
-	tokWant(t, "pick a scope", p, http.StatusOK, ">@tina</textarea>", `value="selected" checked`)
+	wantIn(t, "pick a scope", p, http.StatusOK, ">@tina</textarea>", `value="selected" checked`)
 
 	// The review: every choice, in hidden fields too, and the password.
 	f = granularForm("deploy", 30, "read-write", "10.0.0.0/8", "192.168.1.0/24")
 	review := tina.submit(granular, granular, f)
-	tokWant(t, "review", review, http.StatusOK, "Review the new token", "<dd>deploy</dd>", "<dd>deploys from CI</dd>",
+	wantIn(t, "review", review, http.StatusOK, "Review the new token", "<dd>deploy</dd>", "<dd>deploys from CI</dd>",
 		"Custom: expires on "+f.Get("expiry_date"), "10.0.0.0/8, 192.168.1.0/24", "Read and write on all packages",
 		`<label for="password">Password</label>`, `name="step" value="create"`)
 	labelled(t, "review", review)
-	tokWantNot(t, "review", review, "One-time password")
+	wantNotIn(t, "review", review, "One-time password")
 	hidden := hiddenFields(review)
 	if got := hidden["cidr"]; len(got) != 2 || hidden.Get("expiry_date") != f.Get("expiry_date") ||
 		hidden.Get("packages_and_scopes_permission") != "read-write" || hidden.Get("name") != "deploy" {
@@ -364,27 +301,27 @@ func TestAccessTokenPages(t *testing.T) {
 		edit[k] = v
 	}
 	edit.Set("step", "edit")
-	tokWant(t, "edit", tina.do("POST", granular, edit), http.StatusOK, `value="192.168.1.0/24"`,
+	wantIn(t, "edit", tina.post(granular, edit), http.StatusOK, `value="192.168.1.0/24"`,
 		`<option value="read-write" selected>`)
 	// A wrong password keeps the review.
 	hidden.Set("step", "create")
 	hidden.Set("password", "not my password")
-	p = tina.do("POST", granular, hidden)
-	tokWant(t, "review, wrong password", p, http.StatusUnauthorized, "Incorrect password", "Review the new token",
+	p = tina.post(granular, hidden)
+	wantIn(t, "review, wrong password", p, http.StatusUnauthorized, "Incorrect password", "Review the new token",
 		`name="cidr" value="192.168.1.0/24"`)
 	if wholeTokenRE.MatchString(p.body) {
 		t.Fatalf("a token on a failed page: %s", p.body)
 	}
 	hidden.Set("password", tokPassword("tina"))
-	created = tina.do("POST", granular, hidden)
-	tokWant(t, "granular created", created, http.StatusCreated, `data-copy="#new-token"`, "deploy")
+	created = tina.post(granular, hidden)
+	wantIn(t, "granular created", created, http.StatusCreated, `data-copy="#new-token"`, "deploy")
 	deploy := wholeTokenRE.FindString(created.body)
 	if deploy == "" || deploy == readOnly {
 		t.Fatalf("no new token on the page: %s", created.body)
 	}
 	// Reloading that page resends the form: nothing is created a second time.
-	again := tina.do("POST", granular, hidden)
-	tokWant(t, "granular resent", again, http.StatusConflict, "already submitted")
+	again := tina.post(granular, hidden)
+	wantIn(t, "granular resent", again, http.StatusConflict, "already submitted")
 	if wholeTokenRE.MatchString(again.body) {
 		t.Fatalf("a resent form shows a token")
 	}
@@ -395,11 +332,11 @@ func TestAccessTokenPages(t *testing.T) {
 
 	// The list shows the tokens masked, never whole, on every later page.
 	after := tina.get(list)
-	tokWant(t, "list", after, http.StatusOK, masked(readOnly), masked(deploy), "laptop", "Classic: Read-only",
+	wantIn(t, "list", after, http.StatusOK, masked(readOnly), masked(deploy), "laptop", "Classic: Read-only",
 		"Granular", "10.0.0.0/8, 192.168.1.0/24", "read-write on all packages", "read packages", "never",
 		f.Get("expiry_date"))
-	for _, pg := range []tokPage{after, review, form, tina.get(classic)} {
-		tokWantNot(t, "a later page", pg, readOnly, deploy)
+	for _, pg := range []page{after, review, form, tina.get(classic)} {
+		wantNotIn(t, "a later page", pg, readOnly, deploy)
 	}
 	if wholeTokenRE.MatchString(after.body) {
 		t.Fatalf("a whole token in the list: %s", after.body)
@@ -410,34 +347,34 @@ func TestAccessTokenPages(t *testing.T) {
 	for _, m := range deleteLinkRE.FindAllStringSubmatch(after.body, -1) {
 		if confirm := tina.get(m[1]); strings.Contains(confirm.body, masked(readOnly)) {
 			del = m[1]
-			tokWant(t, "delete confirmation", confirm, http.StatusOK, "<h1>Delete token</h1>", ">Delete token</button>", "laptop")
-			tokWantNot(t, "delete confirmation", confirm, readOnly, deploy)
+			wantIn(t, "delete confirmation", confirm, http.StatusOK, "<h1>Delete token</h1>", ">Delete token</button>", "laptop")
+			wantNotIn(t, "delete confirmation", confirm, readOnly, deploy)
 			labelled(t, "delete confirmation", confirm)
 		}
 	}
 	if del == "" {
 		t.Fatalf("no Delete link for %s: %s", masked(readOnly), after.body)
 	}
-	tokWant(t, "uma deletes tina's token", uma.do("POST", del, url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}), http.StatusNotFound)
-	tokWant(t, "uma's page for tina's token", uma.get(strings.Replace(del, "/tina/", "/uma/", 1)), http.StatusNotFound)
+	wantIn(t, "uma deletes tina's token", uma.post(del, url.Values{"csrf": {uma.csrfOf(uma.get("/"))}}), http.StatusNotFound)
+	wantIn(t, "uma's page for tina's token", uma.get(strings.Replace(del, "/tina/", "/uma/", 1)), http.StatusNotFound)
 	p = tina.submit(del, del, url.Values{})
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, list) {
 		t.Fatalf("delete: %d %q %s", p.status, p.location, p.body)
 	}
 	gone := tina.get(p.location)
-	tokWant(t, "after delete", gone, http.StatusOK, "The token was deleted.", masked(deploy))
-	tokWantNot(t, "after delete", gone, masked(readOnly), "laptop")
+	wantIn(t, "after delete", gone, http.StatusOK, "The token was deleted.", masked(deploy))
+	wantNotIn(t, "after delete", gone, masked(readOnly), "laptop")
 	if status, _ := s.whoami(readOnly); status != http.StatusUnauthorized {
 		t.Fatalf("the deleted token still works: %d", status)
 	}
-	tokWant(t, "deleted token's page", tina.get(del), http.StatusNotFound)
+	wantIn(t, "deleted token's page", tina.get(del), http.StatusNotFound)
 
 	// A form without its CSRF field is refused, and does nothing.
-	p = tina.do("POST", classic, url.Values{"name": {"forged"}, "type": {"publish"}, "password": {tokPassword("tina")}})
-	tokWant(t, "no CSRF field", p, http.StatusForbidden, "The form expired or came from another site")
-	p = tina.do("POST", granular, url.Values{"csrf": {"forged-forged-forged-forged-forged-forged"}, "step": {"create"}})
-	tokWant(t, "wrong CSRF field", p, http.StatusForbidden)
-	tokWantNot(t, "after forged forms", tina.get(list), "forged")
+	p = tina.post(classic, url.Values{"name": {"forged"}, "type": {"publish"}, "password": {tokPassword("tina")}})
+	wantIn(t, "no CSRF field", p, http.StatusForbidden, "The form expired or came from another site")
+	p = tina.post(granular, url.Values{"csrf": {"forged-forged-forged-forged-forged-forged"}, "step": {"create"}})
+	wantIn(t, "wrong CSRF field", p, http.StatusForbidden)
+	wantNotIn(t, "after forged forms", tina.get(list), "forged")
 
 	// Sessions: the npm login is listed and can be revoked; revoking this
 	// browser's own session signs it out.
@@ -463,7 +400,7 @@ func TestAccessTokenPages(t *testing.T) {
 	if p.status != http.StatusSeeOther {
 		t.Fatalf("revoke the npm session: %d %s", p.status, p.body)
 	}
-	tokWant(t, "after revoking", tina.get(p.location), http.StatusOK, "The session was revoked.")
+	wantIn(t, "after revoking", tina.get(p.location), http.StatusOK, "The session was revoked.")
 	if status, _ := s.whoami(apiTok); status != http.StatusUnauthorized {
 		t.Fatalf("the revoked session still works: %d", status)
 	}
@@ -504,14 +441,14 @@ func TestAccessTokenPagesTwoFactor(t *testing.T) {
 	const list = "/settings/otto/tokens"
 	const classic = list + "/new/classic"
 	form := otto.get(classic)
-	tokWant(t, "classic form with 2FA", form, http.StatusOK, `<label for="otp">One-time password</label>`)
+	wantIn(t, "classic form with 2FA", form, http.StatusOK, `<label for="otp">One-time password</label>`)
 	labelled(t, "classic form with 2FA", form)
 	p := otto.submit(classic, classic, url.Values{"name": {"ci"}, "type": {"automation"}, "password": {tokPassword("otto")}})
-	tokWant(t, "no OTP", p, http.StatusUnauthorized, "This operation requires a one-time password.", `value="ci"`,
+	wantIn(t, "no OTP", p, http.StatusUnauthorized, "This operation requires a one-time password.", `value="ci"`,
 		`value="automation" required checked`)
 	p = otto.submit(classic, classic, url.Values{"name": {"ci"}, "type": {"automation"}, "password": {tokPassword("otto")},
 		"otp": {recovery[0]}})
-	tokWant(t, "with OTP", p, http.StatusCreated, "Classic: Automation")
+	wantIn(t, "with OTP", p, http.StatusCreated, "Classic: Automation")
 	tok := wholeTokenRE.FindString(p.body)
 	if tok == "" {
 		t.Fatalf("no token: %s", p.body)
@@ -520,16 +457,16 @@ func TestAccessTokenPagesTwoFactor(t *testing.T) {
 	// The granular review asks for the one-time password too.
 	granular := list + "/new/granular"
 	review := otto.submit(granular, granular, granularForm("ro", 7, "read-only"))
-	tokWant(t, "review with 2FA", review, http.StatusOK, `<label for="otp">One-time password</label>`)
+	wantIn(t, "review with 2FA", review, http.StatusOK, `<label for="otp">One-time password</label>`)
 
 	listed := otto.get(list)
 	m := deleteLinkRE.FindStringSubmatch(listed.body)
 	if m == nil {
 		t.Fatalf("no Delete link: %s", listed.body)
 	}
-	tokWant(t, "delete confirmation with 2FA", otto.get(m[1]), http.StatusOK, `<label for="otp">One-time password</label>`)
+	wantIn(t, "delete confirmation with 2FA", otto.get(m[1]), http.StatusOK, `<label for="otp">One-time password</label>`)
 	p = otto.submit(m[1], m[1], url.Values{})
-	tokWant(t, "delete without OTP", p, http.StatusUnauthorized, "This operation requires a one-time password.")
+	wantIn(t, "delete without OTP", p, http.StatusUnauthorized, "This operation requires a one-time password.")
 	p = otto.submit(m[1], m[1], url.Values{"otp": {recovery[1]}})
 	if p.status != http.StatusSeeOther {
 		t.Fatalf("delete with OTP: %d %s", p.status, p.body)

@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"context"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// AccessSettings are a package's visibility and 2FA setting.
+type AccessSettings struct {
+	Access string // "public" or "restricted"
+	MFA    store.PackageMFA
+}
+
+// Access returns a package's access settings, to those who may read it.
+func (s *Service) Access(ctx context.Context, p *auth.Principal, name string) (AccessSettings, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return AccessSettings{}, err
+	}
+	mfa, err := q.PackageMFAOf(ctx, pkg.ID)
+	if err != nil {
+		return AccessSettings{}, err
+	}
+	return AccessSettings{Access: pkg.Access, MFA: mfa}, nil
+}
+
+// AccessChange is what POST /-/package/:pkg/access sends; nil fields stay.
+type AccessChange struct {
+	Access                 *string
+	PublishRequiresTFA     *bool
+	AutomationOverridesTFA *bool
+}
+
+// SetAccess changes a package's visibility or 2FA setting (npm access set
+// status=... and mfa=...): a governance action.
+func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string, ch AccessChange) error {
+	if ch.Access != nil {
+		switch *ch.Access {
+		case "public", "restricted":
+		case "private":
+			v := "restricted"
+			ch.Access = &v
+		default:
+			return fault.Invalidf("access must be public or restricted, not %q", *ch.Access)
+		}
+		if scope, _ := SplitName(name); scope == "" && *ch.Access == "restricted" {
+			return fault.Invalidf("Can't restrict access to unscoped packages.")
+		}
+	}
+	// Neither setting shows in the package's documents: nothing to rebuild.
+	return s.change(ctx, p, name, policy.ChangeAccess, policy.OTPGovernance, func(q store.Queries, pkg store.Package) (bool, error) {
+		if ch.Access != nil && *ch.Access != pkg.Access {
+			if err := q.SetPackageAccess(ctx, pkg.ID, *ch.Access); err != nil {
+				return false, err
+			}
+		}
+		if ch.PublishRequiresTFA != nil || ch.AutomationOverridesTFA != nil {
+			mfa, err := q.PackageMFAOf(ctx, pkg.ID)
+			if err != nil {
+				return false, err
+			}
+			if ch.PublishRequiresTFA != nil {
+				mfa.PublishRequiresTFA = *ch.PublishRequiresTFA
+			}
+			if ch.AutomationOverridesTFA != nil {
+				mfa.AutomationOverridesTFA = *ch.AutomationOverridesTFA
+			}
+			if err := q.SetPackageMFA(ctx, pkg.ID, mfa); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	})
+}
+
+// Collaborators lists who may touch a package and how (npm access list
+// collaborators): its owners and the members of teams granted it.
+func (s *Service) Collaborators(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	return q.Collaborators(ctx, pkg.ID)
+}

@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"context"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// DistTags returns a package's dist-tags.
+func (s *Service) DistTags(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	return q.DistTags(ctx, pkg.ID)
+}
+
+// SetDistTag points tag at version.
+func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, version string) error {
+	if err := ValidateTag(tag); err != nil {
+		return err
+	}
+	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+		if _, err := q.VersionOf(ctx, pkg.ID, version); err != nil {
+			if fault.Is(err, fault.NotFound) {
+				return false, fault.NotFoundf("version %s of %s not found", version, name)
+			}
+			return false, err
+		}
+		return true, q.SetDistTag(ctx, pkg.ID, tag, version)
+	})
+}
+
+// DeleteDistTag removes tag; latest cannot be removed.
+func (s *Service) DeleteDistTag(ctx context.Context, p *auth.Principal, name, tag string) error {
+	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+		if tag == "latest" {
+			return false, fault.Invalidf("the latest dist-tag cannot be removed; point it at another version instead")
+		}
+		tags, err := q.DistTags(ctx, pkg.ID)
+		if err != nil {
+			return false, err
+		}
+		if _, ok := tags[tag]; !ok {
+			return false, fault.NotFoundf("%s is not a dist-tag on %s", tag, name)
+		}
+		return true, q.DeleteDistTag(ctx, pkg.ID, tag)
+	})
+}

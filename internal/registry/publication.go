@@ -1,0 +1,213 @@
+package registry
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+)
+
+// PublishDocument is the body npm sends to PUT /:package: a packument with one
+// new version and its tarball attached, or (without attachments) a changed
+// packument for deprecation, unpublishing or owners.
+type PublishDocument struct {
+	ID          string                     `json:"_id"`
+	Rev         string                     `json:"_rev"`
+	Name        string                     `json:"name"`
+	DistTags    map[string]string          `json:"dist-tags"`
+	Versions    map[string]json.RawMessage `json:"versions"`
+	Access      *string                    `json:"access"`
+	Attachments map[string]Attachment      `json:"_attachments"`
+	Maintainers []Maintainer               `json:"maintainers"`
+}
+
+// Attachment is a base64 tarball inside a publish document.
+type Attachment struct {
+	ContentType string `json:"content_type"`
+	Data        string `json:"data"`
+	Length      *int64 `json:"length"`
+}
+
+// Maintainer names an owner in a packument.
+type Maintainer struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+}
+
+// Publication is a publish document decoded and checked, before anything is
+// authorised or written: the parts Service.Publish stores.
+type Publication struct {
+	// Name is the package's name (the URL's) and Scope its scope, without
+	// "@" ("" for an unscoped name).
+	Name, Scope string
+	// Version is the one version published.
+	Version string
+	// Manifest is the version's document as sent, without npm's bookkeeping
+	// fields (those starting with "_", but for the few clients read); the
+	// registry adds its own (dist, _id, _npmUser) when it stores it.
+	Manifest map[string]json.RawMessage
+	// Tarball is the attached tarball, decoded from base64.
+	Tarball []byte
+	// Check is what the document says of the tarball (name, version,
+	// dist.shasum, dist.integrity, the attachment's declared length), which
+	// Tarball matches.
+	Check TarballCheck
+	// Digest is what the registry records of Tarball: its content address,
+	// checksums, size and contents.
+	Digest Digest
+	// Tags are the dist-tags to point at Version: the document's, or latest
+	// when it names none. (Publish also points latest at Version when the
+	// package has no latest yet.)
+	Tags map[string]string
+	// Access is "public", "restricted", or "" when the document asks for
+	// neither (the default for a new package, unchanged for an existing one).
+	Access string
+}
+
+// DecodePublish decodes and checks the document npm sends to publish one
+// version of the package name (the name in the URL), with no store, no
+// principal and no I/O. In this order, it checks the body's name against
+// the URL's, the name, that there is exactly one version and exactly one
+// attachment, the version, the version's manifest, the attachment's base64
+// and the tarball against the manifest and the attachment (VerifyTarball),
+// then the dist-tags and the access. The first problem found is returned as
+// an Invalid fault.
+func DecodePublish(name string, doc PublishDocument) (Publication, error) {
+	if doc.Name != "" && doc.Name != name {
+		return Publication{}, fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
+	}
+	if err := ValidatePackageName(name); err != nil {
+		return Publication{}, err
+	}
+	if len(doc.Versions) != 1 {
+		return Publication{}, fault.Invalidf("a publish must carry exactly one version, got %d", len(doc.Versions))
+	}
+	att, err := tarballAttachment(doc.Attachments)
+	if err != nil {
+		return Publication{}, err
+	}
+	pub := Publication{Name: name}
+	pub.Scope, _ = SplitName(name)
+	var raw json.RawMessage
+	for pub.Version, raw = range doc.Versions {
+	}
+	if err := ValidateVersion(pub.Version); err != nil {
+		return Publication{}, err
+	}
+	if pub.Manifest, pub.Check, err = parseManifest(name, pub.Version, raw); err != nil {
+		return Publication{}, err
+	}
+	if pub.Tarball, err = base64.StdEncoding.DecodeString(att.Data); err != nil {
+		return Publication{}, fault.Invalidf("the attached tarball is not valid base64")
+	}
+	pub.Check.Length = -1
+	if att.Length != nil {
+		pub.Check.Length = *att.Length
+	}
+	if pub.Digest, err = VerifyTarball(pub.Tarball, pub.Check); err != nil {
+		return Publication{}, err
+	}
+	if pub.Tags, err = publishTags(doc.DistTags, pub.Version); err != nil {
+		return Publication{}, err
+	}
+	if doc.Access != nil {
+		pub.Access = *doc.Access
+	}
+	if err := checkAccess(pub.Access, pub.Scope); err != nil {
+		return Publication{}, err
+	}
+	return pub, nil
+}
+
+// tarballAttachment returns the tarball among a publish's attachments, of
+// which there must be exactly one (its key is not checked).
+func tarballAttachment(atts map[string]Attachment) (Attachment, error) {
+	if len(atts) != 1 {
+		return Attachment{}, fault.Invalidf("a publish must carry exactly one tarball attachment, got %d", len(atts))
+	}
+	var att Attachment
+	for _, att = range atts {
+	}
+	return att, nil
+}
+
+// publishTags checks the dist-tags of a publish of version: valid names, each
+// pointing at version. None means latest. The map returned is a copy.
+func publishTags(sent map[string]string, version string) (map[string]string, error) {
+	tags := maps.Clone(sent)
+	if len(tags) == 0 {
+		tags = map[string]string{"latest": version}
+	}
+	for tag, v := range tags {
+		if err := ValidateTag(tag); err != nil {
+			return nil, err
+		}
+		if v != version {
+			return nil, fault.Invalidf("dist-tag %q must point at the published version %s, not %q", tag, version, v)
+		}
+	}
+	return tags, nil
+}
+
+// checkAccess refuses an access setting other than public and restricted
+// (empty: unchanged, or the default for a new package), and restricted for
+// an unscoped package.
+func checkAccess(access, scope string) error {
+	switch access {
+	case "", "public", "restricted":
+	default:
+		return fault.Invalidf("access must be public or restricted, not %q", access)
+	}
+	if scope == "" && access == "restricted" {
+		return fault.Invalidf("Can't restrict access to unscoped packages.")
+	}
+	return nil
+}
+
+// parseManifest checks a version document from a publish and returns it with
+// what the tarball must match.
+func parseManifest(name, version string, raw json.RawMessage) (map[string]json.RawMessage, TarballCheck, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, TarballCheck{}, fault.Invalidf("version %s is not a JSON object", version)
+	}
+	var head struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		Dist    struct {
+			Shasum    string `json:"shasum"`
+			Integrity string `json:"integrity"`
+		} `json:"dist"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, TarballCheck{}, fault.Invalidf("version %s has fields of the wrong type: %v", version, jsonProblem(err))
+	}
+	if head.Name != name {
+		return nil, TarballCheck{}, fault.Invalidf("the name in version %s (%q) does not match the package (%q)", version, head.Name, name)
+	}
+	if head.Version != version {
+		return nil, TarballCheck{}, fault.Invalidf("the version field (%q) does not match the version key (%q)", head.Version, version)
+	}
+	if head.Dist.Shasum == "" && head.Dist.Integrity == "" {
+		return nil, TarballCheck{}, fault.Invalidf("version %s has no dist.shasum or dist.integrity", version)
+	}
+	// Keys starting with "_" are npm's bookkeeping; keep only the ones clients read.
+	for k := range m {
+		if strings.HasPrefix(k, "_") && k != "_hasShrinkwrap" && k != "_nodeVersion" && k != "_npmVersion" {
+			delete(m, k)
+		}
+	}
+	return m, TarballCheck{Name: name, Version: version, Shasum: head.Dist.Shasum, Integrity: head.Dist.Integrity}, nil
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if e, ok := err.(*json.UnmarshalTypeError); ok {
+		te = e
+		return fmt.Sprintf("%s must be %s", te.Field, te.Type)
+	}
+	return "malformed JSON"
+}

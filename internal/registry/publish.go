@@ -1,0 +1,216 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// Publish stores the new version that doc carries. The tarball is verified and
+// written to the blob store first; then the version, its dist-tags and the
+// rebuilt packuments commit in one transaction, so nothing is half-published.
+func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, doc PublishDocument) (err error) {
+	defer func() { s.obs.Publish(PublishResult(err)) }()
+	pub, err := DecodePublish(name, doc)
+	if err != nil {
+		return err
+	}
+	version, tags, access, scope := pub.Version, pub.Tags, pub.Access, pub.Scope
+	manifestJSON, err := versionDocument(pub.Manifest, name, version, pub.Digest, Maintainer{Name: p.UserName, Email: p.Email})
+	if err != nil {
+		return err
+	}
+
+	// Authorise before writing anything: a quick look outside the transaction.
+	if err := s.authorisePublish(ctx, s.store.Q(), p, name, scope); err != nil {
+		return err
+	}
+	key := blob.Key(pub.Digest.SHA512)
+	if err := s.blobs.Put(ctx, key, pub.Tarball); err != nil {
+		return err
+	}
+	return s.write(ctx, func(q store.Queries) error {
+		now := s.now().UnixMilli()
+		pkg, err := q.PackageByName(ctx, name)
+		switch {
+		case fault.Is(err, fault.NotFound):
+			f, err := s.newPackageFacts(ctx, q, p, name, scope)
+			if err != nil {
+				return err
+			}
+			if err := policy.Decide(p, policy.Create, f); err != nil {
+				return err
+			}
+			if access == "" {
+				access = defaultAccess(scope)
+			}
+			pkg, err = q.CreatePackage(ctx, store.Package{Name: name, Scope: scope, Access: access, Rev: 0,
+				CreatedAt: now, ModifiedAt: now})
+			if err != nil {
+				return err
+			}
+			if err := q.AddOwner(ctx, pkg.ID, p.UserID); err != nil {
+				return err
+			}
+			// A new package of an organization's scope goes to its developers team.
+			if err := s.grantDevelopers(ctx, q, pkg); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			f, err := s.facts(ctx, q, p, pkg)
+			if err != nil {
+				return err
+			}
+			if err := policy.Decide(p, policy.Publish, f); err != nil {
+				return err
+			}
+		}
+		used, err := q.WasPublished(ctx, name, version)
+		if err != nil {
+			return err
+		}
+		if used {
+			return fault.Forbiddenf("You cannot publish over the previously published versions: %s.", version)
+		}
+		if err := q.MarkPublished(ctx, name, version); err != nil {
+			return err
+		}
+		if err := q.InsertVersion(ctx, store.Version{PackageID: pkg.ID, Version: version, Manifest: manifestJSON,
+			BlobKey: key, Size: pub.Digest.Size, PublishedAt: now}); err != nil {
+			return err
+		}
+		existing, err := q.DistTags(ctx, pkg.ID)
+		if err != nil {
+			return err
+		}
+		if _, ok := existing["latest"]; !ok {
+			tags["latest"] = version
+		}
+		for tag := range tags {
+			if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
+				return err
+			}
+		}
+		return s.rebuild(ctx, q, pkg, now)
+	})
+}
+
+// grantDevelopers gives an organization's developers team read-write on a
+// new package of the organization's scope; other packages are left alone.
+func (s *Service) grantDevelopers(ctx context.Context, q store.Queries, pkg store.Package) error {
+	if pkg.Scope == "" {
+		return nil
+	}
+	org, err := q.OrgByName(ctx, pkg.Scope)
+	if fault.Is(err, fault.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	team, err := q.TeamByName(ctx, org.ID, DevelopersTeam)
+	if fault.Is(err, fault.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return q.GrantTeam(ctx, team.ID, pkg.ID, "read-write")
+}
+
+// DevelopersTeam is the team every organization has, that new members join.
+const DevelopersTeam = "developers"
+
+// authorisePublish refuses early, before the tarball is written, a publish
+// that policy would refuse in the transaction anyway, and asks for the OTP
+// the user's and the package's 2FA settings need.
+func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) error {
+	pkg, err := q.PackageByName(ctx, name)
+	if fault.Is(err, fault.NotFound) {
+		f, err := s.newPackageFacts(ctx, q, p, name, scope)
+		if err != nil {
+			return err
+		}
+		if err := policy.Decide(p, policy.Create, f); err != nil {
+			return err
+		}
+		return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &store.PackageMFA{})
+	}
+	if err != nil {
+		return err
+	}
+	f, err := s.facts(ctx, q, p, pkg)
+	if err != nil {
+		return err
+	}
+	if err := policy.Decide(p, policy.Publish, f); err != nil {
+		return err
+	}
+	mfa, err := q.PackageMFAOf(ctx, pkg.ID)
+	if err != nil {
+		return err
+	}
+	return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &mfa)
+}
+
+// defaultAccess is a new package's access when none is asked for, as npm
+// does: restricted for a scoped package, public otherwise.
+func defaultAccess(scope string) string {
+	if scope != "" {
+		return "restricted"
+	}
+	return "public"
+}
+
+func hasInstallScript(m map[string]json.RawMessage) bool {
+	var scripts map[string]any
+	if json.Unmarshal(m["scripts"], &scripts) != nil {
+		return false
+	}
+	for _, k := range []string{"preinstall", "install", "postinstall"} {
+		if _, ok := scripts[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// versionDocument fills in what the registry owns in a version document
+// (dist with the tarball's digests and link, _id, _npmUser,
+// hasInstallScript) and encodes it as stored in the versions table.
+func versionDocument(manifest map[string]json.RawMessage, name, version string, digest Digest, user Maintainer) ([]byte, error) {
+	dist := map[string]any{
+		"shasum":       digest.Shasum,
+		"integrity":    digest.Integrity,
+		"tarball":      BasePlaceholder + "/" + name + "/-/" + TarballFilename(name, version),
+		"fileCount":    digest.FileCount,
+		"unpackedSize": digest.UnpackedSize,
+	}
+	manifest["dist"] = mustJSON(dist)
+	manifest["_id"] = mustJSON(name + "@" + version)
+	manifest["_npmUser"] = mustJSON(user)
+	if hasInstallScript(manifest) {
+		manifest["hasInstallScript"] = json.RawMessage("true")
+	}
+	out, err := json.Marshal(manifest)
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest %s@%s: %w", name, version, err)
+	}
+	return out, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("registry: encode %T: %v", v, err))
+	}
+	return b
+}

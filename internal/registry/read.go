@@ -1,0 +1,223 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// Document is a prebuilt JSON document with what a reader needs to serve it.
+type Document struct {
+	// Body is the document with the base URL filled in (as stored, with
+	// BasePlaceholder, when no base URL was given).
+	Body []byte
+	// ETag is a strong validator of Body.
+	ETag     string
+	Modified time.Time
+	// LastModified is Modified in HTTP's date format.
+	LastModified string
+}
+
+// Packument returns the full packument, or the abbreviated one, of name,
+// with base (the registry's public URL) filled into its tarball links; an
+// empty base leaves BasePlaceholder in place.
+func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (Document, error) {
+	q := s.store.Q()
+	kind := kindFull
+	if abbreviated {
+		kind = kindAbbreviated
+	}
+	e, err := s.cached(ctx, q, name, kind, base)
+	if err != nil {
+		return Document{}, err
+	}
+	if err := s.readable(ctx, q, p, e.pkg); err != nil {
+		return Document{}, err
+	}
+	return e.doc, nil
+}
+
+// cached returns the package name as kept in memory, reading it (and the
+// document kind asks for, filled with base) from the store when it is not;
+// a name that does not exist is NotFound, and is remembered as such until
+// the next change.
+func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind docKind, base string) (*docEntry, error) {
+	if kind == kindRow {
+		base = "" // a row holds no links
+	}
+	key := docKey{name: name, kind: kind, base: base}
+	e, ok := s.docs.get(key)
+	s.obs.CacheLookup("packument", ok)
+	if !ok {
+		e = &docEntry{gen: s.docs.gen.Load()}
+		var err error
+		switch kind {
+		case kindRow:
+			e.pkg, err = q.PackageByName(ctx, name)
+		default:
+			e.pkg, err = q.PackageDocument(ctx, name, kind == kindAbbreviated)
+		}
+		switch {
+		case fault.Is(err, fault.NotFound):
+			e.missing = true
+		case err != nil:
+			return nil, err
+		}
+		if kind != kindRow && !e.missing {
+			label, body := "full", e.pkg.Packument
+			if kind == kindAbbreviated {
+				label, body = "abbr", e.pkg.Abbreviated
+			}
+			etag := fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, e.pkg.ID, e.pkg.CreatedAt, e.pkg.Rev, label)
+			e.doc = fill(body, etag, e.pkg.ModifiedAt, base)
+		}
+		e.pkg.Packument, e.pkg.Abbreviated = nil, nil
+		s.docs.put(key, e)
+	}
+	if e.missing {
+		return nil, fault.NotFoundf("Not found")
+	}
+	return e, nil
+}
+
+// readable returns nil when p may read pkg. A public package is readable by
+// anyone, with no look-up; a restricted one needs the user's current rights,
+// read afresh on every request (never cached), and a credential that may read
+// it. A package p may not read is NotFound.
+func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) error {
+	if pkg.Access == "public" {
+		return nil
+	}
+	f, err := s.facts(ctx, q, p, pkg)
+	if err != nil {
+		return err
+	}
+	return policy.Decide(p, policy.Read, f)
+}
+
+// Manifest returns one version's document, by version or dist-tag.
+func (s *Service) Manifest(ctx context.Context, p *auth.Principal, name, versionOrTag string) ([]byte, error) {
+	q := s.store.Q()
+	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	version := versionOrTag
+	if _, err := semver.StrictNewVersion(versionOrTag); err != nil {
+		tags, err := q.DistTags(ctx, pkg.ID)
+		if err != nil {
+			return nil, err
+		}
+		v, ok := tags[versionOrTag]
+		if !ok {
+			return nil, fault.NotFoundf("version not found: %s", versionOrTag)
+		}
+		version = v
+	}
+	v, err := q.VersionOf(ctx, pkg.ID, version)
+	if err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return nil, fault.NotFoundf("version not found: %s", versionOrTag)
+		}
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(v.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("decode manifest: %w", err)
+	}
+	out, err := json.Marshal(withoutKeys(m, "readme"))
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return out, nil
+}
+
+// Tarball is one version's tarball, ready to serve.
+type Tarball struct {
+	// Key is the blob's content address (sha512/...): a strong validator.
+	Key string
+	// Size is the tarball's length in bytes.
+	Size int64
+	// Published is when the version was published.
+	Published time.Time
+	// Data holds the whole tarball when it is small enough to keep in
+	// memory; otherwise Reader reads it, and the caller closes it.
+	Data   []byte
+	Reader blob.Reader
+}
+
+// maxKeptTarball is the largest tarball kept in memory whole; most are far
+// smaller (npm's median is a few kilobytes).
+const maxKeptTarball = 1 << 20
+
+// Tarball returns the tarball file of package name, if p may read it.
+// Tarballs are content-addressed, so their bytes never change: small ones are
+// served from memory (blob.Cache), whichever package or node asks.
+func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (Tarball, error) {
+	q := s.store.Q()
+	e, err := s.cached(ctx, q, name, kindRow, "")
+	if err != nil {
+		return Tarball{}, err
+	}
+	if err := s.readable(ctx, q, p, e.pkg); err != nil {
+		return Tarball{}, err
+	}
+	version, ok := versionFromFilename(name, filename)
+	if !ok {
+		return Tarball{}, fault.NotFoundf("Not found")
+	}
+	vk := versionKey{pkgID: e.pkg.ID, version: version}
+	v, ok := s.docs.getVersion(vk)
+	if !ok {
+		gen := s.docs.gen.Load()
+		v, err = q.VersionFile(ctx, e.pkg.ID, version)
+		if err != nil {
+			if fault.Is(err, fault.NotFound) {
+				return Tarball{}, fault.NotFoundf("Not found")
+			}
+			return Tarball{}, err
+		}
+		s.docs.putVersion(vk, gen, v)
+	}
+	t := Tarball{Key: v.BlobKey, Size: v.Size, Published: time.UnixMilli(v.PublishedAt)}
+	data, ok := s.tarballs.Get(v.BlobKey)
+	s.obs.CacheLookup("tarball", ok)
+	if ok {
+		t.Data = data
+		return t, nil
+	}
+	if v.Size <= maxKeptTarball {
+		data, err := s.blobs.ReadAll(ctx, v.BlobKey)
+		if err != nil {
+			return Tarball{}, err
+		}
+		s.tarballs.Put(v.BlobKey, data)
+		t.Data, t.Size = data, int64(len(data))
+		return t, nil
+	}
+	t.Reader, err = s.blobs.Open(ctx, v.BlobKey)
+	if err != nil {
+		return Tarball{}, err
+	}
+	t.Size = t.Reader.Size()
+	return t, nil
+}
+
+func versionFromFilename(name, filename string) (string, bool) {
+	_, bare := SplitName(name)
+	v, ok := strings.CutPrefix(filename, bare+"-")
+	if !ok {
+		return "", false
+	}
+	v, ok = strings.CutSuffix(v, ".tgz")
+	return v, ok && v != ""
+}
