@@ -74,6 +74,9 @@ type npmClient struct {
 	home string
 	rc   string // the user config file ($HOME/.npmrc)
 	url  string // the registry URL
+	// extraEnv is added to the environment: settings of clients other
+	// than npm and pnpm (clients_test.go).
+	extraEnv []string
 }
 
 // newClient makes an anonymous client of tool for srv.
@@ -172,7 +175,7 @@ func (c *npmClient) savedToken() string {
 // env is the whole environment of the CLI: nothing of the machine's npm or
 // pnpm configuration leaks in.
 func (c *npmClient) env() []string {
-	return []string{
+	return append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + c.home,
 		"TMPDIR=" + filepath.Join(c.home, "tmp"),
@@ -187,7 +190,7 @@ func (c *npmClient) env() []string {
 		"NO_PROXY=127.0.0.1,localhost",
 		"LANG=C.UTF-8",
 		"TERM=dumb",
-	}
+	}, c.extraEnv...)
 }
 
 // command builds the exec.Cmd for args, run in dir.
