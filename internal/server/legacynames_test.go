@@ -89,6 +89,22 @@ func TestLegacyPackageNamesOverHTTP(t *testing.T) {
 		t.Errorf("JSONStream versions %v, want [1.0.0 1.1.0]", got)
 	}
 
+	// A granular token may be limited to the legacy name, as a CI job's is.
+	res := tr.do("POST", "/-/npm/v1/tokens", alice, map[string]any{"password": "password-alice", "name": "ci",
+		"packages": []string{"JSONStream"}, "packages_and_scopes_permission": "read-write"})
+	if res.status != http.StatusCreated {
+		t.Fatalf("token for JSONStream: %d %s", res.status, res.body)
+	}
+	ci := res.json(t)["token"].(string)
+	if res := tr.do("PUT", "/JSONStream", ci, publishBody(t, "JSONStream", "1.2.0")); res.status != http.StatusCreated {
+		t.Fatalf("the JSONStream token publishes JSONStream@1.2.0: %d %s", res.status, res.body)
+	}
+	if res := tr.do("PUT", "/jsonstream", ci, publishBody(t, "jsonstream", "1.0.0")); res.status != http.StatusForbidden {
+		t.Errorf("the JSONStream token creates jsonstream: %d %s, want 403", res.status, res.body)
+	}
+	if got := versions("/JSONStream", ""); !slices.Equal(got, []string{"1.0.0", "1.1.0", "1.2.0"}) {
+		t.Errorf("JSONStream versions %v, want [1.0.0 1.1.0 1.2.0]", got)
+	}
 	if res := tr.do("PUT", "/@alice%2fSecret", alice, publishBody(t, "@alice/Secret", "1.1.0")); res.status != http.StatusCreated {
 		t.Fatalf("alice publishes @alice/Secret@1.1.0: %d %s", res.status, res.body)
 	}
