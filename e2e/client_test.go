@@ -11,19 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 // commandTimeout bounds one npm or pnpm invocation.
 const commandTimeout = 2 * time.Minute
-
-// The client versions the tests install besides the machine's npm.
-const (
-	npm10Version = "10.9.4"
-	pnpmVersion  = "10.34.9"
-)
 
 // tool is one package-manager CLI: the command line that starts it.
 type tool struct {
@@ -55,114 +48,21 @@ func npm11(t *testing.T) tool {
 // npm10 is npm 10, installed once into the user cache folder.
 func npm10(t *testing.T) tool {
 	t.Helper()
-	argv := cachedTool(t, "npm", npm10Version, "bin/npm-cli.js")
-	return tool{name: "npm10", argv: argv}
+	return tool{name: "npm10", argv: cachedTool(t, npm10CLI)}
+}
+
+// npm12 is npm 12 run by Node 24 (npm 12 needs Node 22 or later, newer than
+// the machine's node may be), both installed once into the user cache
+// folder.
+func npm12(t *testing.T) tool {
+	t.Helper()
+	return tool{name: "npm12", argv: cachedTool(t, npm12CLI)}
 }
 
 // pnpmTool is pnpm 10, installed once into the user cache folder.
 func pnpmTool(t *testing.T) tool {
 	t.Helper()
-	argv := cachedTool(t, "pnpm", pnpmVersion, "bin/pnpm.cjs")
-	return tool{name: "pnpm", argv: argv, pnpm: true}
-}
-
-// toolInstall memoises one cached install per test process.
-type toolInstall struct {
-	once sync.Once
-	argv []string
-	err  error
-}
-
-var (
-	toolsMu sync.Mutex
-	tools   = map[string]*toolInstall{}
-)
-
-// cachedTool returns the command line of pkg@version, installing it with the
-// machine's npm into os.UserCacheDir()/gatehouse-e2e/ unless it is already
-// there. entry is the CLI script inside the package.
-func cachedTool(t *testing.T, pkg, version, entry string) []string {
-	t.Helper()
-	key := pkg + "@" + version
-	toolsMu.Lock()
-	in, ok := tools[key]
-	if !ok {
-		in = &toolInstall{}
-		tools[key] = in
-	}
-	toolsMu.Unlock()
-	in.once.Do(func() { in.argv, in.err = installTool(pkg, version, entry) })
-	if in.err != nil {
-		unavailable(t, "install %s for the e2e tests: %v", key, in.err)
-	}
-	return in.argv
-}
-
-func installTool(pkg, version, entry string) ([]string, error) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, fmt.Errorf("no node on PATH: %w", err)
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return nil, fmt.Errorf("no npm on PATH: %w", err)
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return nil, err
-	}
-	root := filepath.Join(cache, "gatehouse-e2e")
-	dir := filepath.Join(root, pkg+"-"+version)
-	script := func(prefix string) string { return filepath.Join(prefix, "node_modules", pkg, entry) }
-	if toolVersion(node, script(dir)) == version {
-		return []string{node, script(dir)}, nil
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, err
-	}
-	// Install next to the final place, then rename, so a half-finished or
-	// concurrent install never leaves a broken cache behind.
-	tmp, err := os.MkdirTemp(root, pkg+"-"+version+".tmp-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	// The machine's own configuration is used here on purpose: this is the
-	// one step that talks to the public registry.
-	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund",
-		"--ignore-scripts", "--loglevel=error", pkg+"@"+version)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("npm install %s@%s: %v\n%s", pkg, version, err, out)
-	}
-	if got := toolVersion(node, script(tmp)); got != version {
-		return nil, fmt.Errorf("installed %s reports version %q, want %q", pkg, got, version)
-	}
-	if toolVersion(node, script(dir)) != version {
-		_ = os.RemoveAll(dir)
-		if err := os.Rename(tmp, dir); err != nil && toolVersion(node, script(dir)) != version {
-			return nil, fmt.Errorf("move %s into the cache: %w", pkg, err)
-		}
-	}
-	return []string{node, script(dir)}, nil
-}
-
-// toolVersion runs `node script --version`; "" when that fails.
-func toolVersion(node, script string) string {
-	if _, err := os.Stat(script); err != nil {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, "--version")
-	cmd.Env = append(os.Environ(), "NO_UPDATE_NOTIFIER=1", "npm_config_update_notifier=false")
-	out, err := cmd.Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
+	return tool{name: "pnpm", argv: cachedTool(t, pnpmCLI), pnpm: true}
 }
 
 // npmClient runs one CLI as one isolated user: its own HOME, user config,
@@ -174,6 +74,9 @@ type npmClient struct {
 	home string
 	rc   string // the user config file ($HOME/.npmrc)
 	url  string // the registry URL
+	// extraEnv is added to the environment: settings of clients other
+	// than npm and pnpm (clients_test.go).
+	extraEnv []string
 }
 
 // newClient makes an anonymous client of tool for srv.
@@ -272,7 +175,7 @@ func (c *npmClient) savedToken() string {
 // env is the whole environment of the CLI: nothing of the machine's npm or
 // pnpm configuration leaks in.
 func (c *npmClient) env() []string {
-	return []string{
+	return append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + c.home,
 		"TMPDIR=" + filepath.Join(c.home, "tmp"),
@@ -287,7 +190,7 @@ func (c *npmClient) env() []string {
 		"NO_PROXY=127.0.0.1,localhost",
 		"LANG=C.UTF-8",
 		"TERM=dumb",
-	}
+	}, c.extraEnv...)
 }
 
 // command builds the exec.Cmd for args, run in dir.

@@ -1,7 +1,7 @@
-// Package e2e drives a real gatehouse binary with the real npm and pnpm
-// command-line clients. Every test starts its own server on a free loopback
-// port with its own data folder, and every client runs with an isolated
-// home, user config and cache, pointed only at that server.
+// Package e2e drives a real gatehouse binary with the real npm, pnpm, yarn
+// and bun command-line clients. Every test starts its own server on a free
+// loopback port with its own data folder, and every client runs with an
+// isolated home, user config and cache, pointed only at that server.
 package e2e
 
 import (

@@ -195,9 +195,11 @@ func normalizeSelections(packages, scopes, orgs []string, packagesAll bool) ([]s
 	return pk, sc, og, packagesAll, nil
 }
 
-// validatePackageSelection accepts a package name as npm would look it up.
+// validatePackageSelection accepts a package name as npm would look it up,
+// capital letters included: packages with legacy names (JSONStream) are
+// granted by their exact name.
 func validatePackageSelection(name string) error {
-	ok := len(name) <= 214 && name == strings.ToLower(name) && !strings.ContainsAny(name, " \t\n\"'()*!~%\\")
+	ok := len(name) <= 214 && !strings.ContainsAny(name, " \t\n\"'()*!~%\\")
 	if strings.HasPrefix(name, "@") {
 		scope, bare, found := strings.Cut(name[1:], "/")
 		ok = ok && found && scope != "" && bare != "" && !strings.Contains(bare, "/")

@@ -16,7 +16,10 @@ import (
 // benchmark's seeding) use it. The rows and documents it leaves are the ones
 // the same versions would leave had they been published one by one.
 type ImportedPackage struct {
-	// Name is the package name; it must be valid and not exist yet.
+	// Name is the package name; it must not exist yet, and be valid for an
+	// existing package (ValidateLegacyPackageName): packages from another
+	// registry may carry names npm no longer gives new packages, such as
+	// JSONStream.
 	Name string
 	// Access is "public" or "restricted"; empty means what a first publish
 	// would choose (public, or restricted for a scoped name).
@@ -89,7 +92,7 @@ func (s *Service) Import(ctx context.Context, pkgs []ImportedPackage) error {
 }
 
 func importPackage(ctx context.Context, q store.Queries, p ImportedPackage) error {
-	if err := ValidatePackageName(p.Name); err != nil {
+	if err := ValidateLegacyPackageName(p.Name); err != nil {
 		return err
 	}
 	if len(p.Versions) == 0 {

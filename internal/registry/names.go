@@ -31,20 +31,37 @@ const (
 // module name, and no ~'!()* in the part after the scope. Every broken rule is
 // named in the message, in validate-npm-package-name's words.
 func ValidatePackageName(name string) error {
-	problems := packageNameProblems(name)
+	errs, warns := packageNameProblems(name)
+	return nameError(name, append(errs, warns...))
+}
+
+// ValidateLegacyPackageName applies npm's rules for the name of a package that
+// may already exist ("validForOldPackages"): the rules of ValidatePackageName
+// that npm has always applied. Names that npm accepted once and refuses for
+// new packages today (capital letters, ~'!()*, a core module's name, more
+// than 214 characters) pass, so that a package such as JSONStream can be
+// read, installed, imported and published to; creating one is still refused.
+func ValidateLegacyPackageName(name string) error {
+	errs, _ := packageNameProblems(name)
+	return nameError(name, errs)
+}
+
+// nameError is the invalid-name error listing problems, or nil when there are
+// none.
+func nameError(name string, problems []string) error {
 	if len(problems) == 0 {
 		return nil
 	}
 	return fault.Invalidf("invalid package name %s: %s", quoteClipped(name), strings.Join(problems, "; "))
 }
 
-// packageNameProblems lists what is wrong with name, errors before warnings as
-// validate-npm-package-name orders them.
-func packageNameProblems(name string) []string {
+// packageNameProblems lists what is wrong with name in
+// validate-npm-package-name's order: errors break a rule npm has always had,
+// warnings one that holds only for new packages.
+func packageNameProblems(name string) (errs, warns []string) {
 	if name == "" {
-		return []string{"name length must be greater than zero"}
+		return []string{"name length must be greater than zero"}, nil
 	}
-	var errs, warns []string
 	if strings.HasPrefix(name, ".") {
 		errs = append(errs, "name cannot start with a period")
 	}
@@ -87,7 +104,7 @@ func packageNameProblems(name string) []string {
 			errs = append(errs, "name can only contain URL-friendly characters")
 		}
 	}
-	return append(errs, warns...)
+	return errs, warns
 }
 
 // splitScoped matches validate-npm-package-name's scoped pattern

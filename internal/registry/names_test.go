@@ -239,3 +239,52 @@ func TestIsSemverRange(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateLegacyPackageName(t *testing.T) {
+	tests := []struct {
+		name    string
+		wantErr string // "" when valid for an existing package
+		forNew  bool   // valid for a new package too
+	}{
+		{"web", "", true},
+		{"@acme/web", "", true},
+		// What npm refuses only for new packages.
+		{"JSONStream", "", false},
+		{"Web", "", false},
+		{"@acme/Web", "", false},
+		{"http", "", false},
+		{"a~b", "", false},
+		{"a(b)", "", false},
+		{strings.Repeat("x", 215), "", false},
+		// What npm has always refused.
+		{"", "name length must be greater than zero", false},
+		{".JSONStream", "name cannot start with a period", false},
+		{"_JSONStream", "name cannot start with an underscore", false},
+		{"-JSONStream", "name cannot start with a hyphen", false},
+		{" JSONStream", "name cannot contain leading or trailing spaces", false},
+		{"Node_Modules", `invalid package name "Node_Modules": node_modules is not a valid package name`, false},
+		{"favicon.ico", "favicon.ico is not a valid package name", false},
+		{"JSON Stream", "name can only contain URL-friendly characters", false},
+		{"@acme/.Web", "name cannot start with a period", false},
+		{"JSON/Stream", "name can only contain URL-friendly characters", false},
+		{"Café", "name can only contain URL-friendly characters", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateLegacyPackageName(tt.name)
+			if newErr := ValidatePackageName(tt.name); (newErr == nil) != tt.forNew {
+				t.Errorf("ValidatePackageName(%q) = %v, want valid %v", tt.name, newErr, tt.forNew)
+			}
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ValidateLegacyPackageName(%q) = %v, want nil", tt.name, err)
+				}
+				return
+			}
+			wantInvalid(t, err, tt.wantErr)
+			if strings.Contains(err.Error(), "can no longer") {
+				t.Errorf("ValidateLegacyPackageName(%q) = %v names a rule for new packages only", tt.name, err)
+			}
+		})
+	}
+}

@@ -70,16 +70,18 @@ type Publication struct {
 // DecodePublish decodes and checks the document npm sends to publish one
 // version of the package name (the name in the URL), with no store, no
 // principal and no I/O. In this order, it checks the body's name against
-// the URL's, the name, that there is exactly one version and exactly one
-// attachment, the version, the version's manifest, the attachment's base64
-// and the tarball against the manifest and the attachment (VerifyTarball),
-// then the dist-tags and the access. The first problem found is returned as
-// an Invalid fault.
+// the URL's, the name (by npm's rules for an existing package, so that a
+// legacy name such as JSONStream passes; Publish applies the rules for a
+// new one when it creates the package), that there is exactly one version
+// and exactly one attachment, the version, the version's manifest, the
+// attachment's base64 and the tarball against the manifest and the
+// attachment (VerifyTarball), then the dist-tags and the access. The first
+// problem found is returned as an Invalid fault.
 func DecodePublish(name string, doc PublishDocument) (Publication, error) {
 	if doc.Name != "" && doc.Name != name {
 		return Publication{}, fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
 	}
-	if err := ValidatePackageName(name); err != nil {
+	if err := ValidateLegacyPackageName(name); err != nil {
 		return Publication{}, err
 	}
 	if len(doc.Versions) != 1 {

@@ -55,8 +55,8 @@ func TestDecodePublishRefuses(t *testing.T) {
 	}{
 		{"body names another package", "", func(d *PublishDocument) { d.Name = "other" },
 			`the package name in the body ("other") does not match the URL ("demo")`},
-		{"invalid package name", "Demo", func(d *PublishDocument) { d.Name = "" },
-			`invalid package name "Demo": name can no longer contain capital letters`},
+		{"invalid package name", ".demo", func(d *PublishDocument) { d.Name = "" },
+			`invalid package name ".demo": name cannot start with a period`},
 		{"no version", "", func(d *PublishDocument) { d.Versions = nil },
 			"a publish must carry exactly one version, got 0"},
 		{"two versions", "", func(d *PublishDocument) { d.Versions["1.0.1"] = d.Versions["1.0.0"] },

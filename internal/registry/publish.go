@@ -47,6 +47,9 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 			if err := policy.Decide(p, policy.Create, f); err != nil {
 				return err
 			}
+			if err := ValidatePackageName(name); err != nil {
+				return err
+			}
 			if access == "" {
 				access = defaultAccess(scope)
 			}
@@ -140,6 +143,12 @@ func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth
 			return err
 		}
 		if err := policy.Decide(p, policy.Create, f); err != nil {
+			return err
+		}
+		// A legacy name (JSONStream) may be published to but not created.
+		// Checked once creating is allowed, so that the answer never tells
+		// an existing hidden package from a missing one.
+		if err := ValidatePackageName(name); err != nil {
 			return err
 		}
 		return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &store.PackageMFA{})
