@@ -12,19 +12,8 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 )
 
-// statusOf maps fault kinds to HTTP statuses; it is the only such mapping for the npm API.
-var statusOf = map[fault.Kind]int{
-	fault.Invalid:      http.StatusBadRequest,
-	fault.Unauthorized: http.StatusUnauthorized,
-	fault.Forbidden:    http.StatusForbidden,
-	fault.NotFound:     http.StatusNotFound,
-	fault.Conflict:     http.StatusConflict,
-	fault.TooLarge:     http.StatusRequestEntityTooLarge,
-	fault.Locked:       http.StatusTooManyRequests,
-}
-
 // writeError answers err as npm expects: JSON {"error": "..."} with the
-// kind's status and, for 401, the challenge. Internal errors are logged with
+// kind's status (fault.Kind.Status) and, for 401, the challenge. Internal errors are logged with
 // the request id and shown only as "internal server error".
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
@@ -40,7 +29,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal server error"})
 		return
 	}
-	status := statusOf[e.Kind]
+	status := e.Kind.Status()
 	if e.Challenge != "" {
 		w.Header().Set("WWW-Authenticate", e.Challenge)
 	}

@@ -57,7 +57,7 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 			v.NeedOTP = true
 			v.Error = "Enter the one-time password from your authenticator app."
 		}
-		status := statusOf(e.Kind)
+		status := e.Kind.Status()
 		if e.Kind == fault.Conflict {
 			v.Done, v.Error, status = true, "", http.StatusOK
 		}

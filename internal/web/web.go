@@ -238,27 +238,7 @@ func (s *Site) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		s.render(w, r, http.StatusInternalServerError, "error.html", "Error", "Something went wrong on our side.")
 		return
 	}
-	s.render(w, r, statusOf(e.Kind), "error.html", "Error", e.Message)
-}
-
-func statusOf(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.Forbidden:
-		return http.StatusForbidden
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
-	case fault.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case fault.Locked:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
+	s.render(w, r, e.Kind.Status(), "error.html", "Error", e.Message)
 }
 
 func (s *Site) now() time.Time { return time.Now() }
@@ -392,7 +372,7 @@ func (s *Site) faultForForm(w http.ResponseWriter, r *http.Request, err error) (
 		s.renderError(w, r, err)
 		return "", 0, false
 	}
-	return e.Message, statusOf(e.Kind), true
+	return e.Message, e.Kind.Status(), true
 }
 
 // ctxWithFormOTP returns the request's context carrying the one-time password the
