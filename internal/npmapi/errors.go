@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/route"
 )
 
 // writeError answers err as npm expects: JSON {"error": "..."} with the
@@ -25,7 +26,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The route, not the path: some paths carry a token. The request's
 		// access log line, with the same request_id, has the path redacted.
 		a.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method),
-			slog.String("route", Route(r)), slog.Any("error", err))
+			slog.String("route", a.routeName(r)), slog.Any("error", err))
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal server error"})
 		return
 	}
@@ -44,6 +45,15 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.offerWebOTP(r, body)
 	}
 	writeJSON(w, status, body)
+}
+
+// routeName is the name of the route answering r, found by the pattern the
+// route table recorded in r.Pattern.
+func (a *API) routeName(r *http.Request) string {
+	if name, ok := a.routeNames[r.Pattern]; ok {
+		return name
+	}
+	return route.Other
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,24 +10,7 @@ import (
 )
 
 // The organization, team and access endpoints of npm org, npm team and npm
-// access (libnpmorg, libnpmteam, libnpmaccess).
-func (a *API) orgRoutes() {
-	m := a.mux
-	m.HandleFunc("GET /-/org/{org}/user", a.orgMembers)
-	m.HandleFunc("PUT /-/org/{org}/user", a.orgSetMember)
-	m.HandleFunc("DELETE /-/org/{org}/user", a.orgRemoveMember)
-	m.HandleFunc("GET /-/org/{org}/team", a.orgTeams)
-	m.HandleFunc("PUT /-/org/{org}/team", a.orgCreateTeam)
-	m.HandleFunc("GET /-/org/{org}/package", a.orgPackages)
-	m.HandleFunc("DELETE /-/team/{org}/{team}", a.teamDestroy)
-	m.HandleFunc("GET /-/team/{org}/{team}/user", a.teamMembers)
-	m.HandleFunc("PUT /-/team/{org}/{team}/user", a.teamAddMember)
-	m.HandleFunc("DELETE /-/team/{org}/{team}/user", a.teamRemoveMember)
-	m.HandleFunc("GET /-/team/{org}/{team}/package", a.teamPackages)
-	m.HandleFunc("PUT /-/team/{org}/{team}/package", a.teamGrant)
-	m.HandleFunc("DELETE /-/team/{org}/{team}/package", a.teamRevoke)
-	m.HandleFunc("GET /-/user/{user}/package", a.userPackages)
-}
+// access (libnpmorg, libnpmteam, libnpmaccess); their routes are in routes.go.
 
 func principalOf(r *http.Request) *auth.Principal { return auth.FromContext(r.Context()) }
 
@@ -191,7 +174,8 @@ func (a *API) userPackages(w http.ResponseWriter, r *http.Request) {
 	a.answer(w, r, v, err)
 }
 
-func (a *API) collaborators(w http.ResponseWriter, r *http.Request, name string) {
-	v, err := a.registry.Collaborators(r.Context(), principalOf(r), name)
+// collaborators serves GET /-/package/:pkg/collaborators.
+func (a *API) collaborators(w http.ResponseWriter, r *http.Request) {
+	v, err := a.registry.Collaborators(r.Context(), principalOf(r), r.PathValue("pkg"))
 	a.answer(w, r, v, err)
 }
