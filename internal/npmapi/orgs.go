@@ -14,6 +14,15 @@ import (
 
 func principalOf(r *http.Request) *auth.Principal { return auth.FromContext(r.Context()) }
 
+// noContent answers a change with 204, or the error.
+func (a *API) noContent(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (a *API) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
 	if err != nil {
 		a.writeError(w, r, err)
@@ -66,11 +75,7 @@ func (a *API) orgRemoveMember(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.orgs.RemoveMember(r.Context(), principalOf(r), r.PathValue("org"), b.User); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.RemoveMember(r.Context(), principalOf(r), r.PathValue("org"), b.User))
 }
 
 func (a *API) orgTeams(w http.ResponseWriter, r *http.Request) {
@@ -101,11 +106,7 @@ func (a *API) orgPackages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) teamDestroy(w http.ResponseWriter, r *http.Request) {
-	if err := a.orgs.DestroyTeam(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.DestroyTeam(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team")))
 }
 
 func (a *API) teamMembers(w http.ResponseWriter, r *http.Request) {
@@ -129,11 +130,7 @@ func (a *API) teamRemoveMember(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.orgs.RemoveTeamMember(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.User); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.RemoveTeamMember(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.User))
 }
 
 func (a *API) teamPackages(w http.ResponseWriter, r *http.Request) {
@@ -162,11 +159,7 @@ func (a *API) teamRevoke(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.orgs.RevokePackage(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.Package); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.RevokePackage(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.Package))
 }
 
 func (a *API) userPackages(w http.ResponseWriter, r *http.Request) {
