@@ -74,12 +74,7 @@ func settings() []setting {
 			help: "File holding the server key (32 random bytes) that seals two-factor secrets; created on first start " +
 				"if missing. Every node sharing a database needs the same key: a node whose key differs from the one " +
 				"the database was first used with refuses to start.",
-			show: func(c Config) string {
-				if c.KeyFile == "" {
-					return "empty (server.key in --data)"
-				}
-				return c.KeyFile
-			},
+			show:  func(c Config) string { return orEmpty(c.KeyFile, "empty (server.key in --data)") },
 			set:   func(c *Config, s string) error { c.KeyFile = s; return nil },
 			check: func(Config) error { return nil }, // any path; opening it tells what is wrong
 		},
@@ -90,13 +85,8 @@ func settings() []setting {
 				"with endpoint=http://HOST:PORT and use_path_style=true for servers other than AWS, and prefix=PATH/ to keep " +
 				"the tarballs under a key prefix. S3 credentials come from the AWS environment (AWS_ACCESS_KEY_ID, " +
 				"AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...), never from the URL.",
-			show: func(c Config) string {
-				if c.Blobs == "" {
-					return "empty (the folder tarballs under --data)"
-				}
-				return c.Blobs
-			},
-			set: func(c *Config, s string) error { c.Blobs = strings.TrimSpace(s); return nil },
+			show: func(c Config) string { return orEmpty(c.Blobs, "empty (the folder tarballs under --data)") },
+			set:  func(c *Config, s string) error { c.Blobs = strings.TrimSpace(s); return nil },
 			check: func(c Config) error {
 				_, err := blob.ParseLocation(c.Blobs, filepath.Join(c.DataDir, "tarballs"))
 				return err
@@ -106,45 +96,29 @@ func settings() []setting {
 			flag: "url", env: "GATEHOUSE_URL", key: "url", arg: "URL",
 			help: "Public base URL of the registry (http or https), used in tarball links. " +
 				"Set it when gatehouse runs behind a proxy; empty means the URL of each request. A trailing slash is removed.",
-			show: func(c Config) string {
-				if c.URL == "" {
-					return "empty (taken from each request)"
-				}
-				return c.URL
-			},
+			show:  func(c Config) string { return orEmpty(c.URL, "empty (taken from each request)") },
 			set:   func(c *Config, s string) error { c.URL = strings.TrimRight(s, "/"); return nil },
 			check: func(c Config) error { return checkURL(c.URL) },
 		},
-		{
+		setting{
 			flag: "registration", env: "GATEHOUSE_REGISTRATION", key: "registration", arg: "open|closed",
 			help: "Whether `npm adduser` may create accounts (open) or only existing users may log in (closed).",
-			show: func(c Config) string { return c.Registration },
-			set:  func(c *Config, s string) error { c.Registration = s; return nil },
-			check: func(c Config) error {
-				return checkOneOf(c.Registration, "open", "closed")
-			},
-		},
-		{
+		}.choice(func(c *Config) *string { return &c.Registration }, "open", "closed"),
+		setting{
 			flag: "max-body-size", env: "GATEHOUSE_MAX_BODY_SIZE", key: "max_body_size", arg: "SIZE",
 			help: "Largest request body accepted; bigger publishes get 413. Plain bytes or a whole number with a unit: " +
 				"B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), any case, e.g. 104857600, 100MiB, 10MB.",
-			numeric: true,
-			show:    func(c Config) string { return formatSize(c.MaxBodySize) },
-			set:     func(c *Config, s string) error { return setSize(&c.MaxBodySize, s) },
 			check: func(c Config) error {
 				if c.MaxBodySize <= 0 {
 					return fmt.Errorf("%d bytes: must be more than 0", c.MaxBodySize)
 				}
 				return nil
 			},
-		},
-		{
+		}.size(func(c *Config) *int64 { return &c.MaxBodySize }),
+		setting{
 			flag: "session-ttl", env: "GATEHOUSE_SESSION_TTL", key: "session_ttl", arg: "DURATION",
-			help:  "How long a login session token stays valid, as a Go duration such as 12h or 90m.",
-			show:  func(c Config) string { return formatDuration(c.SessionTTL) },
-			set:   func(c *Config, s string) error { return setDuration(&c.SessionTTL, s) },
-			check: func(c Config) error { return checkPositive(c.SessionTTL) },
-		},
+			help: "How long a login session token stays valid, as a Go duration such as 12h or 90m.",
+		}.duration(func(c *Config) *time.Duration { return &c.SessionTTL }),
 		{
 			flag: "token-prefix", env: "GATEHOUSE_TOKEN_PREFIX", key: "token_prefix", arg: "PREFIX",
 			help: "Prefix of every token string, so secret scanners can spot leaked tokens: " +
@@ -153,13 +127,10 @@ func settings() []setting {
 			set:   func(c *Config, s string) error { c.TokenPrefix = s; return nil },
 			check: func(c Config) error { return checkTokenPrefix(c.TokenPrefix) },
 		},
-		{
+		setting{
 			flag: "shutdown-timeout", env: "GATEHOUSE_SHUTDOWN_TIMEOUT", key: "shutdown_timeout", arg: "DURATION",
-			help:  "How long SIGTERM waits for in-flight requests before closing them, as a Go duration such as 30s.",
-			show:  func(c Config) string { return formatDuration(c.ShutdownTimeout) },
-			set:   func(c *Config, s string) error { return setDuration(&c.ShutdownTimeout, s) },
-			check: func(c Config) error { return checkPositive(c.ShutdownTimeout) },
-		},
+			help: "How long SIGTERM waits for in-flight requests before closing them, as a Go duration such as 30s.",
+		}.duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 		{
 			flag: "trusted-proxies", env: "GATEHOUSE_TRUSTED_PROXIES", key: "trusted_proxies", arg: "CIDR,...",
 			help: "Reverse proxies (CIDR ranges, IPv4 or IPv6) whose X-Forwarded-For header is believed: when the TCP peer " +
@@ -197,84 +168,39 @@ func settings() []setting {
 			},
 			check: func(Config) error { return nil },
 		},
-		{
+		setting{
 			flag: "legacy-tokens", env: "GATEHOUSE_LEGACY_TOKENS", key: "legacy_tokens", arg: "enabled|disabled",
 			help: "Whether legacy read-only, automation and publish tokens may be created and used. " +
 				"disabled refuses new ones and stops existing ones working, as npm did in December 2025.",
-			show:  func(c Config) string { return c.LegacyTokens },
-			set:   func(c *Config, s string) error { c.LegacyTokens = s; return nil },
-			check: func(c Config) error { return checkOneOf(c.LegacyTokens, "enabled", "disabled") },
-		},
-		{
+		}.choice(func(c *Config) *string { return &c.LegacyTokens }, "enabled", "disabled"),
+		setting{
 			flag: "max-write-token-days", env: "GATEHOUSE_MAX_WRITE_TOKEN_DAYS", key: "max_write_token_days", arg: "DAYS",
-			help:    "Longest lifetime, in days, of a granular token that can write or bypass two-factor authentication.",
-			numeric: true,
-			show:    func(c Config) string { return strconv.Itoa(c.MaxWriteTokenDays) },
-			set:     func(c *Config, s string) error { return setInt(&c.MaxWriteTokenDays, s) },
-			check: func(c Config) error {
-				if c.MaxWriteTokenDays < 1 || c.MaxWriteTokenDays > 36500 {
-					return fmt.Errorf("%d: must be from 1 to 36500", c.MaxWriteTokenDays)
-				}
-				return nil
-			},
-		},
-		{
+			help: "Longest lifetime, in days, of a granular token that can write or bypass two-factor authentication.",
+		}.whole(func(c *Config) *int { return &c.MaxWriteTokenDays }, 1, 36500),
+		setting{
 			flag: "legacy-max-days", env: "GATEHOUSE_LEGACY_MAX_DAYS", key: "legacy_max_days", arg: "DAYS",
-			help:    "When above 0, new legacy tokens expire after this many days; 0 means they never expire (npm's rule).",
-			numeric: true,
-			show:    func(c Config) string { return strconv.Itoa(c.LegacyMaxDays) },
-			set:     func(c *Config, s string) error { return setInt(&c.LegacyMaxDays, s) },
-			check: func(c Config) error {
-				if c.LegacyMaxDays < 0 || c.LegacyMaxDays > 36500 {
-					return fmt.Errorf("%d: must be from 0 to 36500", c.LegacyMaxDays)
-				}
-				return nil
-			},
-		},
-		{
+			help: "When above 0, new legacy tokens expire after this many days; 0 means they never expire (npm's rule).",
+		}.whole(func(c *Config) *int { return &c.LegacyMaxDays }, 0, 36500),
+		setting{
 			flag: "require-2fa", env: "GATEHOUSE_REQUIRE_2FA", key: "require_2fa", arg: "true|false",
 			help: "When true, users without two-factor authentication cannot publish, change packages or create tokens " +
 				"until they enable it (npm profile enable-2fa); logging in and enabling 2FA still work.",
-			show: func(c Config) string { return strconv.FormatBool(c.Require2FA) },
-			set: func(c *Config, s string) error {
-				b, err := strconv.ParseBool(s)
-				if err != nil {
-					return fmt.Errorf("%q is not true or false", s)
-				}
-				c.Require2FA = b
-				return nil
-			},
-			check:   func(Config) error { return nil },
-			boolean: true,
-		},
-		{
+		}.onOff(func(c *Config) *bool { return &c.Require2FA }),
+		setting{
 			flag: "log-level", env: "GATEHOUSE_LOG_LEVEL", key: "log_level", arg: "LEVEL",
 			help: "Least severe log messages written: debug, info, warn or error.",
-			show: func(c Config) string { return c.LogLevel },
-			set:  func(c *Config, s string) error { c.LogLevel = s; return nil },
-			check: func(c Config) error {
-				return checkOneOf(c.LogLevel, "debug", "info", "warn", "error")
-			},
-		},
-		{
+		}.choice(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error"),
+		setting{
 			flag: "log-format", env: "GATEHOUSE_LOG_FORMAT", key: "log_format", arg: "text|json",
 			help: "How log lines are written: text (key=value pairs, for people) or json (one JSON object a line, " +
 				"for log collectors). Either way each request's lines carry its request_id.",
-			show:  func(c Config) string { return c.LogFormat },
-			set:   func(c *Config, s string) error { c.LogFormat = s; return nil },
-			check: func(c Config) error { return checkOneOf(c.LogFormat, "text", "json") },
-		},
+		}.choice(func(c *Config) *string { return &c.LogFormat }, "text", "json"),
 		{
 			flag: "metrics-listen", env: "GATEHOUSE_METRICS_LISTEN", key: "metrics_listen", arg: "HOST:PORT",
 			help: "TCP address serving Prometheus metrics at /metrics, apart from the registry, e.g. 127.0.0.1:9464 " +
 				"or a private interface. Empty serves no metrics; the registry's own address never does.",
-			show: func(c Config) string {
-				if c.MetricsListen == "" {
-					return "empty (no metrics)"
-				}
-				return c.MetricsListen
-			},
-			set: func(c *Config, s string) error { c.MetricsListen = strings.TrimSpace(s); return nil },
+			show: func(c Config) string { return orEmpty(c.MetricsListen, "empty (no metrics)") },
+			set:  func(c *Config, s string) error { c.MetricsListen = strings.TrimSpace(s); return nil },
 			check: func(c Config) error {
 				if c.MetricsListen == "" {
 					return nil
@@ -288,38 +214,26 @@ func settings() []setting {
 				return nil
 			},
 		},
-		{
+		setting{
 			flag: "cache-size", env: "GATEHOUSE_CACHE_SIZE", key: "cache_size", arg: "SIZE",
 			help: "Bound on the in-memory cache of package documents (packuments as served), package rows and " +
 				"tarball locations. Reads of packages in it cost no database query; raise it, with memory_limit, " +
 				"when the packages read often do not fit (docs/benchmarks.md, scale). Plain bytes or a whole " +
 				"number with a unit, e.g. 256MiB; at least 1MiB.",
-			numeric: true,
-			show:    func(c Config) string { return formatSize(c.CacheSize) },
-			set:     func(c *Config, s string) error { return setSize(&c.CacheSize, s) },
 			check: func(c Config) error {
 				if c.CacheSize < 1<<20 || c.CacheSize > 1<<40 {
 					return fmt.Errorf("%s: must be from 1MiB to 1TiB", formatSize(c.CacheSize))
 				}
 				return nil
 			},
-		},
-		{
+		}.size(func(c *Config) *int64 { return &c.CacheSize }),
+		setting{
 			flag: "gc-percent", env: "GATEHOUSE_GC_PERCENT", key: "gc_percent", arg: "PERCENT",
 			help: "How far the heap may grow past the memory in use before Go collects garbage, in percent (Go's GOGC, " +
 				"which this replaces). gatehouse's heap is small and most of what it allocates lives for one request, " +
 				"so Go's own default of 100 spends much of the CPU on collections; 400 serves up to twice as many " +
 				"requests for a few tens of MB more (docs/operations.md). From 10 to 10000.",
-			numeric: true,
-			show:    func(c Config) string { return strconv.Itoa(c.GCPercent) },
-			set:     func(c *Config, s string) error { return setInt(&c.GCPercent, s) },
-			check: func(c Config) error {
-				if c.GCPercent < 10 || c.GCPercent > 10000 {
-					return fmt.Errorf("%d: must be from 10 to 10000", c.GCPercent)
-				}
-				return nil
-			},
-		},
+		}.whole(func(c *Config) *int { return &c.GCPercent }, 10, 10000),
 		{
 			flag: "memory-limit", env: "GATEHOUSE_MEMORY_LIMIT", key: "memory_limit", arg: "SIZE",
 			help: "A soft limit on the memory the Go runtime uses (Go's GOMEMLIMIT, which this replaces): nearing it, " +
@@ -347,28 +261,87 @@ func settings() []setting {
 				return nil
 			},
 		},
-		{
+		setting{
 			flag: "pprof", env: "GATEHOUSE_PPROF", key: "pprof", arg: "true|false",
 			help: "When true, the metrics address (--metrics-listen, which it needs) also serves Go's CPU, heap and " +
 				"goroutine profiles at /debug/pprof/, for go tool pprof. Off by default: profiles show the program's insides.",
-			show: func(c Config) string { return strconv.FormatBool(c.Pprof) },
-			set: func(c *Config, s string) error {
-				b, err := strconv.ParseBool(s)
-				if err != nil {
-					return fmt.Errorf("%q is not true or false", s)
-				}
-				c.Pprof = b
-				return nil
-			},
 			check: func(c Config) error {
 				if c.Pprof && c.MetricsListen == "" {
 					return fmt.Errorf("needs metrics_listen: profiles are served on the metrics address only")
 				}
 				return nil
 			},
-			boolean: true,
-		},
+		}.onOff(func(c *Config) *bool { return &c.Pprof }),
 	}
+}
+
+// choice completes s as a setting holding one of choices, exactly, in the
+// field f points at.
+func (s setting) choice(f func(*Config) *string, choices ...string) setting {
+	s.show = func(c Config) string { return *f(&c) }
+	s.set = func(c *Config, v string) error { *f(c) = v; return nil }
+	s.check = func(c Config) error { return checkOneOf(*f(&c), choices...) }
+	return s
+}
+
+// duration completes s as a setting holding a duration above 0, written as
+// a Go duration ("12h"), in the field f points at.
+func (s setting) duration(f func(*Config) *time.Duration) setting {
+	s.show = func(c Config) string { return formatDuration(*f(&c)) }
+	s.set = func(c *Config, v string) error { return setDuration(f(c), v) }
+	s.check = func(c Config) error { return checkPositive(*f(&c)) }
+	return s
+}
+
+// whole completes s as a setting holding a whole number from lo to hi in the
+// field f points at.
+func (s setting) whole(f func(*Config) *int, lo, hi int) setting {
+	s.numeric = true
+	s.show = func(c Config) string { return strconv.Itoa(*f(&c)) }
+	s.set = func(c *Config, v string) error { return setInt(f(c), v) }
+	s.check = func(c Config) error {
+		if n := *f(&c); n < lo || n > hi {
+			return fmt.Errorf("%d: must be from %d to %d", n, lo, hi)
+		}
+		return nil
+	}
+	return s
+}
+
+// onOff completes s as a setting holding true or false in the field f
+// points at; s.check, when set, stays.
+func (s setting) onOff(f func(*Config) *bool) setting {
+	s.boolean = true
+	s.show = func(c Config) string { return strconv.FormatBool(*f(&c)) }
+	s.set = func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*f(c) = b
+		return nil
+	}
+	if s.check == nil {
+		s.check = func(Config) error { return nil }
+	}
+	return s
+}
+
+// size completes s as a setting holding a size in bytes (see
+// parseSize) in the field f points at; s.check says which sizes.
+func (s setting) size(f func(*Config) *int64) setting {
+	s.numeric = true
+	s.show = func(c Config) string { return formatSize(*f(&c)) }
+	s.set = func(c *Config, v string) error { return setSize(f(c), v) }
+	return s
+}
+
+// orEmpty is v, or what an empty v means, for --help.
+func orEmpty(v, empty string) string {
+	if v == "" {
+		return empty
+	}
+	return v
 }
 
 // setDuration parses s as a Go duration into d.
