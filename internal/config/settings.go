@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/units"
 )
 
 // setting describes one Config field: where it can be set, how it is
@@ -222,7 +223,7 @@ func settings() []setting {
 				"number with a unit, e.g. 256MiB; at least 1MiB.",
 			check: func(c Config) error {
 				if c.CacheSize < 1<<20 || c.CacheSize > 1<<40 {
-					return fmt.Errorf("%s: must be from 1MiB to 1TiB", formatSize(c.CacheSize))
+					return fmt.Errorf("%s: must be from 1MiB to 1TiB", units.FormatSize(c.CacheSize))
 				}
 				return nil
 			},
@@ -245,7 +246,7 @@ func settings() []setting {
 				if c.MemoryLimit == 0 {
 					return "0 (GOMEMLIMIT, or none)"
 				}
-				return formatSize(c.MemoryLimit)
+				return units.FormatSize(c.MemoryLimit)
 			},
 			set: func(c *Config, s string) error {
 				if strings.TrimSpace(s) == "0" {
@@ -256,7 +257,7 @@ func settings() []setting {
 			},
 			check: func(c Config) error {
 				if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
-					return fmt.Errorf("%s: must be 0 (no limit) or at least 32MiB", formatSize(c.MemoryLimit))
+					return fmt.Errorf("%s: must be 0 (no limit) or at least 32MiB", units.FormatSize(c.MemoryLimit))
 				}
 				return nil
 			},
@@ -287,7 +288,7 @@ func (s setting) choice(f func(*Config) *string, choices ...string) setting {
 // duration completes s as a setting holding a duration above 0, written as
 // a Go duration ("12h"), in the field f points at.
 func (s setting) duration(f func(*Config) *time.Duration) setting {
-	s.show = func(c Config) string { return formatDuration(*f(&c)) }
+	s.show = func(c Config) string { return units.FormatDuration(*f(&c)) }
 	s.set = func(c *Config, v string) error { return setDuration(f(c), v) }
 	s.check = func(c Config) error { return checkPositive(*f(&c)) }
 	return s
@@ -328,10 +329,10 @@ func (s setting) onOff(f func(*Config) *bool) setting {
 }
 
 // size completes s as a setting holding a size in bytes (see
-// parseSize) in the field f points at; s.check says which sizes.
+// units.ParseSize) in the field f points at; s.check says which sizes.
 func (s setting) size(f func(*Config) *int64) setting {
 	s.numeric = true
-	s.show = func(c Config) string { return formatSize(*f(&c)) }
+	s.show = func(c Config) string { return units.FormatSize(*f(&c)) }
 	s.set = func(c *Config, v string) error { return setSize(f(c), v) }
 	return s
 }
@@ -354,9 +355,9 @@ func setDuration(d *time.Duration, s string) error {
 	return nil
 }
 
-// setSize sets *dst to the size s gives (see parseSize).
+// setSize sets *dst to the size s gives (see units.ParseSize).
 func setSize(dst *int64, s string) error {
-	n, err := parseSize(s)
+	n, err := units.ParseSize(s)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/units"
 )
 
 // Validate reports every setting of c that is out of range or malformed, one
@@ -30,7 +32,7 @@ func (c Config) Validate() error {
 // checkPositive requires d to be more than zero.
 func checkPositive(d time.Duration) error {
 	if d <= 0 {
-		return fmt.Errorf("%s: must be more than 0", formatDuration(d))
+		return fmt.Errorf("%s: must be more than 0", units.FormatDuration(d))
 	}
 	return nil
 }

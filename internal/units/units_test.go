@@ -1,4 +1,4 @@
-package config
+package units
 
 import (
 	"reflect"
@@ -45,12 +45,12 @@ func TestParseSize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := parseSize(tc.in)
+			got, err := ParseSize(tc.in)
 			if (err != nil) != tc.wantErr {
-				t.Fatalf("parseSize(%q) = %d, %v; want error %v", tc.in, got, err, tc.wantErr)
+				t.Fatalf("ParseSize(%q) = %d, %v; want error %v", tc.in, got, err, tc.wantErr)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("parseSize(%q) = %d, want %d", tc.in, got, tc.want)
+				t.Errorf("ParseSize(%q) = %d, want %d", tc.in, got, tc.want)
 			}
 		})
 	}
@@ -69,8 +69,8 @@ func TestFormatSizeAndDuration(t *testing.T) {
 		{0, "0"},
 	}
 	for _, tc := range sizes {
-		if got := formatSize(tc.in); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("formatSize(%d) = %q, want %q", tc.in, got, tc.want)
+		if got := FormatSize(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("FormatSize(%d) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 	durations := []struct {
@@ -85,8 +85,28 @@ func TestFormatSizeAndDuration(t *testing.T) {
 		{0, "0s"},
 	}
 	for _, tc := range durations {
-		if got := formatDuration(tc.in); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("formatDuration(%v) = %q, want %q", tc.in, got, tc.want)
+		if got := FormatDuration(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestApproxSize(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "0 bytes"},
+		{1023, "1023 bytes"},
+		{1024, "1.0 KiB"},
+		{1536, "1.5 KiB"},
+		{3_565_158, "3.4 MiB"},
+		{1 << 30, "1.0 GiB"},
+		{5 << 50, "5.0 PiB"},
+	}
+	for _, tc := range tests {
+		if got := ApproxSize(tc.in); got != tc.want {
+			t.Errorf("ApproxSize(%d) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

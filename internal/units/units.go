@@ -1,4 +1,7 @@
-package config
+// Package units reads and writes the sizes and durations people give
+// gatehouse and read from it: settings ("100MiB", "12h") and reports
+// ("3.4 MiB").
+package units
 
 import (
 	"fmt"
@@ -8,7 +11,7 @@ import (
 	"time"
 )
 
-// sizeUnits maps the lower-case size units parseSize accepts to their byte counts.
+// sizeUnits maps the lower-case size units ParseSize accepts to their byte counts.
 func sizeUnits() map[string]int64 {
 	return map[string]int64{
 		"":    1,
@@ -22,11 +25,11 @@ func sizeUnits() map[string]int64 {
 	}
 }
 
-// parseSize parses a byte count: a whole number, optionally followed by a
+// ParseSize parses a byte count: a whole number, optionally followed by a
 // unit B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024),
 // in any case and with optional space before the unit, e.g. "104857600",
-// "100MiB", "10 mb". It does not reject 0; Validate does.
-func parseSize(s string) (int64, error) {
+// "100MiB", "10 mb". It accepts 0; what a size may be is the caller's rule.
+func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	digits := len(t) - len(strings.TrimLeft(t, "0123456789"))
 	number, unit := t[:digits], strings.ToLower(strings.TrimSpace(t[digits:]))
@@ -41,9 +44,9 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// formatSize writes n bytes the way --help shows sizes: in the largest
-// binary unit that divides it exactly, e.g. "100MiB", or as plain bytes.
-func formatSize(n int64) string {
+// FormatSize writes n bytes exactly, as ParseSize reads them back: in the
+// largest binary unit that divides it, e.g. "100MiB", or as plain bytes.
+func FormatSize(n int64) string {
 	for _, u := range []struct {
 		name string
 		size int64
@@ -55,8 +58,24 @@ func formatSize(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// formatDuration writes d without trailing zero units: "12h", not "12h0m0s".
-func formatDuration(d time.Duration) string {
+// ApproxSize writes n bytes for people to read, to a tenth of the largest
+// binary unit it reaches: "1234 bytes", "3.4 MiB".
+func ApproxSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// FormatDuration writes d as a Go duration without zero units at its end:
+// "12h", not "12h0m0s"; time.ParseDuration reads it back.
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
