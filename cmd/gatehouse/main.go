@@ -378,7 +378,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	const use = `usage:
   gatehouse token list --user NAME [--json] [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
   gatehouse token revoke KEY-OR-TOKEN [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
-  gatehouse token check TOKEN [--token-prefix PREFIX]   (offline: is it a well-formed token of this registry?)`
+  gatehouse token check TOKEN [--token-prefix PREFIX] [--config FILE]   (offline: is it a well-formed token of this registry?)`
 	if len(args) == 0 {
 		return errors.New(use)
 	}
@@ -426,7 +426,9 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "revoked token %s (%s)\n", rec.Key, rec.Masked)
 		return nil
 	case "check":
-		prefix := fs.String("token-prefix", "", "the registry's token prefix (default: from GATEHOUSE_TOKEN_PREFIX, or npm_)")
+		prefix := fs.String("token-prefix", "", "the registry's token prefix (default: what serve would use, "+
+			"from GATEHOUSE_TOKEN_PREFIX, the config file's token_prefix, or npm_)")
+		configFile := fs.String("config", "", "config file (TOML or YAML), as for serve")
 		tok, err := parseWithName(fs, args[1:])
 		if err != nil {
 			return err
@@ -434,11 +436,20 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 		if tok == "" {
 			return errors.New(use)
 		}
-		p := *prefix
-		if p == "" {
-			p = os.Getenv("GATEHOUSE_TOKEN_PREFIX")
+		// The prefix serve would use: the flag, GATEHOUSE_TOKEN_PREFIX, the
+		// config file (--config or GATEHOUSE_CONFIG), or the default.
+		var settings []string
+		if *configFile != "" {
+			settings = append(settings, "--config", *configFile)
 		}
-		f := token.NewFormat(p)
+		if *prefix != "" {
+			settings = append(settings, "--token-prefix", *prefix)
+		}
+		cfg, err := config.Load(settings, os.Getenv, stderr)
+		if err != nil {
+			return err
+		}
+		f := token.NewFormat(cfg.TokenPrefix)
 		if !f.Valid(tok) {
 			return fmt.Errorf("not a well-formed %s token (wrong prefix, length, characters or checksum)", f.Prefix())
 		}
