@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
+	"github.com/gatehouse-registry/gatehouse/internal/units"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise
@@ -284,7 +285,8 @@ func gcCommand(args []string, stdout, stderr io.Writer) error {
 		freed = "would be freed"
 	}
 	fmt.Fprintf(stdout, "blobs seen: %d (%s); referenced: %d; unreferenced but younger than %s, kept: %d; %s: %d (%s %s)\n",
-		sum.Seen, byteSize(sum.SeenBytes), sum.Referenced, shortDuration(*grace), sum.Young, verb, sum.Removed, byteSize(sum.Freed), freed)
+		sum.Seen, units.ApproxSize(sum.SeenBytes), sum.Referenced, units.FormatDuration(*grace), sum.Young, verb, sum.Removed,
+		units.ApproxSize(sum.Freed), freed)
 	if sum.Foreign > 0 {
 		fmt.Fprintf(stdout, "left alone: %d keys under %s that are not tarball content addresses\n", sum.Foreign, blob.KeyPrefix())
 	}
@@ -292,32 +294,6 @@ func gcCommand(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("gc stopped: %w", err)
 	}
 	return nil
-}
-
-// shortDuration writes d without zero units at its end: "1h", not "1h0m0s".
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// byteSize writes n bytes for people: "1234 bytes", "3.4 MiB".
-func byteSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // parseWithName parses args that start with one positional NAME before the flags.
@@ -402,7 +378,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	const use = `usage:
   gatehouse token list --user NAME [--json] [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
   gatehouse token revoke KEY-OR-TOKEN [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
-  gatehouse token check TOKEN [--token-prefix PREFIX]   (offline: is it a well-formed token of this registry?)`
+  gatehouse token check TOKEN [--token-prefix PREFIX] [--config FILE]   (offline: is it a well-formed token of this registry?)`
 	if len(args) == 0 {
 		return errors.New(use)
 	}
@@ -450,7 +426,9 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "revoked token %s (%s)\n", rec.Key, rec.Masked)
 		return nil
 	case "check":
-		prefix := fs.String("token-prefix", "", "the registry's token prefix (default: from GATEHOUSE_TOKEN_PREFIX, or npm_)")
+		prefix := fs.String("token-prefix", "", "the registry's token prefix (default: what serve would use, "+
+			"from GATEHOUSE_TOKEN_PREFIX, the config file's token_prefix, or npm_)")
+		configFile := fs.String("config", "", "config file (TOML or YAML), as for serve")
 		tok, err := parseWithName(fs, args[1:])
 		if err != nil {
 			return err
@@ -458,11 +436,20 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 		if tok == "" {
 			return errors.New(use)
 		}
-		p := *prefix
-		if p == "" {
-			p = os.Getenv("GATEHOUSE_TOKEN_PREFIX")
+		// The prefix serve would use: the flag, GATEHOUSE_TOKEN_PREFIX, the
+		// config file (--config or GATEHOUSE_CONFIG), or the default.
+		var settings []string
+		if *configFile != "" {
+			settings = append(settings, "--config", *configFile)
 		}
-		f := token.NewFormat(p)
+		if *prefix != "" {
+			settings = append(settings, "--token-prefix", *prefix)
+		}
+		cfg, err := config.Load(settings, os.Getenv, stderr)
+		if err != nil {
+			return err
+		}
+		f := token.NewFormat(cfg.TokenPrefix)
 		if !f.Valid(tok) {
 			return fmt.Errorf("not a well-formed %s token (wrong prefix, length, characters or checksum)", f.Prefix())
 		}

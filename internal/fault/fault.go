@@ -1,6 +1,7 @@
 // Package fault gives errors a kind (not found, invalid, forbidden, ...) so that
-// domain code can say what went wrong without knowing about HTTP. The transport
-// layers map kinds to statuses in one place each.
+// domain code can say what went wrong without knowing about HTTP. Each kind
+// carries the HTTP status the transports answer it with and the label metrics
+// count it under; this package holds that one mapping.
 package fault
 
 import (
@@ -22,6 +23,43 @@ const (
 	TooLarge                 // the body is over the size limit (413)
 	Locked                   // too many failures; try again later (429)
 )
+
+// Status is the HTTP status a kind of error is answered with: 500 for
+// Internal. (Plain numbers: domain packages, which use this one, never
+// import net/http.)
+func (k Kind) Status() int {
+	status, _ := k.describe()
+	return status
+}
+
+// Label names the kind in metrics and logs, from a fixed set: invalid,
+// unauthorized, forbidden, not_found, conflict, too_large, locked, and error
+// for Internal (a failure of gatehouse itself).
+func (k Kind) Label() string {
+	_, label := k.describe()
+	return label
+}
+
+// describe is the one mapping of kinds to statuses and labels.
+func (k Kind) describe() (status int, label string) {
+	switch k {
+	case Invalid:
+		return 400, "invalid"
+	case Unauthorized:
+		return 401, "unauthorized"
+	case Forbidden:
+		return 403, "forbidden"
+	case NotFound:
+		return 404, "not_found"
+	case Conflict:
+		return 409, "conflict"
+	case TooLarge:
+		return 413, "too_large"
+	case Locked:
+		return 429, "locked"
+	}
+	return 500, "error"
+}
 
 // Error is an error with a kind and a message that is safe to show to the client.
 type Error struct {

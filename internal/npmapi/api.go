@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -27,7 +26,8 @@ type Options struct {
 	BaseURL string
 }
 
-// API is the npm registry protocol handler.
+// API is the npm registry protocol's handlers: Routes lists them for the
+// route table.
 type API struct {
 	accounts *account.Service
 	registry *registry.Service
@@ -35,58 +35,19 @@ type API struct {
 	authn    *auth.Authenticator
 	log      *slog.Logger
 	opts     Options
-	mux      *http.ServeMux
+	// routeNames names each route by its pattern (see Route.Pattern), for
+	// the log line of a request that fails.
+	routeNames map[string]string
 }
 
-// New returns the API handler.
+// New returns the API.
 func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator, log *slog.Logger, opts Options) *API {
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	a := &API{accounts: accounts, registry: reg, orgs: orgs, authn: authn, log: log, opts: opts, mux: http.NewServeMux()}
-	a.routes()
+	a := &API{accounts: accounts, registry: reg, orgs: orgs, authn: authn, log: log, opts: opts, routeNames: map[string]string{}}
+	for _, rt := range a.Routes() {
+		a.routeNames[rt.Pattern()] = rt.Name
+	}
 	return a
-}
-
-func (a *API) routes() {
-	m := a.mux
-	m.HandleFunc("GET /-/ping", a.ping)
-	m.HandleFunc("GET /-/whoami", a.whoami)
-	m.HandleFunc("PUT /-/user/{id}", a.couchLogin)
-	m.HandleFunc("PUT /-/user/{id}/-rev/{rev}", a.couchLogin)
-	m.HandleFunc("GET /-/user/{id}", a.userDocument)
-	m.HandleFunc("DELETE /-/user/token/{token}", a.logout)
-	m.HandleFunc("POST /-/v1/login", a.webLogin)
-	m.HandleFunc("GET /-/v1/login/done/{id}", a.webLoginDone)
-	m.HandleFunc("GET /-/v1/search", a.search)
-	m.HandleFunc("POST /-/npm/v1/tokens", a.createToken)
-	m.HandleFunc("GET /-/npm/v1/tokens", a.listTokens)
-	m.HandleFunc("DELETE /-/npm/v1/tokens/token/{ref}", a.revokeToken)
-	m.HandleFunc("GET /-/npm/v1/user", a.getProfile)
-	m.HandleFunc("POST /-/npm/v1/user", a.setProfile)
-	m.HandleFunc("POST /-/npm/v1/security/advisories/bulk", a.emptyAdvisories)
-	m.HandleFunc("POST /-/npm/v1/security/audits/quick", a.emptyAudit)
-	a.orgRoutes()
-	m.HandleFunc("/-/package/", a.packageSubresource)
-	m.HandleFunc("/-/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, fault.NotFoundf("Not found"))
-	})
-	m.HandleFunc("/", a.packageRoute)
-}
-
-// ServeHTTP resolves the caller, then routes the request.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, err := a.principal(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	ctx := r.Context()
-	if p != nil {
-		ctx = auth.WithPrincipal(ctx, p)
-	}
-	if otp := r.Header.Get("npm-otp"); otp != "" {
-		ctx = auth.WithOTP(ctx, otp)
-	}
-	a.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // principal resolves the bearer token, if any. A request without one is
@@ -224,7 +185,7 @@ func (a *API) webLogin(w http.ResponseWriter, r *http.Request) {
 // person confirms, then 200 {"token"} once: a session token for a web login,
 // a one-time code for a web OTP.
 func (a *API) webLoginDone(w http.ResponseWriter, r *http.Request) {
-	secret, pending, err := a.accounts.PollWebAuth(r.Context(), r.PathValue("id"))
+	secret, pending, err := a.accounts.PollWebAuth(r.Context(), r.PathValue("secret"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -338,27 +299,4 @@ func (a *API) baseURL(r *http.Request) string {
 func (a *API) fillBase(r *http.Request, body []byte) []byte {
 	enc, _ := json.Marshal(a.baseURL(r))
 	return bytes.ReplaceAll(body, []byte(registry.BasePlaceholder), enc[1:len(enc)-1])
-}
-
-// packageName decodes a package name from a path segment: "@scope%2fname"
-// arrives as one segment, "@scope/name" as two.
-func splitPackagePath(escaped string) (name string, rest []string, ok bool) {
-	segs := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
-	for i, s := range segs {
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			return "", nil, false
-		}
-		segs[i] = u
-	}
-	if len(segs) == 0 || segs[0] == "" {
-		return "", nil, false
-	}
-	if strings.HasPrefix(segs[0], "@") && !strings.Contains(segs[0], "/") {
-		if len(segs) < 2 || segs[1] == "" {
-			return "", nil, false
-		}
-		return segs[0] + "/" + segs[1], segs[2:], true
-	}
-	return segs[0], segs[1:], true
 }

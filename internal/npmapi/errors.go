@@ -10,21 +10,11 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/route"
 )
 
-// statusOf maps fault kinds to HTTP statuses; it is the only such mapping for the npm API.
-var statusOf = map[fault.Kind]int{
-	fault.Invalid:      http.StatusBadRequest,
-	fault.Unauthorized: http.StatusUnauthorized,
-	fault.Forbidden:    http.StatusForbidden,
-	fault.NotFound:     http.StatusNotFound,
-	fault.Conflict:     http.StatusConflict,
-	fault.TooLarge:     http.StatusRequestEntityTooLarge,
-	fault.Locked:       http.StatusTooManyRequests,
-}
-
 // writeError answers err as npm expects: JSON {"error": "..."} with the
-// kind's status and, for 401, the challenge. Internal errors are logged with
+// kind's status (fault.Kind.Status) and, for 401, the challenge. Internal errors are logged with
 // the request id and shown only as "internal server error".
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
@@ -36,11 +26,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The route, not the path: some paths carry a token. The request's
 		// access log line, with the same request_id, has the path redacted.
 		a.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method),
-			slog.String("route", Route(r)), slog.Any("error", err))
+			slog.String("route", a.routeName(r)), slog.Any("error", err))
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal server error"})
 		return
 	}
-	status := statusOf[e.Kind]
+	status := e.Kind.Status()
 	if e.Challenge != "" {
 		w.Header().Set("WWW-Authenticate", e.Challenge)
 	}
@@ -55,6 +45,15 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.offerWebOTP(r, body)
 	}
 	writeJSON(w, status, body)
+}
+
+// routeName is the name of the route answering r, found by the pattern the
+// route table recorded in r.Pattern.
+func (a *API) routeName(r *http.Request) string {
+	if name, ok := a.routeNames[r.Pattern]; ok {
+		return name
+	}
+	return route.Other
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,26 +10,18 @@ import (
 )
 
 // The organization, team and access endpoints of npm org, npm team and npm
-// access (libnpmorg, libnpmteam, libnpmaccess).
-func (a *API) orgRoutes() {
-	m := a.mux
-	m.HandleFunc("GET /-/org/{org}/user", a.orgMembers)
-	m.HandleFunc("PUT /-/org/{org}/user", a.orgSetMember)
-	m.HandleFunc("DELETE /-/org/{org}/user", a.orgRemoveMember)
-	m.HandleFunc("GET /-/org/{org}/team", a.orgTeams)
-	m.HandleFunc("PUT /-/org/{org}/team", a.orgCreateTeam)
-	m.HandleFunc("GET /-/org/{org}/package", a.orgPackages)
-	m.HandleFunc("DELETE /-/team/{org}/{team}", a.teamDestroy)
-	m.HandleFunc("GET /-/team/{org}/{team}/user", a.teamMembers)
-	m.HandleFunc("PUT /-/team/{org}/{team}/user", a.teamAddMember)
-	m.HandleFunc("DELETE /-/team/{org}/{team}/user", a.teamRemoveMember)
-	m.HandleFunc("GET /-/team/{org}/{team}/package", a.teamPackages)
-	m.HandleFunc("PUT /-/team/{org}/{team}/package", a.teamGrant)
-	m.HandleFunc("DELETE /-/team/{org}/{team}/package", a.teamRevoke)
-	m.HandleFunc("GET /-/user/{user}/package", a.userPackages)
-}
+// access (libnpmorg, libnpmteam, libnpmaccess); their routes are in routes.go.
 
 func principalOf(r *http.Request) *auth.Principal { return auth.FromContext(r.Context()) }
+
+// noContent answers a change with 204, or the error.
+func (a *API) noContent(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
 
 func (a *API) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
 	if err != nil {
@@ -83,11 +75,7 @@ func (a *API) orgRemoveMember(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.orgs.RemoveMember(r.Context(), principalOf(r), r.PathValue("org"), b.User); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.RemoveMember(r.Context(), principalOf(r), r.PathValue("org"), b.User))
 }
 
 func (a *API) orgTeams(w http.ResponseWriter, r *http.Request) {
@@ -118,11 +106,7 @@ func (a *API) orgPackages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) teamDestroy(w http.ResponseWriter, r *http.Request) {
-	if err := a.orgs.DestroyTeam(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team")); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.DestroyTeam(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team")))
 }
 
 func (a *API) teamMembers(w http.ResponseWriter, r *http.Request) {
@@ -146,11 +130,7 @@ func (a *API) teamRemoveMember(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.orgs.RemoveTeamMember(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.User); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.RemoveTeamMember(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.User))
 }
 
 func (a *API) teamPackages(w http.ResponseWriter, r *http.Request) {
@@ -179,11 +159,7 @@ func (a *API) teamRevoke(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.orgs.RevokePackage(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.Package); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.noContent(w, r, a.orgs.RevokePackage(r.Context(), principalOf(r), r.PathValue("org"), r.PathValue("team"), b.Package))
 }
 
 func (a *API) userPackages(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +167,8 @@ func (a *API) userPackages(w http.ResponseWriter, r *http.Request) {
 	a.answer(w, r, v, err)
 }
 
-func (a *API) collaborators(w http.ResponseWriter, r *http.Request, name string) {
-	v, err := a.registry.Collaborators(r.Context(), principalOf(r), name)
+// collaborators serves GET /-/package/:pkg/collaborators.
+func (a *API) collaborators(w http.ResponseWriter, r *http.Request) {
+	v, err := a.registry.Collaborators(r.Context(), principalOf(r), r.PathValue("pkg"))
 	a.answer(w, r, v, err)
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 )
@@ -18,48 +17,6 @@ import (
 const abbreviatedType = "application/vnd.npm.install-v1+json"
 
 func timeNow() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }
-
-// packageRoute serves every path under a package name:
-//
-//	GET    /:pkg                          packument (full, or abbreviated by Accept)
-//	GET    /:pkg/:version-or-tag          one version's document
-//	GET    /:pkg/-/:file.tgz              tarball
-//	PUT    /:pkg                          publish, or deprecate (no attachment)
-//	PUT    /:pkg/-rev/:rev                unpublish versions, change owners
-//	DELETE /:pkg/-rev/:rev                unpublish the whole package
-//	DELETE /:pkg/-/:file.tgz/-rev/:rev    remove a tarball (end of a version unpublish)
-func (a *API) packageRoute(w http.ResponseWriter, r *http.Request) {
-	name, rest, ok := splitPackagePath(r.URL.EscapedPath())
-	if !ok {
-		a.writeError(w, r, fault.NotFoundf("Not found"))
-		return
-	}
-	p := auth.FromContext(r.Context())
-	get := r.Method == http.MethodGet || r.Method == http.MethodHead
-	switch {
-	case len(rest) == 0 && get:
-		a.getPackument(w, r, p, name)
-	case len(rest) == 0 && r.Method == http.MethodPut:
-		a.putPackage(w, r, p, name, "")
-	case len(rest) == 1 && get:
-		a.getManifest(w, r, p, name, rest[0])
-	case len(rest) == 2 && rest[0] == "-" && get:
-		a.getTarball(w, r, p, name, rest[1])
-	case len(rest) == 2 && rest[0] == "-rev" && r.Method == http.MethodPut:
-		a.putPackage(w, r, p, name, rest[1])
-	case len(rest) == 2 && rest[0] == "-rev" && r.Method == http.MethodDelete:
-		a.respond(w, r, a.registry.UnpublishPackage(r.Context(), p, name, rest[1]))
-	case len(rest) == 4 && rest[0] == "-" && rest[2] == "-rev" && r.Method == http.MethodDelete:
-		a.respond(w, r, a.registry.DeleteTarball(r.Context(), p, name, rest[1]))
-	default:
-		if len(rest) <= 4 && (get || r.Method == http.MethodPut || r.Method == http.MethodDelete) {
-			a.writeError(w, r, fault.NotFoundf("Not found"))
-			return
-		}
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
-	}
-}
 
 // respond answers a write with npm's {"ok": true} or the error.
 func (a *API) respond(w http.ResponseWriter, r *http.Request, err error) {
@@ -80,9 +37,11 @@ func acceptsAbbreviated(r *http.Request) bool {
 	return true
 }
 
-func (a *API) getPackument(w http.ResponseWriter, r *http.Request, p *auth.Principal, name string) {
+// getPackument serves GET /:pkg: the full packument, or the abbreviated one
+// when the Accept header asks for it.
+func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	abbreviated := acceptsAbbreviated(r) && r.URL.Query().Get("write") != "true"
-	doc, err := a.registry.Packument(r.Context(), p, name, abbreviated, a.baseURL(r))
+	doc, err := a.registry.Packument(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, a.baseURL(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -128,8 +87,9 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-func (a *API) getManifest(w http.ResponseWriter, r *http.Request, p *auth.Principal, name, versionOrTag string) {
-	body, err := a.registry.Manifest(r.Context(), p, name, versionOrTag)
+// getManifest serves GET /:pkg/:version-or-tag: one version's document.
+func (a *API) getManifest(w http.ResponseWriter, r *http.Request) {
+	body, err := a.registry.Manifest(r.Context(), principalOf(r), r.PathValue("pkg"), r.PathValue("version"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -143,8 +103,9 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 }
 
-func (a *API) getTarball(w http.ResponseWriter, r *http.Request, p *auth.Principal, name, file string) {
-	t, err := a.registry.Tarball(r.Context(), p, name, file)
+// getTarball serves GET /:pkg/-/:file.tgz.
+func (a *API) getTarball(w http.ResponseWriter, r *http.Request) {
+	t, err := a.registry.Tarball(r.Context(), principalOf(r), r.PathValue("pkg"), r.PathValue("file"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -163,7 +124,11 @@ func (a *API) getTarball(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	http.ServeContent(w, r, "", t.Published, t.Reader)
 }
 
-func (a *API) putPackage(w http.ResponseWriter, r *http.Request, p *auth.Principal, name, rev string) {
+// putPackage serves PUT /:pkg, a publish or (without an attachment) a
+// deprecation, and PUT /:pkg/-rev/:rev, which unpublishes versions or
+// changes owners.
+func (a *API) putPackage(w http.ResponseWriter, r *http.Request) {
+	p, name, rev := principalOf(r), r.PathValue("pkg"), r.PathValue("rev")
 	var doc registry.PublishDocument
 	if err := decodeJSON(r, &doc); err != nil {
 		a.writeError(w, r, err)
@@ -187,51 +152,39 @@ func (a *API) putPackage(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	a.respond(w, r, a.registry.Update(r.Context(), p, name, rev, doc, hasVersions))
 }
 
-// packageSubresource serves /-/package/:pkg/dist-tags[/:tag], /access and /visibility.
-func (a *API) packageSubresource(w http.ResponseWriter, r *http.Request) {
-	name, rest, ok := splitPackagePath(strings.TrimPrefix(r.URL.EscapedPath(), "/-/package"))
-	if ok && len(rest) == 1 && rest[0] == "access" {
-		a.packageAccess(w, r, name)
+// unpublishPackage serves DELETE /:pkg/-rev/:rev: unpublish the whole package.
+func (a *API) unpublishPackage(w http.ResponseWriter, r *http.Request) {
+	a.respond(w, r, a.registry.UnpublishPackage(r.Context(), principalOf(r), r.PathValue("pkg"), r.PathValue("rev")))
+}
+
+// deleteTarball serves DELETE /:pkg/-/:file/-rev/:rev, the end of a version's unpublish.
+func (a *API) deleteTarball(w http.ResponseWriter, r *http.Request) {
+	a.respond(w, r, a.registry.DeleteTarball(r.Context(), principalOf(r), r.PathValue("pkg"), r.PathValue("file")))
+}
+
+// distTags serves GET /-/package/:pkg/dist-tags.
+func (a *API) distTags(w http.ResponseWriter, r *http.Request) {
+	tags, err := a.registry.DistTags(r.Context(), principalOf(r), r.PathValue("pkg"))
+	a.answer(w, r, tags, err)
+}
+
+// setDistTag serves PUT (and POST) /-/package/:pkg/dist-tags/:tag, whose
+// body is the version as a JSON string.
+func (a *API) setDistTag(w http.ResponseWriter, r *http.Request) {
+	var version string
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		a.writeError(w, r, err)
 		return
 	}
-	if ok && len(rest) == 1 && rest[0] == "collaborators" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		a.collaborators(w, r, name)
+	if json.Unmarshal(body, &version) != nil || version == "" {
+		a.writeError(w, r, fault.Invalidf("the body must be a JSON string naming a version"))
 		return
 	}
-	if ok && len(rest) == 1 && rest[0] == "visibility" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		a.packageVisibility(w, r, name)
-		return
-	}
-	if !ok || len(rest) == 0 || rest[0] != "dist-tags" || len(rest) > 2 {
-		a.writeError(w, r, fault.NotFoundf("Not found"))
-		return
-	}
-	p := auth.FromContext(r.Context())
-	ctx := r.Context()
-	switch {
-	case len(rest) == 1 && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		tags, err := a.registry.DistTags(ctx, p, name)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, tags)
-	case len(rest) == 2 && (r.Method == http.MethodPut || r.Method == http.MethodPost):
-		var version string
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if json.Unmarshal(body, &version) != nil || version == "" {
-			a.writeError(w, r, fault.Invalidf("the body must be a JSON string naming a version"))
-			return
-		}
-		a.respond(w, r, a.registry.SetDistTag(ctx, p, name, rest[1], version))
-	case len(rest) == 2 && r.Method == http.MethodDelete:
-		a.respond(w, r, a.registry.DeleteDistTag(ctx, p, name, rest[1]))
-	default:
-		w.Header().Set("Allow", "GET, PUT, DELETE")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
-	}
+	a.respond(w, r, a.registry.SetDistTag(r.Context(), principalOf(r), r.PathValue("pkg"), r.PathValue("tag"), version))
+}
+
+// deleteDistTag serves DELETE /-/package/:pkg/dist-tags/:tag.
+func (a *API) deleteDistTag(w http.ResponseWriter, r *http.Request) {
+	a.respond(w, r, a.registry.DeleteDistTag(r.Context(), principalOf(r), r.PathValue("pkg"), r.PathValue("tag")))
 }

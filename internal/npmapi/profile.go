@@ -124,46 +124,44 @@ func (a *API) setProfile(w http.ResponseWriter, r *http.Request) {
 	a.getProfile(w, r)
 }
 
-// packageAccess serves GET and POST /-/package/:pkg/access.
-func (a *API) packageAccess(w http.ResponseWriter, r *http.Request, name string) {
-	p := auth.FromContext(r.Context())
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		st, err := a.registry.Access(r.Context(), p, name)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		mfa := "none"
-		switch {
-		case st.MFA.PublishRequiresTFA && st.MFA.AutomationOverridesTFA:
-			mfa = "automation"
-		case st.MFA.PublishRequiresTFA:
-			mfa = "publish"
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"access": st.Access, "mfa": mfa,
-			"publish_requires_tfa": st.MFA.PublishRequiresTFA, "automation_token_overrides_tfa": st.MFA.AutomationOverridesTFA})
-	case http.MethodPost:
-		var body struct {
-			Access                 *string `json:"access"`
-			PublishRequiresTFA     *bool   `json:"publish_requires_tfa"`
-			AutomationOverridesTFA *bool   `json:"automation_token_overrides_tfa"`
-		}
-		if err := decodeJSON(r, &body); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.respond(w, r, a.registry.SetAccess(r.Context(), p, name, registry.AccessChange{
-			Access: body.Access, PublishRequiresTFA: body.PublishRequiresTFA, AutomationOverridesTFA: body.AutomationOverridesTFA}))
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+// getAccess serves GET /-/package/:pkg/access: the package's access and
+// two-factor requirement.
+func (a *API) getAccess(w http.ResponseWriter, r *http.Request) {
+	st, err := a.registry.Access(r.Context(), principalOf(r), r.PathValue("pkg"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
+	mfa := "none"
+	switch {
+	case st.MFA.PublishRequiresTFA && st.MFA.AutomationOverridesTFA:
+		mfa = "automation"
+	case st.MFA.PublishRequiresTFA:
+		mfa = "publish"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"access": st.Access, "mfa": mfa,
+		"publish_requires_tfa": st.MFA.PublishRequiresTFA, "automation_token_overrides_tfa": st.MFA.AutomationOverridesTFA})
+}
+
+// setAccess serves POST /-/package/:pkg/access: change the access or the
+// two-factor requirement.
+func (a *API) setAccess(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Access                 *string `json:"access"`
+		PublishRequiresTFA     *bool   `json:"publish_requires_tfa"`
+		AutomationOverridesTFA *bool   `json:"automation_token_overrides_tfa"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.respond(w, r, a.registry.SetAccess(r.Context(), principalOf(r), r.PathValue("pkg"), registry.AccessChange{
+		Access: body.Access, PublishRequiresTFA: body.PublishRequiresTFA, AutomationOverridesTFA: body.AutomationOverridesTFA}))
 }
 
 // packageVisibility serves GET /-/package/:pkg/visibility (npm access get status).
-func (a *API) packageVisibility(w http.ResponseWriter, r *http.Request, name string) {
-	st, err := a.registry.Access(r.Context(), auth.FromContext(r.Context()), name)
+func (a *API) packageVisibility(w http.ResponseWriter, r *http.Request) {
+	st, err := a.registry.Access(r.Context(), principalOf(r), r.PathValue("pkg"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -366,7 +366,7 @@ func nonNegative(s string, def int) (int, error) {
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
-	ref := r.PathValue("ref")
+	ref := r.PathValue("token")
 	rec, err := a.accounts.RevokeToken(r.Context(), auth.FromContext(r.Context()), ref)
 	if err != nil {
 		a.writeError(w, r, err)

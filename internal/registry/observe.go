@@ -16,30 +16,14 @@ type silentObserver struct{}
 func (silentObserver) Publish(string)           {}
 func (silentObserver) CacheLookup(string, bool) {}
 
-// PublishResult names how a publish ended, from a fixed set: ok, invalid
-// (a malformed or rule-breaking publish), unauthorized (no login, or a
-// second factor to give), forbidden (not allowed, or a version published
-// before), not_found, conflict, too_large, locked, or error (a failure of
-// the registry itself).
+// PublishResult names how a publish ended, from a fixed set: ok, or the
+// label of the error's kind (fault.Kind.Label): invalid (a malformed or
+// rule-breaking publish), unauthorized (no login, or a second factor to
+// give), forbidden (not allowed, or a version published before), not_found,
+// conflict, too_large, locked, or error (a failure of the registry itself).
 func PublishResult(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	switch fault.KindOf(err) {
-	case fault.Invalid:
-		return "invalid"
-	case fault.Unauthorized:
-		return "unauthorized"
-	case fault.Forbidden:
-		return "forbidden"
-	case fault.NotFound:
-		return "not_found"
-	case fault.Conflict:
-		return "conflict"
-	case fault.TooLarge:
-		return "too_large"
-	case fault.Locked:
-		return "locked"
-	}
-	return "error"
+	return fault.KindOf(err).Label()
 }

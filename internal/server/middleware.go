@@ -13,8 +13,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/metrics"
-	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
-	"github.com/gatehouse-registry/gatehouse/internal/web"
+	"github.com/gatehouse-registry/gatehouse/internal/route"
 )
 
 type middleware func(http.Handler) http.Handler
@@ -147,18 +146,19 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// observe logs one line per request and counts it in the metrics under its
-// route name. The line holds the method, route, path, status, response size,
-// duration and client address (and, through the context, the request id):
-// never the query string, a header, a cookie or a body; paths that carry a
-// secret (logout, token revocation, browser confirmations) are redacted.
+// observe logs one line per request and counts it in the metrics under the
+// name of the route that answers it (route.Table.Name). The line holds the
+// method, route, path, status, response size, duration and client address
+// (and, through the context, the request id): never the query string, a
+// header, a cookie or a body; the secret in the path of a route that carries
+// one (logout, token revocation, browser confirmations) is redacted.
 // Probes (/-/ping, /-/ready) are logged at debug level only, so that a load
 // balancer polling them does not drown the rest.
-func observe(log *slog.Logger, m *metrics.Metrics) middleware {
+func observe(log *slog.Logger, m *metrics.Metrics, routes *route.Table) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			route := routeOf(r)
+			name := routes.Name(r)
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
 			elapsed := time.Since(start)
@@ -166,42 +166,17 @@ func observe(log *slog.Logger, m *metrics.Metrics) middleware {
 			if status == 0 {
 				status = http.StatusOK // nothing written: net/http answers 200
 			}
-			m.Request(route, r.Method, status, elapsed)
+			m.Request(name, r.Method, status, elapsed)
 			level := slog.LevelInfo
-			if route == "ping" || route == "ready" {
+			if name == "ping" || name == "ready" {
 				level = slog.LevelDebug
 			}
 			log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method),
-				slog.String("route", route), slog.String("path", redactPath(r.URL.Path)),
+				slog.String("route", name), slog.String("path", routes.Redact(r.URL.Path)),
 				slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", elapsed),
 				slog.String("client", auth.ClientIP(r.Context()).String()))
 		})
 	}
-}
-
-// routeOf names the endpoint r is for, from a fixed set (see npmapi.Route),
-// plus "ready" for the readiness check and "web" for the website's pages.
-func routeOf(r *http.Request) string {
-	switch {
-	case r.URL.Path == readyPath:
-		return "ready"
-	case web.IsPage(r):
-		return "web"
-	}
-	return npmapi.Route(r)
-}
-
-// redactPath hides the credential in paths that carry one: npm logout
-// (DELETE /-/user/token/:token), token revocation by the whole token
-// (DELETE /-/npm/v1/tokens/token/:token), and the secret ids of browser
-// confirmations.
-func redactPath(p string) string {
-	for _, prefix := range []string{"/-/user/token/", "/-/npm/v1/tokens/token/", "/-/web/login/", "/-/v1/login/done/"} {
-		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
-			return prefix + "[redacted]"
-		}
-	}
-	return p
 }
 
 // limitBody caps every request body; handlers see *http.MaxBytesError past it.
@@ -222,7 +197,7 @@ func limitBody(max int64) middleware {
 }
 
 // recoverPanics turns a panic into a logged 500.
-func recoverPanics(log *slog.Logger) middleware {
+func recoverPanics(log *slog.Logger, routes *route.Table) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
@@ -230,7 +205,7 @@ func recoverPanics(log *slog.Logger) middleware {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					log.ErrorContext(r.Context(), "panic", slog.Any("panic", v), slog.String("path", redactPath(r.URL.Path)))
+					log.ErrorContext(r.Context(), "panic", slog.Any("panic", v), slog.String("path", routes.Redact(r.URL.Path)))
 					http.Error(w, `{"error":"internal server error"}`, http.StatusInternalServerError)
 				}
 			}()

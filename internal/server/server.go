@@ -88,25 +88,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Registry.SetCacheBytes(int(cfg.CacheSize))
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	s.feed.Start()
-	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log,
-		npmapi.Options{BaseURL: cfg.URL})
+	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
 		SecureCookies: strings.HasPrefix(cfg.URL, "https://"),
 		BaseURL:       cfg.URL,
 	})
-	// One address serves both: browsers get the website, npm clients the API.
-	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == readyPath {
-			s.ready(w, r)
-			return
-		}
-		if web.IsPage(r) {
-			site.ServeHTTP(w, r)
-			return
-		}
-		api.ServeHTTP(w, r)
-	})
-	s.handler = chain(root, recoverPanics(log), limitBody(cfg.MaxBodySize), observe(log, s.metrics),
+	routes, err := routeTable(api, site, s.ready)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), observe(log, s.metrics, routes),
 		clientIP(cfg.TrustedProxies), requestID(cfg.TrustedProxies))
 	return s, nil
 }

@@ -67,7 +67,7 @@ func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 				v.Error = "That one-time password is not valid; try the current one."
 			}
 		}
-		s.render(w, r, statusOf(e.Kind), "login.html", "Sign in", v)
+		s.render(w, r, e.Kind.Status(), "login.html", "Sign in", v)
 		return
 	}
 	s.setSession(w, res.Token)
@@ -128,7 +128,7 @@ func (s *Site) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Error = e.Message
-	s.render(w, r, statusOf(e.Kind), "signup.html", "Create account", v)
+	s.render(w, r, e.Kind.Status(), "signup.html", "Create account", v)
 }
 
 // logout revokes the website session and clears the cookie.

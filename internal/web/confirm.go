@@ -20,7 +20,7 @@ type confirmView struct {
 // browser. The unguessable id in the URL is the capability; the form needs
 // no CSRF token of its own.
 func (s *Site) confirmPage(w http.ResponseWriter, r *http.Request) {
-	info, err := s.accounts.WebAuthInfo(r.Context(), r.PathValue("id"))
+	info, err := s.accounts.WebAuthInfo(r.Context(), r.PathValue("secret"))
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -30,7 +30,7 @@ func (s *Site) confirmPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id := r.PathValue("secret")
 	info, err := s.accounts.WebAuthInfo(r.Context(), id)
 	if err != nil {
 		s.renderError(w, r, err)
@@ -57,7 +57,7 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 			v.NeedOTP = true
 			v.Error = "Enter the one-time password from your authenticator app."
 		}
-		status := statusOf(e.Kind)
+		status := e.Kind.Status()
 		if e.Kind == fault.Conflict {
 			v.Done, v.Error, status = true, "", http.StatusOK
 		}

@@ -13,20 +13,6 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
-// orgRoutes registers the organization pages: a person's list of
-// organizations, and each organization's members and teams. The
-// organization service decides who may see and change what.
-func (s *Site) orgRoutes() {
-	s.mux.HandleFunc("GET /orgs", s.myOrgs)
-	s.mux.HandleFunc("GET /settings/{user}/orgs", s.orgsPage)
-	s.mux.HandleFunc("POST /settings/{user}/orgs", s.createOrg)
-	s.mux.HandleFunc("GET /org/{org}", s.orgPage)
-	s.mux.HandleFunc("POST /org/{org}/members", s.orgSetMember)
-	s.mux.HandleFunc("POST /org/{org}/members/remove", s.orgRemoveMember)
-	s.mux.HandleFunc("POST /org/{org}/teams", s.orgCreateTeam)
-	s.mux.HandleFunc("POST /org/{org}/teams/{team}/members", s.orgAddTeamMember)
-}
-
 // orgNotices are the messages shown after a change, by the done parameter
 // of the redirect.
 var orgNotices = map[string]string{

@@ -27,13 +27,6 @@ const searchPageSize = 20
 // maxReadme is the longest README rendered; a longer one is cut there.
 const maxReadme = 1 << 20
 
-// packageRoutes registers the package search and package pages. What a
-// visitor sees is what the registry's policy lets them read.
-func (s *Site) packageRoutes() {
-	s.mux.HandleFunc("GET /search", s.searchPage)
-	s.mux.HandleFunc("GET /package/{name...}", s.packagePage)
-}
-
 // searchView is one page of search results.
 type searchView struct {
 	Query      string

@@ -25,19 +25,6 @@ import (
 // tokens_review.go (the review, which creates the token), tokens_delete.go
 // and tokens_sessions.go; this one holds the routes and what they share.
 
-// tokenRoutes registers the Access Tokens pages: a person's own, which
-// nobody else can see.
-func (s *Site) tokenRoutes() {
-	s.mux.HandleFunc("GET /settings/{user}/tokens", s.tokensPage)
-	s.mux.HandleFunc("GET /settings/{user}/tokens/new/classic", s.classicTokenPage)
-	s.mux.HandleFunc("POST /settings/{user}/tokens/new/classic", s.createClassicToken)
-	s.mux.HandleFunc("GET /settings/{user}/tokens/new/granular", s.granularTokenPage)
-	s.mux.HandleFunc("POST /settings/{user}/tokens/new/granular", s.granularTokenStep)
-	s.mux.HandleFunc("GET /settings/{user}/tokens/{key}/delete", s.deleteTokenPage)
-	s.mux.HandleFunc("POST /settings/{user}/tokens/{key}/delete", s.deleteToken)
-	s.mux.HandleFunc("POST /settings/{user}/tokens/sessions/{key}/revoke", s.revokeTokenSession)
-}
-
 // tokensBase is the address of a user's Access Tokens page.
 func tokensBase(user string) string { return "/settings/" + url.PathEscape(user) + "/tokens" }
 

@@ -16,19 +16,6 @@ import (
 	"rsc.io/qr"
 )
 
-// twoFactorRoutes registers the profile and two-factor pages: a person's own
-// settings, which nobody else can see.
-func (s *Site) twoFactorRoutes() {
-	s.mux.HandleFunc("GET /settings/{user}/profile", s.profilePage)
-	s.mux.HandleFunc("POST /settings/{user}/profile/email", s.changeEmail)
-	s.mux.HandleFunc("POST /settings/{user}/profile/password", s.changePassword)
-	s.mux.HandleFunc("GET /settings/{user}/2fa", s.twoFactorPage)
-	s.mux.HandleFunc("POST /settings/{user}/2fa/enable", s.enableTwoFactor)
-	s.mux.HandleFunc("POST /settings/{user}/2fa/confirm", s.confirmTwoFactor)
-	s.mux.HandleFunc("POST /settings/{user}/2fa/mode", s.changeTwoFactorMode)
-	s.mux.HandleFunc("POST /settings/{user}/2fa/disable", s.disableTwoFactor)
-}
-
 // tfaOn reports whether a profile has two-factor authentication on and confirmed.
 func tfaOn(pr account.Profile) bool { return pr.TFAMode != "" && !pr.Pending }
 

@@ -49,7 +49,7 @@ type Options struct {
 	BaseURL string
 }
 
-// Site serves the website.
+// Site is the website's pages: Routes lists them for the route table.
 type Site struct {
 	accounts *account.Service
 	registry *registry.Service
@@ -59,37 +59,15 @@ type Site struct {
 	log      *slog.Logger
 	opts     Options
 	pages    map[string]*template.Template
-	mux      *http.ServeMux
 	limiter  *limiter
 	used     *usedOnce
 }
 
-// New returns the website handler.
+// New returns the website.
 func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator,
 	format token.Format, log *slog.Logger, opts Options) *Site {
-	s := &Site{accounts: accounts, registry: reg, orgs: orgs, authn: authn, format: format, log: log, opts: opts,
-		mux: http.NewServeMux(), limiter: newLimiter(10, time.Minute), used: &usedOnce{seen: map[string]time.Time{}}}
-	s.pages = parsePages()
-	static, _ := fs.Sub(staticFiles, "static")
-	s.mux.Handle("GET /-/web/static/", http.StripPrefix("/-/web/static/", http.FileServerFS(static)))
-	s.mux.HandleFunc("GET /-/web/login/{id}", s.confirmPage)
-	s.mux.HandleFunc("POST /-/web/login/{id}", s.confirm)
-	s.mux.HandleFunc("GET /{$}", s.home)
-	s.mux.HandleFunc("GET /login", s.loginPage)
-	s.mux.HandleFunc("POST /login", s.login)
-	s.mux.HandleFunc("GET /signup", s.signupPage)
-	s.mux.HandleFunc("POST /signup", s.signup)
-	s.mux.HandleFunc("POST /logout", s.logout)
-	s.mux.HandleFunc("GET /settings", s.settings)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.renderError(w, r, fault.NotFoundf("There is no page here."))
-	})
-	// Each area keeps its routes beside its handlers.
-	s.tokenRoutes()
-	s.twoFactorRoutes()
-	s.packageRoutes()
-	s.orgRoutes()
-	return s
+	return &Site{accounts: accounts, registry: reg, orgs: orgs, authn: authn, format: format, log: log, opts: opts,
+		pages: parsePages(), limiter: newLimiter(10, time.Minute), used: &usedOnce{seen: map[string]time.Time{}}}
 }
 
 // parsePages parses each page with the shared layout.
@@ -117,32 +95,14 @@ func parsePages() map[string]*template.Template {
 	return pages
 }
 
-// IsPage reports whether a request is for the website rather than the npm
-// API: the website's own paths, asked for by a browser (HTML accepted, or a
-// form posted). npm clients never send either.
-func IsPage(r *http.Request) bool {
-	p := r.URL.Path
-	if strings.HasPrefix(p, "/-/web/") {
-		return true
-	}
-	site := p == "/" || p == "/login" || p == "/signup" || p == "/logout" || p == "/search" || p == "/orgs" || p == "/settings" ||
-		strings.HasPrefix(p, "/settings/") || strings.HasPrefix(p, "/package/") || strings.HasPrefix(p, "/org/")
-	if !site {
-		return false
-	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		return strings.Contains(r.Header.Get("Accept"), "text/html")
-	case http.MethodPost:
-		ct := r.Header.Get("Content-Type")
-		return strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data")
-	}
-	return false
+// page wraps a page's handler in what every page does first: security
+// headers, the signed-in user from the session cookie, and a CSRF check on
+// every POST.
+func (s *Site) page(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.prepare(w, r, next) }
 }
 
-// ServeHTTP serves a page: security headers, the signed-in user from the
-// session cookie, and a CSRF check on every POST.
-func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Site) prepare(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -170,7 +130,12 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.mux.ServeHTTP(w, r)
+	next(w, r)
+}
+
+// notFound answers a path of the website where no page is.
+func (s *Site) notFound(w http.ResponseWriter, r *http.Request) {
+	s.renderError(w, r, fault.NotFoundf("There is no page here."))
 }
 
 // ensureCSRF returns the request's CSRF token, setting the cookie if missing.
@@ -238,27 +203,7 @@ func (s *Site) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		s.render(w, r, http.StatusInternalServerError, "error.html", "Error", "Something went wrong on our side.")
 		return
 	}
-	s.render(w, r, statusOf(e.Kind), "error.html", "Error", e.Message)
-}
-
-func statusOf(k fault.Kind) int {
-	switch k {
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Unauthorized:
-		return http.StatusUnauthorized
-	case fault.Forbidden:
-		return http.StatusForbidden
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
-	case fault.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case fault.Locked:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
+	s.render(w, r, e.Kind.Status(), "error.html", "Error", e.Message)
 }
 
 func (s *Site) now() time.Time { return time.Now() }
@@ -366,7 +311,7 @@ func (s *Site) ownSettingsUser(w http.ResponseWriter, r *http.Request) (*auth.Pr
 		return nil, false
 	}
 	if r.PathValue("user") != p.UserName {
-		s.renderError(w, r, fault.NotFoundf("There is no page here."))
+		s.notFound(w, r)
 		return nil, false
 	}
 	return p, true
@@ -392,7 +337,7 @@ func (s *Site) faultForForm(w http.ResponseWriter, r *http.Request, err error) (
 		s.renderError(w, r, err)
 		return "", 0, false
 	}
-	return e.Message, statusOf(e.Kind), true
+	return e.Message, e.Kind.Status(), true
 }
 
 // ctxWithFormOTP returns the request's context carrying the one-time password the

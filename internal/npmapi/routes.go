@@ -1,0 +1,152 @@
+package npmapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/route"
+)
+
+// Routes are the npm API's rows of the route table (internal/route): one per
+// endpoint, its handler below it in this package. A new endpoint is one row
+// here and its handler. Each handler runs after the caller's token is
+// resolved (see caller).
+//
+// The route names are the metrics' and logs' route label (docs/operations.md
+// lists them): a new endpoint takes an existing name when it belongs to that
+// area, or a new word added to the list.
+func (a *API) Routes() []route.Route {
+	rows := []route.Route{
+		{Method: "GET", Path: "/-/ping", Name: "ping", Handler: a.ping},
+		{Method: "GET", Path: "/-/whoami", Name: "whoami", Handler: a.whoami},
+
+		// Accounts: couch login and adduser, the user document, logout, web login.
+		{Method: "PUT", Path: "/-/user/{id}", Name: "login", Handler: a.couchLogin},
+		{Method: "PUT", Path: "/-/user/{id}/-rev/{rev}", Name: "login", Handler: a.couchLogin},
+		{Method: "GET", Path: "/-/user/{id}", Name: "user", Handler: a.userDocument},
+		{Method: "DELETE", Path: "/-/user/token/{token}", Name: "logout", Secret: true, Handler: a.logout},
+		{Method: "POST", Path: "/-/v1/login", Name: "login", Handler: a.webLogin},
+		{Method: "GET", Path: "/-/v1/login/done/{secret}", Name: "login", Secret: true, Handler: a.webLoginDone},
+
+		{Method: "GET", Path: "/-/v1/search", Name: "search", Handler: a.search},
+
+		// Tokens; {token} is a token's key, a unique prefix of it, or the whole token.
+		{Method: "POST", Path: "/-/npm/v1/tokens", Name: "tokens", Handler: a.createToken},
+		{Method: "GET", Path: "/-/npm/v1/tokens", Name: "tokens", Handler: a.listTokens},
+		{Method: "DELETE", Path: "/-/npm/v1/tokens/token/{token}", Name: "tokens", Secret: true, Handler: a.revokeToken},
+
+		{Method: "GET", Path: "/-/npm/v1/user", Name: "profile", Handler: a.getProfile},
+		{Method: "POST", Path: "/-/npm/v1/user", Name: "profile", Handler: a.setProfile},
+
+		{Method: "POST", Path: "/-/npm/v1/security/advisories/bulk", Name: "audit", Handler: a.emptyAdvisories},
+		{Method: "POST", Path: "/-/npm/v1/security/audits/quick", Name: "audit", Handler: a.emptyAudit},
+
+		// Organizations and teams (npm org, npm team; libnpmorg, libnpmteam).
+		{Method: "GET", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.orgMembers},
+		{Method: "PUT", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.orgSetMember},
+		{Method: "DELETE", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.orgRemoveMember},
+		{Method: "GET", Path: "/-/org/{org}/team", Name: "orgs", Handler: a.orgTeams},
+		{Method: "PUT", Path: "/-/org/{org}/team", Name: "orgs", Handler: a.orgCreateTeam},
+		{Method: "GET", Path: "/-/org/{org}/package", Name: "orgs", Handler: a.orgPackages},
+		{Method: "DELETE", Path: "/-/team/{org}/{team}", Name: "orgs", Handler: a.teamDestroy},
+		{Method: "GET", Path: "/-/team/{org}/{team}/user", Name: "orgs", Handler: a.teamMembers},
+		{Method: "PUT", Path: "/-/team/{org}/{team}/user", Name: "orgs", Handler: a.teamAddMember},
+		{Method: "DELETE", Path: "/-/team/{org}/{team}/user", Name: "orgs", Handler: a.teamRemoveMember},
+		{Method: "GET", Path: "/-/team/{org}/{team}/package", Name: "orgs", Handler: a.teamPackages},
+		{Method: "PUT", Path: "/-/team/{org}/{team}/package", Name: "orgs", Handler: a.teamGrant},
+		{Method: "DELETE", Path: "/-/team/{org}/{team}/package", Name: "orgs", Handler: a.teamRevoke},
+
+		// Access (npm access; libnpmaccess).
+		{Method: "GET", Path: "/-/user/{user}/package", Name: "access", Handler: a.userPackages},
+		{Method: "GET", Path: "/-/package/{pkg}/access", Name: "access", Handler: a.getAccess},
+		{Method: "POST", Path: "/-/package/{pkg}/access", Name: "access", Handler: a.setAccess},
+		{Method: "GET", Path: "/-/package/{pkg}/collaborators", Name: "access", Handler: a.collaborators},
+		{Method: "GET", Path: "/-/package/{pkg}/visibility", Name: "access", Handler: a.packageVisibility},
+
+		// Dist-tags (npm dist-tag).
+		{Method: "GET", Path: "/-/package/{pkg}/dist-tags", Name: "dist_tags", Handler: a.distTags},
+		{Method: "PUT", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", Handler: a.setDistTag},
+		{Method: "POST", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", Handler: a.setDistTag},
+		{Method: "DELETE", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", Handler: a.deleteDistTag},
+
+		// Packages: reads, publish, and the writes of unpublish and npm owner.
+		{Method: "GET", Path: "/{pkg}", Name: "packument", Handler: a.getPackument},
+		{Method: "GET", Path: "/{pkg}/{version}", Name: "manifest", Handler: a.getManifest},
+		{Method: "GET", Path: "/{pkg}/-/{file}", Name: "tarball", Handler: a.getTarball},
+		{Method: "PUT", Path: "/{pkg}", Name: "publish", Handler: a.putPackage},
+		{Method: "PUT", Path: "/{pkg}/-rev/{rev}", Name: "package_change", Handler: a.putPackage},
+		{Method: "DELETE", Path: "/{pkg}/-rev/{rev}", Name: "package_change", Handler: a.unpublishPackage},
+		{Method: "DELETE", Path: "/{pkg}/-/{file}/-rev/{rev}", Name: "package_change", Handler: a.deleteTarball},
+	}
+	for i := range rows {
+		rows[i].Handler = a.caller(rows[i].Handler)
+	}
+	return rows
+}
+
+// NotFound answers the API requests no route answers, after resolving the
+// caller like any other: 404 for an unknown path, and 405 for a method the
+// path's routes do not take: a package path (GET, HEAD, PUT, DELETE), a
+// package's dist-tags (GET, PUT, DELETE) or access (GET, POST).
+func (a *API) NotFound() http.HandlerFunc {
+	return a.caller(func(w http.ResponseWriter, r *http.Request) {
+		allow := a.allowed(r)
+		if allow == "" {
+			a.writeError(w, r, fault.NotFoundf("Not found"))
+			return
+		}
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+	})
+}
+
+// allowed is the Allow header of a 405 for r, or "" when the answer is 404.
+func (a *API) allowed(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	if sub, ok := strings.CutPrefix(p, "/-/package/"); ok {
+		_, rest, ok := route.PackagePath(sub)
+		switch {
+		case ok && len(rest) == 1 && rest[0] == "access":
+			return "GET, POST"
+		case ok && (len(rest) == 1 || len(rest) == 2) && rest[0] == "dist-tags":
+			return "GET, PUT, DELETE"
+		}
+		return ""
+	}
+	if strings.HasPrefix(p, "/-/") {
+		return ""
+	}
+	_, rest, ok := route.PackagePath(p)
+	if !ok {
+		return ""
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+		if len(rest) <= 4 {
+			return ""
+		}
+	}
+	return "GET, HEAD, PUT, DELETE"
+}
+
+// caller resolves the caller's token, then calls next with the principal
+// and the npm-otp header's one-time password in the request's context.
+func (a *API) caller(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.principal(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		ctx := r.Context()
+		if p != nil {
+			ctx = auth.WithPrincipal(ctx, p)
+		}
+		if otp := r.Header.Get("npm-otp"); otp != "" {
+			ctx = auth.WithOTP(ctx, otp)
+		}
+		next(w, r.WithContext(ctx))
+	}
+}

@@ -1,0 +1,82 @@
+package web
+
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/gatehouse-registry/gatehouse/internal/route"
+)
+
+// Routes are the website's rows of the route table (internal/route): every
+// page, each named web in metrics and logs, and served only to what a
+// browser sends (see route.Route.Page). A new page is one row here and its
+// handler. Each handler runs after what every page does first (see page).
+func (s *Site) Routes() []route.Route {
+	static, _ := fs.Sub(staticFiles, "static")
+	rows := []route.Route{
+		{Method: "GET", Path: "/-/web/static/", Handler: http.StripPrefix("/-/web/static/", http.FileServerFS(static)).ServeHTTP},
+		// Where npm sends a person to confirm a web login or a one-time
+		// password: the unguessable id in the path is the capability.
+		{Method: "GET", Path: "/-/web/login/{secret}", Secret: true, Handler: s.confirmPage},
+		{Method: "POST", Path: "/-/web/login/{secret}", Secret: true, Handler: s.confirm},
+
+		{Method: "GET", Path: "/{$}", Handler: s.home},
+		{Method: "GET", Path: "/login", Handler: s.loginPage},
+		{Method: "POST", Path: "/login", Handler: s.login},
+		{Method: "GET", Path: "/signup", Handler: s.signupPage},
+		{Method: "POST", Path: "/signup", Handler: s.signup},
+		{Method: "POST", Path: "/logout", Handler: s.logout},
+		{Method: "GET", Path: "/settings", Handler: s.settings},
+
+		// Packages: what a visitor sees is what the registry's policy lets them read.
+		{Method: "GET", Path: "/search", Handler: s.searchPage},
+		{Method: "GET", Path: "/package/{name...}", Handler: s.packagePage},
+
+		// A person's own settings, which nobody else can see: Access Tokens,
+		// profile and two-factor authentication, organizations.
+		{Method: "GET", Path: "/settings/{user}/tokens", Handler: s.tokensPage},
+		{Method: "GET", Path: "/settings/{user}/tokens/new/classic", Handler: s.classicTokenPage},
+		{Method: "POST", Path: "/settings/{user}/tokens/new/classic", Handler: s.createClassicToken},
+		{Method: "GET", Path: "/settings/{user}/tokens/new/granular", Handler: s.granularTokenPage},
+		{Method: "POST", Path: "/settings/{user}/tokens/new/granular", Handler: s.granularTokenStep},
+		{Method: "GET", Path: "/settings/{user}/tokens/{key}/delete", Handler: s.deleteTokenPage},
+		{Method: "POST", Path: "/settings/{user}/tokens/{key}/delete", Handler: s.deleteToken},
+		{Method: "POST", Path: "/settings/{user}/tokens/sessions/{key}/revoke", Handler: s.revokeTokenSession},
+		{Method: "GET", Path: "/settings/{user}/profile", Handler: s.profilePage},
+		{Method: "POST", Path: "/settings/{user}/profile/email", Handler: s.changeEmail},
+		{Method: "POST", Path: "/settings/{user}/profile/password", Handler: s.changePassword},
+		{Method: "GET", Path: "/settings/{user}/2fa", Handler: s.twoFactorPage},
+		{Method: "POST", Path: "/settings/{user}/2fa/enable", Handler: s.enableTwoFactor},
+		{Method: "POST", Path: "/settings/{user}/2fa/confirm", Handler: s.confirmTwoFactor},
+		{Method: "POST", Path: "/settings/{user}/2fa/mode", Handler: s.changeTwoFactorMode},
+		{Method: "POST", Path: "/settings/{user}/2fa/disable", Handler: s.disableTwoFactor},
+		{Method: "GET", Path: "/settings/{user}/orgs", Handler: s.orgsPage},
+		{Method: "POST", Path: "/settings/{user}/orgs", Handler: s.createOrg},
+
+		// Organizations: the organization service decides who may see and change what.
+		{Method: "GET", Path: "/orgs", Handler: s.myOrgs},
+		{Method: "GET", Path: "/org/{org}", Handler: s.orgPage},
+		{Method: "POST", Path: "/org/{org}/members", Handler: s.orgSetMember},
+		{Method: "POST", Path: "/org/{org}/members/remove", Handler: s.orgRemoveMember},
+		{Method: "POST", Path: "/org/{org}/teams", Handler: s.orgCreateTeam},
+		{Method: "POST", Path: "/org/{org}/teams/{team}/members", Handler: s.orgAddTeamMember},
+
+		// The rest of the website's paths, for any method a browser sends:
+		// pages that do not exist. (A browser's GET /logout is not the npm
+		// package logout; /org and /package, without a slash, are packages.)
+		{Path: "/-/web/", Handler: s.notFound},
+		{Path: "/{$}", Handler: s.notFound},
+		{Path: "/logout", Handler: s.notFound},
+		{Path: "/search", Handler: s.notFound},
+		{Path: "/orgs", Handler: s.notFound},
+		{Path: "/settings", Handler: s.notFound},
+		{Path: "/settings/", Handler: s.notFound},
+		{Path: "/package/", Handler: s.notFound},
+		{Path: "/org/", Handler: s.notFound},
+	}
+	for i := range rows {
+		rows[i].Name, rows[i].Page = "web", true
+		rows[i].Handler = s.page(rows[i].Handler)
+	}
+	return rows
+}
