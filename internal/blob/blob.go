@@ -1,5 +1,6 @@
 // Package blob stores tarballs as content-addressed blobs, keyed by the
-// SHA-512 of their bytes, in any gocloud.dev/blob bucket: a folder by default.
+// SHA-512 of their bytes: in a folder by default (folder.go, the standard
+// library alone), or in an S3-compatible bucket (s3.go).
 package blob
 
 import (
@@ -10,41 +11,41 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
-	"gocloud.dev/gcerrors"
 )
 
-// Store holds blobs in a bucket.
+// Store holds blobs in a backend: a folder or an S3 bucket.
 type Store struct {
-	bucket *blob.Bucket
-	dir    string // the folder of a folder-backed store, for Ping; empty otherwise
+	b backend
 }
 
-// OpenFolder opens (creating it if needed) a folder-backed store. Writes go to
-// a temporary file first and are renamed into place, so a crash never leaves a
-// partial blob under its final name.
-func OpenFolder(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create blob folder: %w", err)
-	}
-	b, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
-	if err != nil {
-		return nil, fmt.Errorf("open blob folder %s: %w", dir, err)
-	}
-	return &Store{bucket: b, dir: dir}, nil
+// backend is what a kind of blob storage provides; Store adds the key
+// checks, the error context and the common behaviour on top. Every backend
+// passes the conformance suite (conformance_test.go).
+type backend interface {
+	// write stores what r yields under key, whole or not at all. size is
+	// r's length when known, else -1.
+	write(ctx context.Context, key string, r io.Reader, size int64) error
+	// open opens the blob at key; a missing blob is a NotFound fault.
+	open(ctx context.Context, key string) (Reader, error)
+	// stat returns the blob's attributes; a missing blob is a NotFound fault.
+	stat(ctx context.Context, key string) (Attributes, error)
+	// delete removes the blob at key; a missing blob is not an error.
+	delete(ctx context.Context, key string) error
+	// list calls fn for every blob whose key starts with prefix, in key
+	// order; fn may delete the blob it is given.
+	list(ctx context.Context, prefix string, fn func(key string, a Attributes) error) error
+	// ping checks cheaply that the backend answers.
+	ping(ctx context.Context) error
+	close() error
 }
 
-// New wraps an open bucket.
-func New(b *blob.Bucket) *Store { return &Store{bucket: b} }
-
-// Close releases the bucket.
-func (s *Store) Close() error { return s.bucket.Close() }
+// Close releases the store.
+func (s *Store) Close() error { return s.b.close() }
 
 // Key returns the content address of data's SHA-512.
 func Key(sum [64]byte) string {
@@ -55,35 +56,61 @@ func Key(sum [64]byte) string {
 // KeyOf returns the content address of data.
 func KeyOf(data []byte) string { return Key(sha512.Sum512(data)) }
 
+// checkKey refuses keys that are not slash-separated relative names (empty
+// elements, "." or "..", a leading or trailing slash): in a folder such a
+// key could name a file outside the store.
+func checkKey(key string) error {
+	if key == "." || !fs.ValidPath(key) {
+		return fmt.Errorf("invalid blob key %q", key)
+	}
+	return nil
+}
+
 // Put stores data under key. Writing the same content twice is harmless.
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
-	return s.Write(ctx, key, bytes.NewReader(data))
+	return s.write(ctx, key, bytes.NewReader(data), int64(len(data)))
 }
 
 // Write stores what r yields under key. The blob appears whole or not at
 // all: when r fails or ctx ends before the end, the write is abandoned and
 // nothing is stored under key (an earlier blob there stays as it was).
 func (s *Store) Write(ctx context.Context, key string, r io.Reader) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
-	if err != nil {
-		return fmt.Errorf("write blob %s: %w", key, err)
+	return s.write(ctx, key, r, -1)
+}
+
+func (s *Store) write(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := checkKey(key); err != nil {
+		return err
 	}
-	if _, err := io.Copy(w, r); err != nil {
-		// Cancelling before Close is how a gocloud write is abandoned:
-		// Close then stores nothing.
-		cancel()
-		_ = w.Close()
-		return fmt.Errorf("write blob %s: %w", key, err)
-	}
-	if err := w.Close(); err != nil {
+	if err := s.b.write(ctx, key, &contextReader{ctx: ctx, r: r}, size); err != nil {
 		return fmt.Errorf("write blob %s: %w", key, err)
 	}
 	return nil
 }
 
+// contextReader fails its reads once ctx has ended, so a write whose
+// context ends part way stops reading and is abandoned.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 // Reader reads one blob; it is an io.ReadSeeker so ranges can be served.
+// Reading at the end gives io.EOF, and seeking past the end stops there,
+// on every backend.
+//
+// A folder store's Reader also implements syscall.Conn with the open
+// file's descriptor, which is what net's sendfile(2) path asks of a source:
+// http.ServeContent given it, with the http.ResponseWriter net/http made
+// (or a wrapper that passes io.ReaderFrom through), sends the file from the
+// kernel's page cache without copying it through user space.
 type Reader interface {
 	io.ReadSeekCloser
 	Size() int64
@@ -92,64 +119,33 @@ type Reader interface {
 
 // Open opens the blob at key; a missing blob is a NotFound fault.
 func (s *Store) Open(ctx context.Context, key string) (Reader, error) {
-	r, err := s.bucket.NewReader(ctx, key, nil)
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	r, err := s.b.open(ctx, key)
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fault.Wrap(fault.NotFound, err, "Not found")
-		}
-		return nil, fmt.Errorf("open blob %s: %w", key, err)
+		return nil, wrap(err, "open blob %s", key)
 	}
-	return &reader{r: r}, nil
+	return r, nil
 }
 
-// reader makes every backend behave alike at the end of a blob: reading
-// there gives io.EOF (S3 would answer a range past the end with 416), and
-// seeking past it stops at it.
-type reader struct {
-	r   *blob.Reader
-	pos int64
+// wrap adds context to err, keeping a NotFound fault's public message.
+func wrap(err error, format string, args ...any) error {
+	if fault.Is(err, fault.NotFound) {
+		return fault.Wrap(fault.NotFound, fmt.Errorf(format+": %w", append(args, err)...), "Not found")
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
-func (r *reader) Read(p []byte) (int, error) {
-	if r.pos >= r.r.Size() {
-		return 0, io.EOF
-	}
-	n, err := r.r.Read(p)
-	r.pos += int64(n)
-	return n, err
-}
-
-func (r *reader) Seek(offset int64, whence int) (int64, error) {
-	target := offset
-	switch whence {
-	case io.SeekCurrent:
-		target += r.pos
-	case io.SeekEnd:
-		target += r.r.Size()
-	case io.SeekStart:
-	default:
-		return r.pos, fmt.Errorf("seek: invalid whence %d", whence)
-	}
-	if target < 0 {
-		return r.pos, fmt.Errorf("seek to %d: before the start of the blob", target)
-	}
-	target = min(target, r.r.Size())
-	pos, err := r.r.Seek(target, io.SeekStart)
-	if err != nil {
-		return r.pos, err
-	}
-	r.pos = pos
-	return pos, nil
-}
-
-func (r *reader) Close() error       { return r.r.Close() }
-func (r *reader) Size() int64        { return r.r.Size() }
-func (r *reader) ModTime() time.Time { return r.r.ModTime() }
+// notFound marks err, a backend's answer for a missing blob, as a NotFound fault.
+func notFound(err error) error { return fault.Wrap(fault.NotFound, err, "Not found") }
 
 // Delete removes the blob at key; a missing blob is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	err := s.bucket.Delete(ctx, key)
-	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := s.b.delete(ctx, key); err != nil {
 		return fmt.Errorf("delete blob %s: %w", key, err)
 	}
 	return nil
@@ -157,11 +153,14 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Exists reports whether a blob is stored at key.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	ok, err := s.bucket.Exists(ctx, key)
-	if err != nil {
-		return false, fmt.Errorf("check blob %s: %w", key, err)
+	_, err := s.Stat(ctx, key)
+	if fault.Is(err, fault.NotFound) {
+		return false, nil
 	}
-	return ok, nil
+	if err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Attributes are what List and Stat tell about a blob.
@@ -173,47 +172,54 @@ type Attributes struct {
 // Stat returns the size and modification time of the blob at key; a
 // missing blob is a NotFound fault.
 func (s *Store) Stat(ctx context.Context, key string) (Attributes, error) {
-	a, err := s.bucket.Attributes(ctx, key)
-	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return Attributes{}, fault.Wrap(fault.NotFound, err, "Not found")
-		}
-		return Attributes{}, fmt.Errorf("stat blob %s: %w", key, err)
+	if err := checkKey(key); err != nil {
+		return Attributes{}, err
 	}
-	return Attributes{Size: a.Size, ModTime: a.ModTime}, nil
+	a, err := s.b.stat(ctx, key)
+	if err != nil {
+		return Attributes{}, wrap(err, "stat blob %s", key)
+	}
+	return a, nil
 }
 
+// ReadAll reads the whole blob at key; a missing blob is a NotFound fault.
+func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
+	r, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data := make([]byte, r.Size())
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// errStopList carries an error from List's callback through a backend.
+var errStopList = errors.New("listing stopped by its callback")
+
 // List calls fn for every blob whose key starts with prefix, in key order,
-// a page at a time, so memory does not grow with the number of blobs. fn
-// may delete the blob it is given. An error from fn stops the listing and
-// is returned as is.
+// a page (on a folder store: a folder) at a time, so memory does not grow
+// with the number of blobs. fn may delete the blob it is given. An error
+// from fn stops the listing and is returned as is.
 //
 // On a folder store, a write in flight (or cut short by a crash) shows as
 // KEY.HEX.tmp, the temporary file it is renamed from.
 func (s *Store) List(ctx context.Context, prefix string, fn func(key string, a Attributes) error) error {
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
+	var stop error
+	err := s.b.list(ctx, prefix, func(key string, a Attributes) error {
+		if err := fn(key, a); err != nil {
+			stop = err
+			return errStopList
 		}
-		if err != nil {
-			return fmt.Errorf("list blobs under %q: %w", prefix, err)
-		}
-		if obj.IsDir {
-			continue
-		}
-		if err := fn(obj.Key, Attributes{Size: obj.Size, ModTime: obj.ModTime}); err != nil {
-			return err
-		}
+		return nil
+	})
+	if stop != nil {
+		return stop
 	}
-}
-
-// check asks the bucket for one key, to learn early that it answers.
-func (s *Store) check(ctx context.Context) error {
-	_, _, err := s.bucket.ListPage(ctx, blob.FirstPageToken, 1, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("list blobs under %q: %w", prefix, err)
 	}
 	return nil
 }

@@ -1,13 +1,6 @@
 package blob
 
-import (
-	"context"
-	"fmt"
-	"sync"
-
-	"github.com/gatehouse-registry/gatehouse/internal/fault"
-	"gocloud.dev/gcerrors"
-)
+import "sync"
 
 // Cache keeps the bytes of small blobs in memory. Blobs are content-addressed,
 // so what is kept under a key never goes stale: the cache needs no
@@ -62,16 +55,4 @@ func (c *Cache) Bytes() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.bytes
-}
-
-// ReadAll reads the whole blob at key; a missing blob is a NotFound fault.
-func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
-	b, err := s.bucket.ReadAll(ctx, key)
-	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fault.Wrap(fault.NotFound, err, "Not found")
-		}
-		return nil, fmt.Errorf("read blob %s: %w", key, err)
-	}
-	return b, nil
 }

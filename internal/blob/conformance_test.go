@@ -39,6 +39,7 @@ func TestStore(t *testing.T) {
 			{"Large", testLarge},
 			{"FailedWrite", testFailedWrite},
 			{"CancelledWrite", testCancelledWrite},
+			{"BadKeys", testBadKeys},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) { c.run(t, b.Open(t)) })
@@ -490,5 +491,33 @@ func testCancelledWrite(t *testing.T, s *blob.Store) {
 				t.Errorf("after a cancelled write the store lists %q", keys)
 			}
 		})
+	}
+}
+
+// testBadKeys shows that keys which could name something outside the store
+// (a folder's parent, an absolute path) are refused by every method, and
+// that nothing is written for them.
+func testBadKeys(t *testing.T, s *blob.Store) {
+	ctx := t.Context()
+	for _, key := range []string{"", ".", "..", "../escape", "sha512/../../escape", "/abs", "a//b", "a/", "a/./b"} {
+		if err := s.Put(ctx, key, []byte("x")); err == nil {
+			t.Errorf("Put(%q) succeeded", key)
+		}
+		if r, err := s.Open(ctx, key); err == nil {
+			r.Close()
+			t.Errorf("Open(%q) succeeded", key)
+		}
+		if _, err := s.Stat(ctx, key); err == nil {
+			t.Errorf("Stat(%q) succeeded", key)
+		}
+		if ok, err := s.Exists(ctx, key); err == nil || ok {
+			t.Errorf("Exists(%q) = %v, %v; want an error", key, ok, err)
+		}
+		if err := s.Delete(ctx, key); err == nil {
+			t.Errorf("Delete(%q) succeeded", key)
+		}
+	}
+	if keys, _ := listAll(t, s, ""); len(keys) != 0 {
+		t.Errorf("after refused writes the store lists %q", keys)
 	}
 }

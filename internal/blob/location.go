@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
-
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/s3blob"
 )
 
 // Location is where the blobs live, parsed from the --blobs setting.
@@ -20,10 +19,13 @@ type Location struct {
 	Bucket string
 	// Prefix is put before every key in the bucket ("" or ending as given).
 	Prefix string
-	// query holds the S3 options (endpoint, region, use_path_style, ...)
-	// without prefix, passed to gocloud's S3 URL opener.
+	// query holds the S3 options other than prefix (endpoint, region,
+	// use_path_style, profile).
 	query url.Values
 }
+
+// s3Parameters are the query parameters an s3:// location takes.
+var s3Parameters = []string{"endpoint", "region", "use_path_style", "prefix", "profile"}
 
 // ParseLocation reads the --blobs setting: empty for the folder defaultDir,
 // file:///abs/path for another folder, or s3://BUCKET?endpoint=...&region=...
@@ -74,6 +76,15 @@ func ParseLocation(raw, defaultDir string) (Location, error) {
 			if len(values) > 1 {
 				return Location{}, fmt.Errorf("query parameter %q is given %d times", name, len(values))
 			}
+			if !slices.Contains(s3Parameters, name) {
+				return Location{}, fmt.Errorf("unknown query parameter %q: an s3:// URL takes %s=",
+					name, strings.Join(s3Parameters, "=, "))
+			}
+		}
+		if v := q.Get("use_path_style"); v != "" {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return Location{}, errors.New("use_path_style= must be true or false")
+			}
 		}
 		if ep := q.Get("endpoint"); ep != "" {
 			e, err := url.Parse(ep)
@@ -83,6 +94,9 @@ func ParseLocation(raw, defaultDir string) (Location, error) {
 			if e.User != nil {
 				return Location{}, errors.New("endpoint= must not hold a user name or password: S3 credentials come from " +
 					"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+			}
+			if e.Path != "" && e.Path != "/" || e.RawQuery != "" || e.Fragment != "" {
+				return Location{}, errors.New("endpoint= is a server's address alone, such as http://127.0.0.1:8333, with no path")
 			}
 		}
 		prefix := q.Get("prefix")
@@ -128,19 +142,13 @@ func OpenLocation(ctx context.Context, loc Location) (*Store, error) {
 	if loc.Bucket == "" {
 		return OpenFolder(loc.Dir)
 	}
-	u := &url.URL{Scheme: s3blob.Scheme, Host: loc.Bucket, RawQuery: loc.query.Encode()}
-	b, err := (&s3blob.URLOpener{}).OpenBucketURL(ctx, u)
+	b, err := openBucket(loc)
 	if err != nil {
 		return nil, fmt.Errorf("open S3 bucket %s: %w", loc, err)
 	}
-	if loc.Prefix != "" {
-		b = blob.PrefixedBucket(b, loc.Prefix)
-	}
-	s := New(b)
-	if err := s.check(ctx); err != nil {
-		_ = s.Close()
+	if err := b.check(ctx); err != nil {
 		return nil, fmt.Errorf("S3 bucket %s does not answer (check the bucket, endpoint, region and "+
 			"AWS credentials): %w", loc, err)
 	}
-	return s, nil
+	return &Store{b: b}, nil
 }

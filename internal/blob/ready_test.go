@@ -4,9 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
-
-	"gocloud.dev/blob/fileblob"
 )
 
 func TestPingFolder(t *testing.T) {
@@ -58,23 +57,58 @@ func TestPingFolder(t *testing.T) {
 	}
 }
 
-// TestPingBucket checks a store over a bucket that is not a plain folder
-// store (here a fileblob bucket opened directly, as New is used for S3).
+// TestPingBucket checks Ping on an S3 store: nil while the bucket answers,
+// an error for a bucket that does not exist or a refused credential. It
+// runs on the bucket GATEHOUSE_TEST_S3 names (see blobtest, which this
+// package's own tests cannot import), and fails on CI without one.
 func TestPingBucket(t *testing.T) {
+	raw := os.Getenv("GATEHOUSE_TEST_S3")
+	if raw == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("GATEHOUSE_TEST_S3 is empty on CI: the S3 blob store must be tested")
+		}
+		t.Skip("GATEHOUSE_TEST_S3 is empty: run scripts/s3-test-server.sh to test on S3")
+	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	b, err := fileblob.OpenBucket(dir, nil)
+	loc, err := ParseLocation(raw, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(b)
+	s, err := OpenLocation(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping on an open bucket = %v, want nil", err)
 	}
-	if err := s.Close(); err != nil {
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Ping(cancelled); err == nil {
+		t.Error("Ping with a cancelled context = nil, want an error")
+	}
+
+	// A store over a bucket that does not exist (opened without the check
+	// that OpenLocation makes, as if it were removed after the start).
+	gone := loc
+	gone.Bucket = "gatehouse-no-such-bucket"
+	b, err := openBucket(gone)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ping(ctx); err == nil {
-		t.Fatal("Ping on a closed bucket = nil, want an error")
+	if err := (&Store{b: b}).Ping(ctx); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Ping on a missing bucket = %v, want an error saying it does not exist", err)
+	}
+
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-9d2f")
+	b, err = openBucket(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = (&Store{b: b}).Ping(ctx)
+	if err == nil {
+		t.Error("Ping with a wrong secret key = nil, want an error")
+	} else if strings.Contains(err.Error(), "wrong-secret-9d2f") {
+		t.Errorf("the error holds the secret key: %v", err)
 	}
 }
