@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -140,6 +141,25 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	}
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom hands io.Copy (which http.ServeContent uses) to the writer
+// underneath, so that a tarball read from a file is sent with the kernel's
+// sendfile rather than copied through the process.
+func (s *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		// Hide this method from io.Copy, or it would call it again.
+		n, err = io.Copy(struct{ io.Writer }{s.ResponseWriter}, src)
+	}
+	s.bytes += n
 	return n, err
 }
 

@@ -1,7 +1,14 @@
 package server
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -34,5 +41,54 @@ func TestResolveClientIP(t *testing.T) {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// readerFromWriter is a ResponseWriter whose ReadFrom records what it was handed.
+type readerFromWriter struct {
+	httptest.ResponseRecorder
+	from io.Reader
+}
+
+func (w *readerFromWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.from = src
+	return io.Copy(&w.ResponseRecorder, src)
+}
+
+// TestRecorderPassesReadFrom: the access log's recorder hands a file to the
+// writer underneath (net/http's, which sends it with sendfile), and still
+// counts the bytes and the status; over a writer without ReadFrom it copies.
+func TestRecorderPassesReadFrom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "blob")
+	body := bytes.Repeat([]byte("tarball "), 4096)
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, withReadFrom := range []bool{true, false} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		under := &readerFromWriter{ResponseRecorder: *httptest.NewRecorder()}
+		var w http.ResponseWriter = under
+		if !withReadFrom {
+			w = &under.ResponseRecorder
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		n, err := io.Copy(rec, f)
+		f.Close()
+		if err != nil || n != int64(len(body)) {
+			t.Fatalf("ReadFrom=%v: copied %d, %v; want %d", withReadFrom, n, err, len(body))
+		}
+		// What net/http's ReadFrom needs for sendfile: the file's descriptor.
+		if _, isConn := under.from.(syscall.Conn); withReadFrom && !isConn {
+			t.Fatalf("the writer underneath got %T, which hides the file's descriptor", under.from)
+		}
+		if rec.bytes != int64(len(body)) || rec.status != http.StatusOK {
+			t.Fatalf("ReadFrom=%v: recorded %d bytes, status %d", withReadFrom, rec.bytes, rec.status)
+		}
+		if !bytes.Equal(under.ResponseRecorder.Body.Bytes(), body) {
+			t.Fatalf("ReadFrom=%v: the body differs", withReadFrom)
+		}
 	}
 }
