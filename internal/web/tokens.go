@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 )
 
 // The Access Tokens pages (the seed's "Creating and viewing access tokens"):
@@ -28,14 +29,14 @@ import (
 // tokensBase is the address of a user's Access Tokens page.
 func tokensBase(user string) string { return "/settings/" + url.PathEscape(user) + "/tokens" }
 
-// tokenTwoFactorOn reports whether p's user has two-factor authentication on,
-// so the forms ask for a one-time password.
-func (s *Site) tokenTwoFactorOn(ctx context.Context, p *auth.Principal) (bool, error) {
-	pr, err := s.accounts.Profile(ctx, p)
+// tokenNeedsOTP reports whether creating or revoking a token needs p's
+// one-time password, as policy decides it, so the forms ask for one.
+func (s *Site) tokenNeedsOTP(ctx context.Context, p *auth.Principal) (bool, error) {
+	need, err := s.accounts.NeedsOTP(ctx, p, policy.OTPTokens)
 	if err != nil {
-		return false, fmt.Errorf("read the profile of %s: %w", p.UserName, err)
+		return false, fmt.Errorf("ask whether %s needs a one-time password for tokens: %w", p.UserName, err)
 	}
-	return tfaOn(pr), nil
+	return need, nil
 }
 
 // tokenFormError splits a service error into the message and status shown

@@ -40,7 +40,7 @@ type tokenClassicView struct {
 // tokenClassicData is the classic token form for p, empty, with Read-only chosen.
 func (s *Site) tokenClassicData(ctx context.Context, p *auth.Principal) (tokenClassicView, error) {
 	v := tokenClassicView{Base: tokensBase(p.UserName), Type: "read-only", Types: tokenClassicTypes}
-	on, err := s.tokenTwoFactorOn(ctx, p)
+	on, err := s.tokenNeedsOTP(ctx, p)
 	if err != nil {
 		return v, err
 	}

@@ -22,7 +22,7 @@ func (s *Site) renderTokenDelete(w http.ResponseWriter, r *http.Request, p *auth
 		s.renderError(w, r, err)
 		return
 	}
-	on, err := s.tokenTwoFactorOn(r.Context(), p)
+	on, err := s.tokenNeedsOTP(r.Context(), p)
 	if err != nil {
 		s.renderError(w, r, err)
 		return

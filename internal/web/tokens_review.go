@@ -41,7 +41,7 @@ type tokenReviewView struct {
 // renderTokenReview shows the review page of the token plan will create.
 func (s *Site) renderTokenReview(w http.ResponseWriter, r *http.Request, p *auth.Principal, status int, g tokenGranularForm,
 	plan account.TokenInfo, msg string, needOTP bool) {
-	on, err := s.tokenTwoFactorOn(r.Context(), p)
+	on, err := s.tokenNeedsOTP(r.Context(), p)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
