@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
 // profileObject is the profile as npm-profile reads it.
@@ -147,9 +148,9 @@ func (a *API) getAccess(w http.ResponseWriter, r *http.Request) {
 // two-factor requirement.
 func (a *API) setAccess(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Access                 *string `json:"access"`
-		PublishRequiresTFA     *bool   `json:"publish_requires_tfa"`
-		AutomationOverridesTFA *bool   `json:"automation_token_overrides_tfa"`
+		Access                 *store.Access `json:"access"`
+		PublishRequiresTFA     *bool         `json:"publish_requires_tfa"`
+		AutomationOverridesTFA *bool         `json:"automation_token_overrides_tfa"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
 		a.writeError(w, r, err)
@@ -166,5 +167,5 @@ func (a *API) packageVisibility(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"public": st.Access == "public"})
+	writeJSON(w, http.StatusOK, map[string]bool{"public": st.Access == store.Public})
 }

@@ -68,7 +68,7 @@ func granular(p *auth.Principal, g auth.Grants, bypass bool) *auth.Principal {
 // pkg makes a package row owned by owner.
 func (f *fixture) pkg(t *testing.T, name, scope string, access store.Access, owner *auth.Principal) {
 	t.Helper()
-	p, err := f.st.Q().CreatePackage(t.Context(), store.Package{Name: name, Scope: scope, Access: string(access), CreatedAt: 1, ModifiedAt: 1})
+	p, err := f.st.Q().CreatePackage(t.Context(), store.Package{Name: name, Scope: scope, Access: access, CreatedAt: 1, ModifiedAt: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 // AccessSettings are a package's visibility and 2FA setting.
 type AccessSettings struct {
-	Access string // "public" or "restricted"
+	Access store.Access
 	MFA    store.PackageMFA
 }
 
@@ -31,7 +31,7 @@ func (s *Service) Access(ctx context.Context, p *auth.Principal, name string) (A
 
 // AccessChange is what POST /-/package/:pkg/access sends; nil fields stay.
 type AccessChange struct {
-	Access                 *string
+	Access                 *store.Access
 	PublishRequiresTFA     *bool
 	AutomationOverridesTFA *bool
 }
@@ -41,14 +41,14 @@ type AccessChange struct {
 func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string, ch AccessChange) error {
 	if ch.Access != nil {
 		switch *ch.Access {
-		case "public", "restricted":
+		case store.Public, store.Restricted:
 		case "private":
-			v := "restricted"
+			v := store.Restricted
 			ch.Access = &v
 		default:
 			return fault.Invalidf("access must be public or restricted, not %q", *ch.Access)
 		}
-		if scope, _ := SplitName(name); scope == "" && *ch.Access == "restricted" {
+		if scope, _ := SplitName(name); scope == "" && *ch.Access == store.Restricted {
 			return fault.Invalidf("Can't restrict access to unscoped packages.")
 		}
 	}

@@ -21,9 +21,9 @@ type ImportedPackage struct {
 	// registry may carry names npm no longer gives new packages, such as
 	// JSONStream.
 	Name string
-	// Access is "public" or "restricted"; empty means what a first publish
+	// Access is public or restricted; empty means what a first publish
 	// would choose (public, or restricted for a scoped name).
-	Access string
+	Access store.Access
 	// Owners are the package's owners; the first is the _npmUser of every
 	// version. At least one is required.
 	Owners []store.Owner

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
 // PublishDocument is the body npm sends to PUT /:package: a packument with one
@@ -62,9 +63,9 @@ type Publication struct {
 	// when it names none. (Publish also points latest at Version when the
 	// package has no latest yet.)
 	Tags map[string]string
-	// Access is "public", "restricted", or "" when the document asks for
+	// Access is public, restricted, or "" when the document asks for
 	// neither (the default for a new package, unchanged for an existing one).
-	Access string
+	Access store.Access
 }
 
 // DecodePublish decodes and checks the document npm sends to publish one
@@ -116,7 +117,7 @@ func DecodePublish(name string, doc PublishDocument) (Publication, error) {
 		return Publication{}, err
 	}
 	if doc.Access != nil {
-		pub.Access = *doc.Access
+		pub.Access = store.Access(*doc.Access)
 	}
 	if err := checkAccess(pub.Access, pub.Scope); err != nil {
 		return Publication{}, err
@@ -157,13 +158,13 @@ func publishTags(sent map[string]string, version string) (map[string]string, err
 // checkAccess refuses an access setting other than public and restricted
 // (empty: unchanged, or the default for a new package), and restricted for
 // an unscoped package.
-func checkAccess(access, scope string) error {
+func checkAccess(access store.Access, scope string) error {
 	switch access {
-	case "", "public", "restricted":
+	case "", store.Public, store.Restricted:
 	default:
 		return fault.Invalidf("access must be public or restricted, not %q", access)
 	}
-	if scope == "" && access == "restricted" {
+	if scope == "" && access == store.Restricted {
 		return fault.Invalidf("Can't restrict access to unscoped packages.")
 	}
 	return nil

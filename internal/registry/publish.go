@@ -126,7 +126,7 @@ func (s *Service) grantDevelopers(ctx context.Context, q store.Queries, pkg stor
 	if err != nil {
 		return err
 	}
-	return q.GrantTeam(ctx, team.ID, pkg.ID, "read-write")
+	return q.GrantTeam(ctx, team.ID, pkg.ID, store.TeamReadWrite)
 }
 
 // DevelopersTeam is the team every organization has, that new members join.
@@ -172,11 +172,11 @@ func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth
 
 // defaultAccess is a new package's access when none is asked for, as npm
 // does: restricted for a scoped package, public otherwise.
-func defaultAccess(scope string) string {
+func defaultAccess(scope string) store.Access {
 	if scope != "" {
-		return "restricted"
+		return store.Restricted
 	}
-	return "public"
+	return store.Public
 }
 
 func hasInstallScript(m map[string]json.RawMessage) bool {

@@ -94,7 +94,7 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 // read afresh on every request (never cached), and a credential that may read
 // it. A package p may not read is NotFound.
 func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) error {
-	if pkg.Access == "public" {
+	if pkg.Access == store.Public {
 		return nil
 	}
 	f, err := s.facts(ctx, q, p, pkg)

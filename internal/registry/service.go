@@ -131,7 +131,7 @@ func sameRev(a, b string) bool {
 // facts gathers what policy needs to know about pkg and principal p: the
 // user's current rights, read fresh on every request.
 func (s *Service) facts(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) (policy.Package, error) {
-	f := policy.Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true, Restricted: pkg.Access == "restricted"}
+	f := policy.Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true, Restricted: pkg.Access == store.Restricted}
 	if !p.Authenticated() {
 		return f, nil
 	}

@@ -250,7 +250,7 @@ func mustUser(t *testing.T, q Queries, name string) User {
 	return u
 }
 
-func mustPackage(t *testing.T, q Queries, name, scope, access string) Package {
+func mustPackage(t *testing.T, q Queries, name, scope string, access Access) Package {
 	t.Helper()
 	p, err := q.CreatePackage(t.Context(), Package{Name: name, Scope: scope, Access: access, CreatedAt: 1, ModifiedAt: 1})
 	if err != nil {

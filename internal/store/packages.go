@@ -21,7 +21,7 @@ type Package struct {
 	ID          int64
 	Name        string
 	Scope       string
-	Access      string // an Access: "public" or "restricted"
+	Access      Access
 	Description string
 	Keywords    string // space-separated, lowercase
 	Rev         int64

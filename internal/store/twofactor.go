@@ -200,7 +200,7 @@ func (q Queries) SetPackageMFA(ctx context.Context, packageID int64, m PackageMF
 }
 
 // SetPackageAccess sets a package public or restricted.
-func (q Queries) SetPackageAccess(ctx context.Context, packageID int64, access string) error {
+func (q Queries) SetPackageAccess(ctx context.Context, packageID int64, access Access) error {
 	if _, err := q.exec(ctx, `UPDATE packages SET access = ? WHERE id = ?`, access, packageID); err != nil {
 		return fmt.Errorf("set package access: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
@@ -145,7 +146,7 @@ func (s *Site) packagePage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := buildPackageView(pk, doc.Modified)
 	if acc, err := s.registry.Access(r.Context(), p, pk.Name); err == nil {
-		v.Private = acc.Access == "restricted"
+		v.Private = acc.Access == store.Restricted
 	}
 	s.render(w, r, http.StatusOK, "package.html", v.Name, v)
 }
