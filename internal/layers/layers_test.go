@@ -1,0 +1,132 @@
+package layers
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/gatehouse-registry/gatehouse/"
+
+// rank places every package of the module (test-only packages included) in
+// a layer: a package may import packages of lower layers, and domain
+// services (layer 4) may also use each other. A new package gets a line
+// here, in the layer where it belongs (docs/architecture.md).
+var rank = map[string]int{
+	// 0: leaves, no gatehouse imports: errors, token strings, TOTP, keys,
+	// units, the route table's mechanism, metrics.
+	"internal/fault": 0, "internal/token": 0, "internal/totp": 0, "internal/keyring": 0,
+	"internal/units": 0, "internal/route": 0, "internal/metrics": 0,
+	// 1: storage.
+	"internal/store": 1, "internal/blob": 1,
+	// 2: who is asking.
+	"internal/auth": 2,
+	// 3: may it.
+	"internal/policy": 3,
+	// 4: domain services.
+	"internal/account": 4, "internal/registry": 4, "internal/org": 4, "internal/gc": 4,
+	// 5: transport: the npm protocol and the website.
+	"internal/npmapi": 5, "internal/web": 5,
+	// 6: settings.
+	"internal/config": 6,
+	// 7: wiring.
+	"internal/server": 7,
+	// 8: the binary and the tools around it.
+	"cmd/gatehouse": 8, "bench/seed": 8,
+	// Test support and this package: imported by tests only.
+	"internal/testkit": 9, "internal/store/pgtest": 9, "internal/blob/blobtest": 9,
+	"internal/server/servertest": 9, "internal/layers": 9,
+}
+
+// domain is the layer whose packages may import each other.
+const domain = 4
+
+// httpAllowed are the packages below the transport layer that may import
+// net/http: the blob store (its S3 client's transport, serving files), the
+// route table and the metrics endpoint. Domain packages never do.
+var httpAllowed = map[string]bool{"internal/blob": true, "internal/route": true, "internal/metrics": true}
+
+// testOnly may be imported only from tests.
+func testOnly(pkg string) bool { return rank[pkg] == 9 }
+
+func TestLayers(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imports := map[string]map[string]bool{} // package -> imports of its non-test files
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil // tests may drive any package (the server, for real requests)
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		pkg := filepath.ToSlash(rel)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		if imports[pkg] == nil {
+			imports[pkg] = map[string]bool{}
+		}
+		for _, im := range f.Imports {
+			imports[pkg][strings.Trim(im.Path.Value, `"`)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for p := range imports {
+		pkgs = append(pkgs, p)
+	}
+	sort.Strings(pkgs)
+	for _, pkg := range pkgs {
+		if strings.HasPrefix(pkg, "e2e") {
+			continue // end-to-end tests drive the binary; they may use anything
+		}
+		r, known := rank[pkg]
+		if !known {
+			t.Errorf("%s is not in the layers table: add it to rank in internal/layers/layers_test.go, in the layer where it belongs (docs/architecture.md)", pkg)
+			continue
+		}
+		for im := range imports[pkg] {
+			if im == "net/http" && r < 5 && !httpAllowed[pkg] {
+				t.Errorf("%s imports net/http: domain and lower packages never speak HTTP", pkg)
+			}
+			dep, ok := strings.CutPrefix(im, module)
+			if !ok {
+				continue
+			}
+			dr, known := rank[dep]
+			switch {
+			case !known:
+				t.Errorf("%s imports %s, which is not in the layers table", pkg, dep)
+			case testOnly(pkg):
+				// Test support may use any package it drives.
+			case testOnly(dep):
+				t.Errorf("%s imports %s, which is for tests only", pkg, dep)
+			case dr > r, dr == r && r != domain:
+				t.Errorf("%s (layer %d) imports %s (layer %d): a package imports only lower layers", pkg, r, dep, dr)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("the module root was not found at %s: %v", root, err)
+	}
+}
