@@ -1,7 +1,6 @@
 package web
 
 import (
-	"io/fs"
 	"net/http"
 
 	"github.com/gatehouse-registry/gatehouse/internal/route"
@@ -12,9 +11,8 @@ import (
 // browser sends (see route.Route.Page). A new page is one row here and its
 // handler. Each handler runs after what every page does first (see page).
 func (s *Site) Routes() []route.Route {
-	static, _ := fs.Sub(staticFiles, "static")
 	rows := []route.Route{
-		{Method: "GET", Path: "/-/web/static/", Handler: http.StripPrefix("/-/web/static/", http.FileServerFS(static)).ServeHTTP},
+		{Method: "GET", Path: staticPrefix, Handler: http.StripPrefix(staticPrefix, http.HandlerFunc(s.assets.serve)).ServeHTTP},
 		// Where npm sends a person to confirm a web login or a one-time
 		// password: the unguessable id in the path is the capability.
 		{Method: "GET", Path: "/-/web/login/{secret}", Secret: true, Handler: s.confirmPage},

@@ -61,20 +61,27 @@ type Site struct {
 	pages    map[string]*template.Template
 	limiter  *limiter
 	used     *usedOnce
+	assets   staticAssets
 }
 
 // New returns the website.
 func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator,
 	format token.Format, log *slog.Logger, opts Options) *Site {
+	assets, err := loadStaticAssets()
+	if err != nil {
+		panic(err)
+	}
 	return &Site{accounts: accounts, registry: reg, orgs: orgs, authn: authn, format: format, log: log, opts: opts,
-		pages: parsePages(), limiter: newLimiter(10, time.Minute), used: &usedOnce{seen: map[string]time.Time{}}}
+		pages: parsePages(assets), limiter: newLimiter(10, time.Minute), used: &usedOnce{seen: map[string]time.Time{}},
+		assets: assets}
 }
 
 // parsePages parses each page with the shared layout.
-func parsePages() map[string]*template.Template {
+func parsePages(assets staticAssets) map[string]*template.Template {
 	funcs := template.FuncMap{
-		"join": strings.Join,
-		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"asset": assets.url,
+		"join":  strings.Join,
+		"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"datetime": func(t time.Time) string {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
