@@ -56,13 +56,23 @@ func (s *site) apiUser(name string) string {
 // publish publishes name@version with readme, as npm publish does.
 func (s *site) publish(tok, name, version, readme string) {
 	s.t.Helper()
-	pkgJSON := fmt.Sprintf(`{"name":%q,"version":%q,"description":"the %s package"}`, name, version, name)
-	body := testkit.PublishBody(map[string]any{"versions": map[string]any{version: map[string]any{
-		"description": "the " + name + " package", "readme": readme, "license": "MIT", "keywords": []string{"pages"},
-	}}}, name, version, testkit.PackageTarball(s.t, pkgJSON))
-	if status, b := s.api("PUT", "/"+strings.Replace(name, "/", "%2f", 1), tok, body); status != http.StatusCreated {
+	if status, b := s.tryPublish(tok, name, version, readme, nil); status != http.StatusCreated {
 		s.t.Fatalf("publish %s@%s: %d %s", name, version, status, b)
 	}
+}
+
+// tryPublish sends what npm publish sends for name@version, with more of
+// the version document (dependencies, say) in extra, and returns the answer.
+func (s *site) tryPublish(tok, name, version, readme string, extra map[string]any) (int, []byte) {
+	s.t.Helper()
+	pkgJSON := fmt.Sprintf(`{"name":%q,"version":%q,"description":"the %s package"}`, name, version, name)
+	doc := map[string]any{"description": "the " + name + " package", "readme": readme, "license": "MIT", "keywords": []string{"pages"}}
+	for k, v := range extra {
+		doc[k] = v
+	}
+	body := testkit.PublishBody(map[string]any{"versions": map[string]any{version: doc}}, name, version,
+		testkit.PackageTarball(s.t, pkgJSON))
+	return s.api("PUT", "/"+strings.Replace(name, "/", "%2f", 1), tok, body)
 }
 
 // deprecate sets a version's deprecation message, as npm deprecate does.

@@ -40,9 +40,12 @@ type tokenGranularForm struct {
 	Bypass2FA         bool
 }
 
-// newTokenGranularForm is the form as first shown.
+// newTokenGranularForm is the form as first shown: a token that reads all
+// the packages its user may read, for 30 days, which is what most people
+// come for (installs in CI, a build server). Given only a name, the form
+// makes that token; writing and organizations are chosen on purpose.
 func newTokenGranularForm() tokenGranularForm {
-	return tokenGranularForm{Expires: "30", CIDR: []string{""}, PackagePerm: string(auth.NoAccess),
+	return tokenGranularForm{Expires: "30", CIDR: []string{""}, PackagePerm: string(auth.ReadOnly),
 		PackagesMode: "all", OrgPerm: string(auth.NoAccess)}
 }
 
