@@ -101,6 +101,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Orgs", testOrgs},
 		{"Teams", testTeams},
 		{"PackageLists", testPackageLists},
+		{"RecentlyPublished", testRecentlyPublished},
 		{"Changes", testChanges},
 		{"ListenerReconnects", testListenerReconnects},
 		{"Settings", testSettings},

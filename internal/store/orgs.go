@@ -423,3 +423,64 @@ func (q Queries) permissionMap(ctx context.Context, query string, args ...any) (
 	}
 	return out, rows.Err()
 }
+
+// PublishedPackage is a package of the recently published list: what policy
+// needs to decide whether the viewer sees it, and what the list shows.
+type PublishedPackage struct {
+	ListedPackage
+	Description string
+	Version     string // the version published last
+	PublishedAt int64  // when, in Unix milliseconds
+}
+
+// readableBy is the condition, on the package row p, that the viewer (whose
+// id is its three arguments) may read it as a user: public, or they own it,
+// reach it through a team, or administer the organization of its scope. It
+// only narrows what the database returns; policy.Listed decides what is shown.
+const readableBy = `(p.access = 'public'
+	OR EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?)
+	OR EXISTS (SELECT 1 FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
+		WHERE g.package_id = p.id AND m.user_id = ?)
+	OR EXISTS (SELECT 1 FROM orgs og JOIN org_members om ON om.org_id = og.id
+		WHERE og.name = p.scope AND om.user_id = ? AND om.role IN ('owner', 'admin')))`
+
+// maxRecentScan bounds how many versions RecentlyPublished reads to find its
+// packages (several new versions of one package count once).
+const maxRecentScan = 500
+
+// RecentlyPublished lists up to limit packages that viewerID's user may read
+// (none but public ones for viewer 0), the one with the newest version
+// first, each with that version and viewerID's rights on it. It reads the
+// newest versions by the versions_by_published index and stops at limit
+// packages or maxRecentScan versions.
+func (q Queries) RecentlyPublished(ctx context.Context, viewerID int64, limit int) ([]PublishedPackage, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := q.query(ctx, `SELECT p.name, p.scope, p.access, '',`+viewerRights+`, p.description, v.version, v.published_at
+		FROM versions v JOIN packages p ON p.id = v.package_id
+		WHERE `+readableBy+` ORDER BY v.published_at DESC, v.package_id DESC LIMIT ?`,
+		viewerID, viewerID, viewerID, viewerID, viewerID, viewerID, min(limit*10, maxRecentScan))
+	if err != nil {
+		return nil, fmt.Errorf("recently published: %w", err)
+	}
+	defer rows.Close()
+	var out []PublishedPackage
+	seen := map[string]bool{}
+	for rows.Next() {
+		var r PublishedPackage
+		l := &r.ListedPackage
+		if err := rows.Scan(&l.Name, &l.Scope, &l.Access, &l.Permission, &l.Viewer.Owner, &l.Viewer.OrgRole,
+			&l.Viewer.TeamPermission, &r.Description, &r.Version, &r.PublishedAt); err != nil {
+			return nil, fmt.Errorf("scan recently published: %w", err)
+		}
+		if !seen[r.Name] {
+			seen[r.Name] = true
+			out = append(out, r)
+		}
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, rows.Err()
+}
