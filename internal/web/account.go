@@ -21,10 +21,6 @@ func safeNext(next string) string {
 	return next
 }
 
-func (s *Site) home(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "home.html", "gatehouse", nil)
-}
-
 type signInView struct {
 	Username string
 	NeedOTP  bool
