@@ -37,6 +37,9 @@ type searchView struct {
 	Prev, Next string // links to the neighbouring pages; "" when none
 }
 
+// showsSearchBox: the search page's box, holding the query, is the only one.
+func (searchView) showsSearchBox() {}
+
 // searchPage lists the packages matching q that the visitor may see; an
 // empty q lists them all.
 func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {

@@ -179,7 +179,13 @@ type View struct {
 	Once  string
 	Flash string
 	Data  any
+	// SearchBox is false on a page with a search box of its own (the
+	// search page), where the top bar leaves its box out.
+	SearchBox bool
 }
+
+// ownSearchBox is page data whose page shows a search box of its own.
+type ownSearchBox interface{ showsSearchBox() }
 
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
 	t, ok := s.pages[page]
@@ -188,7 +194,10 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page, 
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
-	v := View{Title: title, CSRF: r.Header.Get("X-Gatehouse-CSRF"), Once: randomValue(), Data: data}
+	v := View{Title: title, CSRF: r.Header.Get("X-Gatehouse-CSRF"), Once: randomValue(), Data: data, SearchBox: true}
+	if _, own := data.(ownSearchBox); own {
+		v.SearchBox = false
+	}
 	if p := auth.FromContext(r.Context()); p.Authenticated() {
 		v.User = p
 	}
