@@ -93,10 +93,18 @@ type packument struct {
 	Readme      string                    `json:"readme"`
 }
 
-// packageVersion is the part of a version document the page shows.
+// packageVersion is the part of a version document the page shows. The
+// dependencies are kept raw, and read for the version shown only.
 type packageVersion struct {
-	Deprecated string `json:"deprecated"`
+	Deprecated           string          `json:"deprecated"`
+	Dependencies         json.RawMessage `json:"dependencies"`
+	PeerDependencies     json.RawMessage `json:"peerDependencies"`
+	OptionalDependencies json.RawMessage `json:"optionalDependencies"`
 }
+
+// packageVersionsShown is how many versions the package page lists unless
+// asked for all of them.
+const packageVersionsShown = 50
 
 // packageView is the package page.
 type packageView struct {
@@ -105,7 +113,8 @@ type packageView struct {
 	Latest      string
 	Deprecated  string // the latest version's deprecation message
 	Private     bool
-	Install     string
+	Install     string // npm's install command
+	Installs    []installCommand
 	License     string
 	Homepage    string
 	Repository  string
@@ -114,7 +123,31 @@ type packageView struct {
 	Readme      template.HTML // sanitised; "" when there is none
 	Tags        []distTag
 	Versions    []versionRow
-	Modified    time.Time
+	AllVersions int    // how many versions there are; Versions may hold fewer
+	VersionsURL string // the page with every version, when Versions holds fewer
+	// DepsOf is the version whose dependencies are shown: the latest.
+	DepsOf       string
+	Dependencies []dependencyGroup
+	Modified     time.Time
+}
+
+// installCommand is how one client adds the package to a project.
+type installCommand struct {
+	Client, ID, Command string
+}
+
+// dependencyGroup is one kind of dependency of a version, named by its
+// package.json field.
+type dependencyGroup struct {
+	Kind, ID string
+	List     []dependency
+}
+
+// dependency is one dependency and the range it asks for; Link is false
+// for a name no package could have.
+type dependency struct {
+	Name, Range string
+	Link        bool
 }
 
 // distTag is one dist-tag.
@@ -147,17 +180,18 @@ func (s *Site) packagePage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	v := buildPackageView(pk, doc.Modified)
+	v := buildPackageView(pk, doc.Modified, r.URL.Query().Get("versions") == "all")
 	if acc, err := s.registry.Access(r.Context(), p, pk.Name); err == nil {
 		v.Private = acc.Access == store.Restricted
 	}
 	s.render(w, r, http.StatusOK, "package.html", v.Name, v)
 }
 
-// buildPackageView turns a packument into what the page shows.
-func buildPackageView(pk packument, modified time.Time) packageView {
+// buildPackageView turns a packument into what the page shows: the newest
+// versions, or all of them.
+func buildPackageView(pk packument, modified time.Time, allVersions bool) packageView {
 	v := packageView{Name: pk.Name, Description: pk.Description, Latest: pk.DistTags["latest"],
-		Install: "npm install " + pk.Name, Keywords: pk.Keywords, Modified: modified,
+		Install: "npm install " + pk.Name, Installs: installCommands(pk.Name), Keywords: pk.Keywords, Modified: modified,
 		License: licenseText(pk.License), Homepage: webURL(pk.Homepage), Repository: repositoryURL(pk.Repository)}
 	if lv, ok := pk.Versions[v.Latest]; ok {
 		v.Deprecated = lv.Deprecated
@@ -185,10 +219,58 @@ func buildPackageView(pk packument, modified time.Time) packageView {
 		v.Versions = append(v.Versions, row)
 	}
 	sort.Slice(v.Versions, func(i, j int) bool { return newerVersion(v.Versions[i].Version, v.Versions[j].Version) })
+	v.AllVersions = len(v.Versions)
+	if !allVersions && len(v.Versions) > packageVersionsShown {
+		v.Versions = v.Versions[:packageVersionsShown]
+		v.VersionsURL = "/package/" + pk.Name + "?versions=all#versions"
+	}
+	v.DepsOf = v.Latest
+	if _, ok := pk.Versions[v.DepsOf]; !ok && v.AllVersions > 0 {
+		v.DepsOf = v.Versions[0].Version
+	}
+	v.Dependencies = dependencyGroups(pk.Versions[v.DepsOf])
 	if pk.Readme != "" && pk.Readme != "ERROR: No README data found!" {
 		v.Readme = renderReadme(pk.Readme)
 	}
 	return v
+}
+
+// installCommands are the commands that add name to a project, one a client.
+func installCommands(name string) []installCommand {
+	return []installCommand{
+		{Client: "npm", ID: "install-npm", Command: "npm install " + name},
+		{Client: "pnpm", ID: "install-pnpm", Command: "pnpm add " + name},
+		{Client: "yarn", ID: "install-yarn", Command: "yarn add " + name},
+		{Client: "bun", ID: "install-bun", Command: "bun add " + name},
+	}
+}
+
+// dependencyGroups reads a version's dependencies, peer and optional
+// dependencies, each sorted by name; a kind it has none of is left out, and
+// so is a field that is not an object of strings.
+func dependencyGroups(pv packageVersion) []dependencyGroup {
+	var out []dependencyGroup
+	for _, g := range []struct {
+		kind, id string
+		raw      json.RawMessage
+	}{
+		{"dependencies", "dependencies", pv.Dependencies},
+		{"peerDependencies", "peer-dependencies", pv.PeerDependencies},
+		{"optionalDependencies", "optional-dependencies", pv.OptionalDependencies},
+	} {
+		var m map[string]string
+		if len(g.raw) == 0 || json.Unmarshal(g.raw, &m) != nil || len(m) == 0 {
+			continue
+		}
+		group := dependencyGroup{Kind: g.kind, ID: g.id}
+		for name, rng := range m {
+			group.List = append(group.List, dependency{Name: name, Range: rng,
+				Link: registry.ValidateLegacyPackageName(name) == nil})
+		}
+		sort.Slice(group.List, func(i, j int) bool { return group.List[i].Name < group.List[j].Name })
+		out = append(out, group)
+	}
+	return out
 }
 
 // newerVersion orders versions newest first by semver, then by text.
