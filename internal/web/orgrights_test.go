@@ -15,6 +15,13 @@ import (
 // token tok, through the API as npm profile enable-2fa does.
 func (s *site) enable2FA(tok, name, mode string) {
 	s.t.Helper()
+	s.enable2FASecret(tok, name, mode)
+}
+
+// enable2FASecret is enable2FA, returning the TOTP secret (its code for
+// the step before the current one is used up).
+func (s *site) enable2FASecret(tok, name, mode string) []byte {
+	s.t.Helper()
 	status, b := s.api("POST", "/-/npm/v1/user", tok, map[string]any{"tfa": map[string]string{"password": "password-" + name, "mode": mode}})
 	var out struct{ TFA string }
 	if status != http.StatusOK || json.Unmarshal(b, &out) != nil {
@@ -32,6 +39,7 @@ func (s *site) enable2FA(tok, name, mode string) {
 	if status, b := s.api("POST", "/-/npm/v1/user", tok, map[string]any{"tfa": []string{code}}); status != http.StatusOK {
 		s.t.Fatalf("confirm 2FA for %s: %d %s", name, status, b)
 	}
+	return secret
 }
 
 // TestOrganizationPageOffers: the organization pages offer what policy

@@ -10,17 +10,21 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
 // orgNotices are the messages shown after a change, by the done parameter
 // of the redirect.
 var orgNotices = map[string]string{
-	"created":     "Organization created. You are its owner.",
-	"member":      "Member saved.",
-	"removed":     "Member removed.",
-	"team":        "Team created.",
-	"team-member": "Added to the team.",
+	"created":      "Organization created. You are its owner.",
+	"member":       "Member saved.",
+	"removed":      "Member removed.",
+	"team":         "Team created.",
+	"team-member":  "Added to the team.",
+	"granted":      "Package access saved.",
+	"revoked":      "Package access revoked.",
+	"team-deleted": "Team deleted.",
 }
 
 // orgsView is the list of a person's organizations with the create form.
@@ -82,16 +86,20 @@ func (s *Site) createOrg(w http.ResponseWriter, r *http.Request) {
 
 // orgView is an organization's page.
 type orgView struct {
-	Name    string
-	Role    store.Role // the viewer's role
-	Manage  bool       // the viewer may change members and teams
-	Owner   bool       // the viewer may grant the owner role
-	NeedOTP bool
-	Members []orgMember
-	Teams   []orgTeam
-	Notice  string
-	Error   string
-	Form    orgForm
+	Name        string
+	Role        store.Role // the viewer's role
+	Manage      bool       // the viewer may change members
+	ManageTeams bool       // the viewer may change teams: members, packages, deletion
+	Owner       bool       // the viewer may grant the owner role
+	NeedOTP     bool
+	// Packages are the organization's packages the viewer may read, which
+	// its teams may be granted.
+	Packages []string
+	Members  []orgMember
+	Teams    []orgTeam
+	Notice   string
+	Error    string
+	Form     orgForm
 }
 
 // orgMember is a member and their role.
@@ -105,6 +113,8 @@ type orgTeam struct {
 	Name     string
 	Members  []string
 	Packages []orgGrant
+	// Fixed: the team cannot be deleted (developers, every member's team).
+	Fixed bool
 }
 
 // orgGrant is one package a team may read or write.
@@ -118,6 +128,8 @@ type orgForm struct {
 	TeamName, About string
 	Remove          string
 	Team, TeamUser  string
+	// The package grant form of the team named GrantTeam.
+	GrantTeam, GrantPackage, GrantPerm string
 }
 
 // orgData gathers an organization's page for p: members, and teams with
@@ -128,10 +140,11 @@ func (s *Site) orgData(ctx context.Context, p *auth.Principal, name string) (org
 		return orgView{}, err
 	}
 	v := orgView{Name: strings.TrimPrefix(name, "@"), Role: members[p.UserName], Form: orgForm{Role: store.RoleDeveloper}}
-	// What the page offers is what policy allows: managing members (and
-	// teams, which takes the same), and making someone an owner.
+	// What the page offers is what policy allows: managing members,
+	// managing teams, and making someone an owner.
 	facts := policy.Org{Name: v.Name, Role: v.Role}
 	v.Manage = policy.DecideOrg(p, policy.OrgManageMembers, facts) == nil
+	v.ManageTeams = policy.DecideOrg(p, policy.OrgManageTeams, facts) == nil
 	v.Owner = policy.DecideRoleChange(p, facts, policy.RoleChange{Next: store.RoleOwner}) == nil
 	for n, role := range members {
 		v.Members = append(v.Members, orgMember{Name: n, Role: role})
@@ -143,7 +156,7 @@ func (s *Site) orgData(ctx context.Context, p *auth.Principal, name string) (org
 	}
 	for _, full := range teams {
 		_, team, _ := strings.Cut(full, ":")
-		t := orgTeam{Name: team}
+		t := orgTeam{Name: team, Fixed: team == registry.DevelopersTeam}
 		if t.Members, err = s.orgs.TeamMembers(ctx, p, name, team); err != nil {
 			return orgView{}, err
 		}
@@ -157,10 +170,21 @@ func (s *Site) orgData(ctx context.Context, p *auth.Principal, name string) (org
 		sort.Slice(t.Packages, func(i, j int) bool { return t.Packages[i].Package < t.Packages[j].Package })
 		v.Teams = append(v.Teams, t)
 	}
-	if v.Manage {
+	if v.Manage || v.ManageTeams {
 		if v.NeedOTP, err = s.accounts.NeedsOTP(ctx, p, policy.OTPGovernance); err != nil {
 			return orgView{}, err
 		}
+	}
+	if v.ManageTeams {
+		pkgs, err := s.orgs.OrgPackages(ctx, p, name)
+		if err != nil {
+			return orgView{}, err
+		}
+		for n := range pkgs {
+			v.Packages = append(v.Packages, n)
+		}
+		sort.Strings(v.Packages)
+		v.Packages = v.Packages[:min(len(v.Packages), tokenPickerMax)]
 	}
 	return v, nil
 }

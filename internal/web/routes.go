@@ -58,6 +58,9 @@ func (s *Site) Routes() []route.Route {
 		{Method: "POST", Path: "/org/{org}/members/remove", Handler: s.orgRemoveMember},
 		{Method: "POST", Path: "/org/{org}/teams", Handler: s.orgCreateTeam},
 		{Method: "POST", Path: "/org/{org}/teams/{team}/members", Handler: s.orgAddTeamMember},
+		{Method: "POST", Path: "/org/{org}/teams/{team}/packages", Handler: s.orgGrantPackage},
+		{Method: "POST", Path: "/org/{org}/teams/{team}/packages/revoke", Handler: s.orgRevokePackage},
+		{Method: "POST", Path: "/org/{org}/teams/{team}/delete", Handler: s.orgDeleteTeam},
 
 		// The rest of the website's paths, for any method a browser sends:
 		// pages that do not exist. (A browser's GET /logout is not the npm
