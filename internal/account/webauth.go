@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
@@ -51,7 +53,8 @@ func idHash(id string) []byte {
 }
 
 // StartWebAuth begins a browser confirmation: a web login (p nil), or a web
-// OTP for p's user confirming command.
+// OTP for p's user confirming command. The client address in ctx is kept, for
+// the confirmation page to show.
 func (s *Service) StartWebAuth(ctx context.Context, kind string, p *auth.Principal, command string) (WebAuthStart, error) {
 	var st WebAuthStart
 	var err error
@@ -64,6 +67,9 @@ func (s *Service) StartWebAuth(ctx context.Context, kind string, p *auth.Princip
 	now := s.opts.Now()
 	w := store.WebAuth{LoginHash: idHash(st.LoginID), DoneHash: idHash(st.DoneID), Kind: kind, Command: command,
 		CreatedAt: now.UnixMilli(), ExpiresAt: now.Add(webAuthTTL).UnixMilli()}
+	if ip := auth.ClientIP(ctx); ip.IsValid() {
+		w.ClientIP = ip.Unmap().String()
+	}
 	if kind == WebOTP {
 		if !p.Authenticated() {
 			return st, auth.ErrAuthRequired()
@@ -84,6 +90,10 @@ type WebAuthInfo struct {
 	UserName string // for a web OTP: the user who must confirm
 	Command  string
 	Finished bool
+	// Started is when the CLI started it, StartedFrom the address it started
+	// from (invalid when unknown).
+	Started     time.Time
+	StartedFrom netip.Addr
 }
 
 func (s *Service) liveWebAuth(w store.WebAuth, err error) (store.WebAuth, error) {
@@ -105,7 +115,9 @@ func (s *Service) WebAuthInfo(ctx context.Context, loginID string) (WebAuthInfo,
 	if err != nil {
 		return WebAuthInfo{}, err
 	}
-	info := WebAuthInfo{Kind: w.Kind, Command: w.Command, Finished: w.Result != nil || w.OTPHash != nil || w.Handed}
+	info := WebAuthInfo{Kind: w.Kind, Command: w.Command, Finished: w.Result != nil || w.OTPHash != nil || w.Handed,
+		Started: time.UnixMilli(w.CreatedAt)}
+	info.StartedFrom, _ = netip.ParseAddr(w.ClientIP)
 	if w.UserID.Valid {
 		u, err := s.store.Q().UserByID(ctx, w.UserID.Int64)
 		if err != nil {
@@ -162,6 +174,45 @@ func (s *Service) CompleteWebAuth(ctx context.Context, loginID, username, passwo
 	} else if w.Kind == WebOTP {
 		return fault.Invalidf("Two-factor authentication is not enabled for %s", u.Name)
 	}
+	return s.finishWebAuth(ctx, w, u)
+}
+
+// ContinueWebAuth confirms an npm login in a browser already signed in as p
+// ("Continue as NAME"): no password, but the one-time password when p's user
+// has 2FA on (the OTP in ctx, as for RequireOTP). Policy decides who may
+// (DecideContinueWebLogin); the CLI gets a new session of its own.
+func (s *Service) ContinueWebAuth(ctx context.Context, loginID string, p *auth.Principal) error {
+	q := s.store.Q()
+	w, err := s.liveWebAuth(q.WebAuthByLogin(ctx, idHash(loginID)))
+	if err != nil {
+		return err
+	}
+	if w.Result != nil || w.OTPHash != nil || w.Handed {
+		return fault.Conflictf("This request was confirmed already; return to your terminal.")
+	}
+	if w.Kind != WebLogin {
+		return fault.Invalidf("This confirmation needs your password")
+	}
+	startedFrom, _ := netip.ParseAddr(w.ClientIP)
+	if err := policy.DecideContinueWebLogin(p, startedFrom); err != nil {
+		return err
+	}
+	if err := s.RequireOTP(ctx, p, policy.OTPLogin, nil); err != nil {
+		return err
+	}
+	u, err := q.UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	return s.finishWebAuth(ctx, w, u)
+}
+
+// finishWebAuth records the outcome of confirmation w, confirmed by u: a new
+// session for a web login, a one-time code for a web OTP, sealed until the
+// CLI picks it up.
+func (s *Service) finishWebAuth(ctx context.Context, w store.WebAuth, u store.User) error {
+	q := s.store.Q()
+	var err error
 	aad := []byte("webauth:" + strconv.FormatInt(w.ID, 10))
 	var secret string
 	var otpHash []byte

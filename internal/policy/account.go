@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
@@ -58,4 +59,25 @@ func DecideRegistration(who Registrant, open bool) error {
 		return fault.Forbiddenf("Registration is closed on this registry; ask an administrator for an account")
 	}
 	return fmt.Errorf("policy: unknown registrant %q", who)
+}
+
+// DecideContinueWebLogin returns nil when p, the session a browser is signed
+// in with, may confirm an npm login (npm login --auth-type=web) without the
+// password: "Continue as NAME". It hands the CLI a session like the browser's
+// own, so only a login session may, and only when the CLI started the login
+// from the browser's own address (startedFrom): a confirmation link that
+// came from elsewhere, perhaps from someone who wants the browser's user to
+// sign them in, asks for the password instead. The caller asks NeedsOTP
+// (OTPLogin) besides. An unknown address on either side fails closed.
+func DecideContinueWebLogin(p *auth.Principal, startedFrom netip.Addr) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	if p.Kind != auth.KindSession {
+		return fault.Forbiddenf("Only a signed-in browser can confirm an npm login without the password")
+	}
+	if !startedFrom.IsValid() || !p.ClientIP.IsValid() || startedFrom.Unmap() != p.ClientIP.Unmap() {
+		return fault.Forbiddenf("This npm login was started from another address; confirm it with your password")
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
@@ -21,7 +22,7 @@ func TestMatrix(t *testing.T) {
 		"dist-tag lib", "deprecate lib", "unpublish lib", "owners lib", "access lib",
 		"tokens", "profile", "org read acme", "org members acme", "org teams acme",
 		"list @alice/app", "list @acme/x", "create org", "make an owner in beta", "make an owner in acme",
-		"remove an owner of acme",
+		"remove an owner of acme", "continue web login",
 	}
 	granular := func(g auth.Grants, bypass bool) *auth.Principal {
 		return &auth.Principal{UserID: 1, UserName: "alice", Kind: auth.KindGranular, Grants: &g, Bypass2FA: bypass}
@@ -34,52 +35,52 @@ func TestMatrix(t *testing.T) {
 	}{
 		{"anonymous", &auth.Principal{},
 			[]string{"404", "ok", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401",
-				"404", "404", "401", "401", "401", "401"}},
+				"404", "404", "401", "401", "401", "401", "401"}},
 		{"session", legacy(auth.KindSession),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
-				"ok", "ok", "ok", "ok", "403", "403"}},
+				"ok", "ok", "ok", "ok", "403", "403", "ok"}},
 		{"legacy publish", legacy(auth.KindPublish),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
-				"ok", "ok", "403", "ok", "403", "403"}},
+				"ok", "ok", "403", "ok", "403", "403", "403"}},
 		{"legacy read-only", legacy(auth.KindReadOnly),
 			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
-				"ok", "ok", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403"}},
 		{"legacy automation", legacy(auth.KindAutomation),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "ok", "403", "403",
-				"ok", "ok", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403"}},
 		{"granular read-only on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadOnly}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"404", "404", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403"}},
 		{"granular read-write on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadWrite}, false),
 			[]string{"404", "ok", "403", "403", "404", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403",
-				"404", "404", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403"}},
 		{"granular read-only on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadOnly}, false),
 			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "404", "403", "403", "403", "403"}},
+				"ok", "404", "403", "403", "403", "403", "403"}},
 		{"granular read-write on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadWrite}, false),
 			[]string{"ok", "ok", "403", "ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "404", "403", "403", "403", "403"}},
+				"ok", "404", "403", "403", "403", "403", "403"}},
 		{"granular read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, false),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403",
-				"ok", "ok", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403"}},
 		{"granular stage-only on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWriteStageOnly}, false),
 			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "ok", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403"}},
 		{"granular bypass-2FA read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, true),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "ok", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403"}},
 		{"granular org read-only on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadOnly}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
-				"404", "404", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403"}},
 		{"granular org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "ok", "ok",
-				"404", "404", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403"}},
 		{"granular org read-write on other", granular(auth.Grants{Orgs: []string{"other"}, OrgPerm: auth.ReadWrite}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"404", "404", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403"}},
 		{"granular bypass org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, true),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
-				"404", "404", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403"}},
 	}
 	app := Package{Name: "@alice/app", Scope: "alice", Exists: true, Restricted: true, UserIsOwner: true}
 	lib := Package{Name: "lib", Exists: true, UserIsOwner: true}
@@ -118,6 +119,11 @@ func TestMatrix(t *testing.T) {
 		func(p *auth.Principal) error { return DecideRoleChange(p, acme, RoleChange{Next: "owner"}) },
 		func(p *auth.Principal) error {
 			return DecideRoleChange(p, acme, RoleChange{Current: "owner", OtherOwners: true})
+		},
+		func(p *auth.Principal) error {
+			here := *p
+			here.ClientIP = localhost
+			return DecideContinueWebLogin(&here, localhost)
 		},
 	}
 	for _, row := range rows {
@@ -165,6 +171,8 @@ func TestUserRightsBound(t *testing.T) {
 		}
 	}
 }
+
+var localhost = netip.MustParseAddr("127.0.0.1")
 
 func outcome(err error) string {
 	if err == nil {

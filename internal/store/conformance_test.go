@@ -942,14 +942,14 @@ func testWebAuth(t *testing.T, b backend) {
 	const now = 10_000
 
 	login, err := q.CreateWebAuth(ctx, WebAuth{LoginHash: []byte("l1"), DoneHash: []byte("d1"), Kind: "login",
-		Command: "login", CreatedAt: now, ExpiresAt: now + 600})
+		Command: "login", CreatedAt: now, ExpiresAt: now + 600, ClientIP: "192.0.2.7"})
 	if err != nil || login.ID == 0 {
 		t.Fatal(login, err)
 	}
 	_, err = q.CreateWebAuth(ctx, WebAuth{LoginHash: []byte("l1"), DoneHash: []byte("d9"), Kind: "login", CreatedAt: now, ExpiresAt: now})
 	wantKind(t, "duplicate login hash", err, fault.Conflict)
 	got, err := q.WebAuthByLogin(ctx, []byte("l1"))
-	if err != nil || !reflect.DeepEqual(got, login) {
+	if err != nil || !reflect.DeepEqual(got, login) || got.ClientIP != "192.0.2.7" {
 		t.Fatalf("by login: %+v %v\nwant %+v", got, err, login)
 	}
 	got, err = q.WebAuthByDone(ctx, []byte("d1"))

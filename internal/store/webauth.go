@@ -20,21 +20,25 @@ type WebAuth struct {
 	Handed    bool // the result went to the CLI and was erased
 	CreatedAt int64
 	ExpiresAt int64
+	// ClientIP is the address the npm CLI started the confirmation from
+	// ("" when unknown), shown on the confirmation page.
+	ClientIP string
 }
 
-const webAuthColumns = `id, login_hash, done_hash, kind, user_id, command, result, otp_hash, otp_used, handed, created_at, expires_at`
+const webAuthColumns = `id, login_hash, done_hash, kind, user_id, command, result, otp_hash, otp_used, handed, created_at, expires_at, client_ip`
 
 func scanWebAuth(row interface{ Scan(...any) error }) (WebAuth, error) {
 	var w WebAuth
 	err := row.Scan(&w.ID, &w.LoginHash, &w.DoneHash, &w.Kind, &w.UserID, &w.Command, &w.Result, &w.OTPHash, &w.OTPUsed,
-		&w.Handed, &w.CreatedAt, &w.ExpiresAt)
+		&w.Handed, &w.CreatedAt, &w.ExpiresAt, &w.ClientIP)
 	return w, err
 }
 
 // CreateWebAuth stores a new confirmation.
 func (q Queries) CreateWebAuth(ctx context.Context, w WebAuth) (WebAuth, error) {
-	err := q.row(ctx, `INSERT INTO web_auth (login_hash, done_hash, kind, user_id, command, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, w.LoginHash, w.DoneHash, w.Kind, w.UserID, w.Command, w.CreatedAt, w.ExpiresAt).Scan(&w.ID)
+	err := q.row(ctx, `INSERT INTO web_auth (login_hash, done_hash, kind, user_id, command, created_at, expires_at, client_ip)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, w.LoginHash, w.DoneHash, w.Kind, w.UserID, w.Command, w.CreatedAt, w.ExpiresAt,
+		w.ClientIP).Scan(&w.ID)
 	if err != nil {
 		return WebAuth{}, fmt.Errorf("create web auth: %w", q.d.mapError(err))
 	}
