@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/base32"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -116,12 +115,8 @@ func TestBrowserGranularTokenSeedFlow(t *testing.T) {
 		t.Fatalf("the list does not show %s", masked)
 	}
 	b.screenshot("access-tokens-list")
-	if os.Getenv("GATEHOUSE_SCREENSHOTS") != "" {
-		b.run("phone-sized window", chromedp.EmulateViewport(390, 844), chromedp.Reload(),
-			chromedp.WaitVisible(`//h1[normalize-space()="Access Tokens"]`, chromedp.BySearch))
-		b.screenshot("access-tokens-phone")
-		b.run("laptop-sized window", chromedp.EmulateViewport(1280, 900))
-	}
+	// The phone-sized picture, access-tokens-phone, is TestBrowserWebsite's,
+	// which checks the page at that width.
 
 	// Delete it, behind a confirmation, and npm is refused.
 	b.run("delete the token",
