@@ -284,9 +284,16 @@ func TestBrowserWebsite(t *testing.T) {
 			t.Errorf("%d Delete buttons, want one for each of the 2 tokens", n)
 		}
 		b.screenshot("access-tokens-phone")
+		// An npm login's confirmation page too, as npm would send nora there.
+		res = srv.do(t, http.MethodPost, "-/v1/login", "", map[string]any{})
+		var start struct {
+			LoginURL string `json:"loginUrl"`
+		}
+		decodeJSON(t, res.Body, &start)
+		assertConfirmURL(t, srv, start.LoginURL)
 		for _, path := range []string{"/", "/login", "/signup", tokens + "/new/granular", tokens + "/new/classic",
 			"/settings/nora/profile", "/settings/nora/2fa", "/settings/nora/orgs", "/org/acme", "/package/nora-lib",
-			"/package/@nora/app", "/search?q=nora", "/search?q=nothing-matches-this"} {
+			"/package/@nora/app", "/search?q=nora", "/search?q=nothing-matches-this", strings.TrimPrefix(start.LoginURL, base)} {
 			b.run("open "+path, chromedp.Navigate(base+path), chromedp.WaitReady(`main`, chromedp.ByQuery))
 			if w := b.pageWidth(); w > phoneWidth {
 				t.Errorf("%s at %d px is %d px wide", path, phoneWidth, w)
