@@ -3,11 +3,14 @@ package account
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -55,6 +58,14 @@ type Service struct {
 	tokens TokenPolicy
 	sealer *keyring.Sealer
 	log    *slog.Logger
+	// passwordMatches checks a password against a stored hash:
+	// CheckPassword, which tests replace to count the hashing work done.
+	passwordMatches func(encoded, password string) (bool, error)
+	// dummyHash is a hash of a random password that nobody knows, made
+	// on first use: a sign-in for a user that does not exist is checked
+	// against it, so that it costs what a wrong password costs and its
+	// timing does not tell whether the user exists.
+	dummyHash func() string
 }
 
 // NewService returns the account service.
@@ -84,7 +95,17 @@ func NewService(s *store.Store, f token.Format, opts Options) (*Service, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens, sealer: sealer, log: opts.Log}, nil
+	dummy := sync.OnceValue(func() string {
+		h, err := HashPassword(randomPassword())
+		if err != nil {
+			// No randomness: no password is checked against a hash that
+			// fails to parse, and the cost is still spent on the next try.
+			return ""
+		}
+		return h
+	})
+	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens, sealer: sealer, log: opts.Log,
+		passwordMatches: CheckPassword, dummyHash: dummy}, nil
 }
 
 // ValidateUserName applies npm's user name rules (npm-user-validate), with its messages.
@@ -209,12 +230,13 @@ func (s *Service) SignIn(ctx context.Context, name, password, label string) (Log
 	wrong := &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
 	u, err := s.store.Q().UserByName(ctx, name)
 	if fault.Is(err, fault.NotFound) {
+		s.noSuchUser(password)
 		return LoginResult{}, wrong
 	}
 	if err != nil {
 		return LoginResult{}, err
 	}
-	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return CheckPassword(u.PasswordHash, password) })
+	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return s.passwordMatches(u.PasswordHash, password) })
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -228,6 +250,20 @@ func (s *Service) SignIn(ctx context.Context, name, password, label string) (Log
 	}
 	raw, err := s.newSession(ctx, u, label)
 	return LoginResult{User: u, Token: raw}, err
+}
+
+// noSuchUser spends on a sign-in for a user that does not exist the work a
+// wrong password costs (hashing it), so that the answer's timing does not
+// tell which user names exist.
+func (s *Service) noSuchUser(password string) {
+	_, _ = s.passwordMatches(s.dummyHash(), password)
+}
+
+// randomPassword is 32 random bytes, base64: the password of the dummy hash.
+func randomPassword() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawStdEncoding.EncodeToString(b)
 }
 
 // newSession issues a login session token for u.

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"crypto/rand"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,16 +32,25 @@ func newFixture(t *testing.T, opts Options) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newFixtureOn(t, st, opts)
+}
+
+// newFixtureOn opens the service with opts on st, with the clock stopped.
+func newFixtureOn(t *testing.T, st *store.Store, opts Options) *fixture {
+	t.Helper()
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{st: st, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	opts.Keyring = keyring.New(secret)
+	if opts.Keyring == nil {
+		opts.Keyring = keyring.New(secret)
+	}
 	opts.Now = func() time.Time { return f.now }
 	if opts.SessionTTL == 0 {
 		opts.SessionTTL = time.Hour
 	}
+	var err error
 	if f.svc, err = NewService(st, token.NewFormat(""), opts); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +124,7 @@ func TestPasswordRulesOnEveryPath(t *testing.T) {
 	// change spends no attempt of the password lockout.
 	err = f.svc.ChangePassword(ctx, bob, "not the password", short)
 	wantFault(t, "password change with a wrong current password", err, fault.Invalid, msg)
-	if l, err := f.st.Q().LockoutOf(ctx, bob.UserID, pathPassword); err != nil || l.Failures != 0 {
+	if l, err := f.st.Q().AttemptsOf(ctx, store.AttemptKey{UserID: bob.UserID, Path: pathPassword, Client: ClientKey(netip.Addr{})}); err != nil || l.Failures != 0 {
 		t.Fatalf("lockout after refused changes: %+v %v", l, err)
 	}
 	if _, err := f.svc.SignIn(ctx, "bob", "password of bob", "test"); err != nil {

@@ -17,12 +17,6 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/totp"
 )
 
-// Lockout rules: this many failures in a row lock a path for lockFor.
-const (
-	maxFailures = 5
-	lockFor     = 5 * time.Minute
-)
-
 // The paths a lockout applies to.
 const (
 	pathPassword = "password"
@@ -37,50 +31,9 @@ func ErrOTPRequired() *fault.Error {
 	return &fault.Error{Kind: fault.Unauthorized, Message: "This operation requires a one-time password.", Challenge: "OTP"}
 }
 
-func errLocked(until time.Time, now time.Time, what string) *fault.Error {
-	secs := int(until.Sub(now).Seconds()) + 1
-	return &fault.Error{Kind: fault.Locked, RetryAfter: secs,
-		Message: "Too many failed " + what + " attempts; try again in " + strconv.Itoa(secs) + " seconds"}
-}
-
-// guarded runs check on the user's path unless that path is locked, counts a
-// failure (check returned false), and locks the path after maxFailures in a row.
-func (s *Service) guarded(ctx context.Context, userID int64, path string, check func() (bool, error)) (bool, error) {
-	q := s.store.Q()
-	now := s.opts.Now()
-	l, err := q.LockoutOf(ctx, userID, path)
-	if err != nil {
-		return false, err
-	}
-	what := "password"
-	if path == pathOTP {
-		what = "one-time password"
-	}
-	if l.LockedUntil > now.UnixMilli() {
-		return false, errLocked(time.UnixMilli(l.LockedUntil), now, what)
-	}
-	ok, err := check()
-	if err != nil {
-		return false, err
-	}
-	switch {
-	case ok && l.Failures > 0:
-		err = q.SetLockout(ctx, userID, path, store.Lockout{})
-	case !ok:
-		l.Failures++
-		if l.Failures >= maxFailures {
-			l = store.Lockout{LockedUntil: now.Add(lockFor).UnixMilli()}
-			s.log.WarnContext(ctx, "locked after repeated failures", slog.Int64("user_id", userID),
-				slog.String("path", path), slog.Duration("for", lockFor))
-		}
-		err = q.SetLockout(ctx, userID, path, l)
-	}
-	return ok, err
-}
-
 // checkPassword verifies a user's password under the password lockout.
 func (s *Service) checkPassword(ctx context.Context, u store.User, password string) error {
-	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return CheckPassword(u.PasswordHash, password) })
+	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return s.passwordMatches(u.PasswordHash, password) })
 	if err != nil {
 		return err
 	}

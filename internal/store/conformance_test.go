@@ -895,23 +895,116 @@ func testRecoveryCodes(t *testing.T, b backend) {
 	}
 }
 
+// testLockouts: attempt counters. Every reservation is counted once, in
+// parallel too (each gets a count of its own, as the lockout needs to
+// refuse all but the first five of a burst); a lock holds the count, an
+// ended lock or a quiet period starts again; a success resets only the
+// count it was given.
 func testLockouts(t *testing.T, b backend) {
 	s := b.store(t)
 	ctx := t.Context()
 	q := s.Q()
 	alice := mustUser(t, q, "alice")
-	l, err := q.LockoutOf(ctx, alice.ID, "password")
-	if err != nil || l != (Lockout{}) {
-		t.Fatalf("no lockout: %+v %v", l, err)
+	k := AttemptKey{UserID: alice.ID, Path: "otp", Client: "192.0.2.1"}
+	if a, err := q.AttemptsOf(ctx, k); err != nil || a != (Attempts{}) {
+		t.Fatalf("no attempts: %+v %v", a, err)
 	}
-	must(t, q.SetLockout(ctx, alice.ID, "password", Lockout{Failures: 2}))
-	must(t, q.SetLockout(ctx, alice.ID, "otp", Lockout{Failures: 1, LockedUntil: 5}))
-	must(t, q.SetLockout(ctx, alice.ID, "password", Lockout{Failures: 5, LockedUntil: 1_800_000_000_000}))
-	if l, _ := q.LockoutOf(ctx, alice.ID, "password"); l != (Lockout{5, 1_800_000_000_000}) {
-		t.Fatalf("password lockout: %+v", l)
+	const n = 200
+	counts := make([]int, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := q.ReserveAttempt(ctx, k, 1000, 0)
+			if err != nil {
+				errs <- err
+				return
+			}
+			counts[i] = a.Failures
+		}()
 	}
-	if l, _ := q.LockoutOf(ctx, alice.ID, "otp"); l != (Lockout{1, 5}) {
-		t.Fatalf("otp lockout: %+v", l)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	slices.Sort(counts)
+	for i, c := range counts {
+		if c != i+1 {
+			t.Fatalf("%d parallel reservations: counts %v, want 1 to %d each once", n, counts, n)
+		}
+	}
+	// Another client and another path have counters of their own.
+	other := AttemptKey{UserID: alice.ID, Path: "otp", Client: AllClients}
+	if a, err := q.ReserveAttempt(ctx, other, 1000, 0); err != nil || a.Failures != 1 {
+		t.Fatalf("another client's counter: %+v %v", a, err)
+	}
+	// A success with a stale count keeps the counter; with the current one resets it.
+	must(t, q.AttemptSucceeded(ctx, k, 5, 1001))
+	if a, _ := q.AttemptsOf(ctx, k); a.Failures != n || a.LastSuccess != 1001 {
+		t.Fatalf("after a success with a stale count: %+v", a)
+	}
+	// A lock is set once, holds the count, and ends.
+	if ok, err := q.LockAttempts(ctx, k, 1002, 5000); err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	if ok, err := q.LockAttempts(ctx, k, 1003, 9000); err != nil || ok {
+		t.Fatalf("a second lock while locked: %v %v", ok, err)
+	}
+	if a, err := q.ReserveAttempt(ctx, k, 4000, 0); err != nil || a.Failures != n || a.LockedUntil != 5000 || a.Strikes != 1 {
+		t.Fatalf("reserve while locked: %+v %v", a, err)
+	}
+	a, err := q.ReserveAttempt(ctx, k, 5000, 0)
+	if err != nil || a.Failures != 1 || a.LockedUntil != 0 || a.Strikes != 1 || a.LastAttempt != 5000 {
+		t.Fatalf("reserve after the lock ended: %+v %v", a, err)
+	}
+	must(t, q.AttemptSucceeded(ctx, k, 1, 5001))
+	if a, _ := q.AttemptsOf(ctx, k); a.Failures != 0 || a.Strikes != 0 || a.LastSuccess != 5001 {
+		t.Fatalf("after a success with the current count: %+v", a)
+	}
+	// A quiet period starts the count again and forgets the strikes.
+	for range 3 {
+		if _, err := q.ReserveAttempt(ctx, k, 6000, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must2(t)(q.LockAttempts(ctx, k, 6000, 6500))
+	if a, err := q.ReserveAttempt(ctx, k, 90_000, 80_000); err != nil || a.Failures != 1 || a.Strikes != 0 {
+		t.Fatalf("reserve after a quiet period: %+v %v", a, err)
+	}
+	// Purging keeps locked counters and counters that saw a success.
+	bob := mustUser(t, q, "bob")
+	for i, c := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
+		bk := AttemptKey{UserID: bob.ID, Path: "password", Client: c}
+		if _, err := q.ReserveAttempt(ctx, bk, 100, 0); err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 1:
+			must2(t)(q.LockAttempts(ctx, bk, 100, 1_000_000))
+		case 2:
+			must(t, q.AttemptSucceeded(ctx, bk, 1, 100))
+		}
+	}
+	must(t, q.PurgeAttempts(ctx, bob.ID, 200, 150, 50))
+	for i, c := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
+		a, err := q.AttemptsOf(ctx, AttemptKey{UserID: bob.ID, Path: "password", Client: c})
+		if err != nil || (a == Attempts{}) != (i == 0) {
+			t.Fatalf("after purging, %s: %+v %v", c, a, err)
+		}
+	}
+	if a, _ := q.AttemptsOf(ctx, k); a.Failures != 1 {
+		t.Fatalf("purging bob's counters touched alice's: %+v", a)
+	}
+}
+
+// must2 fails t when a call returning a value and an error fails.
+func must2(t *testing.T) func(bool, error) {
+	return func(_ bool, err error) {
+		t.Helper()
+		must(t, err)
 	}
 }
 

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 )
@@ -139,37 +137,6 @@ func (q Queries) UnusedRecoveryCodes(ctx context.Context, userID int64) (int, er
 		return 0, fmt.Errorf("count recovery codes: %w", q.d.mapError(err))
 	}
 	return n, nil
-}
-
-// Lockout is the failure count of one path (password, otp) of one user.
-type Lockout struct {
-	Failures    int
-	LockedUntil int64
-}
-
-// LockoutOf reads a lockout row; none is the zero Lockout.
-func (q Queries) LockoutOf(ctx context.Context, userID int64, path string) (Lockout, error) {
-	var l Lockout
-	err := q.row(ctx, `SELECT failures, locked_until FROM lockouts WHERE user_id = ? AND path = ?`, userID, path).
-		Scan(&l.Failures, &l.LockedUntil)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Lockout{}, nil
-	}
-	if err != nil {
-		return Lockout{}, fmt.Errorf("read lockout: %w", q.d.mapError(err))
-	}
-	return l, nil
-}
-
-// SetLockout writes a lockout row.
-func (q Queries) SetLockout(ctx context.Context, userID int64, path string, l Lockout) error {
-	_, err := q.exec(ctx, `INSERT INTO lockouts (user_id, path, failures, locked_until) VALUES (?, ?, ?, ?)
-		ON CONFLICT (user_id, path) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
-		userID, path, l.Failures, l.LockedUntil)
-	if err != nil {
-		return fmt.Errorf("set lockout: %w", err)
-	}
-	return nil
 }
 
 // PackageMFA is a package's two-factor setting (npm access set mfa=...).
