@@ -4,8 +4,8 @@ package account
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/url"

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 )
 
@@ -124,7 +125,7 @@ func TestPasswordRulesOnEveryPath(t *testing.T) {
 	// change spends no attempt of the password lockout.
 	err = f.svc.ChangePassword(ctx, bob, "not the password", short)
 	wantFault(t, "password change with a wrong current password", err, fault.Invalid, msg)
-	if l, err := f.st.Q().AttemptsOf(ctx, store.AttemptKey{UserID: bob.UserID, Path: pathPassword, Client: ClientKey(netip.Addr{})}); err != nil || l.Failures != 0 {
+	if l, err := f.st.Q().AttemptsOf(ctx, store.AttemptKey{UserID: bob.UserID, Path: pathPassword, Client: throttle.Key(netip.Addr{})}); err != nil || l.Failures != 0 {
 		t.Fatalf("lockout after refused changes: %+v %v", l, err)
 	}
 	if _, err := f.svc.SignIn(ctx, "bob", "password of bob", "test"); err != nil {

@@ -3,13 +3,13 @@ package account
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 )
 
 // lockRule is when one attempt counter locks, and for how long.
@@ -69,24 +69,6 @@ func rulesFor(path string) (perClient, all lockRule) {
 	return passwordPerClient, passwordAll
 }
 
-// ClientKey is the address an attempt counter counts under: the client's
-// IPv4 address, or the /64 network of its IPv6 address (one subscriber's
-// share, which an attacker gets whole); "unknown" when the request has no
-// client address.
-func ClientKey(ip netip.Addr) string {
-	if !ip.IsValid() {
-		return "unknown"
-	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, err := ip.Prefix(64)
-		if err == nil {
-			return p.String()
-		}
-	}
-	return ip.String()
-}
-
 func errLocked(until time.Time, now time.Time, what string) *fault.Error {
 	secs := int(until.Sub(now).Seconds()) + 1
 	return &fault.Error{Kind: fault.Locked, RetryAfter: secs,
@@ -108,7 +90,7 @@ func (s *Service) guarded(ctx context.Context, userID int64, path string, check 
 	if path == pathOTP {
 		what = "one-time password"
 	}
-	client := ClientKey(auth.ClientIP(ctx))
+	client := throttle.Key(auth.ClientIP(ctx))
 	perRule, allRule := rulesFor(path)
 	per := store.AttemptKey{UserID: userID, Path: path, Client: client}
 	all := store.AttemptKey{UserID: userID, Path: path, Client: store.AllClients}
@@ -195,4 +177,23 @@ func (s *Service) lock(ctx context.Context, k store.AttemptKey, rule lockRule, a
 		return err
 	}
 	return errLocked(until, now, what)
+}
+
+// FailedSignIn reports whether err, the answer to a sign-in (or a browser
+// confirmation) that did or did not carry a one-time password, is a failed
+// guess that the per-address limit counts: a wrong user name, password or
+// OTP, or an attempt the lockout refused. Bad input, a closed registration,
+// or the OTP asked for after a right password are none.
+func FailedSignIn(err error, otpSent bool) bool {
+	e, ok := fault.As(err)
+	if !ok {
+		return false
+	}
+	switch e.Kind {
+	case fault.Locked:
+		return true
+	case fault.Unauthorized:
+		return e.Challenge != "OTP" || otpSent
+	}
+	return false
 }

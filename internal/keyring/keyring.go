@@ -103,6 +103,16 @@ func (k *Keyring) Fingerprint() (string, error) {
 	return hex.EncodeToString(fp), nil
 }
 
+// Key derives a 32-byte key for purpose (a MAC key, say), apart from every
+// other purpose's.
+func (k *Keyring) Key(purpose string) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, k.secret, nil, "gatehouse "+purpose, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive key for %s: %w", purpose, err)
+	}
+	return key, nil
+}
+
 // Sealer encrypts and decrypts small values for one purpose (AES-256-GCM).
 type Sealer struct {
 	aead    cipher.AEAD

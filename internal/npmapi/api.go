@@ -18,12 +18,16 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 )
 
 // Options configure the API.
 type Options struct {
 	// BaseURL is the public URL for tarball links; empty means the request's own.
 	BaseURL string
+	// Limits are the per-address limits, shared with the website; the zero
+	// value means throttle.DefaultLimits.
+	Limits throttle.Limits
 }
 
 // API is the npm registry protocol's handlers: Routes lists them for the
@@ -43,6 +47,9 @@ type API struct {
 // New returns the API.
 func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator, log *slog.Logger, opts Options) *API {
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	if opts.Limits == (throttle.Limits{}) {
+		opts.Limits = throttle.DefaultLimits()
+	}
 	a := &API{accounts: accounts, registry: reg, orgs: orgs, authn: authn, log: log, opts: opts, routeNames: map[string]string{}}
 	for _, rt := range a.Routes() {
 		a.routeNames[rt.Pattern()] = rt.Name
@@ -114,11 +121,25 @@ func (a *API) couchLogin(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fault.Invalidf("the name in the body does not match the URL"))
 		return
 	}
+	// Failed logins count against the address, whichever user they name
+	// (the website's sign-in shares the budget); a login that succeeds,
+	// or only asks for the OTP, is given back.
+	ticket, ok, wait := a.opts.Limits.SignIns.Take(auth.ClientIP(r.Context()))
+	if !ok {
+		secs := throttle.RetryAfter(wait)
+		a.writeError(w, r, &fault.Error{Kind: fault.Locked, RetryAfter: secs,
+			Message: "Too many failed logins from your address; try again in " + strconv.Itoa(secs) + " seconds"})
+		return
+	}
 	res, err := a.accounts.Login(r.Context(), name, body.Email, body.Password)
 	if err != nil {
+		if !account.FailedSignIn(err, auth.OTP(r.Context()) != "") {
+			ticket.Refund()
+		}
 		a.writeError(w, r, err)
 		return
 	}
+	ticket.Refund()
 	a.log.InfoContext(r.Context(), "login", slog.String("user", res.User.Name), slog.Bool("created", res.Created))
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"ok": true, "id": "org.couchdb.user:" + res.User.Name, "rev": "_we-dont-use-revs-any-more", "token": res.Token,

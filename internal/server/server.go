@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 	"github.com/gatehouse-registry/gatehouse/internal/web"
 )
@@ -88,10 +89,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Registry.SetCacheBytes(int(cfg.CacheSize))
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	s.feed.Start()
-	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL})
+	// One budget per address for the API and the website alike.
+	limits := throttle.DefaultLimits()
+	csrfKey, err := keys.Key("csrf")
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
 		SecureCookies: strings.HasPrefix(cfg.URL, "https://"),
 		BaseURL:       cfg.URL,
+		Limits:        limits,
+		CSRFKey:       csrfKey,
 	})
 	routes, err := routeTable(api, site, s.ready)
 	if err != nil {

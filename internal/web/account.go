@@ -3,19 +3,35 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 )
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: next must be a path
+// of this site, starting with exactly one "/", that parses with no scheme,
+// host or user, and holds nothing but printable ASCII other than a
+// backslash (browsers read "\" as "/", and drop tabs and newlines, which
+// turned "/\evil.example/" and "/\t/evil.example/" into other sites).
+// Anything else sends the person home.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
 		return "/"
 	}
 	return next
@@ -39,8 +55,10 @@ func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	v := signInView{Username: strings.TrimSpace(f.Get("username")), Next: safeNext(f.Get("next")), Register: s.accounts.Registration() == nil}
-	if !s.limiter.allow("login "+auth.ClientIP(r.Context()).String(), s.now()) {
-		v.Error = "Too many sign-in attempts from your address; wait a minute and try again."
+	ticket, ok, wait := s.limits.SignIns.Take(auth.ClientIP(r.Context()))
+	if !ok {
+		v.Error = "Too many failed sign-ins from your address; try again in " + strconv.Itoa(throttle.RetryAfter(wait)) + " seconds."
+		w.Header().Set("Retry-After", strconv.Itoa(throttle.RetryAfter(wait)))
 		s.render(w, r, http.StatusTooManyRequests, "login.html", "Sign in", v)
 		return
 	}
@@ -50,6 +68,9 @@ func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.accounts.SignIn(ctx, v.Username, f.Get("password"), "website")
 	if err != nil {
+		if !account.FailedSignIn(err, auth.OTP(ctx) != "") {
+			ticket.Refund()
+		}
 		e, ok := fault.As(err)
 		if !ok || e.Kind == fault.Internal {
 			s.renderError(w, r, err)
@@ -63,9 +84,13 @@ func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 				v.Error = "That one-time password is not valid; try the current one."
 			}
 		}
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+		}
 		s.render(w, r, e.Kind.Status(), "login.html", "Sign in", v)
 		return
 	}
+	ticket.Refund()
 	s.setSession(w, res.Token)
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
@@ -94,8 +119,9 @@ func (s *Site) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	v := signUpView{Username: strings.TrimSpace(f.Get("username")), Email: strings.TrimSpace(f.Get("email"))}
-	if !s.limiter.allow("signup "+auth.ClientIP(r.Context()).String(), s.now()) {
-		v.Error = "Too many attempts from your address; wait a minute and try again."
+	if _, ok, wait := s.limits.SignUps.Take(auth.ClientIP(r.Context())); !ok {
+		v.Error = "Too many attempts from your address; try again in " + strconv.Itoa(throttle.RetryAfter(wait)) + " seconds."
+		w.Header().Set("Retry-After", strconv.Itoa(throttle.RetryAfter(wait)))
 		s.render(w, r, http.StatusTooManyRequests, "signup.html", "Create account", v)
 		return
 	}

@@ -3,11 +3,13 @@ package web
 import (
 	"crypto/subtle"
 	"net/http"
+	"strconv"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 )
 
 type confirmView struct {
@@ -88,12 +90,26 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 	if info.UserName != "" {
 		username = info.UserName
 	}
+	ticket, ok, wait := s.limits.SignIns.Take(auth.ClientIP(r.Context()))
+	if !ok {
+		secs := strconv.Itoa(throttle.RetryAfter(wait))
+		w.Header().Set("Retry-After", secs)
+		s.render(w, r, http.StatusTooManyRequests, "confirm.html", "Confirm", confirmView{Info: info, Username: username,
+			NeedOTP: info.Kind == account.WebOTP, Error: "Too many failed sign-ins from your address; try again in " + secs + " seconds."})
+		return
+	}
 	err = s.accounts.CompleteWebAuth(r.Context(), id, username, r.PostForm.Get("password"), r.PostForm.Get("otp"))
 	if err != nil {
 		e, ok := fault.As(err)
+		if !account.FailedSignIn(err, r.PostForm.Get("otp") != "") {
+			ticket.Refund()
+		}
 		if !ok || e.Kind == fault.Internal {
 			s.renderError(w, r, err)
 			return
+		}
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 		}
 		v := confirmView{Info: info, Username: username, Error: e.Message, NeedOTP: info.Kind == account.WebOTP}
 		if e.Challenge == "OTP" {
@@ -111,6 +127,7 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "confirm.html", "Confirm", v)
 		return
 	}
+	ticket.Refund()
 	s.render(w, r, http.StatusOK, "confirm.html", "Confirm", confirmView{Info: info, Done: true})
 }
 

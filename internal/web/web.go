@@ -8,7 +8,9 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
@@ -25,6 +27,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 )
 
@@ -47,6 +50,13 @@ type Options struct {
 	SecureCookies bool
 	// BaseURL is the public URL, for the npm commands pages show; empty means the request's own.
 	BaseURL string
+	// Limits are the per-address limits, shared with the npm API; the zero
+	// value means throttle.DefaultLimits.
+	Limits throttle.Limits
+	// CSRFKey derives each form's CSRF token from the session (or, signed
+	// out, from a random cookie), so that a token works for that session
+	// only; at least 32 bytes from the server key. Nil makes a random one.
+	CSRFKey []byte
 }
 
 // Site is the website's pages: Routes lists them for the route table.
@@ -59,7 +69,7 @@ type Site struct {
 	log      *slog.Logger
 	opts     Options
 	pages    map[string]*template.Template
-	limiter  *limiter
+	limits   throttle.Limits
 	used     *usedOnce
 	assets   staticAssets
 }
@@ -71,8 +81,15 @@ func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, au
 	if err != nil {
 		panic(err)
 	}
+	if opts.Limits == (throttle.Limits{}) {
+		opts.Limits = throttle.DefaultLimits()
+	}
+	if len(opts.CSRFKey) == 0 {
+		opts.CSRFKey = make([]byte, 32)
+		_, _ = rand.Read(opts.CSRFKey)
+	}
 	return &Site{accounts: accounts, registry: reg, orgs: orgs, authn: authn, format: format, log: log, opts: opts,
-		pages: parsePages(assets), limiter: newLimiter(10, time.Minute), used: &usedOnce{seen: map[string]time.Time{}},
+		pages: parsePages(assets), limits: opts.Limits, used: &usedOnce{seen: map[string]time.Time{}},
 		assets: assets}
 }
 
@@ -120,16 +137,18 @@ func (s *Site) prepare(w http.ResponseWriter, r *http.Request, next http.Handler
 		h.Set("Cache-Control", "no-store")
 	}
 	ctx := r.Context()
+	session := ""
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 		p, err := s.authn.Bearer(ctx, c.Value, auth.ClientIP(ctx))
 		if err == nil && p.Kind == auth.KindSession {
 			ctx = auth.WithPrincipal(ctx, p)
+			session = c.Value
 		} else {
 			s.clearSession(w)
 		}
 	}
 	r = r.WithContext(ctx)
-	csrf := s.ensureCSRF(w, r)
+	csrf := s.csrfToken(w, r, session)
 	if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/-/web/login/") {
 		r.Body = http.MaxBytesReader(w, r.Body, 256<<10)
 		if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get(csrfField)), []byte(csrf)) != 1 {
@@ -145,16 +164,27 @@ func (s *Site) notFound(w http.ResponseWriter, r *http.Request) {
 	s.renderError(w, r, fault.NotFoundf("There is no page here."))
 }
 
-// ensureCSRF returns the request's CSRF token, setting the cookie if missing.
-// The token is the double-submit kind: a random cookie echoed in each form.
-func (s *Site) ensureCSRF(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
-		r.Header.Set("X-Gatehouse-CSRF", c.Value)
-		return c.Value
+// csrfToken returns the CSRF token the request's forms carry, and that a
+// POST must send back. It is derived, with the server's CSRF key, from what
+// identifies the browser: the session token when signed in, and otherwise a
+// random cookie of its own (set here if missing), so that the forms before
+// sign-in (sign-in, sign-up) are protected too. A token is good for that
+// session alone: another session's, or one from before signing in, is
+// refused. It travels to render in a request header.
+func (s *Site) csrfToken(w http.ResponseWriter, r *http.Request, session string) string {
+	binding := "session:" + session
+	if session == "" {
+		c, err := r.Cookie(csrfCookie)
+		if err != nil || len(c.Value) < 32 {
+			c = &http.Cookie{Name: csrfCookie, Value: randomValue(), Path: "/", HttpOnly: true,
+				Secure: s.opts.SecureCookies, SameSite: http.SameSiteStrictMode}
+			http.SetCookie(w, c)
+		}
+		binding = "browser:" + c.Value
 	}
-	v := randomValue()
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
-		SameSite: http.SameSiteStrictMode})
+	m := hmac.New(sha256.New, s.opts.CSRFKey)
+	m.Write([]byte(binding))
+	v := base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 	r.Header.Set("X-Gatehouse-CSRF", v)
 	return v
 }
@@ -232,44 +262,6 @@ func (s *Site) requireUser(w http.ResponseWriter, r *http.Request) (*auth.Princi
 		return nil, false
 	}
 	return p, true
-}
-
-// limiter bounds attempts per client address (sign-in, sign-up): a fixed
-// window, kept small in memory.
-type limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	hits   map[string]*window
-}
-
-type window struct {
-	start time.Time
-	n     int
-}
-
-func newLimiter(max int, per time.Duration) *limiter {
-	return &limiter{max: max, window: per, hits: map[string]*window{}}
-}
-
-// allow counts one attempt from key and reports whether it is within the limit.
-func (l *limiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.hits) > 10_000 {
-		for k, w := range l.hits {
-			if now.Sub(w.start) > l.window {
-				delete(l.hits, k)
-			}
-		}
-	}
-	w := l.hits[key]
-	if w == nil || now.Sub(w.start) > l.window {
-		w = &window{start: now}
-		l.hits[key] = w
-	}
-	w.n++
-	return w.n <= l.max
 }
 
 // randomValue is 32 random bytes, URL-safe.

@@ -1,0 +1,168 @@
+// Package throttle limits how often one client address may do something
+// (fail to sign in, start a web login, sign up), with a token bucket per
+// address from golang.org/x/time/rate. The buckets live in the memory of
+// one process: each node of a cluster limits on its own, and the lockout
+// counters in the database (internal/account) are what hold across nodes.
+package throttle
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxClients bounds the addresses remembered at once. Past it, buckets
+// that have refilled are dropped (they are as good as new); if none has, the
+// oldest half are, so memory stays bounded under a spread of addresses
+// (which then gets fresh buckets: the lockout counters still bound it).
+const maxClients = 100_000
+
+// Limiter is a token bucket per client address: burst attempts at once,
+// then one every interval.
+type Limiter struct {
+	every time.Duration
+	burst int
+	now   func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*bucket
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// New returns a limiter allowing burst attempts per address at once, and one
+// more every interval after that. now is the clock; nil means time.Now.
+func New(every time.Duration, burst int, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{every: every, burst: burst, now: now, clients: map[string]*bucket{}}
+}
+
+// Ticket is one attempt taken from an address's bucket.
+type Ticket struct {
+	r   *rate.Reservation
+	now func() time.Time
+}
+
+// Refund gives the attempt back, for attempts that count only when they
+// fail (a sign-in that succeeded). Refunding the zero Ticket does nothing.
+func (t Ticket) Refund() {
+	if t.r != nil {
+		t.r.CancelAt(t.now())
+	}
+}
+
+// Take takes one attempt from ip's bucket. When the bucket is empty, ok is
+// false and wait says when the next attempt will be allowed.
+func (l *Limiter) Take(ip netip.Addr) (t Ticket, ok bool, wait time.Duration) {
+	now := l.now()
+	key := Key(ip)
+	l.mu.Lock()
+	b := l.clients[key]
+	if b == nil {
+		if len(l.clients) >= maxClients {
+			l.sweep(now)
+		}
+		b = &bucket{lim: rate.NewLimiter(rate.Every(l.every), l.burst)}
+		l.clients[key] = b
+	}
+	b.seen = now
+	r := b.lim.ReserveN(now, 1)
+	l.mu.Unlock()
+	if !r.OK() {
+		return Ticket{}, false, l.every
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return Ticket{}, false, d
+	}
+	return Ticket{r: r, now: l.now}, true, 0
+}
+
+// sweep drops the buckets that have refilled, and if that frees nothing,
+// the least recently used half. l.mu is held.
+func (l *Limiter) sweep(now time.Time) {
+	full := l.every * time.Duration(l.burst)
+	for k, b := range l.clients {
+		if now.Sub(b.seen) >= full {
+			delete(l.clients, k)
+		}
+	}
+	if len(l.clients) < maxClients {
+		return
+	}
+	seen := make([]time.Time, 0, len(l.clients))
+	for _, b := range l.clients {
+		seen = append(seen, b.seen)
+	}
+	slices.SortFunc(seen, time.Time.Compare)
+	cut := seen[len(seen)/2]
+	for k, b := range l.clients {
+		if !b.seen.After(cut) {
+			delete(l.clients, k)
+		}
+	}
+}
+
+// Size is how many addresses the limiter remembers now.
+func (l *Limiter) Size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.clients)
+}
+
+// Key is the address a limit counts under: an IPv4 address, or the /64
+// network of an IPv6 address (one subscriber's share, which one client
+// gets whole); "unknown" when there is none.
+func Key(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "unknown"
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
+}
+
+// Limits are the per-address limits of the API and the website, shared by
+// both so that one address has one budget whichever way it comes in.
+type Limits struct {
+	// SignIns counts failed sign-ins from an address, whatever the user:
+	// npm login (the couch login), the website's sign-in and the browser
+	// confirmation of npm login and web OTPs. A sign-in that succeeds is
+	// given back.
+	SignIns *Limiter
+	// SignUps counts the website's sign-ups from an address.
+	SignUps *Limiter
+	// WebLogins counts the web logins an address starts (POST /-/v1/login),
+	// each a row in the database until it is confirmed or expires.
+	WebLogins *Limiter
+}
+
+// DefaultLimits are the limits gatehouse runs with (docs/security-accounts.md):
+// 20 failed sign-ins at once from an address, then 10 a minute; 10 sign-ups
+// and 10 web logins at once, then 10 a minute.
+func DefaultLimits() Limits {
+	return Limits{
+		SignIns:   New(6*time.Second, 20, nil),
+		SignUps:   New(6*time.Second, 10, nil),
+		WebLogins: New(6*time.Second, 10, nil),
+	}
+}
+
+// RetryAfter is wait in whole seconds, rounded up, at least 1: what a
+// Retry-After header says.
+func RetryAfter(wait time.Duration) int {
+	s := int((wait + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
