@@ -19,8 +19,8 @@ const module = "github.com/gatehouse-registry/gatehouse/"
 // here, in the layer where it belongs (docs/architecture.md).
 var rank = map[string]int{
 	// 0: leaves, no gatehouse imports: errors, token strings, TOTP, keys,
-	// units, the route table's mechanism, metrics.
-	"internal/fault": 0, "internal/token": 0, "internal/totp": 0, "internal/keyring": 0,
+	// units, the route table's mechanism, metrics, per-address limits.
+	"internal/throttle": 0, "internal/fault": 0, "internal/token": 0, "internal/totp": 0, "internal/keyring": 0,
 	"internal/units": 0, "internal/route": 0, "internal/metrics": 0,
 	// 1: storage.
 	"internal/store": 1, "internal/blob": 1,
