@@ -312,8 +312,22 @@ func (s *Service) ConfirmTFA(ctx context.Context, p *auth.Principal, code string
 }
 
 // ChangePassword replaces p's user's password: the old one is required, and
-// an OTP with 2FA on.
+// an OTP with 2FA on. Every other login session of the user (npm login, the
+// website) ends with it, so that whoever held one with the old password is
+// signed out; access tokens stay (see ChangePasswordRevokeTokens). This is
+// npm profile set password, which cannot ask whether to keep them
+// (docs/security-accounts.md says why they stay).
 func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, old, new string) error {
+	return s.changePassword(ctx, p, old, new, false)
+}
+
+// ChangePasswordRevokeTokens is ChangePassword that also revokes every
+// access token of the user: the website's choice, for a password that leaked.
+func (s *Service) ChangePasswordRevokeTokens(ctx context.Context, p *auth.Principal, old, new string) error {
+	return s.changePassword(ctx, p, old, new, true)
+}
+
+func (s *Service) changePassword(ctx context.Context, p *auth.Principal, old, new string, revokeTokens bool) error {
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return err
 	}
@@ -334,23 +348,67 @@ func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, old, ne
 	if err != nil {
 		return err
 	}
-	if err := s.store.Q().SetPassword(ctx, u.ID, hash); err != nil {
+	// The credential making the change stays: the session (or token) the
+	// person is using now. Revoking the others commits with the password.
+	keep := p.TokenID
+	var revoked [][]byte
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		if err := q.SetPassword(ctx, u.ID, hash); err != nil {
+			return err
+		}
+		revoked, err = q.RevokeUserTokens(ctx, u.ID, keep, !revokeTokens)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "password changed", slog.String("user", u.Name))
+	for _, h := range revoked {
+		s.opts.OnRevoke(h)
+	}
+	s.log.InfoContext(ctx, "password changed", slog.String("user", u.Name), slog.Int("credentials_revoked", len(revoked)),
+		slog.Bool("tokens_revoked", revokeTokens))
 	return nil
 }
 
-// SetEmail changes p's user's email.
-func (s *Service) SetEmail(ctx context.Context, p *auth.Principal, email string) error {
+// SetEmail changes p's user's email. It needs the user's current password
+// or, with 2FA on, a one-time password (the npm CLI sends the OTP; it has
+// no way to send a password): a stolen session alone cannot change it.
+// Setting the email it already has changes nothing and needs neither (npm
+// profile set password sends the email back unchanged).
+func (s *Service) SetEmail(ctx context.Context, p *auth.Principal, email, password string) error {
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return err
 	}
 	if err := ValidateEmail(email); err != nil {
 		return err
 	}
+	q := s.store.Q()
+	u, err := q.UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	if u.Email == email {
+		return nil
+	}
+	tf, err := q.TwoFactorOf(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if !tf.Enabled() || password != "" {
+		if password == "" {
+			return fault.Forbiddenf("Changing your email needs your current password: change it on the website, " +
+				"or turn on two-factor authentication to confirm it with a one-time password")
+		}
+		if err := s.checkPassword(ctx, u, password); err != nil {
+			return err
+		}
+	}
 	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(q store.Queries) error { return q.SetEmail(ctx, p.UserID, email) })
+	if err := s.store.InTx(ctx, func(q store.Queries) error { return q.SetEmail(ctx, p.UserID, email) }); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "email changed", slog.String("user", u.Name))
+	return nil
 }

@@ -133,13 +133,11 @@ func (a *API) couchLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := a.accounts.Login(r.Context(), name, body.Email, body.Password)
 	if err != nil {
-		if !account.FailedSignIn(err, auth.OTP(r.Context()) != "") {
-			ticket.Refund()
-		}
+		ticket.Done(account.FailedSignIn(err, auth.OTP(r.Context()) != ""))
 		a.writeError(w, r, err)
 		return
 	}
-	ticket.Refund()
+	ticket.Done(false)
 	a.log.InfoContext(r.Context(), "login", slog.String("user", res.User.Name), slog.Bool("created", res.Created))
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"ok": true, "id": "org.couchdb.user:" + res.User.Name, "rev": "_we-dont-use-revs-any-more", "token": res.Token,

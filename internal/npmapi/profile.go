@@ -117,7 +117,7 @@ func (a *API) setProfile(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, fault.Invalidf("email must be a string"))
 			return
 		}
-		if err := a.accounts.SetEmail(ctx, p, email); err != nil {
+		if err := a.accounts.SetEmail(ctx, p, email, ""); err != nil {
 			a.writeError(w, r, err)
 			return
 		}

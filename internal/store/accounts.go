@@ -272,3 +272,44 @@ func (q Queries) Counter(ctx context.Context, name string) (int64, error) {
 	}
 	return n, nil
 }
+
+// RevokeUserTokens revokes a user's live sessions (and, unless sessionsOnly,
+// its access tokens too), all but the token keep (0 for none), publishing
+// each revocation as RevokeToken does; run it in a transaction. It returns
+// the hashes of the tokens revoked, for caches to drop.
+func (q Queries) RevokeUserTokens(ctx context.Context, userID, keep int64, sessionsOnly bool) ([][]byte, error) {
+	rows, err := q.query(ctx, `SELECT id FROM tokens WHERE user_id = ? AND revoked_at IS NULL AND id <> ?
+		AND (kind = 'session' OR ? = 0)`, userID, keep, sessionsOnly)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens to revoke: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan token to revoke: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens to revoke: %w", err)
+	}
+	hashes := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		var hash []byte
+		err := q.row(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING hash`, Now(), id).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("revoke token: %w", q.d.mapError(err))
+		}
+		if err := q.Publish(ctx, Change{Kind: TokenRevoked, Key: hex.EncodeToString(hash)}); err != nil {
+			return nil, err
+		}
+		hashes = append(hashes, hash)
+	}
+	return hashes, nil
+}

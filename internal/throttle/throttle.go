@@ -32,8 +32,11 @@ type Limiter struct {
 }
 
 type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+	lim *rate.Limiter
+	// inflight counts the attempts taken and not yet done: each holds a
+	// token of the bucket until it is known whether it failed.
+	inflight int
+	seen     time.Time
 }
 
 // New returns a limiter allowing burst attempts per address at once, and one
@@ -45,26 +48,37 @@ func New(every time.Duration, burst int, now func() time.Time) *Limiter {
 	return &Limiter{every: every, burst: burst, now: now, clients: map[string]*bucket{}}
 }
 
-// Ticket is one attempt taken from an address's bucket.
+// Ticket is one attempt taken from an address's bucket; Done tells how it
+// went.
 type Ticket struct {
-	r   *rate.Reservation
-	now func() time.Time
+	l *Limiter
+	b *bucket
 }
 
-// Refund gives the attempt back, for attempts that count only when they
-// fail (a sign-in that succeeded). Refunding the zero Ticket does nothing.
-func (t Ticket) Refund() {
-	if t.r != nil {
-		t.r.CancelAt(t.now())
+// Done ends the attempt: a failed one spends a token of the bucket, one that
+// succeeded gives it back. Call it once per ticket; the zero Ticket's does
+// nothing.
+func (t Ticket) Done(failed bool) {
+	if t.b == nil {
+		return
+	}
+	t.l.mu.Lock()
+	defer t.l.mu.Unlock()
+	t.b.inflight--
+	if failed {
+		t.b.lim.AllowN(t.l.now(), 1)
 	}
 }
 
-// Take takes one attempt from ip's bucket. When the bucket is empty, ok is
-// false and wait says when the next attempt will be allowed.
+// Take takes one attempt from ip's bucket: it is allowed while the tokens
+// left outnumber the attempts already taken and not yet done, so a burst
+// of parallel attempts gets no more than the bucket holds. When it is not
+// allowed, ok is false and wait says about when the next one will be.
 func (l *Limiter) Take(ip netip.Addr) (t Ticket, ok bool, wait time.Duration) {
 	now := l.now()
 	key := Key(ip)
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	b := l.clients[key]
 	if b == nil {
 		if len(l.clients) >= maxClients {
@@ -74,16 +88,20 @@ func (l *Limiter) Take(ip netip.Addr) (t Ticket, ok bool, wait time.Duration) {
 		l.clients[key] = b
 	}
 	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	l.mu.Unlock()
-	if !r.OK() {
-		return Ticket{}, false, l.every
+	left := b.lim.TokensAt(now) - float64(b.inflight)
+	if left < 1 {
+		return Ticket{}, false, time.Duration((1 - left) * float64(l.every))
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return Ticket{}, false, d
-	}
-	return Ticket{r: r, now: l.now}, true, 0
+	b.inflight++
+	return Ticket{l: l, b: b}, true, 0
+}
+
+// Spend takes one attempt from ip's bucket and counts it, for limits on
+// every attempt, failed or not.
+func (l *Limiter) Spend(ip netip.Addr) (ok bool, wait time.Duration) {
+	t, ok, wait := l.Take(ip)
+	t.Done(true)
+	return ok, wait
 }
 
 // sweep drops the buckets that have refilled, and if that frees nothing,
@@ -91,7 +109,7 @@ func (l *Limiter) Take(ip netip.Addr) (t Ticket, ok bool, wait time.Duration) {
 func (l *Limiter) sweep(now time.Time) {
 	full := l.every * time.Duration(l.burst)
 	for k, b := range l.clients {
-		if now.Sub(b.seen) >= full {
+		if b.inflight == 0 && now.Sub(b.seen) >= full {
 			delete(l.clients, k)
 		}
 	}
@@ -139,8 +157,8 @@ func Key(ip netip.Addr) string {
 type Limits struct {
 	// SignIns counts failed sign-ins from an address, whatever the user:
 	// npm login (the couch login), the website's sign-in and the browser
-	// confirmation of npm login and web OTPs. A sign-in that succeeds is
-	// given back.
+	// confirmation of npm login and web OTPs. A sign-in that succeeds
+	// costs nothing.
 	SignIns *Limiter
 	// SignUps counts the website's sign-ups from an address.
 	SignUps *Limiter

@@ -7,22 +7,23 @@ import (
 )
 
 // TestLimiter: burst attempts at once per address, then one per interval;
-// a refunded attempt is given back; addresses do not share a bucket, except
+// an attempt holds a token while in flight and gives it back when it
+// succeeds; addresses do not share a bucket, except
 // the addresses of one IPv6 /64.
 func TestLimiter(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	l := New(6*time.Second, 3, func() time.Time { return now })
 	a := netip.MustParseAddr("192.0.2.1")
 	for i := range 3 {
-		if _, ok, _ := l.Take(a); !ok {
+		if ok, _ := l.Spend(a); !ok {
 			t.Fatalf("attempt %d of the burst refused", i+1)
 		}
 	}
-	_, ok, wait := l.Take(a)
+	ok, wait := l.Spend(a)
 	if ok || wait != 6*time.Second {
 		t.Fatalf("past the burst: ok %v, wait %v; want refused for 6s", ok, wait)
 	}
-	if _, ok, _ := l.Take(netip.MustParseAddr("192.0.2.2")); !ok {
+	if ok, _ := l.Spend(netip.MustParseAddr("192.0.2.2")); !ok {
 		t.Fatal("another address shares the bucket")
 	}
 	now = now.Add(6 * time.Second)
@@ -30,21 +31,41 @@ func TestLimiter(t *testing.T) {
 	if !ok {
 		t.Fatal("refused after the interval")
 	}
-	tk.Refund()
-	if _, ok, _ := l.Take(a); !ok {
-		t.Fatal("a refunded attempt was not given back")
-	}
 	if _, ok, _ := l.Take(a); ok {
-		t.Fatal("more than the refill after a refund")
+		t.Fatal("an attempt in flight did not hold its token")
+	}
+	tk.Done(false)
+	if ok, _ := l.Spend(a); !ok {
+		t.Fatal("an attempt that succeeded spent the token")
+	}
+	if ok, _ := l.Spend(a); ok {
+		t.Fatal("more than the refill")
+	}
+	// A parallel burst gets what the bucket holds, however the attempts end.
+	b := New(time.Minute, 5, func() time.Time { return now })
+	var tickets []Ticket
+	for range 50 {
+		if tk, ok, _ := b.Take(a); ok {
+			tickets = append(tickets, tk)
+		}
+	}
+	if len(tickets) != 5 {
+		t.Fatalf("50 attempts in flight at once: %d allowed, want 5", len(tickets))
+	}
+	for _, tk := range tickets {
+		tk.Done(true)
+	}
+	if _, ok, wait := b.Take(a); ok || wait != time.Minute {
+		t.Fatalf("after 5 failures: ok %v wait %v", ok, wait)
 	}
 	v6 := New(time.Minute, 1, func() time.Time { return now })
-	if _, ok, _ := v6.Take(netip.MustParseAddr("2001:db8:1:2::1")); !ok {
+	if ok, _ := v6.Spend(netip.MustParseAddr("2001:db8:1:2::1")); !ok {
 		t.Fatal("first IPv6 attempt refused")
 	}
-	if _, ok, _ := v6.Take(netip.MustParseAddr("2001:db8:1:2:ffff::7")); ok {
+	if ok, _ := v6.Spend(netip.MustParseAddr("2001:db8:1:2:ffff::7")); ok {
 		t.Fatal("another address of the same /64 got a bucket of its own")
 	}
-	if _, ok, _ := v6.Take(netip.MustParseAddr("::ffff:192.0.2.1")); !ok {
+	if ok, _ := v6.Spend(netip.MustParseAddr("::ffff:192.0.2.1")); !ok {
 		t.Fatal("an IPv4-mapped address is its IPv4 address, with a bucket of its own")
 	}
 }
@@ -58,7 +79,7 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 		if i%1000 == 0 {
 			now = now.Add(time.Millisecond)
 		}
-		l.Take(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		l.Spend(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
 	}
 	if n := l.Size(); n > maxClients {
 		t.Fatalf("%d addresses remembered, want at most %d", n, maxClients)

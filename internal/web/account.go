@@ -68,9 +68,7 @@ func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.accounts.SignIn(ctx, v.Username, f.Get("password"), "website")
 	if err != nil {
-		if !account.FailedSignIn(err, auth.OTP(ctx) != "") {
-			ticket.Refund()
-		}
+		ticket.Done(account.FailedSignIn(err, auth.OTP(ctx) != ""))
 		e, ok := fault.As(err)
 		if !ok || e.Kind == fault.Internal {
 			s.renderError(w, r, err)
@@ -90,7 +88,7 @@ func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, e.Kind.Status(), "login.html", "Sign in", v)
 		return
 	}
-	ticket.Refund()
+	ticket.Done(false)
 	s.setSession(w, res.Token)
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
@@ -119,7 +117,7 @@ func (s *Site) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	v := signUpView{Username: strings.TrimSpace(f.Get("username")), Email: strings.TrimSpace(f.Get("email"))}
-	if _, ok, wait := s.limits.SignUps.Take(auth.ClientIP(r.Context())); !ok {
+	if ok, wait := s.limits.SignUps.Spend(auth.ClientIP(r.Context())); !ok {
 		v.Error = "Too many attempts from your address; try again in " + strconv.Itoa(throttle.RetryAfter(wait)) + " seconds."
 		w.Header().Set("Retry-After", strconv.Itoa(throttle.RetryAfter(wait)))
 		s.render(w, r, http.StatusTooManyRequests, "signup.html", "Create account", v)

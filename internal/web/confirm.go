@@ -101,9 +101,7 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 	err = s.accounts.CompleteWebAuth(r.Context(), id, username, r.PostForm.Get("password"), r.PostForm.Get("otp"))
 	if err != nil {
 		e, ok := fault.As(err)
-		if !account.FailedSignIn(err, r.PostForm.Get("otp") != "") {
-			ticket.Refund()
-		}
+		ticket.Done(account.FailedSignIn(err, r.PostForm.Get("otp") != ""))
 		if !ok || e.Kind == fault.Internal {
 			s.renderError(w, r, err)
 			return
@@ -127,7 +125,7 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "confirm.html", "Confirm", v)
 		return
 	}
-	ticket.Refund()
+	ticket.Done(false)
 	s.render(w, r, http.StatusOK, "confirm.html", "Confirm", confirmView{Info: info, Done: true})
 }
 

@@ -79,7 +79,7 @@ func (s *Site) changeEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
-	err := s.accounts.SetEmail(ctxWithFormOTP(r, "otp"), p, email)
+	err := s.accounts.SetEmail(ctxWithFormOTP(r, "otp"), p, email, r.PostForm.Get("password"))
 	v, lerr := s.profileData(r.Context(), p)
 	if lerr != nil {
 		s.renderError(w, r, lerr)
@@ -106,7 +106,12 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	err := s.accounts.ChangePassword(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
+	change := s.accounts.ChangePassword
+	revokeTokens := f.Get("revoke_tokens") != ""
+	if revokeTokens {
+		change = s.accounts.ChangePasswordRevokeTokens
+	}
+	err := change(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
 	v, lerr := s.profileData(r.Context(), p)
 	if lerr != nil {
 		s.renderError(w, r, lerr)
@@ -119,7 +124,10 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		v.Notice = "Your password is changed."
+		v.Notice = "Your password is changed, and your other sessions are signed out."
+		if revokeTokens {
+			v.Notice = "Your password is changed, your other sessions are signed out and your access tokens revoked."
+		}
 	}
 	s.render(w, r, status, "profile.html", "Profile", v)
 }
