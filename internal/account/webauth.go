@@ -18,10 +18,20 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 )
 
 // webAuthTTL bounds how long a browser confirmation may take.
 const webAuthTTL = 10 * time.Minute
+
+// Bounds on the confirmations waiting at once (started and not expired):
+// per client address (throttle.Key), and in all. Each is a row written by a
+// request that needs no account (a web login), so they are bounded like any
+// other input; the per-address rate limit of POST /-/v1/login comes first.
+const (
+	maxWebAuthPerClient = 20
+	maxWebAuthTotal     = 10_000
+)
 
 // webOTPDigits is the length of the one-time code a web OTP confirmation
 // hands the CLI (npm's own web confirmations use 16 digits too).
@@ -76,11 +86,30 @@ func (s *Service) StartWebAuth(ctx context.Context, kind string, p *auth.Princip
 		}
 		w.UserID = sql.NullInt64{Int64: p.UserID, Valid: true}
 	}
-	q := s.store.Q()
-	if err := q.PurgeWebAuth(ctx, now.Add(-time.Hour).UnixMilli()); err != nil {
-		return st, err
-	}
-	_, err = q.CreateWebAuth(ctx, w)
+	w.Client = throttle.Key(auth.ClientIP(ctx))
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		if err := q.PurgeWebAuth(ctx, now.Add(-time.Hour).UnixMilli()); err != nil {
+			return err
+		}
+		// Counted and written in one transaction, and write transactions
+		// take turns (on PostgreSQL too): parallel starts cannot pass the
+		// bound together.
+		mine, all, err := q.LiveWebAuth(ctx, w.Client, now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		if mine >= maxWebAuthPerClient {
+			return &fault.Error{Kind: fault.Locked, RetryAfter: int(webAuthTTL.Seconds()),
+				Message: "Too many sign-ins waiting for a browser from your address; finish or let them expire, then try again"}
+		}
+		if all >= maxWebAuthTotal {
+			s.log.WarnContext(ctx, "web logins refused: too many waiting", slog.Int("waiting", all))
+			return &fault.Error{Kind: fault.Locked, RetryAfter: 60,
+				Message: "Too many sign-ins are waiting for a browser on this registry; try again in a minute"}
+		}
+		_, err = q.CreateWebAuth(ctx, w)
+		return err
+	})
 	return st, err
 }
 

@@ -175,6 +175,15 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 // is not offered in the browser: the 404 makes npm fall back to asking for a
 // username, password and email.
 func (a *API) webLogin(w http.ResponseWriter, r *http.Request) {
+	// Each start writes a row: an address may start a few at once, then
+	// one every few seconds (the rows waiting are bounded too, per address
+	// and in all, by the account service).
+	if ok, wait := a.opts.Limits.WebLogins.Spend(auth.ClientIP(r.Context())); !ok {
+		secs := throttle.RetryAfter(wait)
+		a.writeError(w, r, &fault.Error{Kind: fault.Locked, RetryAfter: secs,
+			Message: "Too many web logins started from your address; try again in " + strconv.Itoa(secs) + " seconds"})
+		return
+	}
 	var body struct {
 		Create bool `json:"create"`
 	}

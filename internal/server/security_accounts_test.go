@@ -261,3 +261,25 @@ func signInOnWebsite(t *testing.T, base, user, password string, header ...string
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return get(req)
 }
+
+// TestSecurityWebLoginStartsAreRateLimited: POST /-/v1/login, which needs
+// no account and writes a row, is limited per address: 10 at once, then one
+// every 6 seconds, with a clear 429 and Retry-After; other addresses are not
+// held up. Before, one client wrote about 200 rows a second.
+func TestSecurityWebLoginStartsAreRateLimited(t *testing.T) {
+	tr := newTestRegistry(t, behindProxy)
+	flood := fromAddr("198.51.100.70")
+	for i := range 10 {
+		if res := tr.do("POST", "/-/v1/login", "", map[string]any{}, flood...); res.status != http.StatusOK {
+			t.Fatalf("start %d: %d %s", i+1, res.status, res.body)
+		}
+	}
+	res := tr.do("POST", "/-/v1/login", "", map[string]any{}, flood...)
+	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" ||
+		!strings.Contains(res.errorText(t), "Too many web logins started from your address") {
+		t.Fatalf("the eleventh start: %d %v %s, want 429 with Retry-After", res.status, res.header, res.body)
+	}
+	if res := tr.do("POST", "/-/v1/login", "", map[string]any{}, fromAddr("198.51.100.71")...); res.status != http.StatusOK {
+		t.Fatalf("another address: %d %s", res.status, res.body)
+	}
+}

@@ -1108,6 +1108,24 @@ func testWebAuth(t *testing.T, b backend) {
 	if _, err := q.WebAuthByLogin(ctx, []byte("l2")); err != nil {
 		t.Fatalf("unexpired confirmation purged: %v", err)
 	}
+
+	// Live confirmations are counted per client address and in all.
+	for i, c := range []struct {
+		client string
+		expires int64
+	}{{"192.0.2.1", now + 1000}, {"192.0.2.1", now + 1000}, {"192.0.2.1", now - 1}, {"192.0.2.2", now + 1000}} {
+		w, err := q.CreateWebAuth(ctx, WebAuth{LoginHash: []byte(fmt.Sprint("cl", i)), DoneHash: []byte(fmt.Sprint("cd", i)),
+			Kind: "login", CreatedAt: now, ExpiresAt: c.expires, Client: c.client})
+		must(t, err)
+		if got, _ := q.WebAuthByLogin(ctx, w.LoginHash); got.Client != c.client {
+			t.Fatalf("client read back %q, want %q", got.Client, c.client)
+		}
+	}
+	live := 2 // the two of 192.0.2.1 that have not expired
+	mine, all, err := q.LiveWebAuth(ctx, "192.0.2.1", now)
+	if err != nil || mine != live || all < live+1 {
+		t.Fatalf("LiveWebAuth = %d, %d, %v; want %d of the client and at least %d in all", mine, all, err, live, live+1)
+	}
 }
 
 func testOrgs(t *testing.T, b backend) {

@@ -23,22 +23,25 @@ type WebAuth struct {
 	// ClientIP is the address the npm CLI started the confirmation from
 	// ("" when unknown), shown on the confirmation page.
 	ClientIP string
+	// Client is the address that started it as throttle.Key writes it
+	// (an IPv6 address's /64), by which the confirmations waiting are bounded.
+	Client string
 }
 
-const webAuthColumns = `id, login_hash, done_hash, kind, user_id, command, result, otp_hash, otp_used, handed, created_at, expires_at, client_ip`
+const webAuthColumns = `id, login_hash, done_hash, kind, user_id, command, result, otp_hash, otp_used, handed, created_at, expires_at, client_ip, client`
 
 func scanWebAuth(row interface{ Scan(...any) error }) (WebAuth, error) {
 	var w WebAuth
 	err := row.Scan(&w.ID, &w.LoginHash, &w.DoneHash, &w.Kind, &w.UserID, &w.Command, &w.Result, &w.OTPHash, &w.OTPUsed,
-		&w.Handed, &w.CreatedAt, &w.ExpiresAt, &w.ClientIP)
+		&w.Handed, &w.CreatedAt, &w.ExpiresAt, &w.ClientIP, &w.Client)
 	return w, err
 }
 
 // CreateWebAuth stores a new confirmation.
 func (q Queries) CreateWebAuth(ctx context.Context, w WebAuth) (WebAuth, error) {
-	err := q.row(ctx, `INSERT INTO web_auth (login_hash, done_hash, kind, user_id, command, created_at, expires_at, client_ip)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, w.LoginHash, w.DoneHash, w.Kind, w.UserID, w.Command, w.CreatedAt, w.ExpiresAt,
-		w.ClientIP).Scan(&w.ID)
+	err := q.row(ctx, `INSERT INTO web_auth (login_hash, done_hash, kind, user_id, command, created_at, expires_at, client_ip, client)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, w.LoginHash, w.DoneHash, w.Kind, w.UserID, w.Command, w.CreatedAt, w.ExpiresAt,
+		w.ClientIP, w.Client).Scan(&w.ID)
 	if err != nil {
 		return WebAuth{}, fmt.Errorf("create web auth: %w", q.d.mapError(err))
 	}
@@ -104,4 +107,16 @@ func (q Queries) PurgeWebAuth(ctx context.Context, now int64) error {
 		return fmt.Errorf("purge web auth: %w", err)
 	}
 	return nil
+}
+
+// LiveWebAuth counts the confirmations not expired at now: those client
+// started, and all of them.
+func (q Queries) LiveWebAuth(ctx context.Context, client string, now int64) (mine, all int, err error) {
+	if err := q.row(ctx, `SELECT COUNT(*) FROM web_auth WHERE client = ? AND expires_at > ?`, client, now).Scan(&mine); err != nil {
+		return 0, 0, fmt.Errorf("count web auth of a client: %w", q.d.mapError(err))
+	}
+	if err := q.row(ctx, `SELECT COUNT(*) FROM web_auth WHERE expires_at > ?`, now).Scan(&all); err != nil {
+		return 0, 0, fmt.Errorf("count web auth: %w", q.d.mapError(err))
+	}
+	return mine, all, nil
 }
