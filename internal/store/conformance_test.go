@@ -1111,7 +1111,7 @@ func testWebAuth(t *testing.T, b backend) {
 
 	// Live confirmations are counted per client address and in all.
 	for i, c := range []struct {
-		client string
+		client  string
 		expires int64
 	}{{"192.0.2.1", now + 1000}, {"192.0.2.1", now + 1000}, {"192.0.2.1", now - 1}, {"192.0.2.2", now + 1000}} {
 		w, err := q.CreateWebAuth(ctx, WebAuth{LoginHash: []byte(fmt.Sprint("cl", i)), DoneHash: []byte(fmt.Sprint("cd", i)),
