@@ -97,6 +97,9 @@ func (a *API) setProfile(w http.ResponseWriter, r *http.Request) {
 		a.getProfile(w, r)
 		return
 	}
+	// The current password, when the body changes it: it confirms an
+	// email change in the same body too.
+	current := ""
 	if raw, ok := body["password"]; ok && string(raw) != "null" {
 		var req struct {
 			Old string `json:"old"`
@@ -110,6 +113,7 @@ func (a *API) setProfile(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, err)
 			return
 		}
+		current = req.New
 	}
 	if raw, ok := body["email"]; ok && string(raw) != "null" {
 		var email string
@@ -117,7 +121,7 @@ func (a *API) setProfile(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, fault.Invalidf("email must be a string"))
 			return
 		}
-		if err := a.accounts.SetEmail(ctx, p, email, ""); err != nil {
+		if err := a.accounts.SetEmail(ctx, p, email, current); err != nil {
 			a.writeError(w, r, err)
 			return
 		}

@@ -283,3 +283,120 @@ func TestSecurityWebLoginStartsAreRateLimited(t *testing.T) {
 		t.Fatalf("another address: %d %s", res.status, res.body)
 	}
 }
+
+// webSession signs in on the website as user and returns a client holding
+// the session cookie, and whether a page behind the sign-in opens with it.
+func webSession(t *testing.T, base, user, password string) (signedIn func() bool) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Accept", "text/html")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	_, page := get("/login")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF field on the sign-in page")
+	}
+	form := url.Values{"csrf": {m[1]}, "username": {user}, "password": {password}}
+	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("website sign-in as %s: %d", user, res.StatusCode)
+	}
+	return func() bool {
+		res, _ := get("/settings/" + user + "/profile")
+		return res.StatusCode == http.StatusOK
+	}
+}
+
+// TestSecurityPasswordChangeEndsOtherSessions: npm profile set password
+// ends every other session of the user (npm logins and the website), so
+// that whoever signed in with the old password is out; the session making
+// the change and the user's access tokens stay (the npm CLI cannot ask;
+// the website can, TestSecurityPasswordChangeOnTheWebsite). Before, every
+// session lived on.
+func TestSecurityPasswordChangeEndsOtherSessions(t *testing.T) {
+	tr := newTestRegistry(t)
+	mine := tr.user("alice")
+	thief := tr.do("PUT", "/-/user/org.couchdb.user:alice", "", map[string]string{"name": "alice", "password": "password-alice"}).json(t)["token"].(string)
+	web := webSession(t, tr.url, "alice", "password-alice")
+	res := tr.createToken(mine, map[string]any{"password": "password-alice", "readonly": true})
+	if res.status != http.StatusCreated {
+		t.Fatalf("create a token: %d %s", res.status, res.body)
+	}
+	readOnly := res.json(t)["token"].(string)
+	if !web() {
+		t.Fatal("the website session does not work before the change")
+	}
+
+	// npm profile set password sends the profile back with the new password.
+	change := map[string]any{"email": "alice@example.com", "password": map[string]string{"old": "password-alice", "new": "a new password for alice"}}
+	if res := tr.do("POST", "/-/npm/v1/user", mine, change); res.status != http.StatusOK {
+		t.Fatalf("change the password: %d %s", res.status, res.body)
+	}
+	for _, c := range []struct {
+		what, tok string
+		want      int
+	}{{"the session that changed it", mine, http.StatusOK}, {"another npm login", thief, http.StatusUnauthorized},
+		{"an access token", readOnly, http.StatusOK}} {
+		if res := tr.do("GET", "/-/whoami", c.tok, nil); res.status != c.want {
+			t.Errorf("%s after the change: %d, want %d", c.what, res.status, c.want)
+		}
+	}
+	if web() {
+		t.Error("the website session lives on after the password change")
+	}
+}
+
+// TestSecurityEmailChangeNeedsThePassword: a stolen session alone cannot
+// change the email (the first step of taking the account over). Without
+// 2FA, npm profile set email (which cannot send a password) is refused with
+// a message saying where to do it; with 2FA, the OTP confirms it. Sending
+// the email unchanged (as npm profile set does for any field) needs
+// neither. Before, the session alone changed it.
+func TestSecurityEmailChangeNeedsThePassword(t *testing.T) {
+	tr := newTestRegistry(t)
+	alice := tr.user("alice")
+	res := tr.do("POST", "/-/npm/v1/user", alice, map[string]any{"email": "thief@example.com"})
+	if res.status != http.StatusForbidden || !strings.Contains(res.errorText(t), "Changing your email needs your current password") {
+		t.Fatalf("email change with a session alone: %d %s, want 403", res.status, res.body)
+	}
+	if res := tr.do("POST", "/-/npm/v1/user", alice, map[string]any{"email": "alice@example.com"}); res.status != http.StatusOK {
+		t.Fatalf("the same email sent back: %d %s", res.status, res.body)
+	}
+	// With the password change in the same body, the new password confirms it.
+	both := map[string]any{"email": "alice@new.example", "password": map[string]string{"old": "password-alice", "new": "a new password for alice"}}
+	if res := tr.do("POST", "/-/npm/v1/user", alice, both); res.status != http.StatusOK {
+		t.Fatalf("password and email together: %d %s", res.status, res.body)
+	}
+	if email := tr.do("GET", "/-/npm/v1/user", alice, nil).json(t)["email"]; email != "alice@new.example" {
+		t.Fatalf("email %v after the change", email)
+	}
+
+	bob := tr.user("bob")
+	secret, _ := tr.enable2FA(bob, "password-bob", "auth-only")
+	wantOTPChallenge(t, tr.do("POST", "/-/npm/v1/user", bob, map[string]any{"email": "thief@example.com"}))
+	if res := tr.do("POST", "/-/npm/v1/user", bob, map[string]any{"email": "bob@new.example"}, "npm-otp", otpAt(secret, 0)); res.status != http.StatusOK {
+		t.Fatalf("email change with the OTP: %d %s", res.status, res.body)
+	}
+	if email := tr.do("GET", "/-/npm/v1/user", bob, nil).json(t)["email"]; email != "bob@new.example" {
+		t.Fatalf("bob's email %v after the change", email)
+	}
+}
