@@ -23,6 +23,11 @@ type Config struct {
 	// (--key-file, GATEHOUSE_KEY_FILE, key_file). Nodes sharing a database
 	// must share the key.
 	KeyFile string
+	// Key is the server key itself, from the environment variable
+	// GATEHOUSE_KEY alone (never a flag, which any process list shows, nor
+	// the config file): 64 hexadecimal digits or 32 bytes in base64. When
+	// set, no key file is read or created. It is a secret: never log it.
+	Key string
 	// Blobs is where tarballs live: empty for the folder DataDir/tarballs,
 	// file:///abs/path for another folder, or s3://BUCKET?endpoint=...&region=...
 	// for an S3-compatible bucket whose credentials come from the AWS

@@ -22,6 +22,10 @@ const (
 	configEnv  = "GATEHOUSE_CONFIG"
 )
 
+// KeyEnv is the environment variable that may hold the server key itself
+// (Config.Key), instead of a file.
+const KeyEnv = "GATEHOUSE_KEY"
+
 // Load parses args (the arguments after `gatehouse serve`, e.g. []string{"--listen", "127.0.0.1:0"})
 // with getenv for GATEHOUSE_* variables. Precedence: flag > env > config file > Default().
 // The config file is named by --config FILE (or GATEHOUSE_CONFIG); .toml is TOML, .yaml/.yml is YAML,
@@ -79,6 +83,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 			return Config{}, fmt.Errorf("environment variable %s: %w", s.env, err)
 		}
 	}
+
+	// The key itself comes from the environment only (see Config.Key).
+	cfg.Key = getenv(KeyEnv)
 
 	for i, s := range all {
 		if !given[s.flag] {

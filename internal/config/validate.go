@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/units"
 )
 
@@ -21,6 +22,14 @@ func (c Config) Validate() error {
 	for _, s := range settings() {
 		if err := s.check(c); err != nil {
 			errs = append(errs, fmt.Errorf("invalid %s (--%s, %s, file key %s): %w", s.key, s.flag, s.env, s.key, err))
+		}
+	}
+	if c.Key != "" {
+		if c.KeyFile != "" {
+			errs = append(errs, fmt.Errorf("%s and key_file (--key-file, GATEHOUSE_KEY_FILE) are both set: give the key one way", KeyEnv))
+		}
+		if _, err := keyring.Parse(c.Key); err != nil {
+			errs = append(errs, fmt.Errorf("invalid %s: %w", KeyEnv, err))
 		}
 	}
 	if len(errs) == 0 {

@@ -10,12 +10,14 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 const secretLen = 32
@@ -87,6 +89,30 @@ func create(path string) error {
 		return fmt.Errorf("write server secret %s: %w", path, err)
 	}
 	return nil
+}
+
+// Parse reads a secret given as text (the GATEHOUSE_KEY environment
+// variable): 32 bytes written as 64 hexadecimal digits, or in base64
+// (standard or URL alphabet, padded or not). Its errors never repeat the
+// text, which is a secret.
+func Parse(material string) (*Keyring, error) {
+	material = strings.TrimSpace(material)
+	if b, err := hex.DecodeString(material); err == nil {
+		if len(b) != secretLen {
+			return nil, fmt.Errorf("the key holds %d bytes in hexadecimal, want %d", len(b), secretLen)
+		}
+		return &Keyring{secret: b}, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(material); err == nil {
+			if len(b) != secretLen {
+				return nil, fmt.Errorf("the key holds %d bytes in base64, want %d", len(b), secretLen)
+			}
+			return &Keyring{secret: b}, nil
+		}
+	}
+	return nil, fmt.Errorf("the key is neither %d hexadecimal digits nor %d bytes in base64 "+
+		"(make one with: head -c 32 /dev/urandom | base64)", 2*secretLen, secretLen)
 }
 
 // New returns a keyring over secret (for tests and tools).

@@ -134,8 +134,15 @@ const keyCheck = "server_key_check"
 // or each would seal two-factor secrets that the others cannot open.
 func loadKey(ctx context.Context, cfg config.Config, st *store.Store) (*keyring.Keyring, error) {
 	path := cfg.KeyPath()
-	keys, err := keyring.Load(path)
-	if err != nil {
+	var keys *keyring.Keyring
+	var err error
+	if cfg.Key != "" {
+		path = "from " + config.KeyEnv
+		keys, err = keyring.Parse(cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("server key %s: %w", config.KeyEnv, err)
+		}
+	} else if keys, err = keyring.Load(path); err != nil {
 		return nil, err
 	}
 	mine, err := keys.Fingerprint()
