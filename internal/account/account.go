@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,10 @@ type Options struct {
 	FlushLastUse func(ctx context.Context) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxHashing bounds the password hashes computed at once (each takes
+	// argon2id's 19 MiB and a core for tens of milliseconds); more wait
+	// their turn. 0 means twice the CPUs Go uses.
+	MaxHashing int
 }
 
 // Service manages accounts and sessions.
@@ -66,6 +71,10 @@ type Service struct {
 	// against it, so that it costs what a wrong password costs and its
 	// timing does not tell whether the user exists.
 	dummyHash func() string
+	// hashing holds a slot for each password hash being computed: however
+	// many sign-ins arrive at once, from however many addresses, the
+	// memory and CPU that hashing takes stay bounded.
+	hashing chan struct{}
 }
 
 // NewService returns the account service.
@@ -104,8 +113,42 @@ func NewService(s *store.Store, f token.Format, opts Options) (*Service, error) 
 		}
 		return h
 	})
+	if opts.MaxHashing <= 0 {
+		opts.MaxHashing = 2 * runtime.GOMAXPROCS(0)
+	}
 	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens, sealer: sealer, log: opts.Log,
-		passwordMatches: CheckPassword, dummyHash: dummy}, nil
+		passwordMatches: CheckPassword, dummyHash: dummy, hashing: make(chan struct{}, opts.MaxHashing)}, nil
+}
+
+// takeHashSlot waits for a free hashing slot, or for ctx to end; release
+// gives it back.
+func (s *Service) takeHashSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.hashing <- struct{}{}:
+		return func() { <-s.hashing }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait to check a password: %w", context.Cause(ctx))
+	}
+}
+
+// matches checks password against the stored hash encoded, in a hashing slot.
+func (s *Service) matches(ctx context.Context, encoded, password string) (bool, error) {
+	release, err := s.takeHashSlot(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return s.passwordMatches(encoded, password)
+}
+
+// hash hashes a new password, in a hashing slot.
+func (s *Service) hash(ctx context.Context, password string) (string, error) {
+	release, err := s.takeHashSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return HashPassword(password)
 }
 
 // ValidateUserName applies npm's user name rules (npm-user-validate), with its messages.
@@ -175,7 +218,7 @@ func (s *Service) CreateUser(ctx context.Context, who policy.Registrant, name, e
 	if err := ValidatePassword(password); err != nil {
 		return store.User{}, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return store.User{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -230,13 +273,13 @@ func (s *Service) SignIn(ctx context.Context, name, password, label string) (Log
 	wrong := &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
 	u, err := s.store.Q().UserByName(ctx, name)
 	if fault.Is(err, fault.NotFound) {
-		s.noSuchUser(password)
+		s.noSuchUser(ctx, password)
 		return LoginResult{}, wrong
 	}
 	if err != nil {
 		return LoginResult{}, err
 	}
-	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return s.passwordMatches(u.PasswordHash, password) })
+	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return s.matches(ctx, u.PasswordHash, password) })
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -255,8 +298,8 @@ func (s *Service) SignIn(ctx context.Context, name, password, label string) (Log
 // noSuchUser spends on a sign-in for a user that does not exist the work a
 // wrong password costs (hashing it), so that the answer's timing does not
 // tell which user names exist.
-func (s *Service) noSuchUser(password string) {
-	_, _ = s.passwordMatches(s.dummyHash(), password)
+func (s *Service) noSuchUser(ctx context.Context, password string) {
+	_, _ = s.matches(ctx, s.dummyHash(), password)
 }
 
 // randomPassword is 32 random bytes, base64: the password of the dummy hash.

@@ -33,7 +33,7 @@ func ErrOTPRequired() *fault.Error {
 
 // checkPassword verifies a user's password under the password lockout.
 func (s *Service) checkPassword(ctx context.Context, u store.User, password string) error {
-	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return s.passwordMatches(u.PasswordHash, password) })
+	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return s.matches(ctx, u.PasswordHash, password) })
 	if err != nil {
 		return err
 	}
@@ -344,7 +344,7 @@ func (s *Service) changePassword(ctx context.Context, p *auth.Principal, old, ne
 	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
 		return err
 	}
-	hash, err := HashPassword(new)
+	hash, err := s.hash(ctx, new)
 	if err != nil {
 		return err
 	}

@@ -177,7 +177,7 @@ func (s *Service) CompleteWebAuth(ctx context.Context, loginID, username, passwo
 	} else {
 		u, err = q.UserByName(ctx, username)
 		if fault.Is(err, fault.NotFound) {
-			s.noSuchUser(password)
+			s.noSuchUser(ctx, password)
 			return &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
 		}
 	}
