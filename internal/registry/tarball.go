@@ -102,21 +102,13 @@ func VerifyTarball(data []byte, want TarballCheck) (Digest, error) {
 		return Digest{}, fault.Invalidf("attached tarball length mismatch: declared %d bytes, got %d", want.Length, len(data))
 	}
 	d := digestOf(data)
-
-	// npm sends both; some older clients (yarn 1) send only the shasum. At
-	// least one is required, and each one given must match.
-	if want.Shasum == "" && strings.TrimSpace(want.Integrity) == "" {
-		return Digest{}, fault.Invalidf("dist.shasum or dist.integrity is required for the attached tarball")
-	}
-	if want.Shasum != "" {
-		if err := checkShasum(want.Shasum, d.Shasum); err != nil {
-			return Digest{}, err
-		}
-	}
-	if strings.TrimSpace(want.Integrity) != "" {
-		if err := checkIntegrity(want.Integrity, data); err != nil {
-			return Digest{}, err
-		}
+	err := checkDeclaredHashes(want, d.Shasum, func(algo string) ([]byte, error) {
+		h := newSRIHash(algo)
+		h.Write(data)
+		return h.Sum(nil), nil
+	})
+	if err != nil {
+		return Digest{}, err
 	}
 
 	limit := want.MaxUnpacked
@@ -134,6 +126,26 @@ func VerifyTarball(data []byte, want TarballCheck) (Digest, error) {
 	d.UnpackedSize = contents.unpacked
 	d.PackageJSON = contents.packageJSON
 	return d, nil
+}
+
+// checkDeclaredHashes checks the tarball's hashes against what the
+// document declares: at least one of dist.shasum and dist.integrity (npm
+// sends both; some older clients, yarn 1, only the shasum), and each one
+// given must match. shasum is the tarball's hex SHA-1; sum returns its hash
+// by an SRI algorithm.
+func checkDeclaredHashes(want TarballCheck, shasum string, sum func(algo string) ([]byte, error)) error {
+	if want.Shasum == "" && strings.TrimSpace(want.Integrity) == "" {
+		return fault.Invalidf("dist.shasum or dist.integrity is required for the attached tarball")
+	}
+	if want.Shasum != "" {
+		if err := checkShasum(want.Shasum, shasum); err != nil {
+			return err
+		}
+	}
+	if strings.TrimSpace(want.Integrity) != "" {
+		return checkIntegrity(want.Integrity, sum)
+	}
+	return nil
 }
 
 // checkShasum compares the declared hex SHA-1 with the computed one.
@@ -168,11 +180,12 @@ func newSRIHash(algo string) hash.Hash {
 	return nil
 }
 
-// checkIntegrity checks the SRI string declared against data. Tokens are
+// checkIntegrity checks the SRI string declared against the tarball whose
+// hashes sum returns. Tokens are
 // "<algorithm>-<base64>[?options]" separated by whitespace, as ssri parses
 // them; tokens of algorithms gatehouse does not know are ignored. For each
 // known algorithm present, at least one of its hashes must match.
-func checkIntegrity(declared string, data []byte) error {
+func checkIntegrity(declared string, sum func(algo string) ([]byte, error)) error {
 	if strings.TrimSpace(declared) == "" {
 		return fault.Invalidf("dist.integrity is required for the attached tarball")
 	}
@@ -192,16 +205,17 @@ func checkIntegrity(declared string, data []byte) error {
 			continue
 		}
 		checked = true
-		h := newSRIHash(algo)
-		h.Write(data)
-		sum := h.Sum(nil)
-		if !anyDigestMatches(digests, sum) {
+		got, err := sum(algo)
+		if err != nil {
+			return err
+		}
+		if !anyDigestMatches(digests, got) {
 			expected := make([]string, len(digests))
 			for i, dg := range digests {
 				expected[i] = algo + "-" + clip(dg)
 			}
 			return fault.Invalidf("integrity mismatch for the attached tarball: expected %s, got %s-%s",
-				strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(sum))
+				strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(got))
 		}
 	}
 	if !checked {
