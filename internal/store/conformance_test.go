@@ -601,6 +601,30 @@ func testPackages(t *testing.T, b backend) {
 	if ok, err := q.WasPublished(ctx, p.Name, "1.0.1"); err != nil || ok {
 		t.Fatalf("WasPublished 1.0.1 = %v, %v", ok, err)
 	}
+	// Build metadata does not make another version (npm compares versions
+	// without it): 1.0.0+x is 1.0.0, and 2.0.0 is 2.0.0+x.
+	for _, v := range []string{"1.0.0+x", "1.0.0+build.5"} {
+		if ok, err := q.WasPublished(ctx, p.Name, v); err != nil || !ok {
+			t.Fatalf("WasPublished %s after 1.0.0 = %v, %v", v, ok, err)
+		}
+	}
+	wantKind(t, "MarkPublished 1.0.0+x after 1.0.0", q.MarkPublished(ctx, p.Name, "1.0.0+x"), fault.Conflict)
+	must(t, q.MarkPublished(ctx, p.Name, "2.0.0+x"))
+	for _, v := range []string{"2.0.0", "2.0.0+y"} {
+		if ok, err := q.WasPublished(ctx, p.Name, v); err != nil || !ok {
+			t.Fatalf("WasPublished %s after 2.0.0+x = %v, %v", v, ok, err)
+		}
+	}
+	wantKind(t, "MarkPublished 2.0.0 after 2.0.0+x", q.MarkPublished(ctx, p.Name, "2.0.0"), fault.Conflict)
+	// A row written with its build metadata, as before, counts the same.
+	if _, err := q.exec(ctx, `INSERT INTO published_versions (name, version) VALUES (?, ?)`, p.Name, "3.0.0-Rc.1+old"); err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"3.0.0-Rc.1": true, "3.0.0-Rc.1+new": true, "3.0.0-rc.1": false, "3.0.0": false, "3.0.0-Rc.10": false} {
+		if ok, err := q.WasPublished(ctx, p.Name, v); err != nil || ok != want {
+			t.Fatalf("WasPublished %s after an old 3.0.0-Rc.1+old = %v, %v; want %v", v, ok, err, want)
+		}
+	}
 
 	// Dist-tags.
 	must(t, q.SetDistTag(ctx, p.ID, "latest", "1.0.0"))

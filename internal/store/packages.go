@@ -229,21 +229,35 @@ func (q Queries) ReferencedBlobs(ctx context.Context, keys []string) (map[string
 }
 
 // MarkPublished records name@version as used forever; a second call for the
-// same pair is a Conflict.
+// same version is a Conflict. Versions that differ only in build metadata
+// ("1.0.0" and "1.0.0+build") are one version, as npm compares them: the row
+// holds the version without its build metadata, so that two publishes of
+// such versions, even at once on two nodes, cannot both succeed.
 func (q Queries) MarkPublished(ctx context.Context, name, version string) error {
-	if _, err := q.exec(ctx, `INSERT INTO published_versions (name, version) VALUES (?, ?)`, name, version); err != nil {
+	if _, err := q.exec(ctx, `INSERT INTO published_versions (name, version) VALUES (?, ?)`, name, withoutBuild(version)); err != nil {
 		return fmt.Errorf("mark %s@%s published: %w", name, version, err)
 	}
 	return nil
 }
 
-// WasPublished reports whether name@version was ever published.
+// WasPublished reports whether name@version, or a version that differs from
+// it only in build metadata, was ever published (rows written before
+// MarkPublished dropped build metadata included).
 func (q Queries) WasPublished(ctx context.Context, name, version string) (bool, error) {
+	core := withoutBuild(version)
 	var n int
-	if err := q.row(ctx, `SELECT COUNT(*) FROM published_versions WHERE name = ? AND version = ?`, name, version).Scan(&n); err != nil {
+	if err := q.row(ctx, `SELECT COUNT(*) FROM published_versions WHERE name = ? AND (version = ? OR substr(version, 1, ?) = ?)`,
+		name, core, len(core)+1, core+"+").Scan(&n); err != nil {
 		return false, fmt.Errorf("check published: %w", q.d.mapError(err))
 	}
 	return n > 0, nil
+}
+
+// withoutBuild is a version without its build metadata ("+" and what
+// follows).
+func withoutBuild(version string) string {
+	core, _, _ := strings.Cut(version, "+")
+	return core
 }
 
 // DistTags returns a package's dist-tags.
