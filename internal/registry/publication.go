@@ -194,6 +194,9 @@ func tarballAttachment(atts map[string]Attachment) (Attachment, error) {
 // publishTags checks the dist-tags of a publish of version: valid names, each
 // pointing at version. None means latest. The map returned is a copy.
 func publishTags(sent map[string]string, version string) (map[string]string, error) {
+	if len(sent) > MaxPublishTags {
+		return nil, fault.Invalidf("a publish may set at most %d dist-tags, got %d", MaxPublishTags, len(sent))
+	}
 	tags := maps.Clone(sent)
 	if len(tags) == 0 {
 		tags = map[string]string{"latest": version}
@@ -250,6 +253,9 @@ func parseManifest(name, version string, raw json.RawMessage) (map[string]json.R
 	}
 	if head.Dist.Shasum == "" && head.Dist.Integrity == "" {
 		return nil, TarballCheck{}, fault.Invalidf("version %s has no dist.shasum or dist.integrity", version)
+	}
+	if err := checkKeywords(version, m["keywords"]); err != nil {
+		return nil, TarballCheck{}, err
 	}
 	// Keys starting with "_" are npm's bookkeeping; keep only the ones clients read.
 	for k := range m {

@@ -111,6 +111,9 @@ func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub 
 		if _, ok := existing["latest"]; !ok {
 			tags["latest"] = version
 		}
+		if err := checkTagCount(name, existing, tags); err != nil {
+			return err
+		}
 		for tag := range tags {
 			if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
 				return err
