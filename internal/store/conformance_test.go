@@ -817,20 +817,45 @@ func testSearch(t *testing.T, b backend) {
 		{erin.ID, []string{"tool"}, nil},                    // a plain member
 	}
 	for _, tt := range tests {
-		res, total, err := q.Search(ctx, tt.words, tt.viewer, 0, 10)
+		res, total, err := q.Search(ctx, tt.words, tt.viewer, Reach{All: true}, 0, 10)
 		if err != nil || total != len(tt.want) || !slices.Equal(names(res), tt.want) {
 			t.Errorf("Search(%q, viewer %d) = %v, total %d, %v; want %v", tt.words, tt.viewer, names(res), total, err, tt.want)
 		}
 	}
-	res, _, _ := q.Search(ctx, []string{"secret"}, alice.ID, 0, 10)
+	// A credential that reaches less (a granular token) finds only the
+	// restricted packages it reaches, public ones always.
+	reaches := []struct {
+		what   string
+		viewer int64
+		reach  Reach
+		words  []string
+		want   []string
+	}{
+		{"nothing", alice.ID, Reach{}, []string{"secret"}, nil},
+		{"nothing, public", alice.ID, Reach{}, []string{"pad"}, []string{"pad", "left-pad", "padding-100%"}},
+		{"the package", alice.ID, Reach{Names: []string{"@alice/secret"}}, []string{"secret"}, []string{"@alice/secret"}},
+		{"another package", alice.ID, Reach{Names: []string{"@alice/other"}}, []string{"secret"}, nil},
+		{"its scope", alice.ID, Reach{Scopes: []string{"alice"}}, []string{"secret"}, []string{"@alice/secret"}},
+		{"another scope", alice.ID, Reach{Scopes: []string{"acme"}}, []string{"secret"}, nil},
+		{"another scope, its packages", dave.ID, Reach{Scopes: []string{"acme"}}, []string{"acme"}, []string{"@acme/tool"}},
+		{"a name and a scope", dave.ID, Reach{Names: []string{"@alice/secret"}, Scopes: []string{"acme"}}, []string{"tool"}, []string{"@acme/tool"}},
+		{"a scope the user cannot read", erin.ID, Reach{Scopes: []string{"acme"}}, []string{"tool"}, nil},
+	}
+	for _, tt := range reaches {
+		res, total, err := q.Search(ctx, tt.words, tt.viewer, tt.reach, 0, 10)
+		if err != nil || total != len(tt.want) || !slices.Equal(names(res), tt.want) {
+			t.Errorf("Search(%q, viewer %d, reach %s) = %v, total %d, %v; want %v", tt.words, tt.viewer, tt.what, names(res), total, err, tt.want)
+		}
+	}
+	res, _, _ := q.Search(ctx, []string{"secret"}, alice.ID, Reach{All: true}, 0, 10)
 	if len(res) != 1 || res[0].Version != "1.0.0" || res[0].Description != "Top SECRET things" || res[0].Access != "restricted" {
 		t.Errorf("result = %+v", res)
 	}
-	res, _, _ = q.Search(ctx, []string{"left"}, 0, 0, 10)
+	res, _, _ = q.Search(ctx, []string{"left"}, 0, Reach{}, 0, 10)
 	if len(res) != 1 || res[0].Version != "" {
 		t.Errorf("a package without latest: %+v", res)
 	}
-	res, total, err := q.Search(ctx, []string{"pad"}, 0, 1, 1)
+	res, total, err := q.Search(ctx, []string{"pad"}, 0, Reach{}, 1, 1)
 	if err != nil || total != 3 || !slices.Equal(names(res), []string{"left-pad"}) {
 		t.Errorf("second page of one: %v of %d, %v", names(res), total, err)
 	}
