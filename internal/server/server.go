@@ -102,7 +102,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), observe(log, s.metrics, routes),
+	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), pace(cfg.TransferTimeout, cfg.MinTransferRate),
+		observe(log, s.metrics, routes),
 		clientIP(cfg.TrustedProxies), requestID(cfg.TrustedProxies))
 	return s, nil
 }
