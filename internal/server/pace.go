@@ -28,10 +28,14 @@ func pace(grace time.Duration, rate int64) middleware {
 			}
 			pw := &pacedWriter{ResponseWriter: w, rc: rc, grace: grace, rate: rate}
 			next.ServeHTTP(pw, r)
-			// The deadline of the last write must not outlive the request:
-			// the server flushes what is buffered after the handler returns,
-			// and the connection may serve another request.
-			_ = rc.SetWriteDeadline(time.Now().Add(grace))
+			// What the server does after the handler is bounded too: it
+			// flushes what is buffered, and reads what is left of a body the
+			// handler did not read (a request refused before its body) to
+			// keep the connection. It sets its own deadlines for the next
+			// request.
+			now := time.Now()
+			_ = rc.SetWriteDeadline(now.Add(grace))
+			_ = rc.SetReadDeadline(now.Add(grace))
 		})
 	}
 }

@@ -35,6 +35,7 @@ func TestTricklingBodyIsCut(t *testing.T) {
 	tests := []struct{ what, head string }{
 		{"an anonymous login", "PUT /-/user/org.couchdb.user:bob HTTP/1.1\r\n"},
 		{"a signed-in publish", "PUT /demo HTTP/1.1\r\nAuthorization: Bearer " + alice + "\r\n"},
+		{"an anonymous publish, refused before its body", "PUT /demo HTTP/1.1\r\n"},
 		{"a chunked body", "POST /-/v1/login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"},
 	}
 	for _, tt := range tests {
