@@ -32,6 +32,12 @@ const MaxPublishDocument = 16 << 20
 // while it is read (ReadDocument), so memory stays bounded whatever its size.
 func (s *Service) Put(ctx context.Context, p *auth.Principal, name, rev string, body io.Reader) (published bool, err error) {
 	if err := s.authorisePut(ctx, p, name, rev); err != nil {
+		// PUT /:pkg is npm's publish (and its deprecate): a refusal before
+		// the body is counted as a publish's, as it was when the body came
+		// first; a revision update (unpublish, owners) is not a publish.
+		if rev == "" {
+			s.obs.Publish(PublishResult(err))
+		}
 		return false, err
 	}
 	scope, _ := SplitName(name)
