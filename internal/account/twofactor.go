@@ -99,6 +99,30 @@ func (s *Service) RequireOTP(ctx context.Context, p *auth.Principal, op policy.O
 	return s.verifyOTP(ctx, p.UserID, tf, code)
 }
 
+// ChallengeOTP answers as RequireOTP does for op by p without a package's
+// setting, but checks no one-time password: nil when none is needed or one
+// came with the request (to be checked by RequireOTP, once, when the
+// operation is known), the OTP challenge when one is needed and none came,
+// a 403 when none could help. It lets a request be refused before its body
+// is read.
+func (s *Service) ChallengeOTP(ctx context.Context, p *auth.Principal, op policy.OTPOp) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	_, facts, err := s.otpFacts(ctx, p, nil)
+	if err != nil {
+		return err
+	}
+	need, err := policy.NeedsOTP(p, op, facts)
+	if err != nil || !need {
+		return err
+	}
+	if auth.OTP(ctx) == "" {
+		return ErrOTPRequired()
+	}
+	return nil
+}
+
 // otpFacts reads what policy needs for a two-factor decision about p's user:
 // their two-factor state, the registry's setting and the package's, if any.
 func (s *Service) otpFacts(ctx context.Context, p *auth.Principal, pkg *store.PackageMFA) (store.TwoFactor, policy.OTPFacts, error) {

@@ -78,6 +78,12 @@ func (s *Store) Write(ctx context.Context, key string, r io.Reader) error {
 	return s.write(ctx, key, r, -1)
 }
 
+// WriteSized is Write for a reader of a known size: an S3 bucket then needs
+// no buffer of its own to learn it.
+func (s *Store) WriteSized(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.write(ctx, key, r, size)
+}
+
 func (s *Store) write(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := checkKey(key); err != nil {
 		return err

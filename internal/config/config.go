@@ -42,6 +42,14 @@ type Config struct {
 	// MaxBodySize is the largest request body accepted, in bytes; publishes over it get 413
 	// (--max-body-size, GATEHOUSE_MAX_BODY_SIZE, max_body_size; accepts 104857600, "100MiB", "10MB", "512KiB").
 	MaxBodySize int64
+	// TransferTimeout is how long a request body or a response may stall: the
+	// grace before MinTransferRate applies, and the longest pause
+	// (--transfer-timeout, GATEHOUSE_TRANSFER_TIMEOUT, transfer_timeout).
+	TransferTimeout time.Duration
+	// MinTransferRate is the slowest a request body or a response may go
+	// after TransferTimeout, in bytes a second
+	// (--min-transfer-rate, GATEHOUSE_MIN_TRANSFER_RATE, min_transfer_rate).
+	MinTransferRate int64
 	// SessionTTL is how long a login session token lives (--session-ttl, GATEHOUSE_SESSION_TTL, session_ttl).
 	SessionTTL time.Duration
 	// TokenPrefix starts every token string (--token-prefix, GATEHOUSE_TOKEN_PREFIX, token_prefix).
@@ -106,6 +114,8 @@ func Default() Config {
 		DataDir:         "./gatehouse-data",
 		Registration:    "open",
 		MaxBodySize:     100 << 20,
+		TransferTimeout: 30 * time.Second,
+		MinTransferRate: 16 << 10,
 		SessionTTL:      12 * time.Hour,
 		TokenPrefix:     "npm_",
 		ShutdownTimeout: 30 * time.Second,

@@ -129,6 +129,18 @@ func TestLoadPrecedence(t *testing.T) {
 			wantFile: int64(2048), wantEnv: int64(10_000_000), wantFlag: int64(1 << 30),
 		},
 		{
+			key: "transfer_timeout", flag: "transfer-timeout", env: "GATEHOUSE_TRANSFER_TIMEOUT",
+			file: "10s", envValue: "2m", flagValue: "750ms",
+			get:      func(c Config) any { return c.TransferTimeout },
+			wantFile: 10 * time.Second, wantEnv: 2 * time.Minute, wantFlag: 750 * time.Millisecond,
+		},
+		{
+			key: "min_transfer_rate", flag: "min-transfer-rate", env: "GATEHOUSE_MIN_TRANSFER_RATE",
+			file: 1024, envValue: "64KiB", flagValue: "1MB",
+			get:      func(c Config) any { return c.MinTransferRate },
+			wantFile: int64(1024), wantEnv: int64(64 << 10), wantFlag: int64(1_000_000),
+		},
+		{
 			key: "session_ttl", flag: "session-ttl", env: "GATEHOUSE_SESSION_TTL",
 			file: "1h", envValue: "90m", flagValue: "45s",
 			get:      func(c Config) any { return c.SessionTTL },
@@ -227,6 +239,8 @@ func TestLoadFileFormats(t *testing.T) {
 		URL:             "https://npm.example.com",
 		Registration:    "closed",
 		MaxBodySize:     50 << 20,
+		TransferTimeout: Default().TransferTimeout,
+		MinTransferRate: Default().MinTransferRate,
 		SessionTTL:      24 * time.Hour,
 		TokenPrefix:     "gh_",
 		ShutdownTimeout: 10 * time.Second,

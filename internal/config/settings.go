@@ -117,6 +117,22 @@ func settings() []setting {
 			},
 		}.size(func(c *Config) *int64 { return &c.MaxBodySize }),
 		setting{
+			flag: "transfer-timeout", env: "GATEHOUSE_TRANSFER_TIMEOUT", key: "transfer_timeout", arg: "DURATION",
+			help: "How long a request body or a response may stall: the grace before --min-transfer-rate applies, " +
+				"and the longest pause, as a Go duration such as 30s. A slower client's connection is closed.",
+		}.duration(func(c *Config) *time.Duration { return &c.TransferTimeout }),
+		setting{
+			flag: "min-transfer-rate", env: "GATEHOUSE_MIN_TRANSFER_RATE", key: "min_transfer_rate", arg: "SIZE",
+			help: "Slowest rate, in bytes a second, at which a request body must arrive and a response be read " +
+				"once --transfer-timeout has passed, as a size such as 16KiB.",
+			check: func(c Config) error {
+				if c.MinTransferRate <= 0 {
+					return fmt.Errorf("%d bytes a second: must be more than 0", c.MinTransferRate)
+				}
+				return nil
+			},
+		}.size(func(c *Config) *int64 { return &c.MinTransferRate }),
+		setting{
 			flag: "session-ttl", env: "GATEHOUSE_SESSION_TTL", key: "session_ttl", arg: "DURATION",
 			help: "How long a login session token stays valid, as a Go duration such as 12h or 90m.",
 		}.duration(func(c *Config) *time.Duration { return &c.SessionTTL }),

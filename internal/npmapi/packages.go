@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
-	"github.com/gatehouse-registry/gatehouse/internal/registry"
 )
 
 // abbreviatedType is the Accept type of the abbreviated ("corgi") packument.
@@ -126,30 +125,18 @@ func (a *API) getTarball(w http.ResponseWriter, r *http.Request) {
 
 // putPackage serves PUT /:pkg, a publish or (without an attachment) a
 // deprecation, and PUT /:pkg/-rev/:rev, which unpublishes versions or
-// changes owners.
+// changes owners. The registry authorises the request before it reads the
+// body, and reads a publish's tarball as a stream (registry.Service.Put).
 func (a *API) putPackage(w http.ResponseWriter, r *http.Request) {
-	p, name, rev := principalOf(r), r.PathValue("pkg"), r.PathValue("rev")
-	var doc registry.PublishDocument
-	if err := decodeJSON(r, &doc); err != nil {
+	published, err := a.registry.Put(r.Context(), principalOf(r), r.PathValue("pkg"), r.PathValue("rev"), r.Body)
+	switch {
+	case err != nil:
 		a.writeError(w, r, err)
-		return
-	}
-	// A present "versions" object (even empty) is a statement of which versions remain.
-	hasVersions := doc.Versions != nil
-	if len(doc.Attachments) > 0 {
-		if rev != "" {
-			a.writeError(w, r, fault.Invalidf("attachments are not accepted on a revision update"))
-			return
-		}
-		err := a.registry.Publish(r.Context(), p, name, doc)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
+	case published:
 		writeJSON(w, http.StatusCreated, map[string]any{"ok": true, "success": true})
-		return
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	}
-	a.respond(w, r, a.registry.Update(r.Context(), p, name, rev, doc, hasVersions))
 }
 
 // unpublishPackage serves DELETE /:pkg/-rev/:rev: unpublish the whole package.

@@ -23,53 +23,53 @@ func (a *API) Routes() []route.Route {
 		{Method: "GET", Path: "/-/whoami", Name: "whoami", Handler: a.whoami},
 
 		// Accounts: couch login and adduser, the user document, logout, web login.
-		{Method: "PUT", Path: "/-/user/{id}", Name: "login", Handler: a.couchLogin},
-		{Method: "PUT", Path: "/-/user/{id}/-rev/{rev}", Name: "login", Handler: a.couchLogin},
+		{Method: "PUT", Path: "/-/user/{id}", Name: "login", MaxBody: smallBody, Handler: a.couchLogin},
+		{Method: "PUT", Path: "/-/user/{id}/-rev/{rev}", Name: "login", MaxBody: smallBody, Handler: a.couchLogin},
 		{Method: "GET", Path: "/-/user/{id}", Name: "user", Handler: a.userDocument},
-		{Method: "DELETE", Path: "/-/user/token/{token}", Name: "logout", Secret: true, Handler: a.logout},
-		{Method: "POST", Path: "/-/v1/login", Name: "login", Handler: a.webLogin},
+		{Method: "DELETE", Path: "/-/user/token/{token}", Name: "logout", Secret: true, MaxBody: smallBody, Handler: a.logout},
+		{Method: "POST", Path: "/-/v1/login", Name: "login", MaxBody: smallBody, Handler: a.webLogin},
 		{Method: "GET", Path: "/-/v1/login/done/{secret}", Name: "login", Secret: true, Handler: a.webLoginDone},
 
 		{Method: "GET", Path: "/-/v1/search", Name: "search", Handler: a.search},
 
 		// Tokens; {token} is a token's key, a unique prefix of it, or the whole token.
-		{Method: "POST", Path: "/-/npm/v1/tokens", Name: "tokens", Handler: a.createToken},
-		{Method: "GET", Path: "/-/npm/v1/tokens", Name: "tokens", Handler: a.listTokens},
-		{Method: "DELETE", Path: "/-/npm/v1/tokens/token/{token}", Name: "tokens", Secret: true, Handler: a.revokeToken},
+		{Method: "POST", Path: "/-/npm/v1/tokens", Name: "tokens", MaxBody: smallBody, Handler: a.signedIn(a.createToken)},
+		{Method: "GET", Path: "/-/npm/v1/tokens", Name: "tokens", Handler: a.signedIn(a.listTokens)},
+		{Method: "DELETE", Path: "/-/npm/v1/tokens/token/{token}", Name: "tokens", Secret: true, MaxBody: smallBody, Handler: a.signedIn(a.revokeToken)},
 
-		{Method: "GET", Path: "/-/npm/v1/user", Name: "profile", Handler: a.getProfile},
-		{Method: "POST", Path: "/-/npm/v1/user", Name: "profile", Handler: a.setProfile},
+		{Method: "GET", Path: "/-/npm/v1/user", Name: "profile", Handler: a.signedIn(a.getProfile)},
+		{Method: "POST", Path: "/-/npm/v1/user", Name: "profile", MaxBody: smallBody, Handler: a.signedIn(a.setProfile)},
 
-		{Method: "POST", Path: "/-/npm/v1/security/advisories/bulk", Name: "audit", Handler: a.emptyAdvisories},
-		{Method: "POST", Path: "/-/npm/v1/security/audits/quick", Name: "audit", Handler: a.emptyAudit},
+		{Method: "POST", Path: "/-/npm/v1/security/advisories/bulk", Name: "audit", MaxBody: auditBody, Handler: a.emptyAdvisories},
+		{Method: "POST", Path: "/-/npm/v1/security/audits/quick", Name: "audit", MaxBody: auditBody, Handler: a.emptyAudit},
 
 		// Organizations and teams (npm org, npm team; libnpmorg, libnpmteam).
-		{Method: "GET", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.orgMembers},
-		{Method: "PUT", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.orgSetMember},
-		{Method: "DELETE", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.orgRemoveMember},
-		{Method: "GET", Path: "/-/org/{org}/team", Name: "orgs", Handler: a.orgTeams},
-		{Method: "PUT", Path: "/-/org/{org}/team", Name: "orgs", Handler: a.orgCreateTeam},
-		{Method: "GET", Path: "/-/org/{org}/package", Name: "orgs", Handler: a.orgPackages},
-		{Method: "DELETE", Path: "/-/team/{org}/{team}", Name: "orgs", Handler: a.teamDestroy},
-		{Method: "GET", Path: "/-/team/{org}/{team}/user", Name: "orgs", Handler: a.teamMembers},
-		{Method: "PUT", Path: "/-/team/{org}/{team}/user", Name: "orgs", Handler: a.teamAddMember},
-		{Method: "DELETE", Path: "/-/team/{org}/{team}/user", Name: "orgs", Handler: a.teamRemoveMember},
-		{Method: "GET", Path: "/-/team/{org}/{team}/package", Name: "orgs", Handler: a.teamPackages},
-		{Method: "PUT", Path: "/-/team/{org}/{team}/package", Name: "orgs", Handler: a.teamGrant},
-		{Method: "DELETE", Path: "/-/team/{org}/{team}/package", Name: "orgs", Handler: a.teamRevoke},
+		{Method: "GET", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.signedIn(a.orgMembers)},
+		{Method: "PUT", Path: "/-/org/{org}/user", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.orgSetMember)},
+		{Method: "DELETE", Path: "/-/org/{org}/user", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.orgRemoveMember)},
+		{Method: "GET", Path: "/-/org/{org}/team", Name: "orgs", Handler: a.signedIn(a.orgTeams)},
+		{Method: "PUT", Path: "/-/org/{org}/team", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.orgCreateTeam)},
+		{Method: "GET", Path: "/-/org/{org}/package", Name: "orgs", Handler: a.signedIn(a.orgPackages)},
+		{Method: "DELETE", Path: "/-/team/{org}/{team}", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.teamDestroy)},
+		{Method: "GET", Path: "/-/team/{org}/{team}/user", Name: "orgs", Handler: a.signedIn(a.teamMembers)},
+		{Method: "PUT", Path: "/-/team/{org}/{team}/user", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.teamAddMember)},
+		{Method: "DELETE", Path: "/-/team/{org}/{team}/user", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.teamRemoveMember)},
+		{Method: "GET", Path: "/-/team/{org}/{team}/package", Name: "orgs", Handler: a.signedIn(a.teamPackages)},
+		{Method: "PUT", Path: "/-/team/{org}/{team}/package", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.teamGrant)},
+		{Method: "DELETE", Path: "/-/team/{org}/{team}/package", Name: "orgs", MaxBody: smallBody, Handler: a.signedIn(a.teamRevoke)},
 
 		// Access (npm access; libnpmaccess).
-		{Method: "GET", Path: "/-/user/{user}/package", Name: "access", Handler: a.userPackages},
+		{Method: "GET", Path: "/-/user/{user}/package", Name: "access", Handler: a.signedIn(a.userPackages)},
 		{Method: "GET", Path: "/-/package/{pkg}/access", Name: "access", Handler: a.getAccess},
-		{Method: "POST", Path: "/-/package/{pkg}/access", Name: "access", Handler: a.setAccess},
+		{Method: "POST", Path: "/-/package/{pkg}/access", Name: "access", MaxBody: smallBody, Handler: a.signedIn(a.setAccess)},
 		{Method: "GET", Path: "/-/package/{pkg}/collaborators", Name: "access", Handler: a.collaborators},
 		{Method: "GET", Path: "/-/package/{pkg}/visibility", Name: "access", Handler: a.packageVisibility},
 
 		// Dist-tags (npm dist-tag).
 		{Method: "GET", Path: "/-/package/{pkg}/dist-tags", Name: "dist_tags", Handler: a.distTags},
-		{Method: "PUT", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", Handler: a.setDistTag},
-		{Method: "POST", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", Handler: a.setDistTag},
-		{Method: "DELETE", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", Handler: a.deleteDistTag},
+		{Method: "PUT", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", MaxBody: smallBody, Handler: a.signedIn(a.setDistTag)},
+		{Method: "POST", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", MaxBody: smallBody, Handler: a.signedIn(a.setDistTag)},
+		{Method: "DELETE", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", MaxBody: smallBody, Handler: a.signedIn(a.deleteDistTag)},
 
 		// Packages: reads, publish, and the writes of unpublish and npm owner.
 		{Method: "GET", Path: "/{pkg}", Name: "packument", Handler: a.getPackument},
@@ -84,6 +84,28 @@ func (a *API) Routes() []route.Route {
 		rows[i].Handler = a.caller(rows[i].Handler)
 	}
 	return rows
+}
+
+// Bounds on request bodies (route.Route.MaxBody) below the server's own,
+// which only a publish needs: logins, tokens, profiles, organizations,
+// access and dist-tags send a few hundred bytes; an audit sends the names
+// and versions of a project's dependencies, which gatehouse reads past.
+const (
+	smallBody = 64 << 10
+	auditBody = 16 << 20
+)
+
+// signedIn answers 401 before next reads a byte of the body when the
+// caller has no usable login, for the endpoints that need one whatever
+// they are asked (the services would refuse the same way, later).
+func (a *API) signedIn(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !principalOf(r).Authenticated() {
+			a.writeError(w, r, auth.ErrAuthRequired())
+			return
+		}
+		next(w, r)
+	}
 }
 
 // NotFound answers the API requests no route answers, after resolving the

@@ -384,10 +384,18 @@ func (s *Service) RevokePackage(ctx context.Context, p *auth.Principal, orgName,
 	})
 }
 
+// teamAndPackage finds a team of o and a package of o's scope. The scope is
+// checked from the name before the package is looked up, so that a name of
+// another scope gets the same 404 whether or not such a package exists: a
+// grant does not tell an organization's admin which private packages of
+// other scopes exist.
 func (s *Service) teamAndPackage(ctx context.Context, q store.Queries, o store.Org, team, pkgName string) (store.Team, store.Package, error) {
 	t, err := q.TeamByName(ctx, o.ID, team)
 	if err != nil {
 		return t, store.Package{}, err
+	}
+	if scope, _ := registry.SplitName(pkgName); scope != o.Name {
+		return t, store.Package{}, fault.NotFoundf("%s is not a package of @%s; teams are granted their organization's packages", pkgName, o.Name)
 	}
 	pkg, err := q.PackageByName(ctx, pkgName)
 	if err != nil {
@@ -396,13 +404,17 @@ func (s *Service) teamAndPackage(ctx context.Context, q store.Queries, o store.O
 		}
 		return t, pkg, err
 	}
-	if pkg.Scope != o.Name {
-		return t, pkg, fault.Invalidf("%s is not a package of @%s; teams are granted their organization's packages", pkgName, o.Name)
+	if pkg.Scope != o.Name { // a row of the scope, under another spelling
+		return t, pkg, fault.NotFoundf("%s is not a package of @%s; teams are granted their organization's packages", pkgName, o.Name)
 	}
 	return t, pkg, nil
 }
 
-// TeamPackages lists a team's packages and permissions.
+// TeamPackages lists a team's packages, each with the permission the team
+// was granted on it (npm access list packages org:team). A member sees only
+// the packages p may read (policy.Listed, the credential included), as in
+// OrgPackages: a team's list does not name a restricted package to a
+// member whose own teams cannot read it.
 func (s *Service) TeamPackages(ctx context.Context, p *auth.Principal, orgName, team string) (map[string]string, error) {
 	q := s.store.Q()
 	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
@@ -413,7 +425,21 @@ func (s *Service) TeamPackages(ctx context.Context, p *auth.Principal, orgName, 
 	if err != nil {
 		return nil, err
 	}
-	return q.TeamPackages(ctx, t.ID)
+	granted, err := q.TeamPackages(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := q.PackagesInScope(ctx, o.Name, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range list {
+		if perm, ok := granted[l.Name]; ok && policy.Listed(p, listingFacts(l)) {
+			out[l.Name] = perm
+		}
+	}
+	return out, nil
 }
 
 // OrgPackages lists the packages of the organization's scope that p may

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
@@ -103,5 +104,40 @@ func TestHeld(t *testing.T) {
 				t.Fatalf("Held = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCredentialReachIsListed: the reach that search filters by in the
+// store names exactly the restricted packages Listed shows a user who may
+// read them all, for every kind of credential.
+func TestCredentialReachIsListed(t *testing.T) {
+	granular := func(g auth.Grants) *auth.Principal {
+		return &auth.Principal{UserID: 1, UserName: "alice", Kind: auth.KindGranular, Grants: &g}
+	}
+	principals := []*auth.Principal{
+		{},
+		{UserID: 1, UserName: "alice", Kind: auth.KindSession},
+		{UserID: 1, UserName: "alice", Kind: auth.KindPublish},
+		{UserID: 1, UserName: "alice", Kind: auth.KindReadOnly},
+		{UserID: 1, UserName: "alice", Kind: auth.KindAutomation},
+		{UserID: 1, UserName: "alice", Kind: auth.KindGranular},
+		granular(auth.Grants{Packages: []string{"@acme/app"}, PackagePerm: auth.ReadOnly}),
+		granular(auth.Grants{Packages: []string{"@acme/app"}}),
+		granular(auth.Grants{Scopes: []string{"acme"}, PackagePerm: auth.ReadWrite}),
+		granular(auth.Grants{Scopes: []string{"alice"}, Packages: []string{"@acme/lib"}, PackagePerm: auth.ReadWrite}),
+		granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadOnly}),
+		granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWriteStageOnly}),
+		granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}),
+	}
+	names := []string{"@acme/app", "@acme/lib", "@alice/app", "@bob/app", "@acmex/app"}
+	for _, p := range principals {
+		reach := CredentialReach(p)
+		for _, name := range names {
+			scope := name[1:strings.Index(name, "/")]
+			pkg := Package{Name: name, Scope: scope, Exists: true, Restricted: true, UserIsOwner: true}
+			if got, want := reach.Covers(name, scope), Listed(p, pkg); got != want {
+				t.Errorf("%v %v: the reach covers %s: %v, Listed says %v", p.Kind, p.Grants, name, got, want)
+			}
+		}
 	}
 }

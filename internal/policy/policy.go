@@ -9,6 +9,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
@@ -151,6 +152,27 @@ func credentialReads(p *auth.Principal, name string) bool {
 	}
 	g := p.Grants
 	return g != nil && g.PackagePerm.CanRead() && g.CoversPackage(name)
+}
+
+// CredentialReach is which restricted packages p's credential may read,
+// for the listings that filter in the store (search): the same rule as
+// credentialReads, which Decide and Listed apply to one package at a time.
+// A granular token reaches the packages and scopes it names (all of them
+// with all packages), and nothing without read permission on packages (an
+// organization-only token); any other credential reaches what its user may
+// read.
+func CredentialReach(p *auth.Principal) store.Reach {
+	if p.Kind != auth.KindGranular {
+		return store.Reach{All: p.Authenticated()}
+	}
+	g := p.Grants
+	switch {
+	case g == nil || !g.PackagePerm.CanRead():
+		return store.Reach{}
+	case g.PackagesAll:
+		return store.Reach{All: true}
+	}
+	return store.Reach{Names: slices.Clone(g.Packages), Scopes: slices.Clone(g.Scopes)}
 }
 
 // credentialWrites says whether p's credential allows write a on package name.

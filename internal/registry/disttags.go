@@ -31,6 +31,13 @@ func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, 
 			}
 			return false, err
 		}
+		existing, err := q.DistTags(ctx, pkg.ID)
+		if err != nil {
+			return false, err
+		}
+		if err := checkTagCount(name, existing, map[string]string{tag: version}); err != nil {
+			return false, err
+		}
 		return true, q.SetDistTag(ctx, pkg.ID, tag, version)
 	})
 }

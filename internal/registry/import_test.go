@@ -26,6 +26,8 @@ func (noOTP) RequireOTP(context.Context, *auth.Principal, policy.OTPOp, *store.P
 	return nil
 }
 
+func (noOTP) ChallengeOTP(context.Context, *auth.Principal, policy.OTPOp) error { return nil }
+
 // newTestService is a registry on a fresh SQLite store and blob folder,
 // with the clock stopped at now, and a user who may publish.
 func newTestService(t *testing.T, now time.Time) (*Service, *auth.Principal) {

@@ -30,6 +30,10 @@ type Attachment struct {
 	ContentType string `json:"content_type"`
 	Data        string `json:"data"`
 	Length      *int64 `json:"length"`
+	// Received, when set, is the tarball as ReadDocument received it
+	// (decoded, checked as an archive and spooled to a file); Data is then
+	// empty.
+	Received *ReceivedTarball `json:"-"`
 }
 
 // Maintainer names an owner in a packument.
@@ -50,8 +54,11 @@ type Publication struct {
 	// fields (those starting with "_", but for the few clients read); the
 	// registry adds its own (dist, _id, _npmUser) when it stores it.
 	Manifest map[string]json.RawMessage
-	// Tarball is the attached tarball, decoded from base64.
+	// Tarball is the attached tarball, decoded from base64; nil when the
+	// document was read by ReadDocument, whose received tarball is Received.
 	Tarball []byte
+	// Received is the attached tarball as ReadDocument received it, or nil.
+	Received *ReceivedTarball
 	// Check is what the document says of the tarball (name, version,
 	// dist.shasum, dist.integrity, the attachment's declared length), which
 	// Tarball matches.
@@ -103,15 +110,22 @@ func DecodePublish(name string, doc PublishDocument) (Publication, error) {
 	if pub.Manifest, pub.Check, err = parseManifest(name, pub.Version, raw); err != nil {
 		return Publication{}, err
 	}
-	if pub.Tarball, err = base64.StdEncoding.DecodeString(att.Data); err != nil {
-		return Publication{}, fault.Invalidf("the attached tarball is not valid base64")
-	}
 	pub.Check.Length = -1
 	if att.Length != nil {
 		pub.Check.Length = *att.Length
 	}
-	if pub.Digest, err = VerifyTarball(pub.Tarball, pub.Check); err != nil {
-		return Publication{}, err
+	if att.Received != nil {
+		pub.Received = att.Received
+		if pub.Digest, err = att.Received.verify(pub.Check); err != nil {
+			return Publication{}, err
+		}
+	} else {
+		if pub.Tarball, err = base64.StdEncoding.DecodeString(att.Data); err != nil {
+			return Publication{}, fault.Invalidf("the attached tarball is not valid base64")
+		}
+		if pub.Digest, err = VerifyTarball(pub.Tarball, pub.Check); err != nil {
+			return Publication{}, err
+		}
 	}
 	if pub.Tags, err = publishTags(doc.DistTags, pub.Version); err != nil {
 		return Publication{}, err
@@ -123,6 +137,46 @@ func DecodePublish(name string, doc PublishDocument) (Publication, error) {
 		return Publication{}, err
 	}
 	return pub, nil
+}
+
+// checkHead checks what of a publish document can be checked before its
+// tarball is read, with DecodePublish's messages: the body's name against
+// the URL's, the name, and, when the document read so far holds them, the
+// one version and its manifest, the dist-tags and the access. ReadDocument's
+// callers run it before the tarball, so that a bad document is refused
+// before the tarball is read; DecodePublish checks it all again.
+func checkHead(name string, doc PublishDocument) error {
+	if doc.Name != "" && doc.Name != name {
+		return fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
+	}
+	if err := ValidateLegacyPackageName(name); err != nil {
+		return err
+	}
+	if doc.Versions == nil {
+		return nil // not read yet
+	}
+	if len(doc.Versions) != 1 {
+		return fault.Invalidf("a publish must carry exactly one version, got %d", len(doc.Versions))
+	}
+	for version, raw := range doc.Versions {
+		if err := ValidateVersion(version); err != nil {
+			return err
+		}
+		if _, _, err := parseManifest(name, version, raw); err != nil {
+			return err
+		}
+		if doc.DistTags != nil {
+			if _, err := publishTags(doc.DistTags, version); err != nil {
+				return err
+			}
+		}
+	}
+	var access store.Access
+	if doc.Access != nil {
+		access = store.Access(*doc.Access)
+	}
+	scope, _ := SplitName(name)
+	return checkAccess(access, scope)
 }
 
 // tarballAttachment returns the tarball among a publish's attachments, of
@@ -140,6 +194,9 @@ func tarballAttachment(atts map[string]Attachment) (Attachment, error) {
 // publishTags checks the dist-tags of a publish of version: valid names, each
 // pointing at version. None means latest. The map returned is a copy.
 func publishTags(sent map[string]string, version string) (map[string]string, error) {
+	if len(sent) > MaxPublishTags {
+		return nil, fault.Invalidf("a publish may set at most %d dist-tags, got %d", MaxPublishTags, len(sent))
+	}
 	tags := maps.Clone(sent)
 	if len(tags) == 0 {
 		tags = map[string]string{"latest": version}
@@ -196,6 +253,9 @@ func parseManifest(name, version string, raw json.RawMessage) (map[string]json.R
 	}
 	if head.Dist.Shasum == "" && head.Dist.Integrity == "" {
 		return nil, TarballCheck{}, fault.Invalidf("version %s has no dist.shasum or dist.integrity", version)
+	}
+	if err := checkKeywords(version, m["keywords"]); err != nil {
+		return nil, TarballCheck{}, err
 	}
 	// Keys starting with "_" are npm's bookkeeping; keep only the ones clients read.
 	for k := range m {

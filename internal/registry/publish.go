@@ -15,24 +15,38 @@ import (
 // Publish stores the new version that doc carries. The tarball is verified and
 // written to the blob store first; then the version, its dist-tags and the
 // rebuilt packuments commit in one transaction, so nothing is half-published.
+// (Put publishes what a request's body carries, authorising it before the
+// body is read.)
 func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, doc PublishDocument) (err error) {
 	defer func() { s.obs.Publish(PublishResult(err)) }()
 	pub, err := DecodePublish(name, doc)
 	if err != nil {
 		return err
 	}
-	version, tags, access, scope := pub.Version, pub.Tags, pub.Access, pub.Scope
+	// Authorise before writing anything: a quick look outside the transaction.
+	if err := s.authorisePublish(ctx, s.store.Q(), p, name, pub.Scope); err != nil {
+		return err
+	}
+	return s.commitPublication(ctx, p, pub)
+}
+
+// commitPublication stores a decoded publication that p was authorised to
+// publish: the tarball in the blob store first, then the version, its
+// dist-tags and the rebuilt packuments in one transaction, which decides
+// again on fresh rows.
+func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub Publication) error {
+	name, version, tags, access, scope := pub.Name, pub.Version, pub.Tags, pub.Access, pub.Scope
 	manifestJSON, err := versionDocument(pub.Manifest, name, version, pub.Digest, Maintainer{Name: p.UserName, Email: p.Email})
 	if err != nil {
 		return err
 	}
-
-	// Authorise before writing anything: a quick look outside the transaction.
-	if err := s.authorisePublish(ctx, s.store.Q(), p, name, scope); err != nil {
-		return err
-	}
 	key := blob.Key(pub.Digest.SHA512)
-	if err := s.blobs.Put(ctx, key, pub.Tarball); err != nil {
+	if pub.Received != nil {
+		err = s.blobs.WriteSized(ctx, key, pub.Received.Reader(), pub.Received.Size())
+	} else {
+		err = s.blobs.Put(ctx, key, pub.Tarball)
+	}
+	if err != nil {
 		return err
 	}
 	return s.write(ctx, func(q store.Queries) error {
@@ -96,6 +110,9 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 		}
 		if _, ok := existing["latest"]; !ok {
 			tags["latest"] = version
+		}
+		if err := checkTagCount(name, existing, tags); err != nil {
+			return err
 		}
 		for tag := range tags {
 			if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {

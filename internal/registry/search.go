@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
@@ -20,7 +22,15 @@ type SearchHit struct {
 	Owners      []store.Owner
 }
 
-// Search finds packages p can see whose name, description or keywords match text.
+// Bounds on a search's text: each word is one more condition on every
+// package row.
+const (
+	maxSearchText  = 1024
+	maxSearchWords = 16
+)
+
+// Search finds packages p can see whose name, description or keywords match
+// text, through what p's credential may read (policy.CredentialReach).
 func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, from, size int) ([]SearchHit, int, error) {
 	if size <= 0 {
 		size = 20
@@ -31,6 +41,9 @@ func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, fr
 	if from < 0 {
 		from = 0
 	}
+	if len(text) > maxSearchText {
+		return nil, 0, fault.Invalidf("the search text is longer than %d bytes", maxSearchText)
+	}
 	var words []string
 	for _, w := range strings.Fields(text) {
 		if k, v, ok := strings.Cut(w, ":"); ok && (k == "keywords" || k == "keyword") {
@@ -40,8 +53,11 @@ func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, fr
 			words = append(words, w)
 		}
 	}
+	if len(words) > maxSearchWords {
+		return nil, 0, fault.Invalidf("a search takes at most %d words, got %d", maxSearchWords, len(words))
+	}
 	q := s.store.Q()
-	rows, total, err := q.Search(ctx, words, p.UserID, from, size)
+	rows, total, err := q.Search(ctx, words, p.UserID, policy.CredentialReach(p), from, size)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -21,6 +21,12 @@ type TwoFactor interface {
 	// RequireOTP returns nil when p may do op without (or with the given) OTP;
 	// pkg is the package's 2FA setting, for publishes.
 	RequireOTP(ctx context.Context, p *auth.Principal, op policy.OTPOp, pkg *store.PackageMFA) error
+	// ChallengeOTP answers as RequireOTP would for op (without a package's
+	// setting) but checks no one-time password: nil when none is needed or
+	// one came with the request (RequireOTP checks it later, once), the
+	// challenge when one is needed and none came. It refuses a request
+	// before its body is read.
+	ChallengeOTP(ctx context.Context, p *auth.Principal, op policy.OTPOp) error
 }
 
 // tarballCacheBytes bounds the memory kept for tarballs' bytes.
@@ -36,6 +42,8 @@ type Service struct {
 	// tarballs keeps small tarballs' bytes, by content address.
 	tarballs *blob.Cache
 	obs      Observer
+	// spoolDir is where a publish's tarball is written while it is read.
+	spoolDir string
 }
 
 // NewService returns the registry over a metadata store and a blob store,

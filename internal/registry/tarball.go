@@ -2,6 +2,7 @@ package registry
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha1"
@@ -14,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 
@@ -99,21 +102,13 @@ func VerifyTarball(data []byte, want TarballCheck) (Digest, error) {
 		return Digest{}, fault.Invalidf("attached tarball length mismatch: declared %d bytes, got %d", want.Length, len(data))
 	}
 	d := digestOf(data)
-
-	// npm sends both; some older clients (yarn 1) send only the shasum. At
-	// least one is required, and each one given must match.
-	if want.Shasum == "" && strings.TrimSpace(want.Integrity) == "" {
-		return Digest{}, fault.Invalidf("dist.shasum or dist.integrity is required for the attached tarball")
-	}
-	if want.Shasum != "" {
-		if err := checkShasum(want.Shasum, d.Shasum); err != nil {
-			return Digest{}, err
-		}
-	}
-	if strings.TrimSpace(want.Integrity) != "" {
-		if err := checkIntegrity(want.Integrity, data); err != nil {
-			return Digest{}, err
-		}
+	err := checkDeclaredHashes(want, d.Shasum, func(algo string) ([]byte, error) {
+		h := newSRIHash(algo)
+		h.Write(data)
+		return h.Sum(nil), nil
+	})
+	if err != nil {
+		return Digest{}, err
 	}
 
 	limit := want.MaxUnpacked
@@ -131,6 +126,26 @@ func VerifyTarball(data []byte, want TarballCheck) (Digest, error) {
 	d.UnpackedSize = contents.unpacked
 	d.PackageJSON = contents.packageJSON
 	return d, nil
+}
+
+// checkDeclaredHashes checks the tarball's hashes against what the
+// document declares: at least one of dist.shasum and dist.integrity (npm
+// sends both; some older clients, yarn 1, only the shasum), and each one
+// given must match. shasum is the tarball's hex SHA-1; sum returns its hash
+// by an SRI algorithm.
+func checkDeclaredHashes(want TarballCheck, shasum string, sum func(algo string) ([]byte, error)) error {
+	if want.Shasum == "" && strings.TrimSpace(want.Integrity) == "" {
+		return fault.Invalidf("dist.shasum or dist.integrity is required for the attached tarball")
+	}
+	if want.Shasum != "" {
+		if err := checkShasum(want.Shasum, shasum); err != nil {
+			return err
+		}
+	}
+	if strings.TrimSpace(want.Integrity) != "" {
+		return checkIntegrity(want.Integrity, sum)
+	}
+	return nil
 }
 
 // checkShasum compares the declared hex SHA-1 with the computed one.
@@ -165,11 +180,12 @@ func newSRIHash(algo string) hash.Hash {
 	return nil
 }
 
-// checkIntegrity checks the SRI string declared against data. Tokens are
+// checkIntegrity checks the SRI string declared against the tarball whose
+// hashes sum returns. Tokens are
 // "<algorithm>-<base64>[?options]" separated by whitespace, as ssri parses
 // them; tokens of algorithms gatehouse does not know are ignored. For each
 // known algorithm present, at least one of its hashes must match.
-func checkIntegrity(declared string, data []byte) error {
+func checkIntegrity(declared string, sum func(algo string) ([]byte, error)) error {
 	if strings.TrimSpace(declared) == "" {
 		return fault.Invalidf("dist.integrity is required for the attached tarball")
 	}
@@ -189,16 +205,17 @@ func checkIntegrity(declared string, data []byte) error {
 			continue
 		}
 		checked = true
-		h := newSRIHash(algo)
-		h.Write(data)
-		sum := h.Sum(nil)
-		if !anyDigestMatches(digests, sum) {
+		got, err := sum(algo)
+		if err != nil {
+			return err
+		}
+		if !anyDigestMatches(digests, got) {
 			expected := make([]string, len(digests))
 			for i, dg := range digests {
 				expected[i] = algo + "-" + clip(dg)
 			}
 			return fault.Invalidf("integrity mismatch for the attached tarball: expected %s, got %s-%s",
-				strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(sum))
+				strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(got))
 		}
 	}
 	if !checked {
@@ -228,14 +245,18 @@ type tarballContents struct {
 	packageJSON []byte
 }
 
-// gzipStream decompresses the gzip members in data one after another, as
+// maxTarEntries bounds the entries of one archive: each costs a little
+// memory while the archive is checked (its normalised path is remembered to
+// find a second entry for the same path), and no real package comes near it.
+const maxTarEntries = 100_000
+
+// gzipStream decompresses the gzip members src holds one after another, as
 // Node's zlib does when npm installs a tarball: after a member, another member
 // may follow and trailing zero bytes are ignored, but anything else is an
-// error.
+// error. It reads src as a stream, never holding more than a buffer of it.
 type gzipStream struct {
-	data []byte
-	src  *bytes.Reader
-	z    *gzip.Reader
+	src *bufio.Reader
+	z   *gzip.Reader
 }
 
 // trailingDataError reports bytes after the last gzip member that are neither
@@ -244,16 +265,16 @@ type trailingDataError struct{}
 
 func (trailingDataError) Error() string { return "unexpected data after the gzip stream" }
 
-func newGzipStream(data []byte) (*gzipStream, error) {
-	src := bytes.NewReader(data)
-	// A *bytes.Reader is an io.ByteReader, so the decompressor reads no
-	// further than the end of each member and src.Len() tells what follows.
+func newGzipStream(r io.Reader) (*gzipStream, error) {
+	// A *bufio.Reader is an io.ByteReader, so the decompressor reads no
+	// further than the end of each member and what follows can be peeked at.
+	src := bufio.NewReaderSize(r, 32<<10)
 	z, err := gzip.NewReader(src)
 	if err != nil {
 		return nil, fmt.Errorf("read gzip header: %w", err)
 	}
 	z.Multistream(false)
-	return &gzipStream{data: data, src: src, z: z}, nil
+	return &gzipStream{src: src, z: z}, nil
 }
 
 func (g *gzipStream) Read(p []byte) (int, error) {
@@ -265,17 +286,34 @@ func (g *gzipStream) Read(p []byte) (int, error) {
 		if n > 0 {
 			return n, nil
 		}
-		rest := g.data[len(g.data)-g.src.Len():]
-		if len(bytes.Trim(rest, "\x00")) == 0 {
+		head, err := g.src.Peek(2)
+		switch {
+		case len(head) == 0 && err == io.EOF:
 			return 0, io.EOF
+		case len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b:
+			if err := g.z.Reset(g.src); err != nil {
+				return 0, fmt.Errorf("read gzip header of a following member: %w", err)
+			}
+			g.z.Multistream(false)
+		case err != nil && err != io.EOF:
+			return 0, err
+		default:
+			return 0, onlyZeros(g.src)
 		}
-		if !bytes.HasPrefix(rest, []byte{0x1f, 0x8b}) {
-			return 0, trailingDataError{}
+	}
+}
+
+// onlyZeros reads r to its end: io.EOF when it held only zero bytes, a
+// trailingDataError at the first other byte, or r's error.
+func onlyZeros(r *bufio.Reader) error {
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return err
 		}
-		if err := g.z.Reset(g.src); err != nil {
-			return 0, fmt.Errorf("read gzip header of a following member: %w", err)
+		if b != 0 {
+			return trailingDataError{}
 		}
-		g.z.Multistream(false)
 	}
 }
 
@@ -297,10 +335,21 @@ func (c *gzipCounter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readTarball streams the gzip tar in data, reading at most limit
-// uncompressed bytes, and keeps only package/package.json.
+// readTarball checks the gzip tar in data (see inspectTarball).
 func readTarball(data []byte, limit int64) (tarballContents, error) {
-	zr, err := newGzipStream(data)
+	return inspectTarball(bytes.NewReader(data), limit)
+}
+
+// inspectTarball reads the gzip tar r yields to its very end, reading at
+// most limit uncompressed bytes, and keeps only package/package.json. Every
+// entry name is normalised (see entryPath) and must be safe; only regular
+// files and directories are accepted; no two entries may land on the same
+// path once npm extracts them (npm drops the first folder of every path, so
+// package/x and other/x land on the same file); and package/package.json
+// must appear exactly once, as a regular file. It holds no more than one
+// buffer of r and the manifest, whatever the archive's size.
+func inspectTarball(r io.Reader, limit int64) (tarballContents, error) {
+	zr, err := newGzipStream(r)
 	if err != nil {
 		return tarballContents{}, fault.Wrap(fault.Invalid, err, "attached tarball is not a gzip file")
 	}
@@ -328,8 +377,9 @@ func readTarball(data []byte, limit int64) (tarballContents, error) {
 
 	var c tarballContents
 	seenPackageJSON := false
+	paths := newExtractedPaths()
 	tr := tar.NewReader(counter)
-	for {
+	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
@@ -337,19 +387,30 @@ func readTarball(data []byte, limit int64) (tarballContents, error) {
 		if err != nil {
 			return tarballContents{}, fail(err, "read tar header")
 		}
-		name := strings.TrimPrefix(hdr.Name, "./")
-		if hdr.Name == "" || !safeTarPath(name) {
+		if entries == maxTarEntries {
+			return tarballContents{}, fault.Invalidf("attached tarball has more than %d entries", maxTarEntries)
+		}
+		name, ok := entryPath(hdr.Name)
+		if !ok {
 			return tarballContents{}, fault.Invalidf("attached tarball has an unsafe path: %s", quoteClipped(hdr.Name))
 		}
 		regular := hdr.Typeflag == tar.TypeReg
+		isManifest := name == packageJSONPath
+		if !regular && hdr.Typeflag != tar.TypeDir && !isManifest {
+			return tarballContents{}, fault.Invalidf("attached tarball entry %s is %s: only regular files and directories are accepted",
+				quoteClipped(hdr.Name), entryKind(hdr.Typeflag))
+		}
+		if clash := paths.add(name, regular || isManifest); clash != "" {
+			if isManifest || strings.EqualFold(clash, packageJSONPath) {
+				return tarballContents{}, fault.Invalidf("%s appears more than once in the attached tarball", packageJSONPath)
+			}
+			return tarballContents{}, fault.Invalidf("attached tarball has two entries for the path %s", quoteClipped(hdr.Name))
+		}
 		if regular {
 			c.files++
 			c.unpacked += hdr.Size
 		}
-		if name == packageJSONPath {
-			if seenPackageJSON {
-				return tarballContents{}, fault.Invalidf("%s appears more than once in the attached tarball", packageJSONPath)
-			}
+		if isManifest {
 			seenPackageJSON = true
 			if !regular {
 				return tarballContents{}, fault.Invalidf("%s in the attached tarball is not a regular file", packageJSONPath)
@@ -378,18 +439,87 @@ func readTarball(data []byte, limit int64) (tarballContents, error) {
 	return c, nil
 }
 
-// safeTarPath reports whether a tar entry name stays inside the extraction
-// directory: not absolute and without ".." components.
-func safeTarPath(name string) bool {
-	if strings.HasPrefix(name, "/") || strings.ContainsRune(name, 0) {
-		return false
+// entryPath normalises a tar entry's name the way the checks see it, and
+// reports whether it is safe: backslashes count as slashes (Windows
+// extracts them so), then the path must be relative (no leading slash, no
+// drive letter such as C:), hold no ".." element and no NUL, and is cleaned
+// ("./package//a/./b" is "package/a/b").
+func entryPath(name string) (string, bool) {
+	if name == "" || strings.ContainsRune(name, 0) {
+		return "", false
 	}
-	for _, part := range strings.Split(name, "/") {
+	n := strings.ReplaceAll(name, `\`, "/")
+	if strings.HasPrefix(n, "/") || len(n) >= 2 && n[1] == ':' && isASCIILetter(n[0]) {
+		return "", false
+	}
+	for _, part := range strings.Split(n, "/") {
 		if part == ".." {
-			return false
+			return "", false
 		}
 	}
-	return true
+	return path.Clean(n), true
+}
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// entryKind names a tar entry type for an error message.
+func entryKind(flag byte) string {
+	switch flag {
+	case tar.TypeSymlink:
+		return "a symbolic link"
+	case tar.TypeLink:
+		return "a hard link"
+	case tar.TypeChar, tar.TypeBlock:
+		return "a device file"
+	case tar.TypeFifo:
+		return "a named pipe"
+	case tar.TypeXGlobalHeader:
+		return "a global header"
+	}
+	return fmt.Sprintf("of type %q", flag)
+}
+
+// extractedPaths remembers where the entries of an archive land when npm
+// extracts it: npm drops each path's first folder (tar's strip: 1), so
+// package/x, other/x and package/./x all land on x.
+type extractedPaths struct {
+	seed  maphash.Seed
+	files map[uint64]bool // by the hash of the landing path: true for a file, false for a folder
+	// manifest is the normalised path of the entry landing on package.json
+	// (compared without regard to case, as a case-insensitive file system
+	// would), "" until one is seen.
+	manifest string
+}
+
+func newExtractedPaths() *extractedPaths {
+	return &extractedPaths{seed: maphash.MakeSeed(), files: map[uint64]bool{}}
+}
+
+// add records the entry at the normalised path name, a file or a folder, and
+// returns the normalised path of an earlier entry it would overwrite or
+// clash with ("" when none): any earlier entry for a file, an earlier file
+// for a folder (folders may repeat). Paths are compared by a 64-bit hash
+// with a seed of the archive's own, so a clash by chance is out of reach.
+func (e *extractedPaths) add(name string, file bool) string {
+	_, landing, ok := strings.Cut(name, "/")
+	if !ok || landing == "" {
+		return "" // the top folder itself: npm extracts nothing for it
+	}
+	if strings.EqualFold(landing, "package.json") {
+		if e.manifest != "" && (file || e.files[maphash.String(e.seed, landing)]) {
+			return e.manifest
+		}
+		if e.manifest == "" {
+			e.manifest = name
+		}
+	}
+	h := maphash.String(e.seed, landing)
+	was, seen := e.files[h]
+	if seen && (file || was) {
+		return name
+	}
+	e.files[h] = file || was
+	return ""
 }
 
 // checkPackageJSON checks that raw is a JSON object naming the published

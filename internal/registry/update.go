@@ -21,6 +21,9 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 	if doc.Name != "" && doc.Name != name {
 		return fault.Invalidf("the package name in the body (%q) does not match the URL (%q)", doc.Name, name)
 	}
+	if len(doc.Maintainers) > MaxMaintainers {
+		return fault.Invalidf("a package may have at most %d owners, got %d", MaxMaintainers, len(doc.Maintainers))
+	}
 	// Governance (owners) needs the same OTP as a package write in every
 	// mode, and the tokens exempt from it may not change owners anyway.
 	return s.change(ctx, p, name, policy.Deprecate, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {

@@ -52,6 +52,12 @@ type Route struct {
 	// goes to the npm API (a page path such as /login is also the path of a
 	// package named login).
 	Page bool
+	// MaxBody, when above 0, bounds the request body the route reads,
+	// below the server's own bound: the handler reads an
+	// *http.MaxBytesError past it (413). Endpoints that need kilobytes
+	// (logins, tokens, profiles, organizations) say so here, so that no
+	// caller, signed in or not, makes them read more.
+	MaxBody int64
 	// Handler answers the request; r.PathValue gives the wildcards' values,
 	// {pkg} included, and r.Pattern the route's Pattern.
 	Handler http.HandlerFunc
@@ -148,6 +154,11 @@ func (t *Table) add(rt *Route) error {
 		return errors.New("the method must be upper case")
 	case rt.Secret != (p.secret >= 0):
 		return errors.New("a secret route names its secret wildcard {token} or {secret}, and only a secret route does")
+	case rt.MaxBody < 0:
+		return errors.New("MaxBody is a number of bytes, 0 for the server's bound")
+	}
+	if rt.MaxBody > 0 {
+		rt.Handler = limitBody(rt.MaxBody, rt.Handler)
 	}
 	if rt.Secret {
 		t.secrets = append(t.secrets, p.prefix(p.secret))
@@ -187,6 +198,14 @@ func (t *Table) add(rt *Route) error {
 	}
 	g.routes = append(g.routes, packageRoute{route: rt, rest: p.segs[p.pkg+1:], pattern: rt.Pattern()})
 	return nil
+}
+
+// limitBody bounds the body next reads to max bytes.
+func limitBody(max int64, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next(w, r)
+	}
 }
 
 // register adds a pattern to a ServeMux, turning its panic on a malformed or

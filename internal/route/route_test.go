@@ -1,6 +1,8 @@
 package route
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -264,6 +266,7 @@ func TestNewRejects(t *testing.T) {
 		{"package routes neither more specific", []Route{
 			{Method: "GET", Path: "/{pkg}/{a}/x", Name: "a", Handler: ok}, {Method: "GET", Path: "/{pkg}/x/{b}", Name: "b", Handler: ok}}, "neither"},
 		{"too long after {pkg}", []Route{{Method: "GET", Path: "/{pkg}/a/b/c/d/e/f/g/h/i", Name: "a", Handler: ok}}, "segments"},
+		{"a negative body bound", []Route{{Method: "POST", Path: "/-/a", Name: "a", MaxBody: -1, Handler: ok}}, "MaxBody"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,6 +275,46 @@ func TestNewRejects(t *testing.T) {
 				t.Fatalf("New = %v, want an error about %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestMaxBody: a route with MaxBody reads no more of a body than that,
+// whichever way it is matched; a route without reads what the server allows.
+func TestMaxBody(t *testing.T) {
+	read := func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return
+		}
+		w.Header().Set("Read", strconv.FormatInt(n, 10))
+	}
+	table, err := New([]Route{
+		{Method: "POST", Path: "/-/small", Name: "small", MaxBody: 10, Handler: read},
+		{Method: "PUT", Path: "/-/package/{pkg}/tag", Name: "small", MaxBody: 10, Handler: read},
+		{Method: "POST", Path: "/-/large", Name: "large", Handler: read},
+	}, func(http.ResponseWriter, *http.Request) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		method, path string
+		size         int
+		want         int
+	}{
+		{"POST", "/-/small", 10, http.StatusOK},
+		{"POST", "/-/small", 11, http.StatusRequestEntityTooLarge},
+		{"PUT", "/-/package/@a%2fb/tag", 11, http.StatusRequestEntityTooLarge},
+		{"PUT", "/-/package/@a/b/tag", 10, http.StatusOK},
+		{"POST", "/-/large", 100_000, http.StatusOK},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		table.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, strings.NewReader(strings.Repeat("x", tt.size))))
+		if w.Code != tt.want || tt.want == http.StatusOK && w.Header().Get("Read") != strconv.Itoa(tt.size) {
+			t.Errorf("%s %s with %d bytes: %d (read %s), want %d", tt.method, tt.path, tt.size, w.Code, w.Header().Get("Read"), tt.want)
+		}
 	}
 }
 

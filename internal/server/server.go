@@ -87,6 +87,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil, s.metrics)
 	s.Registry.SetCacheBytes(int(cfg.CacheSize))
+	spool, err := openSpool(cfg.DataDir)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.Registry.SetSpoolDir(spool)
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	s.feed.Start()
 	// One budget per address for the API and the website alike.
@@ -106,9 +111,34 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), observe(log, s.metrics, routes),
+	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), pace(cfg.TransferTimeout, cfg.MinTransferRate),
+		observe(log, s.metrics, routes),
 		clientIP(cfg.TrustedProxies), requestID(cfg.TrustedProxies))
 	return s, nil
+}
+
+// spoolFolder is the folder under the data folder where publishes write
+// their tarballs while they are read, before the blob store takes them.
+const spoolFolder = "uploads"
+
+// openSpool creates the spool folder under the data folder and removes what
+// a publish cut short by a crash left in it: files older than a day (a
+// publish in flight in another process sharing the folder is younger).
+func openSpool(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, spoolFolder)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("create the upload folder %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("read the upload folder %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return dir, nil
 }
 
 // OpenStore opens the metadata database, applying pending migrations:

@@ -601,6 +601,30 @@ func testPackages(t *testing.T, b backend) {
 	if ok, err := q.WasPublished(ctx, p.Name, "1.0.1"); err != nil || ok {
 		t.Fatalf("WasPublished 1.0.1 = %v, %v", ok, err)
 	}
+	// Build metadata does not make another version (npm compares versions
+	// without it): 1.0.0+x is 1.0.0, and 2.0.0 is 2.0.0+x.
+	for _, v := range []string{"1.0.0+x", "1.0.0+build.5"} {
+		if ok, err := q.WasPublished(ctx, p.Name, v); err != nil || !ok {
+			t.Fatalf("WasPublished %s after 1.0.0 = %v, %v", v, ok, err)
+		}
+	}
+	wantKind(t, "MarkPublished 1.0.0+x after 1.0.0", q.MarkPublished(ctx, p.Name, "1.0.0+x"), fault.Conflict)
+	must(t, q.MarkPublished(ctx, p.Name, "2.0.0+x"))
+	for _, v := range []string{"2.0.0", "2.0.0+y"} {
+		if ok, err := q.WasPublished(ctx, p.Name, v); err != nil || !ok {
+			t.Fatalf("WasPublished %s after 2.0.0+x = %v, %v", v, ok, err)
+		}
+	}
+	wantKind(t, "MarkPublished 2.0.0 after 2.0.0+x", q.MarkPublished(ctx, p.Name, "2.0.0"), fault.Conflict)
+	// A row written with its build metadata, as before, counts the same.
+	if _, err := q.exec(ctx, `INSERT INTO published_versions (name, version) VALUES (?, ?)`, p.Name, "3.0.0-Rc.1+old"); err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"3.0.0-Rc.1": true, "3.0.0-Rc.1+new": true, "3.0.0-rc.1": false, "3.0.0": false, "3.0.0-Rc.10": false} {
+		if ok, err := q.WasPublished(ctx, p.Name, v); err != nil || ok != want {
+			t.Fatalf("WasPublished %s after an old 3.0.0-Rc.1+old = %v, %v; want %v", v, ok, err, want)
+		}
+	}
 
 	// Dist-tags.
 	must(t, q.SetDistTag(ctx, p.ID, "latest", "1.0.0"))
@@ -793,20 +817,45 @@ func testSearch(t *testing.T, b backend) {
 		{erin.ID, []string{"tool"}, nil},                    // a plain member
 	}
 	for _, tt := range tests {
-		res, total, err := q.Search(ctx, tt.words, tt.viewer, 0, 10)
+		res, total, err := q.Search(ctx, tt.words, tt.viewer, Reach{All: true}, 0, 10)
 		if err != nil || total != len(tt.want) || !slices.Equal(names(res), tt.want) {
 			t.Errorf("Search(%q, viewer %d) = %v, total %d, %v; want %v", tt.words, tt.viewer, names(res), total, err, tt.want)
 		}
 	}
-	res, _, _ := q.Search(ctx, []string{"secret"}, alice.ID, 0, 10)
+	// A credential that reaches less (a granular token) finds only the
+	// restricted packages it reaches, public ones always.
+	reaches := []struct {
+		what   string
+		viewer int64
+		reach  Reach
+		words  []string
+		want   []string
+	}{
+		{"nothing", alice.ID, Reach{}, []string{"secret"}, nil},
+		{"nothing, public", alice.ID, Reach{}, []string{"pad"}, []string{"pad", "left-pad", "padding-100%"}},
+		{"the package", alice.ID, Reach{Names: []string{"@alice/secret"}}, []string{"secret"}, []string{"@alice/secret"}},
+		{"another package", alice.ID, Reach{Names: []string{"@alice/other"}}, []string{"secret"}, nil},
+		{"its scope", alice.ID, Reach{Scopes: []string{"alice"}}, []string{"secret"}, []string{"@alice/secret"}},
+		{"another scope", alice.ID, Reach{Scopes: []string{"acme"}}, []string{"secret"}, nil},
+		{"another scope, its packages", dave.ID, Reach{Scopes: []string{"acme"}}, []string{"acme"}, []string{"@acme/tool"}},
+		{"a name and a scope", dave.ID, Reach{Names: []string{"@alice/secret"}, Scopes: []string{"acme"}}, []string{"tool"}, []string{"@acme/tool"}},
+		{"a scope the user cannot read", erin.ID, Reach{Scopes: []string{"acme"}}, []string{"tool"}, nil},
+	}
+	for _, tt := range reaches {
+		res, total, err := q.Search(ctx, tt.words, tt.viewer, tt.reach, 0, 10)
+		if err != nil || total != len(tt.want) || !slices.Equal(names(res), tt.want) {
+			t.Errorf("Search(%q, viewer %d, reach %s) = %v, total %d, %v; want %v", tt.words, tt.viewer, tt.what, names(res), total, err, tt.want)
+		}
+	}
+	res, _, _ := q.Search(ctx, []string{"secret"}, alice.ID, Reach{All: true}, 0, 10)
 	if len(res) != 1 || res[0].Version != "1.0.0" || res[0].Description != "Top SECRET things" || res[0].Access != "restricted" {
 		t.Errorf("result = %+v", res)
 	}
-	res, _, _ = q.Search(ctx, []string{"left"}, 0, 0, 10)
+	res, _, _ = q.Search(ctx, []string{"left"}, 0, Reach{}, 0, 10)
 	if len(res) != 1 || res[0].Version != "" {
 		t.Errorf("a package without latest: %+v", res)
 	}
-	res, total, err := q.Search(ctx, []string{"pad"}, 0, 1, 1)
+	res, total, err := q.Search(ctx, []string{"pad"}, 0, Reach{}, 1, 1)
 	if err != nil || total != 3 || !slices.Equal(names(res), []string{"left-pad"}) {
 		t.Errorf("second page of one: %v of %d, %v", names(res), total, err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -229,21 +230,35 @@ func (q Queries) ReferencedBlobs(ctx context.Context, keys []string) (map[string
 }
 
 // MarkPublished records name@version as used forever; a second call for the
-// same pair is a Conflict.
+// same version is a Conflict. Versions that differ only in build metadata
+// ("1.0.0" and "1.0.0+build") are one version, as npm compares them: the row
+// holds the version without its build metadata, so that two publishes of
+// such versions, even at once on two nodes, cannot both succeed.
 func (q Queries) MarkPublished(ctx context.Context, name, version string) error {
-	if _, err := q.exec(ctx, `INSERT INTO published_versions (name, version) VALUES (?, ?)`, name, version); err != nil {
+	if _, err := q.exec(ctx, `INSERT INTO published_versions (name, version) VALUES (?, ?)`, name, withoutBuild(version)); err != nil {
 		return fmt.Errorf("mark %s@%s published: %w", name, version, err)
 	}
 	return nil
 }
 
-// WasPublished reports whether name@version was ever published.
+// WasPublished reports whether name@version, or a version that differs from
+// it only in build metadata, was ever published (rows written before
+// MarkPublished dropped build metadata included).
 func (q Queries) WasPublished(ctx context.Context, name, version string) (bool, error) {
+	core := withoutBuild(version)
 	var n int
-	if err := q.row(ctx, `SELECT COUNT(*) FROM published_versions WHERE name = ? AND version = ?`, name, version).Scan(&n); err != nil {
+	if err := q.row(ctx, `SELECT COUNT(*) FROM published_versions WHERE name = ? AND (version = ? OR substr(version, 1, ?) = ?)`,
+		name, core, len(core)+1, core+"+").Scan(&n); err != nil {
 		return false, fmt.Errorf("check published: %w", q.d.mapError(err))
 	}
 	return n > 0, nil
+}
+
+// withoutBuild is a version without its build metadata ("+" and what
+// follows).
+func withoutBuild(version string) string {
+	core, _, _ := strings.Cut(version, "+")
+	return core
 }
 
 // DistTags returns a package's dist-tags.
@@ -335,19 +350,68 @@ type SearchResult struct {
 	Version string // the latest dist-tag
 }
 
+// Reach is which restricted packages a credential may read, within what its
+// user may read (policy.CredentialReach says it for a credential): every
+// one (All), or those named in Names or of a scope in Scopes (without "@").
+// Public packages are readable whatever the reach.
+type Reach struct {
+	All    bool
+	Names  []string
+	Scopes []string
+}
+
+// Covers reports whether the reach includes the restricted package name of
+// scope, as Search decides it.
+func (r Reach) Covers(name, scope string) bool {
+	return r.All || slices.Contains(r.Names[:min(len(r.Names), maxReachNames)], name) ||
+		scope != "" && slices.Contains(r.Scopes[:min(len(r.Scopes), maxReachNames)], scope)
+}
+
+// maxReachNames bounds the names and the scopes of a Reach that a query
+// takes; a longer list is cut there (a search then shows less, never more).
+const maxReachNames = 1000
+
+// reachSQL is the condition on packages p that the reach allows for a
+// restricted package, and its arguments.
+func (r Reach) reachSQL() (string, []any) {
+	if r.All {
+		return "1 = 1", nil
+	}
+	var conds []string
+	var args []any
+	in := func(column string, values []string) {
+		values = values[:min(len(values), maxReachNames)]
+		if len(values) == 0 {
+			return
+		}
+		conds = append(conds, column+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")+")")
+		for _, v := range values {
+			args = append(args, v)
+		}
+	}
+	in("p.name", r.Names)
+	in("p.scope", r.Scopes)
+	if len(conds) == 0 {
+		return "1 = 0", nil
+	}
+	return "(" + strings.Join(conds, " OR ") + ")", args
+}
+
 // Search finds packages whose name, description or keywords contain every
-// word of text, visible to viewerID (viewerID 0 is anonymous). It returns
-// one page and the total.
-func (q Queries) Search(ctx context.Context, words []string, viewerID int64, from, size int) ([]SearchResult, int, error) {
+// word of text, visible to viewerID (viewerID 0 is anonymous) through a
+// credential of the given reach. It returns one page and the total.
+func (q Queries) Search(ctx context.Context, words []string, viewerID int64, reach Reach, from, size int) ([]SearchResult, int, error) {
 	// Visible: public, or the viewer owns it, reaches it through a team, or
-	// administers the organization of its scope (policy's read rule).
-	where := []string{`(p.access = 'public'
-		OR EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?)
+	// administers the organization of its scope (policy's read rule), and
+	// the credential reaches it.
+	reachCond, reachArgs := reach.reachSQL()
+	where := []string{`(p.access = 'public' OR (` + reachCond + ` AND (
+		EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?)
 		OR EXISTS (SELECT 1 FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
 			WHERE g.package_id = p.id AND m.user_id = ?)
 		OR EXISTS (SELECT 1 FROM orgs og JOIN org_members om ON om.org_id = og.id
-			WHERE og.name = p.scope AND om.user_id = ? AND om.role IN ('owner', 'admin')))`}
-	args := []any{viewerID, viewerID, viewerID}
+			WHERE og.name = p.scope AND om.user_id = ? AND om.role IN ('owner', 'admin')))))`}
+	args := append(reachArgs, viewerID, viewerID, viewerID)
 	for _, w := range words {
 		pattern := "%" + escapeLike(strings.ToLower(w)) + "%"
 		where = append(where, `(p.name LIKE ? ESCAPE '\' OR lower(p.description) LIKE ? ESCAPE '\' OR p.keywords LIKE ? ESCAPE '\')`)

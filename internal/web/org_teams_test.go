@@ -84,7 +84,9 @@ func TestOrganizationTeamForms(t *testing.T) {
 		t.Fatalf("readers after the change: %v", got)
 	}
 	p = grant(alice, "unscoped", "read-only")
-	wantIn(t, "another scope's package", p, http.StatusBadRequest, "unscoped is not a package of @acme",
+	// 404, as for a missing package (issue 14): the answer never says
+	// whether a package of another scope exists.
+	wantIn(t, "another scope's package", p, http.StatusNotFound, "unscoped is not a package of @acme",
 		`id="grant-pkg-readers" name="package"`, `value="unscoped"`)
 	wantIn(t, "no package", grant(alice, "", "read-only"), http.StatusBadRequest, "Enter the package to grant readers")
 	wantIn(t, "a made-up permission", grant(alice, "@acme/lib", "admin"), http.StatusBadRequest,

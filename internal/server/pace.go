@@ -1,0 +1,108 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// pace bounds how long a request's body and its response may take, so that
+// a client trickling bytes (or reading none) cannot hold a connection and
+// its handler for ever: ReadHeaderTimeout covers only the head.
+//
+// Reading the body, the connection's read deadline (set through
+// http.ResponseController before every read) lets the client take grace,
+// plus one second for every rate bytes it has sent so far: a client that
+// keeps to the rate is never cut, one below it is cut at most grace after it
+// fell behind, and none may pause longer than grace. Writing the response,
+// each write (or a file sent whole, by its Content-Length) gets grace plus
+// its length at rate.
+func pace(grace time.Duration, rate int64) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rc := http.NewResponseController(w)
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = &pacedBody{ReadCloser: r.Body, rc: rc, start: time.Now(), grace: grace, rate: rate}
+			}
+			pw := &pacedWriter{ResponseWriter: w, rc: rc, grace: grace, rate: rate}
+			next.ServeHTTP(pw, r)
+			// What the server does after the handler is bounded too: it
+			// flushes what is buffered, and reads what is left of a body the
+			// handler did not read (a request refused before its body) to
+			// keep the connection. It sets its own deadlines for the next
+			// request.
+			now := time.Now()
+			_ = rc.SetWriteDeadline(now.Add(grace))
+			_ = rc.SetReadDeadline(now.Add(grace))
+		})
+	}
+}
+
+// atRate is how long n bytes take at rate bytes a second.
+func atRate(n, rate int64) time.Duration {
+	return time.Duration(float64(n) / float64(rate) * float64(time.Second))
+}
+
+// errSlowBody is what reading a request body returns once the client fell
+// below the transfer rate, or paused too long.
+var errSlowBody = errors.New("the request body came slower than the server's minimum transfer rate")
+
+type pacedBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	start time.Time
+	grace time.Duration
+	rate  int64
+	read  int64
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	now := time.Now()
+	deadline := b.start.Add(b.grace + atRate(b.read, b.rate))
+	if idle := now.Add(b.grace); idle.Before(deadline) {
+		deadline = idle
+	}
+	if err := b.rc.SetReadDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.read += int64(n)
+	if err != nil && !time.Now().Before(deadline) && !errors.Is(err, io.EOF) {
+		return n, errors.Join(errSlowBody, err)
+	}
+	return n, err
+}
+
+type pacedWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	grace time.Duration
+	rate  int64
+}
+
+func (w *pacedWriter) deadline(n int64) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.grace + atRate(n, w.rate)))
+}
+
+func (w *pacedWriter) Write(p []byte) (int, error) {
+	w.deadline(int64(len(p)))
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps the writer underneath's ReadFrom (sendfile for a tarball
+// read from a file) when the response's length is known, with a deadline
+// for all of it; else the body goes through Write, a deadline per write.
+func (w *pacedWriter) ReadFrom(src io.Reader) (int64, error) {
+	n, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64)
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if err != nil || !ok {
+		return io.Copy(struct{ io.Writer }{w}, src)
+	}
+	w.deadline(n)
+	return rf.ReadFrom(src)
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (w *pacedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
