@@ -373,34 +373,38 @@ func isSemverRange(s string) bool {
 	if rest, ok := strings.CutPrefix(s, "~"); ok {
 		if x, ok := parseXRange(rest); ok {
 			M, m, p := x.parts[0], x.parts[1], x.parts[2]
-			switch {
-			case isX(M):
-				return true
-			case isX(m):
-				return below(M, 1)
-			case isX(p):
-				return below(M, 0) && below(m, 1)
-			default:
-				return below(M, 0) && below(m, 1) && below(p, 0)
+			if valid, wild := wildcardRangeValid(M, m, p); wild {
+				return valid
 			}
+			return below(M, 0) && below(m, 1) && below(p, 0)
 		}
 	} else if x, ok := parseXRange(s); ok {
 		M, m, p := x.parts[0], x.parts[1], x.parts[2]
 		badOrder := (isX(M) && !isX(m)) || (isX(m) && p != "" && !isX(p))
-		switch {
-		case badOrder:
-			// node-semver leaves it as it is; handled below.
-		case isX(M):
-			return true
-		case isX(m):
-			return below(M, 1)
-		case isX(p):
-			return below(M, 0) && below(m, 1)
-		default:
+		if !badOrder { // node-semver leaves a bad order as it is; handled below.
+			if valid, wild := wildcardRangeValid(M, m, p); wild {
+				return valid
+			}
 			return x.vs <= 1 && below(M, 0) && below(m, 0) && below(p, 0)
 		}
 	}
 	return isComparatorVersion(strings.Replace(s, "*", "", 1))
+}
+
+// wildcardRangeValid is the part of isSemverRange that a tilde range and an
+// x-range share: when one of the parts M.m.p is a wildcard (wild), whether
+// the range's upper bound, made by bumping the part before it, is still a
+// version node-semver accepts (valid).
+func wildcardRangeValid(M, m, p string) (valid, wild bool) {
+	switch {
+	case isX(M):
+		return true, true
+	case isX(m):
+		return below(M, 1), true
+	case isX(p):
+		return below(M, 0) && below(m, 1), true
+	}
+	return false, false
 }
 
 // isComparatorVersion reports whether s is a full version with an optional

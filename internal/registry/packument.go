@@ -87,16 +87,11 @@ func buildDocuments(pkg store.Package, versions []store.Version, tags map[string
 	writeJSON(&full, pkg.Name)
 	full.WriteString(`,"dist-tags":`)
 	writeJSON(&full, tags)
-	full.WriteString(`,"versions":{`)
-	for i, v := range vs {
-		if i > 0 {
-			full.WriteByte(',')
-		}
-		writeJSON(&full, v.raw)
-		full.WriteByte(':')
-		writeJSON(&full, withoutKeys(v.manifest, "readme"))
-	}
-	full.WriteString(`},"time":{"created":`)
+	full.WriteString(`,"versions":`)
+	writeVersions(&full, vs, func(m map[string]json.RawMessage) map[string]json.RawMessage {
+		return withoutKeys(m, "readme")
+	})
+	full.WriteString(`,"time":{"created":`)
 	writeJSON(&full, isoTime(pkg.CreatedAt))
 	full.WriteString(`,"modified":`)
 	writeJSON(&full, modified)
@@ -137,16 +132,11 @@ func buildDocuments(pkg store.Package, versions []store.Version, tags map[string
 	writeJSON(&abbr, modified)
 	abbr.WriteString(`,"dist-tags":`)
 	writeJSON(&abbr, tags)
-	abbr.WriteString(`,"versions":{`)
-	for i, v := range vs {
-		if i > 0 {
-			abbr.WriteByte(',')
-		}
-		writeJSON(&abbr, v.raw)
-		abbr.WriteByte(':')
-		writeJSON(&abbr, onlyKeys(v.manifest, abbreviatedFields))
-	}
-	abbr.WriteString(`}}`)
+	abbr.WriteString(`,"versions":`)
+	writeVersions(&abbr, vs, func(m map[string]json.RawMessage) map[string]json.RawMessage {
+		return onlyKeys(m, abbreviatedFields)
+	})
+	abbr.WriteByte('}')
 
 	d := documents{full: full.Bytes(), abbreviated: abbr.Bytes()}
 	if latest != nil {
@@ -167,6 +157,21 @@ func revString(p store.Package) string {
 
 func isoTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// writeVersions writes the "versions" object of a packument: each of vs,
+// in order, keyed by its version, with the manifest doc makes of it.
+func writeVersions(b *bytes.Buffer, vs []builtVersion, doc func(map[string]json.RawMessage) map[string]json.RawMessage) {
+	b.WriteByte('{')
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSON(b, v.raw)
+		b.WriteByte(':')
+		writeJSON(b, doc(v.manifest))
+	}
+	b.WriteByte('}')
 }
 
 // writeJSON encodes v without HTML escaping (npm documents carry <, > and &).
