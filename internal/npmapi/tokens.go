@@ -27,6 +27,20 @@ var tokenFields = map[string]bool{
 var granularOnly = []string{"description", "token_description", "expires", "expiry",
 	"packages_and_scopes_permission", "packages_all", "packages", "scopes", "orgs_permission", "orgs", "bypass_2fa"}
 
+// optionalField decodes the field key of raw as a T: nil when it is missing
+// or null, an Invalid error saying message when it is not a T.
+func optionalField[T any](raw map[string]json.RawMessage, key, message string) (*T, error) {
+	v, ok := raw[key]
+	if !ok || string(v) == "null" {
+		return nil, nil
+	}
+	var x T
+	if json.Unmarshal(v, &x) != nil {
+		return nil, fault.Invalidf("%s", message)
+	}
+	return &x, nil
+}
+
 // parseTokenRequest decodes a token-create body strictly: unknown fields and
 // wrong types are refused with npm's messages where npm has one.
 func parseTokenRequest(raw map[string]json.RawMessage) (account.TokenRequest, error) {
@@ -42,37 +56,17 @@ func parseTokenRequest(raw map[string]json.RawMessage) (account.TokenRequest, er
 		return req, fault.Invalidf("Unknown field: %s", strings.Join(unknown, ", "))
 	}
 	str := func(key string) (*string, error) {
-		v, ok := raw[key]
-		if !ok || string(v) == "null" {
-			return nil, nil
-		}
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			return nil, fault.Invalidf("%s must be a string", key)
-		}
-		return &s, nil
+		return optionalField[string](raw, key, key+" must be a string")
 	}
 	boolean := func(key string) (*bool, error) {
-		v, ok := raw[key]
-		if !ok || string(v) == "null" {
-			return nil, nil
-		}
-		var b bool
-		if json.Unmarshal(v, &b) != nil {
-			return nil, fault.Invalidf("%s must be true or false", key)
-		}
-		return &b, nil
+		return optionalField[bool](raw, key, key+" must be true or false")
 	}
 	list := func(key, message string) ([]string, error) {
-		v, ok := raw[key]
-		if !ok || string(v) == "null" {
-			return nil, nil
+		l, err := optionalField[[]string](raw, key, message)
+		if l == nil {
+			return nil, err
 		}
-		var l []string
-		if json.Unmarshal(v, &l) != nil {
-			return nil, fault.Invalidf("%s", message)
-		}
-		return l, nil
+		return *l, nil
 	}
 	var err error
 	pw, err := str("password")
