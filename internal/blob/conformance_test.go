@@ -88,6 +88,25 @@ func listAll(t *testing.T, s *blob.Store, prefix string) ([]string, map[string]b
 	return keys, attrs
 }
 
+// putOpen puts data, opens it again and checks the reader's Size; the
+// reader is closed when the test ends.
+func putOpen(t *testing.T, s *blob.Store, data []byte) blob.Reader {
+	t.Helper()
+	key := blob.KeyOf(data)
+	if err := s.Put(t.Context(), key, data); err != nil {
+		t.Fatalf("put %d bytes: %v", len(data), err)
+	}
+	r, err := s.Open(t.Context(), key)
+	if err != nil {
+		t.Fatalf("open %s: %v", key, err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if r.Size() != int64(len(data)) {
+		t.Fatalf("Size() = %d, want %d", r.Size(), len(data))
+	}
+	return r
+}
+
 // near fails t unless when is within a few minutes of now (clocks of an
 // S3 server and the test may differ a little).
 func near(t *testing.T, what string, when time.Time) {
@@ -131,20 +150,8 @@ func testPutOpenRead(t *testing.T, s *blob.Store) {
 }
 
 func testRanges(t *testing.T, s *blob.Store) {
-	ctx := t.Context()
 	data := randomBytes(t, 10_000)
-	key := blob.KeyOf(data)
-	if err := s.Put(ctx, key, data); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Open(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if r.Size() != int64(len(data)) {
-		t.Fatalf("Size() = %d, want %d", r.Size(), len(data))
-	}
+	r := putOpen(t, s, data)
 	near(t, "reader mod time", r.ModTime())
 	steps := []struct {
 		offset int64
@@ -375,26 +382,14 @@ func testConcurrentPuts(t *testing.T, s *blob.Store) {
 }
 
 func testLarge(t *testing.T, s *blob.Store) {
-	ctx := t.Context()
 	// Over the S3 uploader's 8 MiB part size, so it goes up in parts.
 	data := randomBytes(t, 13<<20+12345)
-	key := blob.KeyOf(data)
-	if err := s.Put(ctx, key, data); err != nil {
-		t.Fatalf("put %d bytes: %v", len(data), err)
-	}
-	r, err := s.Open(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if r.Size() != int64(len(data)) {
-		t.Errorf("Size() = %d, want %d", r.Size(), len(data))
-	}
+	r := putOpen(t, s, data)
 	h := sha512.New()
 	if _, err := io.Copy(h, r); err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	if got := blob.Key([64]byte(h.Sum(nil))); got != key {
+	if got, key := blob.Key([64]byte(h.Sum(nil))), blob.KeyOf(data); got != key {
 		t.Fatalf("read back content with address %s, want %s", got, key)
 	}
 	tail := make([]byte, 1000)

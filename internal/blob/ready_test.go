@@ -8,6 +8,20 @@ import (
 	"testing"
 )
 
+// assertPings checks that Ping on s, described by what, answers nil, and
+// an error once its context is cancelled.
+func assertPings(t *testing.T, s *Store, what string) {
+	t.Helper()
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping on %s = %v, want nil", what, err)
+	}
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.Ping(cancelled); err == nil {
+		t.Error("Ping with a cancelled context = nil, want an error")
+	}
+}
+
 func TestPingFolder(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "tarballs")
@@ -24,14 +38,7 @@ func TestPingFolder(t *testing.T) {
 	if err := s.Put(ctx, KeyOf(data), data); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("Ping on a store holding a blob = %v, want nil", err)
-	}
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := s.Ping(cancelled); err == nil {
-		t.Error("Ping with a cancelled context = nil, want an error")
-	}
+	assertPings(t, s, "a store holding a blob")
 	if os.Geteuid() != 0 { // root reads anything
 		if err := os.Chmod(dir, 0o000); err != nil {
 			t.Fatal(err)
@@ -79,14 +86,7 @@ func TestPingBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("Ping on an open bucket = %v, want nil", err)
-	}
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := s.Ping(cancelled); err == nil {
-		t.Error("Ping with a cancelled context = nil, want an error")
-	}
+	assertPings(t, s, "an open bucket")
 
 	// A store over a bucket that does not exist (opened without the check
 	// that OpenLocation makes, as if it were removed after the start).

@@ -32,27 +32,12 @@ func (s *sendfileSpy) ReadFrom(src io.Reader) (int64, error) {
 // syscall.Conn: the source net's sendfile(2) path takes (net/sendfile.go).
 // docs/benchmarks.md shows the sendfile calls themselves, with strace.
 func TestFolderBlobSendfile(t *testing.T) {
-	s, err := blob.OpenFolder(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := randomBytes(t, 3<<20+17)
-	key := blob.KeyOf(data)
-	if err := s.Put(t.Context(), key, data); err != nil {
-		t.Fatal(err)
-	}
 	var spy *sendfileSpy
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		br, err := s.Open(r.Context(), key)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		defer br.Close()
+	url := serveFolderBlob(t, data, func(w http.ResponseWriter, br blob.Reader) (http.ResponseWriter, io.ReadSeeker) {
 		spy = &sendfileSpy{ResponseWriter: w}
-		http.ServeContent(spy, r, "", br.ModTime(), br)
-	}))
-	defer srv.Close()
+		return spy, br
+	})
 
 	for _, c := range []struct {
 		rng  string
@@ -62,7 +47,7 @@ func TestFolderBlobSendfile(t *testing.T) {
 		{"bytes=1000-", data[1000:]},
 		{fmt.Sprintf("bytes=%d-%d", 1<<20, 2<<20), data[1<<20 : 2<<20+1]},
 	} {
-		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req, _ := http.NewRequest("GET", url, nil)
 		if c.rng != "" {
 			req.Header.Set("Range", c.rng)
 		}
@@ -92,37 +77,21 @@ type hidden struct{ blob.Reader }
 // with http.ServeContent: "sendfile" as the store opens it, "copy" through
 // a wrapper that hides its file, so net/http copies it with read and write.
 func BenchmarkServeFolderBlob(b *testing.B) {
-	s, err := blob.OpenFolder(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
 	data := make([]byte, 8<<20)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	key := blob.KeyOf(data)
-	if err := s.Put(b.Context(), key, data); err != nil {
-		b.Fatal(err)
-	}
 	for _, mode := range []string{"sendfile", "copy"} {
 		b.Run(mode, func(b *testing.B) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				br, err := s.Open(r.Context(), key)
-				if err != nil {
-					http.Error(w, err.Error(), http.StatusInternalServerError)
-					return
-				}
-				defer br.Close()
-				var content io.ReadSeeker = br
+			url := serveFolderBlob(b, data, func(w http.ResponseWriter, br blob.Reader) (http.ResponseWriter, io.ReadSeeker) {
 				if mode == "copy" {
-					content = hidden{br}
+					return w, hidden{br}
 				}
-				http.ServeContent(w, r, "", br.ModTime(), content)
-			}))
-			defer srv.Close()
+				return w, br
+			})
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				res, err := http.Get(srv.URL)
+				res, err := http.Get(url)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -134,4 +103,32 @@ func BenchmarkServeFolderBlob(b *testing.B) {
 			}
 		})
 	}
+}
+
+// serveFolderBlob puts data into a fresh folder store and serves it, until
+// the test ends, at the URL it returns: every request opens the blob and
+// answers with http.ServeContent, handing it what wrap makes of the response
+// writer and the open blob.
+func serveFolderBlob(tb testing.TB, data []byte, wrap func(http.ResponseWriter, blob.Reader) (http.ResponseWriter, io.ReadSeeker)) string {
+	tb.Helper()
+	s, err := blob.OpenFolder(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key := blob.KeyOf(data)
+	if err := s.Put(tb.Context(), key, data); err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		br, err := s.Open(r.Context(), key)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer br.Close()
+		w, content := wrap(w, br)
+		http.ServeContent(w, r, "", br.ModTime(), content)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv.URL
 }
