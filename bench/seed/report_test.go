@@ -54,7 +54,7 @@ func sampleResults() *Results {
 
 func TestRenderTable(t *testing.T) {
 	out := Render(sampleResults())
-	for _, want := range []string{
+	assertReportHas(t, out,
 		"Last run: 2026-05-01 12:30 UTC, on 2 × AMD EPYC, 24.0 GiB memory, Linux 6.1.0.",
 		"Versions: gatehouse v1.2.3, Verdaccio 6.10.4 on Node v24.22.3.",
 		"- install dependencies: 200\n",
@@ -67,11 +67,7 @@ func TestRenderTable(t *testing.T) {
 		"| `npm ci`, 200 dependencies, cold cache: mean s | 4.00 ± 0.10 | 5.00 ± 0.20 | – | 0.80× | – |",
 		"| publish (300 × 10240 B): p99 latency, ms | 3.00 | 12.0 | – | 0.25× | – |",
 		"| seeding: publishes/s, 4 packages at a time | 50.0 | – | – | – | – |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "full packument") {
 		t.Error("a scenario without results has rows")
 	}
@@ -82,7 +78,7 @@ func TestRenderTable(t *testing.T) {
 
 func TestRenderTargets(t *testing.T) {
 	out := Render(sampleResults())
-	for _, want := range []string{
+	assertReportHas(t, out,
 		"| authenticated abbreviated packument: ≥ 20× Verdaccio's requests/s | 21.0× | yes |",
 		"| authenticated abbreviated packument: ≥ ½ nginx's requests/s | 0.60× | yes |",
 		"| authenticated tarball: ≥ 20× Verdaccio's requests/s | 10.0× | no |",
@@ -90,11 +86,7 @@ func TestRenderTargets(t *testing.T) {
 		"| gatehouse p99 latency < 10 ms (every scenario) | abbreviated packument 4.00, tarball 12.5, 404 1.00 ms | no |",
 		"| gatehouse memory < 100 MB | peak 45.0 MB | yes |",
 		"| `npm ci` at least as fast as from Verdaccio | 4.00 s vs 5.00 s (0.80×) | yes |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q\n%s", want, out)
-		}
-	}
+	)
 	empty := Render(&Results{Load: map[string]map[string]*LoadResult{}})
 	if !strings.Contains(empty, "| gatehouse memory < 100 MB | – | not measured |") {
 		t.Errorf("an empty run should say not measured:\n%s", empty)
@@ -107,15 +99,11 @@ func TestRenderAnomalies(t *testing.T) {
 	r.Load["tarball"]["nginx"].Wrk.SocketErrors, r.Load["tarball"]["nginx"].Wrk.Timeouts = 5, 2
 	r.Load["notfound"]["gatehouse"].Wrk.Non2xx = 10
 	out := Render(r)
-	for _, want := range []string{
+	assertReportHas(t, out,
 		"- Verdaccio, abbreviated packument: 7 of 20000 answers were not 2xx/3xx",
 		"- nginx, tarball: 5 socket errors (2 timeouts)",
 		"- gatehouse, 404: 499990 of 500000 answers were 2xx/3xx, not 404",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q\n%s", want, out)
-		}
-	}
+	)
 }
 
 func TestThousands(t *testing.T) {
@@ -252,5 +240,15 @@ func write(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// assertReportHas checks that the report out holds each of wants.
+func assertReportHas(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
 	}
 }
