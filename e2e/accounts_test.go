@@ -1,16 +1,11 @@
 package e2e
 
 import (
-	"context"
-	"errors"
-	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
-	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // prompt is one question an interactive CLI asks and the line to answer.
@@ -23,71 +18,11 @@ type prompt struct {
 // order, and returns everything it printed and its exit status.
 func (c *npmClient) runInteractive(dir string, prompts []prompt, args ...string) (string, int) {
 	c.t.Helper()
-	if dir == "" {
-		dir = c.t.TempDir()
+	steps := make([]step, len(prompts))
+	for i, p := range prompts {
+		steps[i] = answerLine(regexp.QuoteMeta(p.match), p.answer)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	cmd := c.command(ctx, dir, args...)
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 50, Cols: 200})
-	if err != nil {
-		c.t.Fatalf("start %s on a pseudo-terminal: %v", strings.Join(args, " "), err)
-	}
-	defer tty.Close()
-
-	out := &testkit.SyncBuffer{}
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		// Reading ends with EIO once the child and its terminal are gone.
-		_, _ = io.Copy(out, tty)
-	}()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
-	label := c.tool.name + " " + strings.Join(args, " ")
-	seen := 0 // output already matched by earlier prompts
-	for _, p := range prompts {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			text := out.String()
-			if i := strings.Index(text[seen:], p.match); i >= 0 {
-				seen += i + len(p.match)
-				break
-			}
-			select {
-			case err := <-exited:
-				c.t.Fatalf("%s exited (%v) before asking %q; output:\n%s", label, err, p.match, out.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				c.t.Fatalf("%s never asked %q; output:\n%s", label, p.match, out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if _, err := tty.Write([]byte(p.answer + "\r")); err != nil {
-			c.t.Fatalf("answer %q: %v", p.match, err)
-		}
-	}
-	var waitErr error
-	select {
-	case waitErr = <-exited:
-	case <-ctx.Done():
-		c.t.Fatalf("%s did not finish; output:\n%s", label, out.String())
-	}
-	select {
-	case <-readDone:
-	case <-time.After(5 * time.Second):
-	}
-	code := 0
-	if waitErr != nil {
-		var exit interface{ ExitCode() int }
-		if !errors.As(waitErr, &exit) {
-			c.t.Fatalf("%s: %v", label, waitErr)
-		}
-		code = exit.ExitCode()
-	}
-	return out.String(), code
+	return c.drive(dir, true, steps, args...)
 }
 
 // loginPrompts answers npm's username and password questions.

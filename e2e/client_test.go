@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -193,8 +194,12 @@ func (c *npmClient) env() []string {
 	}, c.extraEnv...)
 }
 
-// command builds the exec.Cmd for args, run in dir.
+// command builds the exec.Cmd for args, run in dir (a fresh temp dir when
+// "").
 func (c *npmClient) command(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	if dir == "" {
+		dir = c.t.TempDir()
+	}
 	argv := append(append([]string{}, c.tool.argv[1:]...), args...)
 	cmd := exec.CommandContext(ctx, c.tool.argv[0], argv...)
 	cmd.Dir = dir
@@ -223,12 +228,16 @@ func (r cmdResult) String() string {
 // whatever the exit status.
 func (c *npmClient) run(dir string, args ...string) cmdResult {
 	c.t.Helper()
-	if dir == "" {
-		dir = c.t.TempDir()
-	}
+	return c.runWith(nil, dir, args...)
+}
+
+// runWith is run with stdin as the CLI's standard input (none when nil).
+func (c *npmClient) runWith(stdin io.Reader, dir string, args ...string) cmdResult {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := c.command(ctx, dir, args...)
+	cmd.Stdin = stdin
 	var stdout, stderr strings.Builder
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -50,29 +47,7 @@ type tokenObj struct {
 // reads the password for `npm token create` from a prompt).
 func (c *npmClient) runInput(stdin, dir string, args ...string) cmdResult {
 	c.t.Helper()
-	if dir == "" {
-		dir = c.t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	cmd := c.command(ctx, dir, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr strings.Builder
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	res := cmdResult{Args: append([]string{c.tool.name}, args...), Stdout: stdout.String(), Stderr: stderr.String()}
-	if err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			c.t.Fatalf("run %s: %v", strings.Join(res.Args, " "), err)
-		}
-		res.Code = exit.ExitCode()
-		if ctx.Err() != nil {
-			c.t.Fatalf("%s timed out after %v\n%s", strings.Join(res.Args, " "), commandTimeout, res)
-		}
-	}
-	return res
+	return c.runWith(strings.NewReader(stdin), dir, args...)
 }
 
 // createdToken returns the one whole token a `npm token create` printed.

@@ -310,22 +310,16 @@ func onOutput(pattern string, f func(m []string)) step {
 	return step{regexp.MustCompile(pattern), func(m []string) (string, bool) { f(m); return "", false }}
 }
 
-// stepTimeout bounds the wait for one step's output; driveTimeout the whole
-// command.
-const (
-	stepTimeout  = 30 * time.Second
-	driveTimeout = 90 * time.Second
-)
+// stepTimeout bounds the wait for one step's output of a driven command
+// (commandTimeout bounds the whole command).
+const stepTimeout = 30 * time.Second
 
 // drive runs the CLI with a person reacting to what it prints: on a
 // pseudo-terminal (tty) or with plain pipes and no input. It returns all the
 // output and the exit status.
 func (c *npmClient) drive(dir string, tty bool, steps []step, args ...string) (string, int) {
 	c.t.Helper()
-	if dir == "" {
-		dir = c.t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), driveTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := c.command(ctx, dir, args...)
 	label := c.tool.name + " " + strings.Join(args, " ")
@@ -400,7 +394,7 @@ func (c *npmClient) drive(dir string, tty bool, steps []step, args ...string) (s
 	select {
 	case waitErr = <-exited:
 	case <-ctx.Done():
-		c.t.Fatalf("%s did not finish within %v; output:\n%s", label, driveTimeout, out.String())
+		c.t.Fatalf("%s did not finish within %v; output:\n%s", label, commandTimeout, out.String())
 	}
 	select {
 	case <-copied:
