@@ -121,6 +121,17 @@ func decodeSecret(t *testing.T, s string) []byte {
 	return secret
 }
 
+// startWithTFA starts a server, signs name up and turns their 2FA on for
+// auth-and-writes. It returns the server, name's session token, their
+// authenticator and an npm 11 client logged in with the session.
+func startWithTFA(t *testing.T, name string) (*server, string, *authenticator, *npmClient) {
+	t.Helper()
+	srv := startServer(t)
+	session := srv.createUser(t, name)
+	auth := enableTFA(t, srv, name, session, "auth-and-writes")
+	return srv, session, auth, newClient(t, srv, npm11(t)).login(session)
+}
+
 // enableTFA turns on 2FA for name over HTTP, as npm profile enable-2fa does,
 // and returns the user's authenticator with its 10 recovery codes.
 func enableTFA(t *testing.T, srv *server, name, session, mode string) *authenticator {
@@ -504,10 +515,7 @@ func TestTwoFactorEnable(t *testing.T) {
 
 func TestTwoFactorPublishOTP(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	session := srv.createUser(t, "alice")
-	auth := enableTFA(t, srv, "alice", session, "auth-and-writes")
-	c := newClient(t, srv, npm11(t)).login(session)
+	srv, _, auth, c := startWithTFA(t, "alice")
 	const pkg = "tfa-publish"
 
 	// No OTP and no terminal to ask on: EOTP.
@@ -538,11 +546,8 @@ func TestTwoFactorPublishOTP(t *testing.T) {
 
 func TestTwoFactorTokenKinds(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	auth := enableTFA(t, srv, "alice", session, "auth-and-writes")
-	alice := newClient(t, srv, npm).login(session)
+	srv, session, auth, alice := startWithTFA(t, "alice")
+	npm := alice.tool
 	password := passwordOf("alice")
 
 	// Creating tokens needs an OTP once 2FA is on.
@@ -581,11 +586,8 @@ func TestTwoFactorTokenKinds(t *testing.T) {
 
 func TestTwoFactorPackageMFA(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	auth := enableTFA(t, srv, "alice", session, "auth-and-writes")
-	alice := newClient(t, srv, npm).login(session)
+	srv, session, auth, alice := startWithTFA(t, "alice")
+	npm := alice.tool
 	password := passwordOf("alice")
 	automation := newClient(t, srv, npm).login(createTokenHTTP(t, srv, session, auth.anyCode(t),
 		map[string]any{"password": password, "automation": true}))
@@ -678,10 +680,7 @@ func TestTwoFactorPasswordLogin(t *testing.T) {
 
 func TestTwoFactorDisable(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	session := srv.createUser(t, "erin")
-	auth := enableTFA(t, srv, "erin", session, "auth-and-writes")
-	c := newClient(t, srv, npm11(t)).login(session)
+	srv, session, auth, c := startWithTFA(t, "erin")
 	const pkg = "tfa-disable"
 
 	// A recovery code works once.
@@ -731,10 +730,7 @@ func assertLocked(t *testing.T, what string, res httpResult) {
 
 func TestOTPLockout(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	session := srv.createUser(t, "frank")
-	auth := enableTFA(t, srv, "frank", session, "auth-and-writes")
-	c := newClient(t, srv, npm11(t)).login(session)
+	srv, session, auth, c := startWithTFA(t, "frank")
 	const pkg = "tfa-lockout"
 
 	for i := 0; i < 5; i++ {

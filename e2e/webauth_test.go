@@ -158,10 +158,7 @@ func TestWebLogin(t *testing.T) {
 
 func TestTwoFactorWebOTP(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	session := srv.createUser(t, "alice")
-	auth := enableTFA(t, srv, "alice", session, "auth-and-writes")
-	c := newClient(t, srv, npm11(t)).login(session)
+	srv, session, auth, c := startWithTFA(t, "alice")
 	const pkg = "tfa-web"
 
 	// Without a terminal npm does not start the browser flow.
