@@ -8,9 +8,8 @@ import (
 
 func TestAudit(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	alice := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
+	srv, _, alice := startWithUser(t, "alice")
+	npm := alice.tool
 	alice.publishSpec(pkgSpec{Name: "e2e-leaf", Version: "1.0.0"})
 	alice.publishSpec(pkgSpec{Name: "e2e-audited", Version: "1.0.0", Deps: map[string]string{"e2e-leaf": "^1.0.0"}})
 

@@ -86,6 +86,22 @@ func newClient(t *testing.T, srv *server, tl tool) *npmClient {
 	return newClientFor(t, srv.URL(), srv, tl)
 }
 
+// userClient signs name up on srv and returns a client of tl logged in
+// with the session token the server handed back.
+func userClient(t *testing.T, srv *server, tl tool, name string) *npmClient {
+	t.Helper()
+	return newClient(t, srv, tl).login(srv.createUser(t, name))
+}
+
+// startWithUser starts a server and signs name up. It returns the server,
+// name's session token and an npm 11 client logged in with it.
+func startWithUser(t *testing.T, name string) (*server, string, *npmClient) {
+	t.Helper()
+	srv := startServer(t)
+	session := srv.createUser(t, name)
+	return srv, session, newClient(t, srv, npm11(t)).login(session)
+}
+
 // newClientFor makes an anonymous client whose registry is registryURL, which
 // may be another name of srv (such as its --url).
 func newClientFor(t *testing.T, registryURL string, srv *server, tl tool) *npmClient {

@@ -7,9 +7,8 @@ import (
 
 func TestDeprecate(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	c := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
+	srv, _, c := startWithUser(t, "alice")
+	npm := c.tool
 	anon := newClient(t, srv, npm)
 	const pkg, msg = "e2e-old", "use e2e-old@2 instead"
 
@@ -37,7 +36,7 @@ func TestDeprecate(t *testing.T) {
 	assertInstalled(t, project, pkg, "1.0.0")
 
 	// Others may not deprecate.
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
+	bob := userClient(t, srv, npm, "bob")
 	bob.mustFail("", []string{"E403"}, "deprecate", pkg+"@2.0.0", "bob was here")
 	if got := deprecated("2.0.0"); got != "" {
 		t.Errorf("bob's refused deprecation shows: %q", got)

@@ -10,10 +10,8 @@ import (
 // clean restart and a SIGKILL.
 func TestRestartAndCrash(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	token := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(token)
+	srv, token, alice := startWithUser(t, "alice")
+	npm := alice.tool
 	alice.publishSpec(pkgSpec{Name: "e2e-durable", Version: "1.0.0"})
 	alice.publishSpec(pkgSpec{Name: "@alice/durable", Version: "1.0.0"})
 

@@ -29,6 +29,14 @@ func createOrg(t *testing.T, srv *server, name, owner string) {
 	}
 }
 
+// startWithOrg is startWithUser for alice, who owns the organization acme.
+func startWithOrg(t *testing.T) (*server, string, *npmClient) {
+	t.Helper()
+	srv, session, alice := startWithUser(t, "alice")
+	createOrg(t, srv, "acme", "alice")
+	return srv, session, alice
+}
+
 // serverJSON GETs path with token, requires 200 and decodes the answer into v.
 func serverJSON(t *testing.T, srv *server, token, path string, v any) {
 	t.Helper()
@@ -172,17 +180,14 @@ func orgToken(t *testing.T, srv *server, session, user, perm string, bypass2FA b
 // manages its members and their roles with npm org.
 func TestOrgMembers(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(session)
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
-	carol := newClient(t, srv, npm).login(srv.createUser(t, "carol"))
+	srv, session, alice := startWithOrg(t)
+	npm := alice.tool
+	bob := userClient(t, srv, npm, "bob")
+	carol := userClient(t, srv, npm, "carol")
 	for _, name := range []string{"dave", "erin"} {
 		srv.createUser(t, name)
 	}
 
-	createOrg(t, srv, "acme", "alice")
 	res := alice.mustRun("", "org", "ls", "acme")
 	if got := strings.TrimSpace(res.Stdout); got != "alice - owner" {
 		t.Errorf("npm org ls acme printed %q, want \"alice - owner\"", got)
@@ -278,14 +283,11 @@ func TestOrgMembers(t *testing.T) {
 // TestOrgTeams creates, fills, lists and destroys a team with npm team.
 func TestOrgTeams(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(session)
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
-	eve := newClient(t, srv, npm).login(srv.createUser(t, "eve"))
+	srv, session, alice := startWithOrg(t)
+	npm := alice.tool
+	bob := userClient(t, srv, npm, "bob")
+	eve := userClient(t, srv, npm, "eve")
 	srv.createUser(t, "carol")
-	createOrg(t, srv, "acme", "alice")
 	alice.mustRun("", "org", "set", "acme", "bob")
 	alice.mustRun("", "org", "set", "acme", "carol")
 
@@ -357,15 +359,12 @@ func TestOrgTeams(t *testing.T) {
 // package and takes it away again, and flips the package's visibility.
 func TestOrgAccess(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(session)
-	dave := newClient(t, srv, npm).login(srv.createUser(t, "dave"))
-	carol := newClient(t, srv, npm).login(srv.createUser(t, "carol"))
+	srv, session, alice := startWithOrg(t)
+	npm := alice.tool
+	dave := userClient(t, srv, npm, "dave")
+	carol := userClient(t, srv, npm, "carol")
 	anon := newClient(t, srv, npm)
 	const secret = "@acme/secret"
-	createOrg(t, srv, "acme", "alice")
 
 	alice.publishSpec(pkgSpec{Name: secret, Version: "1.0.0"})
 	assertVersions(t, srv, secret) // restricted: the anonymous GET sees nothing
@@ -517,13 +516,10 @@ func TestOrgAccess(t *testing.T) {
 // not theirs, and what a member's publish under the org's scope sets up.
 func TestOrgScopePublish(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	aliceSession := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(aliceSession)
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
-	eve := newClient(t, srv, npm).login(srv.createUser(t, "eve"))
-	createOrg(t, srv, "acme", "alice")
+	srv, aliceSession, alice := startWithOrg(t)
+	npm := alice.tool
+	bob := userClient(t, srv, npm, "bob")
+	eve := userClient(t, srv, npm, "eve")
 	alice.mustRun("", "org", "set", "acme", "bob")
 
 	absent := func(name string) {
@@ -565,14 +561,11 @@ func TestOrgScopePublish(t *testing.T) {
 // do: manage the organization within their user's role, never its packages.
 func TestOrgTokens(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(session)
+	srv, session, alice := startWithOrg(t)
+	npm := alice.tool
 	frankSession := srv.createUser(t, "frank")
 	srv.createUser(t, "gina")
 	const secret = "@acme/secret"
-	createOrg(t, srv, "acme", "alice")
 	alice.publishSpec(pkgSpec{Name: secret, Version: "1.0.0"})
 
 	t.Run("read-write", func(t *testing.T) {
@@ -664,10 +657,7 @@ func TestOrgTokens(t *testing.T) {
 // namespace for users and organizations.
 func TestOrgCreateRefusals(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(session)
+	srv, session, alice := startWithUser(t, "alice")
 	srv.createUser(t, "bob")
 
 	refused := func(want string, args ...string) {

@@ -27,10 +27,9 @@ func ownerNames(t *testing.T, c *npmClient, pkg string) []string {
 
 func TestOwners(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	alice := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
+	srv, _, alice := startWithUser(t, "alice")
+	npm := alice.tool
+	bob := userClient(t, srv, npm, "bob")
 	anon := newClient(t, srv, npm)
 	const pkg = "e2e-owned"
 

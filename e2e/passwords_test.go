@@ -42,7 +42,7 @@ func TestPasswordRules(t *testing.T) {
 	})
 
 	t.Run("npm profile set password", func(t *testing.T) {
-		c := newClient(t, srv, npm).login(srv.createUser(t, "pat"))
+		c := userClient(t, srv, npm, "pat")
 		out, code := c.runInteractive("", []prompt{
 			{"Current password:", passwordOf("pat")},
 			{"New password:", "too short"},

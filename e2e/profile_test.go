@@ -10,10 +10,7 @@ import (
 // typed at the prompts as a person would; the old password stops working.
 func TestProfileSetPassword(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	tok := srv.createUser(t, "pat")
-	c := newClient(t, srv, npm).login(tok)
+	srv, _, c := startWithUser(t, "pat")
 	newPassword := "a brand new password for pat"
 	out, code := c.runInteractive("", []prompt{
 		{"Current password:", passwordOf("pat")},

@@ -26,7 +26,7 @@ func TestPublishInstall(t *testing.T) {
 			t.Parallel()
 			tl := tc.tool(t)
 			srv := startServer(t)
-			publisher := newClient(t, srv, tl).login(srv.createUser(t, "alice"))
+			publisher := userClient(t, srv, tl, "alice")
 			if got := strings.TrimSpace(publisher.mustRun("", "--version").Stdout); !strings.HasPrefix(got, tc.version) {
 				t.Fatalf("%s --version = %q, want %s…", tc.name, got, tc.version)
 			}
@@ -113,7 +113,7 @@ func TestPnpmInstallsNpmPublished(t *testing.T) {
 	srv := startServer(t)
 	npm := npm11(t)
 	pnpm := pnpmTool(t)
-	publisher := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
+	publisher := userClient(t, srv, npm, "alice")
 	publisher.publishSpec(pkgSpec{Name: "e2e-base", Version: "1.0.0"})
 	publisher.publishSpec(pkgSpec{Name: "e2e-base", Version: "1.2.0"})
 	publisher.publishSpec(pkgSpec{Name: "@alice/top", Version: "0.1.0", Deps: map[string]string{"e2e-base": "~1.0.0"}},

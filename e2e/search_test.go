@@ -32,10 +32,9 @@ func search(t *testing.T, c *npmClient, words ...string) map[string]searchHit {
 
 func TestSearch(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	alice := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
+	srv, _, alice := startWithUser(t, "alice")
+	npm := alice.tool
+	bob := userClient(t, srv, npm, "bob")
 	anon := newClient(t, srv, npm)
 
 	const desc = "A frobnicating gizmo for end-to-end tests"

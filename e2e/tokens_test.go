@@ -635,10 +635,9 @@ func testGranularCLI(t *testing.T, npm tool) {
 // once alice is no longer an owner of pkg-c, her token for it stops working.
 func TestTokenLosesOwnership(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	alice := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
+	srv, _, alice := startWithUser(t, "alice")
+	npm := alice.tool
+	bob := userClient(t, srv, npm, "bob")
 	const pkg = "pkg-c"
 	alice.publishSpec(pkgSpec{Name: pkg, Version: "1.0.0"})
 	res := alice.mustRun("", "token", "create", "--name", "pkg-c", "--packages", pkg,
@@ -712,10 +711,8 @@ func TestTokenListPagination(t *testing.T) {
 // TestTokenAdminCommands runs `gatehouse token` next to a running server.
 func TestTokenAdminCommands(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	session := srv.createUser(t, "alice")
-	alice := newClient(t, srv, npm).login(session)
+	srv, session, alice := startWithUser(t, "alice")
+	npm := alice.tool
 	tok := createdToken(t, alice.mustRun("", "token", "create", "--name", "deploy", "--packages-all",
 		"--packages-and-scopes-permission", "read-only", "--password", passwordOf("alice")))
 	other := createdToken(t, alice.mustRun("", "token", "create", "--name", "other", "--packages-all",

@@ -126,10 +126,8 @@ func decodeSecret(t *testing.T, s string) []byte {
 // authenticator and an npm 11 client logged in with the session.
 func startWithTFA(t *testing.T, name string) (*server, string, *authenticator, *npmClient) {
 	t.Helper()
-	srv := startServer(t)
-	session := srv.createUser(t, name)
-	auth := enableTFA(t, srv, name, session, "auth-and-writes")
-	return srv, session, auth, newClient(t, srv, npm11(t)).login(session)
+	srv, session, c := startWithUser(t, name)
+	return srv, session, enableTFA(t, srv, name, session, "auth-and-writes"), c
 }
 
 // enableTFA turns on 2FA for name over HTTP, as npm profile enable-2fa does,

@@ -11,9 +11,8 @@ const republishRefused = "cannot publish over the previously published versions"
 
 func TestUnpublish(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	c := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
+	srv, _, c := startWithUser(t, "alice")
+	npm := c.tool
 	anon := newClient(t, srv, npm)
 	const pkg = "e2e-gone"
 
@@ -25,7 +24,7 @@ func TestUnpublish(t *testing.T) {
 	c.mustFail(makePackage(t, pkgSpec{Name: pkg, Version: "1.1.0"}), []string{republishRefused}, "publish")
 
 	// Others may not unpublish.
-	bob := newClient(t, srv, npm).login(srv.createUser(t, "bob"))
+	bob := userClient(t, srv, npm, "bob")
 	bob.mustFail("", []string{"E403"}, "unpublish", pkg+"@1.0.0")
 
 	// One version: the others stay and latest moves back.

@@ -10,9 +10,8 @@ import (
 
 func TestView(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	npm := npm11(t)
-	alice := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
+	srv, _, alice := startWithUser(t, "alice")
+	npm := alice.tool
 	anon := newClient(t, srv, npm)
 	const pkg, scoped = "e2e-viewed", "@alice/viewed"
 
@@ -148,7 +147,7 @@ func TestPublicURL(t *testing.T) {
 	srv := startServer(t, "--url", "http://localhost:{port}/")
 	npm := npm11(t)
 	public := "http://localhost:" + srv.Port() + "/"
-	alice := newClient(t, srv, npm).login(srv.createUser(t, "alice"))
+	alice := userClient(t, srv, npm, "alice")
 	alice.publishSpec(pkgSpec{Name: "e2e-linked", Version: "1.0.0"})
 
 	want := public + "e2e-linked/-/e2e-linked-1.0.0.tgz"
