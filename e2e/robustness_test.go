@@ -152,6 +152,23 @@ func rbSend(c *http.Client, method, url, token string, body io.Reader, length in
 	return resp.StatusCode, b, nil
 }
 
+// rbSendPublish publishes rel with c, as rbSend sends it.
+func rbSendPublish(c *http.Client, srv *server, token string, rel rbRelease) (int, []byte, error) {
+	body := rbPublishBody(rel)
+	return rbSend(c, http.MethodPut, srv.URL()+rbPackagePath(rel.name), token, bytes.NewReader(body), int64(len(body)))
+}
+
+// whenDone returns a channel that is closed once wg's goroutines have all
+// returned.
+func whenDone(wg *sync.WaitGroup) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
 // rbPublish publishes rel through the harness client.
 func rbPublish(t *testing.T, srv *server, token string, rel rbRelease) httpResult {
 	t.Helper()
@@ -367,21 +384,14 @@ func TestCrashKeepsAcknowledgedPublishes(t *testing.T) {
 					continue
 				}
 				o.rel, o.attempted = rel, true
-				body := rbPublishBody(rel)
-				o.status, o.body, o.err = rbSend(client, http.MethodPut, srv.URL()+rbPackagePath(name), token,
-					bytes.NewReader(body), int64(len(body)))
+				o.status, o.body, o.err = rbSendPublish(client, srv, token, rel)
 				if completed.Add(1) >= total*2/5 {
 					killOnce.Do(func() { close(killNow) })
 				}
 			}
 		}()
 	}
-	allDone := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(allDone)
-	}()
-
+	allDone := whenDone(&wg)
 	select {
 	case <-killNow:
 	case <-allDone:
@@ -767,18 +777,12 @@ func TestConcurrentVersionsAllLand(t *testing.T) {
 					continue
 				}
 				r.rel = rel
-				body := rbPublishBody(rel)
-				r.status, r.body, r.err = rbSend(client, http.MethodPut, srv.URL()+name, token,
-					bytes.NewReader(body), int64(len(body)))
+				r.status, r.body, r.err = rbSendPublish(client, srv, token, rel)
 			}
 		}()
 	}
 	close(start)
-	finished := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(finished)
-	}()
+	finished := whenDone(&wg)
 	select {
 	case <-finished:
 	case <-time.After(3 * time.Minute):
