@@ -25,6 +25,19 @@ func (b *browser) signUp(base, name, password string) {
 	)
 }
 
+// startSignedUpInBrowser starts a server and a browser and signs name up
+// on the website. It returns the server, the browser, the site's base URL
+// (without the trailing slash) and name's password.
+func startSignedUpInBrowser(t *testing.T, name string) (*server, *browser, string, string) {
+	t.Helper()
+	srv := startServer(t)
+	b := newBrowser(t)
+	base := strings.TrimSuffix(srv.URL(), "/")
+	password := "browser password for " + name
+	b.signUp(base, name, password)
+	return srv, b, base, password
+}
+
 // openAccessTokens follows the seed: "In the upper right corner of the page,
 // click your profile picture, then click Access Tokens."
 func (b *browser) openAccessTokens(base string) {
@@ -55,11 +68,7 @@ func (b *browser) generate(entry string) {
 // masked, Delete, and npm refused.
 func TestBrowserGranularTokenSeedFlow(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	b := newBrowser(t)
-	base := strings.TrimSuffix(srv.URL(), "/")
-	const password = "browser password for gina"
-	b.signUp(base, "gina", password)
+	srv, b, base, password := startSignedUpInBrowser(t, "gina")
 	b.openAccessTokens(base)
 	b.screenshot("access-tokens-empty")
 	b.generate("Granular Access Token")
@@ -135,11 +144,7 @@ func TestBrowserGranularTokenSeedFlow(t *testing.T) {
 // page; npm installs a private package with it but cannot publish.
 func TestBrowserClassicReadOnlyToken(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	b := newBrowser(t)
-	base := strings.TrimSuffix(srv.URL(), "/")
-	const password = "browser password for hank"
-	b.signUp(base, "hank", password)
+	srv, b, base, password := startSignedUpInBrowser(t, "hank")
 	// hank publishes a private package with a login session from npm.
 	res := srv.couchLogin(t, "hank", password)
 	var login struct{ Token string }
@@ -176,11 +181,7 @@ func TestBrowserClassicReadOnlyToken(t *testing.T) {
 // TestBrowserTwoFactor enables 2FA on the page and signs in with an OTP.
 func TestBrowserTwoFactor(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	b := newBrowser(t)
-	base := strings.TrimSuffix(srv.URL(), "/")
-	const password = "browser password for ivy"
-	b.signUp(base, "ivy", password)
+	_, b, base, password := startSignedUpInBrowser(t, "ivy")
 	b.run("open the two-factor page",
 		chromedp.Navigate(base+"/settings/ivy/2fa"),
 		chromedp.WaitVisible(`#mode-auth-only`, chromedp.ByQuery),
