@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // commandTimeout bounds one npm or pnpm invocation.
@@ -375,8 +377,8 @@ func makePackage(t *testing.T, spec pkgSpec) string {
 		manifest["dependencies"] = spec.Deps
 	}
 	writeJSONFile(t, filepath.Join(dir, "package.json"), manifest)
-	writeFile(t, filepath.Join(dir, "index.js"), indexJS(spec))
-	writeFile(t, filepath.Join(dir, "README.md"), fmt.Sprintf("# %s\n\n%s\n", spec.Name, desc))
+	testkit.WriteFile(t, filepath.Join(dir, "index.js"), indexJS(spec))
+	testkit.WriteFile(t, filepath.Join(dir, "README.md"), fmt.Sprintf("# %s\n\n%s\n", spec.Name, desc))
 	return dir
 }
 
@@ -408,23 +410,13 @@ func makeProject(t *testing.T, deps map[string]string) string {
 	return dir
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func writeJSONFile(t *testing.T, path string, v any) {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, string(b)+"\n")
+	testkit.WriteFile(t, path, string(b)+"\n")
 }
 
 // installedVersion reads node_modules/NAME/package.json in project and

@@ -77,7 +77,7 @@ func newPMClient(t *testing.T, srv *server, cc clientCase) *pmClient {
 	case kindYarn1:
 		// The registry comes from .yarnrc alone; .npmrc holds only tokens.
 		c.writeRC("")
-		writeFile(t, filepath.Join(c.home, ".yarnrc"),
+		testkit.WriteFile(t, filepath.Join(c.home, ".yarnrc"),
 			fmt.Sprintf("registry %q\ndisable-self-update-check true\n", srv.URL()))
 		// Run as root, yarn 1 takes /usr/local/share for the home folder
 		// (where `yarn login` would write) unless it is told that it runs
@@ -89,7 +89,7 @@ func newPMClient(t *testing.T, srv *server, cc clientCase) *pmClient {
 		// version younger than a day (minimumReleaseAge, in minutes), so
 		// what was published a moment ago would not install. pnpm 10
 		// reads neither.
-		writeFile(t, filepath.Join(c.home, ".config", "pnpm", "config.yaml"), fmt.Sprintf(
+		testkit.WriteFile(t, filepath.Join(c.home, ".config", "pnpm", "config.yaml"), fmt.Sprintf(
 			"minimumReleaseAge: 0\nstoreDir: %s\ncacheDir: %s\n",
 			filepath.Join(c.home, "pnpm-store"), filepath.Join(c.home, "pnpm-cache")))
 	case kindYarn4:
@@ -118,7 +118,7 @@ nodeLinker: node-modules
 // writeYarnrc writes yarn 4's $HOME/.yarnrc.yml with extra lines.
 func (c *pmClient) writeYarnrc(extra string) {
 	c.t.Helper()
-	writeFile(c.t, filepath.Join(c.home, ".yarnrc.yml"), yarnrcYML(c.url)+extra)
+	testkit.WriteFile(c.t, filepath.Join(c.home, ".yarnrc.yml"), yarnrcYML(c.url)+extra)
 }
 
 // useToken makes the client send token, written where its kind keeps a
@@ -158,10 +158,10 @@ func (c *pmClient) project(deps map[string]string) string {
 	dir := makeProject(c.t, deps)
 	if c.kind == kindYarn4 {
 		// The lockfile marks the project's root, so yarn never looks above it.
-		writeFile(c.t, filepath.Join(dir, "yarn.lock"), "")
+		testkit.WriteFile(c.t, filepath.Join(dir, "yarn.lock"), "")
 	}
 	if c.bunfig != "" {
-		writeFile(c.t, filepath.Join(dir, "bunfig.toml"), c.bunfig)
+		testkit.WriteFile(c.t, filepath.Join(dir, "bunfig.toml"), c.bunfig)
 	}
 	return dir
 }
@@ -195,11 +195,11 @@ func (c *pmClient) publishDir(dir string) cmdResult {
 		return c.run(dir, "publish", "--non-interactive")
 	case kindBun:
 		if c.bunfig != "" {
-			writeFile(c.t, filepath.Join(dir, "bunfig.toml"), c.bunfig)
+			testkit.WriteFile(c.t, filepath.Join(dir, "bunfig.toml"), c.bunfig)
 		}
 	case kindYarn4:
 		// yarn 4 publishes a workspace of an installed project.
-		writeFile(c.t, filepath.Join(dir, "yarn.lock"), "")
+		testkit.WriteFile(c.t, filepath.Join(dir, "yarn.lock"), "")
 		if res := c.run(dir, "install"); res.Code != 0 {
 			return res
 		}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 func TestStatusKB(t *testing.T) {
@@ -46,9 +48,9 @@ func TestDescendants(t *testing.T) {
 	root := t.TempDir()
 	// 10 is the server; 11 and 12 its workers; 13 a worker's child; 20 unrelated.
 	for pid, ppid := range map[int]int{10: 1, 11: 10, 12: 10, 13: 12, 20: 1} {
-		write(t, filepath.Join(root, strconv.Itoa(pid), "stat"), strconv.Itoa(pid)+" (p) S "+strconv.Itoa(ppid)+" 0 0")
+		testkit.WriteFile(t, filepath.Join(root, strconv.Itoa(pid), "stat"), strconv.Itoa(pid)+" (p) S "+strconv.Itoa(ppid)+" 0 0")
 	}
-	write(t, filepath.Join(root, "self", "stat"), "not a pid folder")
+	testkit.WriteFile(t, filepath.Join(root, "self", "stat"), "not a pid folder")
 	got, err := Descendants(root, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +66,8 @@ func TestDescendants(t *testing.T) {
 
 func TestSumStatus(t *testing.T) {
 	root := t.TempDir()
-	write(t, filepath.Join(root, "10", "status"), "VmRSS:\t 1000 kB\n")
-	write(t, filepath.Join(root, "11", "status"), "VmRSS:\t 500 kB\n")
+	testkit.WriteFile(t, filepath.Join(root, "10", "status"), "VmRSS:\t 1000 kB\n")
+	testkit.WriteFile(t, filepath.Join(root, "11", "status"), "VmRSS:\t 500 kB\n")
 	if got := sumStatus(root, []int{10, 11, 12}, "VmRSS"); got != 1500*1024 {
 		t.Errorf("sumStatus = %d", got)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // load makes a LoadResult with the given rate, p50/p99 in milliseconds and
@@ -154,9 +156,9 @@ func TestMachineParsing(t *testing.T) {
 		t.Errorf("CPUModel without model = %q", got)
 	}
 	dir := t.TempDir()
-	write(t, filepath.Join(dir, "cpuinfo"), cpuinfo)
-	write(t, filepath.Join(dir, "meminfo"), "MemTotal:       24634720 kB\nMemFree:        1 kB\n")
-	write(t, filepath.Join(dir, "sys/kernel/osrelease"), "6.1.0-18-amd64\n")
+	testkit.WriteFile(t, filepath.Join(dir, "cpuinfo"), cpuinfo)
+	testkit.WriteFile(t, filepath.Join(dir, "meminfo"), "MemTotal:       24634720 kB\nMemFree:        1 kB\n")
+	testkit.WriteFile(t, filepath.Join(dir, "sys/kernel/osrelease"), "6.1.0-18-amd64\n")
 	m := ReadMachine(dir)
 	if m.CPUModel != "AMD EPYC 7B13" || m.MemBytes != 24634720*1024 || m.Kernel != "6.1.0-18-amd64" || m.CPUs < 1 {
 		t.Errorf("machine %+v", m)
@@ -178,14 +180,14 @@ func TestParseKV(t *testing.T) {
 
 func TestLoadResults(t *testing.T) {
 	dir := t.TempDir()
-	write(t, filepath.Join(dir, "versions.txt"), "gatehouse: v9\n")
-	write(t, filepath.Join(dir, "settings.txt"), "install dependencies: 200\n")
-	write(t, filepath.Join(dir, "wrk-gatehouse-abbreviated.txt"), wrkOK)
-	write(t, filepath.Join(dir, "mem-gatehouse-abbreviated.json"), `{"peak_rss_bytes": 41000000, "method": "VmHWM"}`)
-	write(t, filepath.Join(dir, "wrk-verdaccio-notfound.txt"), wrkErrors)
-	write(t, filepath.Join(dir, "npm-gatehouse.json"), `{"results": [{"command": "npm ci", "mean": 3.5, "stddev": null, "times": [3.5]}]}`)
-	write(t, filepath.Join(dir, "publish-verdaccio.json"), `{"count": 300, "p50_ms": 2.5, "p99_ms": 9}`)
-	write(t, filepath.Join(dir, "seed-gatehouse.json"), `{"publishes": 2100, "publish_seconds": 30}`)
+	testkit.WriteFile(t, filepath.Join(dir, "versions.txt"), "gatehouse: v9\n")
+	testkit.WriteFile(t, filepath.Join(dir, "settings.txt"), "install dependencies: 200\n")
+	testkit.WriteFile(t, filepath.Join(dir, "wrk-gatehouse-abbreviated.txt"), wrkOK)
+	testkit.WriteFile(t, filepath.Join(dir, "mem-gatehouse-abbreviated.json"), `{"peak_rss_bytes": 41000000, "method": "VmHWM"}`)
+	testkit.WriteFile(t, filepath.Join(dir, "wrk-verdaccio-notfound.txt"), wrkErrors)
+	testkit.WriteFile(t, filepath.Join(dir, "npm-gatehouse.json"), `{"results": [{"command": "npm ci", "mean": 3.5, "stddev": null, "times": [3.5]}]}`)
+	testkit.WriteFile(t, filepath.Join(dir, "publish-verdaccio.json"), `{"count": 300, "p50_ms": 2.5, "p99_ms": 9}`)
+	testkit.WriteFile(t, filepath.Join(dir, "seed-gatehouse.json"), `{"publishes": 2100, "publish_seconds": 30}`)
 	r, err := LoadResults(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +209,7 @@ func TestLoadResults(t *testing.T) {
 		t.Fatalf("versions %v settings %v", r.Versions, r.Settings)
 	}
 
-	write(t, filepath.Join(dir, "wrk-nginx-full.txt"), "garbage\n")
+	testkit.WriteFile(t, filepath.Join(dir, "wrk-nginx-full.txt"), "garbage\n")
 	if _, err := LoadResults(dir); err == nil || !strings.Contains(err.Error(), "nginx full") {
 		t.Errorf("unreadable wrk output: %v", err)
 	}
@@ -215,9 +217,9 @@ func TestLoadResults(t *testing.T) {
 
 func TestReportCommandWritesDocs(t *testing.T) {
 	dir := t.TempDir()
-	write(t, filepath.Join(dir, "wrk-gatehouse-abbreviated.txt"), wrkOK)
+	testkit.WriteFile(t, filepath.Join(dir, "wrk-gatehouse-abbreviated.txt"), wrkOK)
 	docs := filepath.Join(dir, "benchmarks.md")
-	write(t, docs, "# Benchmarks\n\nKeep me.\n")
+	testkit.WriteFile(t, docs, "# Benchmarks\n\nKeep me.\n")
 	var out, errs strings.Builder
 	if code := run(t.Context(), []string{"report", "-results", dir, "-docs", docs}, &out, &errs); code != 0 {
 		t.Fatalf("report: %d %s", code, errs.String())
@@ -230,16 +232,6 @@ func TestReportCommandWritesDocs(t *testing.T) {
 	if !strings.HasPrefix(doc, "# Benchmarks\n\nKeep me.\n") || !strings.Contains(doc, "| abbreviated packument: requests/s | 16,409 |") ||
 		!strings.Contains(doc, out.String()) {
 		t.Errorf("docs after report:\n%s", doc)
-	}
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

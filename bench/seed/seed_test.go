@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // fakeRegistry answers the requests seed sends, in process, and records
@@ -212,7 +214,7 @@ func TestPublishCommand(t *testing.T) {
 func TestSmallCommands(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "state.json")
-	write(t, file, `{"read_token": "npm_abc", "publishes": 42}`)
+	testkit.WriteFile(t, file, `{"read_token": "npm_abc", "publishes": 42}`)
 	var stdout, stderr strings.Builder
 	if code := run(t.Context(), []string{"field", file, "read_token"}, &stdout, &stderr); code != 0 || stdout.String() != "npm_abc\n" {
 		t.Errorf("field: %d %q %s", code, stdout.String(), stderr.String())

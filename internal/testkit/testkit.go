@@ -2,8 +2,9 @@
 // web, the benchmark's seeding) share: JSON requests and their answers (Do,
 // Send, Response, DecodeJSON), reading Prometheus metrics (Scrape,
 // ScrapeUntil, Metrics), npm package tarballs and publish documents
-// (Tarball, PackageTarball, PublishBody), throwaway HTTP servers (Serve)
-// and a buffer a server may log to while the test reads it (SyncBuffer).
+// (Tarball, PackageTarball, PublishBody), throwaway HTTP servers (Serve),
+// a buffer a server may log to while the test reads it (SyncBuffer), and
+// files written with the folders they need (WriteFile).
 // It imports no gatehouse package, so any package's tests may use it; only
 // tests import it. A whole gatehouse in process is servertest's.
 package testkit

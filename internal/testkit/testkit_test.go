@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -231,5 +233,21 @@ func TestSyncBuffer(t *testing.T) {
 	wg.Wait()
 	if got := strings.Count(b.String(), "a line\n"); got != 800 {
 		t.Errorf("%d lines, want 800", got)
+	}
+}
+
+// TestWriteFile writes into folders that do not exist yet, then over the
+// file it wrote.
+func TestWriteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "file.txt")
+	for _, content := range []string{"first\n", "second"} {
+		WriteFile(t, path, content)
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != content {
+			t.Errorf("read back %q, want %q", got, content)
+		}
 	}
 }
