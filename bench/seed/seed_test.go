@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,16 +99,24 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// runAgainst runs the command args[0] with -registry naming a server of
+// fake (up until the test ends) and the rest of args as its flags. It
+// returns the exit code and what the command printed.
+func runAgainst(t *testing.T, fake *fakeRegistry, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errs strings.Builder
+	args = append([]string{args[0], "-registry", testkit.Serve(t, fake)}, args[1:]...)
+	code = run(t.Context(), args, &out, &errs)
+	return code, out.String(), errs.String()
+}
+
 func TestSeedCommand(t *testing.T) {
 	fake := &fakeRegistry{versions: map[string][]string{}}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "state.json")
-	var stdout, stderr strings.Builder
-	code := run(t.Context(), []string{"seed", "-registry", srv.URL, "-packages", "6", "-versions", "3", "-hot-versions", "12",
-		"-readme-bytes", "1000", "-users", "2", "-tokens", "2", "-out", out}, &stdout, &stderr)
+	code, _, stderr := runAgainst(t, fake, "seed", "-packages", "6", "-versions", "3", "-hot-versions", "12",
+		"-readme-bytes", "1000", "-users", "2", "-tokens", "2", "-out", out)
 	if code != 0 {
-		t.Fatalf("seed: %d %s", code, stderr.String())
+		t.Fatalf("seed: %d %s", code, stderr)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
@@ -144,18 +151,15 @@ func TestSeedCommand(t *testing.T) {
 
 func TestSeedVerdaccioUsesLoginToken(t *testing.T) {
 	fake := &fakeRegistry{versions: map[string][]string{}}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	var stdout, stderr strings.Builder
-	code := run(t.Context(), []string{"seed", "-registry", srv.URL, "-kind", "verdaccio", "-packages", "2", "-versions", "1",
-		"-hot-versions", "0", "-users", "1"}, &stdout, &stderr)
+	code, stdout, stderr := runAgainst(t, fake, "seed", "-kind", "verdaccio", "-packages", "2", "-versions", "1",
+		"-hot-versions", "0", "-users", "1")
 	if code != 0 {
-		t.Fatalf("seed: %d %s", code, stderr.String())
+		t.Fatalf("seed: %d %s", code, stderr)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	var st State
-	if err := json.Unmarshal([]byte(stdout.String()), &st); err != nil {
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.ReadToken != "session-bench" || st.Tokens != 0 || len(fake.tokens) != 0 || st.Publishes != 2 {
@@ -165,12 +169,9 @@ func TestSeedVerdaccioUsesLoginToken(t *testing.T) {
 
 func TestSeedStopsAtAFailedPublish(t *testing.T) {
 	fake := &fakeRegistry{versions: map[string][]string{}, failAt: 5}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	var stdout, stderr strings.Builder
-	code := run(t.Context(), []string{"seed", "-registry", srv.URL, "-packages", "10", "-versions", "3", "-users", "0"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "status 403") {
-		t.Fatalf("seed: %d %s", code, stderr.String())
+	code, _, stderr := runAgainst(t, fake, "seed", "-packages", "10", "-versions", "3", "-users", "0")
+	if code != 1 || !strings.Contains(stderr, "status 403") {
+		t.Fatalf("seed: %d %s", code, stderr)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
@@ -183,14 +184,11 @@ func TestSeedStopsAtAFailedPublish(t *testing.T) {
 
 func TestPublishCommand(t *testing.T) {
 	fake := &fakeRegistry{versions: map[string][]string{}}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "publish.json")
-	var stdout, stderr strings.Builder
-	code := run(t.Context(), []string{"publish", "-registry", srv.URL, "-token", "session-bench", "-count", "9",
-		"-packages", "3", "-size", "4096", "-out", out}, &stdout, &stderr)
+	code, _, stderr := runAgainst(t, fake, "publish", "-token", "session-bench", "-count", "9",
+		"-packages", "3", "-size", "4096", "-out", out)
 	if code != 0 {
-		t.Fatalf("publish: %d %s", code, stderr.String())
+		t.Fatalf("publish: %d %s", code, stderr)
 	}
 	var res PublishResult
 	if ok, err := readJSON(out, &res); !ok || err != nil {
@@ -205,8 +203,7 @@ func TestPublishCommand(t *testing.T) {
 	if len(got) != 3 || got[2] != "1.0.2" {
 		t.Fatalf("pub-0002 versions %v", got)
 	}
-	code = run(t.Context(), []string{"publish", "-registry", srv.URL, "-token", "wrong", "-count", "2"}, &stdout, &stderr)
-	if code != 1 {
+	if code, _, _ := runAgainst(t, fake, "publish", "-token", "wrong", "-count", "2"); code != 1 {
 		t.Fatalf("a refused publish exited %d", code)
 	}
 }
