@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -50,14 +51,7 @@ func TestValidatePackageName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := ValidatePackageName(tt.name)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("ValidatePackageName(%q) = %v, want nil", tt.name, err)
-				}
-				return
-			}
-			wantInvalid(t, err, tt.wantErr)
+			wantValidation(t, fmt.Sprintf("ValidatePackageName(%q)", tt.name), ValidatePackageName(tt.name), tt.wantErr)
 		})
 	}
 }
@@ -198,14 +192,7 @@ func TestValidateTag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.tag, func(t *testing.T) {
-			err := ValidateTag(tt.tag)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("ValidateTag(%q) = %v, want nil", tt.tag, err)
-				}
-				return
-			}
-			wantInvalid(t, err, tt.wantErr)
+			wantValidation(t, fmt.Sprintf("ValidateTag(%q)", tt.tag), ValidateTag(tt.tag), tt.wantErr)
 		})
 	}
 }
@@ -275,16 +262,23 @@ func TestValidateLegacyPackageName(t *testing.T) {
 			if newErr := ValidatePackageName(tt.name); (newErr == nil) != tt.forNew {
 				t.Errorf("ValidatePackageName(%q) = %v, want valid %v", tt.name, newErr, tt.forNew)
 			}
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("ValidateLegacyPackageName(%q) = %v, want nil", tt.name, err)
-				}
-				return
-			}
-			wantInvalid(t, err, tt.wantErr)
-			if strings.Contains(err.Error(), "can no longer") {
+			wantValidation(t, fmt.Sprintf("ValidateLegacyPackageName(%q)", tt.name), err, tt.wantErr)
+			if err != nil && strings.Contains(err.Error(), "can no longer") {
 				t.Errorf("ValidateLegacyPackageName(%q) = %v names a rule for new packages only", tt.name, err)
 			}
 		})
 	}
+}
+
+// wantValidation checks err, what call answered: nil when wantErr is "",
+// otherwise an Invalid error whose message contains wantErr.
+func wantValidation(t *testing.T, call string, err error, wantErr string) {
+	t.Helper()
+	if wantErr == "" {
+		if err != nil {
+			t.Fatalf("%s = %v, want nil", call, err)
+		}
+		return
+	}
+	wantInvalid(t, err, wantErr)
 }
