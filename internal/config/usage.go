@@ -23,6 +23,8 @@ func writeUsage(w io.Writer, all []setting) {
 		b.WriteString(wrap(s.help))
 		fmt.Fprintf(&b, "        Default: %s. Env: %s. File key: %s.\n", s.show(def), s.env, s.key)
 	}
+	b.WriteString("\nUplinks in the config file:\n")
+	b.WriteString(wrap(uplinksHelp()))
 	b.WriteString("\nPrecedence:\n")
 	b.WriteString(wrap("Each setting is taken from the first place that gives it: a command-line flag, " +
 		"then a GATEHOUSE_* environment variable (an empty one counts as unset), then the config file " +
