@@ -133,10 +133,17 @@ func VerifyTarball(data []byte, want TarballCheck) (Digest, error) {
 	return d, nil
 }
 
+// attachedTarball is what the checks of a publish call its tarball.
+const attachedTarball = "the attached tarball"
+
 // checkShasum compares the declared hex SHA-1 with the computed one.
-func checkShasum(declared, got string) error {
+func checkShasum(declared, got string) error { return checkShasumOf(declared, got, attachedTarball) }
+
+// checkShasumOf compares the declared hex SHA-1 of subject, the tarball
+// checked, with the computed one.
+func checkShasumOf(declared, got, subject string) error {
 	if declared == "" {
-		return fault.Invalidf("dist.shasum is required for the attached tarball")
+		return fault.Invalidf("dist.shasum is required for %s", subject)
 	}
 	if len(declared) != 2*sha1.Size {
 		return fault.Invalidf("dist.shasum %s is not a hex SHA-1", quoteClipped(declared))
@@ -145,7 +152,7 @@ func checkShasum(declared, got string) error {
 		return fault.Invalidf("dist.shasum %s is not a hex SHA-1", quoteClipped(declared))
 	}
 	if !strings.EqualFold(declared, got) {
-		return fault.Invalidf("shasum mismatch for the attached tarball: expected %s, got %s", declared, got)
+		return fault.Invalidf("shasum mismatch for %s: expected %s, got %s", subject, declared, got)
 	}
 	return nil
 }
@@ -170,8 +177,18 @@ func newSRIHash(algo string) hash.Hash {
 // them; tokens of algorithms gatehouse does not know are ignored. For each
 // known algorithm present, at least one of its hashes must match.
 func checkIntegrity(declared string, data []byte) error {
+	return checkIntegrityOf(declared, attachedTarball, func(algo string) []byte {
+		h := newSRIHash(algo)
+		h.Write(data)
+		return h.Sum(nil)
+	})
+}
+
+// checkIntegrityOf is checkIntegrity for subject, the tarball checked,
+// whose digest by each SRI algorithm sum returns.
+func checkIntegrityOf(declared, subject string, sum func(algo string) []byte) error {
 	if strings.TrimSpace(declared) == "" {
-		return fault.Invalidf("dist.integrity is required for the attached tarball")
+		return fault.Invalidf("dist.integrity is required for %s", subject)
 	}
 	claimed := make(map[string][]string)
 	for _, token := range strings.Fields(declared) {
@@ -189,16 +206,14 @@ func checkIntegrity(declared string, data []byte) error {
 			continue
 		}
 		checked = true
-		h := newSRIHash(algo)
-		h.Write(data)
-		sum := h.Sum(nil)
-		if !anyDigestMatches(digests, sum) {
+		got := sum(algo)
+		if !anyDigestMatches(digests, got) {
 			expected := make([]string, len(digests))
 			for i, dg := range digests {
 				expected[i] = algo + "-" + clip(dg)
 			}
-			return fault.Invalidf("integrity mismatch for the attached tarball: expected %s, got %s-%s",
-				strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(sum))
+			return fault.Invalidf("integrity mismatch for %s: expected %s, got %s-%s",
+				subject, strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(got))
 		}
 	}
 	if !checked {
