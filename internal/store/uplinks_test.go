@@ -67,6 +67,11 @@ func testUplinks(t *testing.T, b backend) {
 	if got, err := q.UplinkTarball(ctx, "express", "4.18.2"); err != nil || got != tgz {
 		t.Fatalf("cached tarball = %+v, %v; want %+v", got, err, tgz)
 	}
+	// gc keeps a cached tarball's blob.
+	if refs, err := q.ReferencedBlobs(ctx, []string{"sha512/ab/cdef", "sha512/ab/none"}); err != nil ||
+		!refs["sha512/ab/cdef"] || refs["sha512/ab/none"] {
+		t.Fatalf("ReferencedBlobs with a cached tarball = %v, %v", refs, err)
+	}
 	must(t, q.SaveUplinkTarball(ctx, UplinkTarball{Name: "express", Version: "4.18.3", Uplink: "npmjs",
 		BlobKey: "sha512/ab/0000", Size: 1, FetchedAt: 1}))
 	must(t, q.DeleteUplinkTarball(ctx, "express", "4.18.3"))
