@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/blob/blobtest"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -357,4 +360,43 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestUplinkOnEachBlobStore streams proxied tarballs into a folder and an
+// S3-compatible bucket: a verified one is kept under its content address
+// and then served locally (ranges, ETag); a mismatching one leaves no blob.
+func TestUplinkOnEachBlobStore(t *testing.T) {
+	blobtest.Each(t, func(t *testing.T, b blobtest.Backend) {
+		up := startFake(t)
+		good := smallTarball(t, "kept", "1.0.0")
+		claimed, sent := smallTarball(t, "evil", "1.0.0"), smallTarball(t, "evil", "6.6.6")
+		up.serve("/kept", up.packument(t, "kept", fakeVersion{version: "1.0.0", tgz: good}))
+		up.serve("/kept/-/kept-1.0.0.tgz", good)
+		up.serve("/evil", up.packument(t, "evil", fakeVersion{version: "1.0.0", tgz: claimed}))
+		up.serve("/evil/-/evil-1.0.0.tgz", sent)
+		proxy := proxyTo(t, up.url, func(_ *uplink.Spec, c *config.Config) { c.Blobs = b.URL(t) })
+
+		if status, body, err := getTarball(t, proxy.url+"/kept/-/kept-1.0.0.tgz"); err != nil || status != 200 || !bytes.Equal(body, good) {
+			t.Fatalf("first fetch: %d, %d bytes, %v", status, len(body), err)
+		}
+		if ok, err := proxy.srv.blobs.Exists(t.Context(), blob.KeyOf(good)); err != nil || !ok {
+			t.Fatalf("the verified tarball is not in the blob store: %v, %v", ok, err)
+		}
+		res := proxy.do("GET", "/kept/-/kept-1.0.0.tgz", "", nil, "Range", "bytes=0-9")
+		if res.status != http.StatusPartialContent || !bytes.Equal(res.body, good[:10]) || res.header.Get("ETag") == "" {
+			t.Errorf("a range of the cached tarball: %d %q, ETag %q", res.status, res.body, res.header.Get("ETag"))
+		}
+
+		if status, body, err := getTarball(t, proxy.url+"/evil/-/evil-1.0.0.tgz"); err == nil && status == 200 && len(body) == len(sent) {
+			t.Fatal("the mismatching tarball was served whole")
+		}
+		for _, tgz := range [][]byte{claimed, sent} {
+			if ok, err := proxy.srv.blobs.Exists(t.Context(), blob.KeyOf(tgz)); err != nil || ok {
+				t.Errorf("after the refused tarball, the blob store holds %s: %v, %v", blob.KeyOf(tgz), ok, err)
+			}
+		}
+		if n := up.log.count("/kept/-/"); n != 1 {
+			t.Errorf("the kept tarball was fetched %d times, want 1", n)
+		}
+	})
 }
