@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
@@ -665,4 +666,44 @@ func TestUplinkRawJSON(t *testing.T) {
 			t.Errorf("the abbreviated packument lacks %s: %s", k, res.body)
 		}
 	}
+}
+
+// TestUplinkNodesOnPostgres: two nodes sharing a PostgreSQL database and a
+// blob store: a cold tarball asked of both at once is fetched at most once
+// per node, and a packument one node fetches anew reaches the other's
+// memory through LISTEN/NOTIFY.
+func TestUplinkNodesOnPostgres(t *testing.T) {
+	dbURL, _ := pgtest.NewDatabase(t, pgtest.AdminURL(t, "uplinks on PostgreSQL"), "gatehouse_uplinks") // dropped at the end
+	up := startUpstream(t)
+	up.publish("left-pad", "1.0.0")
+	want := up.do("GET", "/left-pad/-/left-pad-1.0.0.tgz", "", nil).body
+	a := proxyTo(t, up.url, func(s *uplink.Spec, c *config.Config) { c.Database = dbURL; s.MaxAge = time.Hour })
+	bcfg := configOf(a)
+	bcfg.Uplinks = []uplink.Spec{uplink.NewSpec("up", up.url)}
+	bcfg.Uplinks[0].MaxAge = 0
+	b := openRegistry(t, bcfg, quietLogger())
+
+	before := up.log.count("/left-pad/-/") // the test's own request above
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := []*testRegistry{a, b}[i%2]
+			res := testkit.Do(t, "GET", node.url+"/left-pad/-/left-pad-1.0.0.tgz", "", nil)
+			if res.Status != 200 || !bytes.Equal(res.Body, want) {
+				t.Errorf("node %d: %d, %d bytes", i%2, res.Status, len(res.Body))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := up.log.count("/left-pad/-/") - before; n < 1 || n > 2 {
+		t.Errorf("two nodes made %d upstream tarball requests, want one or two", n)
+	}
+	if v, _ := latestOf(t, a, "left-pad"); v != "1.0.0" {
+		t.Fatal(v)
+	}
+	up.publish("left-pad", "2.0.0")
+	waitFor(t, 5*time.Second, "the new version on node b", func() bool { v, _ := latestOf(t, b, "left-pad"); return v == "2.0.0" })
+	waitFor(t, 5*time.Second, "the new version on node a", func() bool { v, _ := latestOf(t, a, "left-pad"); return v == "2.0.0" })
 }
