@@ -192,11 +192,11 @@ func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name 
 	now := s.now()
 	k := proxyDocKey{name: name, abbreviated: abbreviated, base: base}
 	if d := x.mem.doc(k); d != nil && d.uplink == u.Name() && (d.until.IsZero() || now.Before(d.until)) {
-		s.obs.CacheLookup("packument", true)
+		s.obs.CacheLookup("uplink_packument", true)
 		x.revalidateIfStale(u, name, d.kind, d.fetchedAt)
 		return x.served(u, name, d, now), nil
 	}
-	s.obs.CacheLookup("packument", false)
+	s.obs.CacheLookup("uplink_packument", false)
 	gen := x.mem.generation()
 	kind := storedKind(u, abbreviated)
 	fd, err := x.stored(ctx, u, name, kind)

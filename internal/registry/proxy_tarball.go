@@ -43,7 +43,7 @@ func (s *Service) proxiedTarball(ctx context.Context, p *auth.Principal, name, f
 	now := s.now()
 	q := s.store.Q()
 	row, cached := x.mem.tarball(tarballKey{name, version})
-	s.obs.CacheLookup("packument", cached)
+	s.obs.CacheLookup("uplink_tarball", cached)
 	if !cached || row.Uplink != u.Name() {
 		gen := x.mem.generation()
 		r, err := q.UplinkTarball(ctx, name, version)
