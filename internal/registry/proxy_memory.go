@@ -17,9 +17,10 @@ import (
 // here or on another node (the change feed's UplinkChanged), and all of
 // them when changes may have been missed.
 type proxyMemory struct {
-	mu       sync.Mutex
-	docs     map[proxyDocKey]*proxyDoc
-	tarballs map[tarballKey]store.UplinkTarball
+	mu sync.Mutex
+	// names holds what is kept of each package, so that dropping one
+	// package costs what it holds, not what the whole cache holds.
+	names map[string]*proxyEntries
 	// misses holds until when an uplink's 404 for a name is believed.
 	misses map[string]time.Time
 	// failures holds the last failed revalidation of a packument.
@@ -32,6 +33,14 @@ type proxyMemory struct {
 	// under an older generation may predate the change that dropped it,
 	// so it is not kept.
 	gen uint64
+}
+
+// proxyEntries is what is kept of one package: its packuments as served
+// and its cached tarballs' records, and what they cost together.
+type proxyEntries struct {
+	docs     map[proxyDocKey]*proxyDoc
+	tarballs map[string]store.UplinkTarball // by version
+	cost     int
 }
 
 // proxyDocKey names a packument as served: a package, the kind asked for,
@@ -73,9 +82,19 @@ type failure struct {
 const proxyEntryOverhead = 256
 
 func newProxyMemory(maxBytes int) *proxyMemory {
-	return &proxyMemory{docs: map[proxyDocKey]*proxyDoc{}, tarballs: map[tarballKey]store.UplinkTarball{},
-		misses: map[string]time.Time{}, failures: map[storedKey]failure{}, refreshing: map[storedKey]bool{},
-		maxBytes: maxBytes}
+	return &proxyMemory{names: map[string]*proxyEntries{}, misses: map[string]time.Time{},
+		failures: map[storedKey]failure{}, refreshing: map[storedKey]bool{}, maxBytes: maxBytes}
+}
+
+// entries returns what is kept of name, made empty when nothing is. Called
+// with mu held.
+func (m *proxyMemory) entries(name string) *proxyEntries {
+	e := m.names[name]
+	if e == nil {
+		e = &proxyEntries{docs: map[proxyDocKey]*proxyDoc{}, tarballs: map[string]store.UplinkTarball{}}
+		m.names[name] = e
+	}
+	return e
 }
 
 func (m *proxyMemory) setBound(maxBytes int) {
@@ -87,7 +106,10 @@ func (m *proxyMemory) setBound(maxBytes int) {
 func (m *proxyMemory) doc(k proxyDocKey) *proxyDoc {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.docs[k]
+	if e := m.names[k.name]; e != nil {
+		return e.docs[k]
+	}
+	return nil
 }
 
 // generation is the generation to read the store under, for putDoc and
@@ -110,35 +132,47 @@ func (m *proxyMemory) putDoc(k proxyDocKey, d *proxyDoc, gen uint64) {
 	if gen != m.gen {
 		return
 	}
-	if old, ok := m.docs[k]; ok {
+	m.makeRoom(d.cost)
+	e := m.entries(k.name)
+	if old, ok := e.docs[k]; ok {
+		e.cost -= old.cost
 		m.bytes -= old.cost
 	}
-	m.makeRoom(d.cost)
-	m.docs[k] = d
+	e.docs[k] = d
+	e.cost += d.cost
 	m.bytes += d.cost
 }
 
 func (m *proxyMemory) tarball(k tarballKey) (store.UplinkTarball, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t, ok := m.tarballs[k]
-	return t, ok
+	if e := m.names[k.name]; e != nil {
+		t, ok := e.tarballs[k.version]
+		return t, ok
+	}
+	return store.UplinkTarball{}, false
 }
 
 // putTarball keeps t, read or written under generation gen, unless entries
 // were dropped since.
 func (m *proxyMemory) putTarball(t store.UplinkTarball, gen uint64) {
-	k := tarballKey{t.Name, t.Version}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if gen != m.gen {
 		return
 	}
-	if _, ok := m.tarballs[k]; !ok {
+	if e := m.names[t.Name]; e == nil || !hasTarball(e, t.Version) {
 		m.makeRoom(proxyEntryOverhead)
+		e = m.entries(t.Name)
+		e.cost += proxyEntryOverhead
 		m.bytes += proxyEntryOverhead
 	}
-	m.tarballs[k] = t
+	m.names[t.Name].tarballs[t.Version] = t
+}
+
+func hasTarball(e *proxyEntries, version string) bool {
+	_, ok := e.tarballs[version]
+	return ok
 }
 
 // missing reports whether an uplink's 404 for name is still believed at now.
@@ -178,11 +212,15 @@ func (m *proxyMemory) clearMiss(name string) {
 func (m *proxyMemory) touch(name, kind string, t time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, d := range m.docs {
-		if k.name == name && d.kind == kind {
+	e := m.names[name]
+	if e == nil {
+		return
+	}
+	for k, d := range e.docs {
+		if d.kind == kind {
 			fresh := *d // readers may hold d: it is never changed in place
 			fresh.fetchedAt = t
-			m.docs[k] = &fresh
+			e.docs[k] = &fresh
 		}
 	}
 }
@@ -237,17 +275,9 @@ func (m *proxyMemory) forget(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
-	for k, d := range m.docs {
-		if k.name == name {
-			delete(m.docs, k)
-			m.bytes -= d.cost
-		}
-	}
-	for k := range m.tarballs {
-		if k.name == name {
-			delete(m.tarballs, k)
-			m.bytes -= proxyEntryOverhead
-		}
+	if e := m.names[name]; e != nil {
+		m.bytes -= e.cost
+		delete(m.names, name)
 	}
 }
 
@@ -256,32 +286,24 @@ func (m *proxyMemory) forgetAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
-	clear(m.docs)
-	clear(m.tarballs)
+	clear(m.names)
 	m.bytes = 0
 }
 
-// makeRoom evicts arbitrary entries (Go's map order: random eviction, as
-// the document cache does) until size more bytes fit with an eighth of the
-// bound free. Called with mu held.
+// makeRoom evicts arbitrary packages' entries (Go's map order: random
+// eviction, as the document cache does) until size more bytes fit with an
+// eighth of the bound free. Called with mu held.
 func (m *proxyMemory) makeRoom(size int) {
 	if m.bytes+size <= m.maxBytes {
 		return
 	}
 	want := m.maxBytes - m.maxBytes/8 - size
-	for k, d := range m.docs {
+	for name, e := range m.names {
 		if m.bytes <= want {
 			return
 		}
-		delete(m.docs, k)
-		m.bytes -= d.cost
-	}
-	for k := range m.tarballs {
-		if m.bytes <= want {
-			return
-		}
-		delete(m.tarballs, k)
-		m.bytes -= proxyEntryOverhead
+		delete(m.names, name)
+		m.bytes -= e.cost
 	}
 }
 
