@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -281,6 +282,21 @@ func (m *proxyMemory) forget(name string) {
 	}
 }
 
+// forgetPrefix drops what is kept of every name starting with prefix (a
+// scope's, "@scope/"), going through every package kept: scopes become
+// local rarely.
+func (m *proxyMemory) forgetPrefix(prefix string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gen++
+	for name, e := range m.names {
+		if strings.HasPrefix(name, prefix) {
+			m.bytes -= e.cost
+			delete(m.names, name)
+		}
+	}
+}
+
 // forgetAll drops every packument and tarball record.
 func (m *proxyMemory) forgetAll() {
 	m.mu.Lock()
@@ -314,6 +330,8 @@ func (m *proxyMemory) follow(changes store.Changes) (cancel func()) {
 		switch {
 		case ch.Kind == store.AnyChange, ch.Kind == store.UplinkChanged && ch.Key == "":
 			m.forgetAll()
+		case ch.Kind == store.UplinkChanged && strings.HasPrefix(ch.Key, "@") && strings.HasSuffix(ch.Key, "/"):
+			m.forgetPrefix(ch.Key)
 		case ch.Kind == store.UplinkChanged:
 			m.forget(ch.Key)
 		}

@@ -329,7 +329,7 @@ func TestUplinkShield(t *testing.T) {
 	up.publish("internal-tool", "9.0.0")
 	up.publish("gone-tool", "9.0.0")
 	up.publish("@types/node", "9.0.0")
-	for name, tok := range map[string]string{"@acme/x": up.user("acme"), "@alice/secret": up.user("alice")} {
+	for name, tok := range map[string]string{"@acme/x": up.user("acme"), "@alice/secret": up.user("alice"), "@bob/tool": up.user("bob")} {
 		body := publishBody(t, name, "9.0.0", func(m map[string]any, _ *[]byte) { m["access"] = "public" })
 		if res := up.do("PUT", "/"+escape(name), tok, body); res.status != 201 {
 			t.Fatalf("publish %s upstream: %d %s", name, res.status, res.body)
@@ -371,15 +371,33 @@ func TestUplinkShield(t *testing.T) {
 	if res := proxy.do("GET", "/@types%2fnode/-/node-9.0.0.tgz", alice, nil); res.status != 200 {
 		t.Fatalf("@types/node's tarball: %d", res.status)
 	}
+	fresh := openRegistry(t, configOf(proxy), quietLogger()) // another node, which has it in memory too
+	if res := fresh.do("GET", "/@types%2fnode/-/node-9.0.0.tgz", alice, nil); res.status != 200 {
+		t.Fatalf("@types/node's tarball on another node: %d", res.status)
+	}
 	if _, err := proxy.srv.Orgs.Create(t.Context(), "types", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	fresh := openRegistry(t, configOf(proxy), quietLogger()) // a restarted node: nothing in memory
-	for _, path := range []string{"/@types%2fnode/-/node-9.0.0.tgz", "/@types%2fnode"} {
-		if res := fresh.do("GET", path, alice, nil); res.status != 404 {
-			t.Errorf("%s after @types became a local organization: %d", path, res.status)
+	// This node, and the other through the change feed, drop what they
+	// kept of the scope at once.
+	waitFor(t, 5*time.Second, "@types/node gone on the other node", func() bool {
+		return fresh.do("GET", "/@types%2fnode/-/node-9.0.0.tgz", alice, nil).status == 404
+	})
+	for _, node := range []*testRegistry{proxy, fresh} {
+		for _, path := range []string{"/@types%2fnode/-/node-9.0.0.tgz", "/@types%2fnode"} {
+			if res := node.do("GET", path, alice, nil); res.status != 404 {
+				t.Errorf("%s after @types became a local organization: %d", path, res.status)
+			}
 		}
 	}
+	// A new user's name is a scope too.
+	if res := proxy.do("GET", "/@bob%2ftool", "", nil); res.status != 200 {
+		t.Fatalf("@bob/tool from the uplink: %d", res.status)
+	}
+	proxy.user("bob")
+	waitFor(t, 5*time.Second, "@bob/tool gone once bob is a local user", func() bool {
+		return proxy.do("GET", "/@bob%2ftool", "", nil).status == 404
+	})
 }
 
 // configOf is the configuration tr was opened with, as far as the tests

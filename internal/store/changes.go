@@ -27,14 +27,22 @@ const (
 	// (its email); Key is the user's ID, or "" when any user may have changed.
 	UserChanged ChangeKind = "user"
 	// UplinkChanged is a change to what is cached of a package served from
-	// an uplink (a new document, a tarball dropped); Key is its name, or ""
-	// when any may have changed.
+	// an uplink (a new document, a tarball dropped); Key is its name,
+	// "@scope/" for every name of a scope (ScopeTaken), or "" when any may
+	// have changed.
 	UplinkChanged ChangeKind = "uplink"
 	// AnyChange means that changes may have been missed (the feed has just
 	// started, or lost its connection and got it back): anything kept in
 	// memory may be stale.
 	AnyChange ChangeKind = "any"
 )
+
+// ScopeTaken is the change of a scope that has just become local (a user
+// or an organization of that name was created): no name in it may be
+// served from an uplink any more, so whatever of it was cached goes.
+func ScopeTaken(scope string) Change {
+	return Change{Kind: UplinkChanged, Key: "@" + scope + "/"}
+}
 
 // counter is the name of the row of the counters table that kind bumps, ""
 // for AnyChange (which is never published).
