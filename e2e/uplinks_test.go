@@ -235,7 +235,7 @@ deny = [{ package = "uplink-leaf@1.2.0", reason = "a broken build, see ticket 42
 	time.Sleep(1100 * time.Millisecond)
 	mark = len(rec.all())
 	c.mustRun("", "view", "uplink-leaf", "versions", "--prefer-online")
-	waitUntil(t, 10*time.Second, "a 304 from the upstream for uplink-leaf", func() bool {
+	waitUntil(t, time.Minute, "a 304 from the upstream for uplink-leaf", func() bool {
 		for _, e := range rec.about(mark, "uplink-leaf") {
 			if e.path == "/uplink-leaf" && e.ifNoneMatch != "" && e.status == http.StatusNotModified {
 				return true
@@ -248,12 +248,12 @@ deny = [{ package = "uplink-leaf@1.2.0", reason = "a broken build, see ticket 42
 	publishHTTP(t, up.URL(), types, pkgSpec{Name: "uplink-leaf", Version: "1.2.0"})
 	publishHTTP(t, up.URL(), types, pkgSpec{Name: "uplink-app", Version: "1.0.1", Deps: map[string]string{"uplink-leaf": "^1.0.0"}})
 	published := len(rec.all())
-	waitUntil(t, 15*time.Second, "uplink-app 1.0.1 through the proxy", func() bool {
+	waitUntil(t, time.Minute, "uplink-app 1.0.1 through the proxy", func() bool {
 		return strings.Contains(c.mustRun("", "view", "uplink-app", "versions", "--json", "--prefer-online").Stdout, "1.0.1")
 	})
 	// uplink-leaf changed upstream too: once a read past its max age has
 	// had it revalidated (200, a new document), it is served as changed.
-	waitUntil(t, 15*time.Second, "the upstream's 200 for the changed uplink-leaf", func() bool {
+	waitUntil(t, time.Minute, "the upstream's 200 for the changed uplink-leaf", func() bool {
 		c.mustRun("", "view", "uplink-leaf", "versions", "--prefer-online")
 		for _, e := range rec.about(published, "uplink-leaf") {
 			if e.path == "/uplink-leaf" && e.status == http.StatusOK {
@@ -309,7 +309,7 @@ func TestUplinkBadSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startServer(t, "--uplink", "up=http://"+addr)
-	waitUntil(t, 10*time.Second, "log line about the unreachable uplink", func() bool {
+	waitUntil(t, 30*time.Second, "log line about the unreachable uplink", func() bool {
 		return strings.Contains(srv.Logs(), "uplink unreachable")
 	})
 	res := srv.do(t, "GET", "left-pad", "", nil)
