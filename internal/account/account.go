@@ -222,7 +222,15 @@ func (s *Service) CreateUser(ctx context.Context, who policy.Registrant, name, e
 	if err != nil {
 		return store.User{}, fmt.Errorf("hash password: %w", err)
 	}
-	u, err := s.store.Q().CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: hash})
+	var u store.User
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		var err error
+		if u, err = q.CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: hash}); err != nil {
+			return err
+		}
+		// The user's name is now a local scope: never served from an uplink.
+		return q.Publish(ctx, store.ScopeTaken(name))
+	})
 	if fault.Is(err, fault.Conflict) {
 		return store.User{}, fault.Conflictf("User %s already exists", name)
 	}

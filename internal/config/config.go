@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
 // Config is everything `gatehouse serve` can be told. Precedence, highest first:
@@ -97,6 +99,18 @@ type Config struct {
 	// Require2FA refuses writes and token creation to users without two-factor authentication
 	// (--require-2fa, GATEHOUSE_REQUIRE_2FA, require_2fa; true or false).
 	Require2FA bool
+	// Uplinks are the upstream registries proxied, in order: the first
+	// whose patterns match a name that is not local serves it (--uplink
+	// NAME=URL, repeatable; GATEHOUSE_UPLINK, NAME=URL,NAME=URL; uplinks, a
+	// list of NAME=URL strings or tables with every setting of an uplink).
+	Uplinks []uplink.Spec
+	// Offline keeps every uplink from being contacted: only what is cached
+	// is served (--offline, GATEHOUSE_OFFLINE, offline; true or false).
+	Offline bool
+	// PublishUplinkNames is "refuse" (a new unscoped package may not take
+	// a name an uplink has) or "allow" (--publish-uplink-names,
+	// GATEHOUSE_PUBLISH_UPLINK_NAMES, publish_uplink_names).
+	PublishUplinkNames string
 }
 
 // KeyPath is the file of the server key: KeyFile, or server.key in DataDir.
@@ -127,5 +141,7 @@ func Default() Config {
 		MemoryLimit:     256 << 20,
 
 		MaxWriteTokenDays: 90,
+
+		PublishUplinkNames: "refuse",
 	}
 }

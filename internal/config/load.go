@@ -50,7 +50,15 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.Usage = func() { writeUsage(fs.Output(), all) }
 	configPath := fs.String(configFlag, "", "")
 	values := make([]*string, len(all))
+	repeated := make([][]string, len(all))
 	for i, s := range all {
+		if s.repeat {
+			fs.Func(s.flag, "", func(v string) error {
+				repeated[i] = append(repeated[i], v)
+				return nil
+			})
+			continue
+		}
 		values[i] = fs.String(s.flag, "", "")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -91,7 +99,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		if !given[s.flag] {
 			continue
 		}
-		if err := s.set(&cfg, *values[i]); err != nil {
+		v := strings.Join(repeated[i], ",")
+		if !s.repeat {
+			v = *values[i]
+		}
+		if err := s.set(&cfg, v); err != nil {
 			return Config{}, fmt.Errorf("flag --%s: %w", s.flag, err)
 		}
 	}
@@ -147,9 +159,15 @@ func applyFile(cfg *Config, all []setting, path string) error {
 		if !ok {
 			continue
 		}
-		text, err := fileText(s, v)
-		if err == nil {
-			err = s.set(cfg, text)
+		var err error
+		if _, isString := v.(string); s.decode != nil && !isString {
+			err = s.decode(cfg, v)
+		} else {
+			var text string
+			text, err = fileText(s, v)
+			if err == nil {
+				err = s.set(cfg, text)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("config file %s: key %s: %w", path, s.key, err)

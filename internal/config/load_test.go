@@ -252,7 +252,8 @@ func TestLoadFileFormats(t *testing.T) {
 		MemoryLimit:     256 << 20,
 		CacheSize:       64 << 20,
 
-		MaxWriteTokenDays: 90,
+		MaxWriteTokenDays:  90,
+		PublishUplinkNames: "refuse",
 	}
 	const tomlText = `# gatehouse settings
 listen = "0.0.0.0:8080"

@@ -25,6 +25,9 @@ type setting struct {
 	numeric bool   // the config file may give the value as a number
 	list    bool   // the config file may give the value as a list of strings
 	boolean bool   // the config file may give the value as a boolean
+	// repeat lets the flag be given several times; the values are joined
+	// with commas for set, as the environment variable gives them.
+	repeat bool
 	// show formats the setting's value in c, for the defaults in --help.
 	show func(c Config) string
 	// set parses s and stores it into c. It only checks syntax;
@@ -32,10 +35,18 @@ type setting struct {
 	set func(c *Config, s string) error
 	// check reports what is wrong with the setting's value in c, if anything.
 	check func(c Config) error
+	// decode, when set, stores a config file value that is not a string
+	// (a list of tables) into c; a string still goes to set.
+	decode func(c *Config, v any) error
 }
 
 // settings lists every Config field in the order --help shows them.
 func settings() []setting {
+	return append(coreSettings(), uplinkSettings()...)
+}
+
+// coreSettings are the settings of the registry itself.
+func coreSettings() []setting {
 	return []setting{
 		{
 			flag: "listen", env: "GATEHOUSE_LISTEN", key: "listen", arg: "HOST:PORT",
@@ -234,7 +245,8 @@ func settings() []setting {
 		setting{
 			flag: "cache-size", env: "GATEHOUSE_CACHE_SIZE", key: "cache_size", arg: "SIZE",
 			help: "Bound on the in-memory cache of package documents (packuments as served), package rows and " +
-				"tarball locations. Reads of packages in it cost no database query; raise it, with memory_limit, " +
+				"tarball locations, and on the cache of the same for packages proxied from uplinks (each may hold " +
+				"this much). Reads of packages in it cost no database query; raise it, with memory_limit, " +
 				"when the packages read often do not fit (docs/benchmarks.md, scale). Plain bytes or a whole " +
 				"number with a unit, e.g. 256MiB; at least 1MiB.",
 			check: func(c Config) error {

@@ -27,6 +27,8 @@ func writeUsage(w io.Writer, all []setting) {
 	b.WriteString(wrap("The server key itself, 64 hexadecimal digits or 32 bytes in base64, instead of the file " +
 		"--key-file names: for a key kept in a secret store and handed to the process, never on disk beside the data. " +
 		"Never a flag or a file key, so that it shows in no process list or config file; not to be set with --key-file."))
+	b.WriteString("\nUplinks in the config file:\n")
+	b.WriteString(wrap(uplinksHelp()))
 	b.WriteString("\nPrecedence:\n")
 	b.WriteString(wrap("Each setting is taken from the first place that gives it: a command-line flag, " +
 		"then a GATEHOUSE_* environment variable (an empty one counts as unset), then the config file " +

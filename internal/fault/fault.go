@@ -14,14 +14,16 @@ type Kind int
 
 // The kinds of error a client can be told about.
 const (
-	Internal     Kind = iota // a bug or an unavailable dependency; details stay in the log
-	Invalid                  // the request is malformed or breaks a rule (400)
-	Unauthorized             // no usable credentials, or a challenge to answer (401)
-	Forbidden                // authenticated, but not allowed (403)
-	NotFound                 // no such thing, or not visible to this caller (404)
-	Conflict                 // clashes with the current state (409)
-	TooLarge                 // the body is over the size limit (413)
-	Locked                   // too many failures; try again later (429)
+	Internal        Kind = iota // a bug or an unavailable dependency; details stay in the log
+	Invalid                     // the request is malformed or breaks a rule (400)
+	Unauthorized                // no usable credentials, or a challenge to answer (401)
+	Forbidden                   // authenticated, but not allowed (403)
+	NotFound                    // no such thing, or not visible to this caller (404)
+	Conflict                    // clashes with the current state (409)
+	TooLarge                    // the body is over the size limit (413)
+	Locked                      // too many failures; try again later (429)
+	Upstream                    // an upstream registry failed or answered nonsense (502)
+	UpstreamTimeout             // an upstream registry did not answer in time (504)
 )
 
 // Status is the HTTP status a kind of error is answered with: 500 for
@@ -33,8 +35,8 @@ func (k Kind) Status() int {
 }
 
 // Label names the kind in metrics and logs, from a fixed set: invalid,
-// unauthorized, forbidden, not_found, conflict, too_large, locked, and error
-// for Internal (a failure of gatehouse itself).
+// unauthorized, forbidden, not_found, conflict, too_large, locked, upstream,
+// upstream_timeout, and error for Internal (a failure of gatehouse itself).
 func (k Kind) Label() string {
 	_, label := k.describe()
 	return label
@@ -57,6 +59,10 @@ func (k Kind) describe() (status int, label string) {
 		return 413, "too_large"
 	case Locked:
 		return 429, "locked"
+	case Upstream:
+		return 502, "upstream"
+	case UpstreamTimeout:
+		return 504, "upstream_timeout"
 	}
 	return 500, "error"
 }

@@ -20,6 +20,8 @@ func TestKindStatusAndLabel(t *testing.T) {
 		{Conflict, http.StatusConflict, "conflict"},
 		{TooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 		{Locked, http.StatusTooManyRequests, "locked"},
+		{Upstream, http.StatusBadGateway, "upstream"},
+		{UpstreamTimeout, http.StatusGatewayTimeout, "upstream_timeout"},
 		{Kind(99), http.StatusInternalServerError, "error"}, // a kind nobody mapped is a failure of gatehouse
 	}
 	labels := map[string]Kind{}

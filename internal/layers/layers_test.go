@@ -22,8 +22,8 @@ var rank = map[string]int{
 	// units, the route table's mechanism, metrics, per-address limits.
 	"internal/throttle": 0, "internal/fault": 0, "internal/token": 0, "internal/totp": 0, "internal/keyring": 0,
 	"internal/units": 0, "internal/route": 0, "internal/metrics": 0,
-	// 1: storage.
-	"internal/store": 1, "internal/blob": 1,
+	// 1: storage, and the upstream registries beside it.
+	"internal/store": 1, "internal/blob": 1, "internal/uplink": 1,
 	// 2: who is asking.
 	"internal/auth": 2,
 	// 3: may it.
@@ -48,8 +48,10 @@ const domain = 4
 
 // httpAllowed are the packages below the transport layer that may import
 // net/http: the blob store (its S3 client's transport, serving files), the
-// route table and the metrics endpoint. Domain packages never do.
-var httpAllowed = map[string]bool{"internal/blob": true, "internal/route": true, "internal/metrics": true}
+// uplinks (their HTTP client), the route table and the metrics endpoint.
+// Domain packages never do.
+var httpAllowed = map[string]bool{"internal/blob": true, "internal/uplink": true, "internal/route": true,
+	"internal/metrics": true}
 
 // testOnly may be imported only from tests.
 func testOnly(pkg string) bool { return rank[pkg] == 9 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
 )
 
 // abbreviatedType is the Accept type of the abbreviated ("corgi") packument.
@@ -50,6 +52,9 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	h["Last-Modified"] = []string{doc.LastModified}
 	h["Vary"] = varyPackument
 	h["Cache-Control"] = cachePackument
+	if doc.Warning != "" {
+		h["Warning"] = []string{doc.Warning}
+	}
 	if abbreviated {
 		h["Content-Type"] = typeAbbreviated
 	} else {
@@ -111,6 +116,10 @@ func (a *API) getTarball(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h["Content-Type"] = typeOctets
+	if t.Stream != nil {
+		a.streamTarball(w, r, t)
+		return
+	}
 	h["Cache-Control"] = cacheTarball
 	// The content address is a strong validator: the bytes never change.
 	h["Etag"] = []string{`"` + strings.ReplaceAll(t.Key, "/", "") + `"`}
@@ -121,6 +130,36 @@ func (a *API) getTarball(w http.ResponseWriter, r *http.Request) {
 	}
 	defer t.Reader.Close()
 	http.ServeContent(w, r, "", t.Published, t.Reader)
+}
+
+// streamTarball sends a proxied tarball as it is fetched from its uplink
+// and verified. When the fetch fails after the first byte went out (the
+// bytes do not match the integrity the uplink's packument gives, or the
+// uplink broke off), the response is aborted, so the client sees a broken
+// download instead of bytes it might use.
+func (a *API) streamTarball(w http.ResponseWriter, r *http.Request, t registry.Tarball) {
+	started := false
+	err := t.Stream(r.Context(), func(size int64) io.Writer {
+		started = true
+		h := w.Header()
+		h["Cache-Control"] = cacheTarball
+		if size >= 0 {
+			h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
+		}
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return io.Discard
+		}
+		return w
+	})
+	switch {
+	case err == nil:
+	case !started:
+		a.writeError(w, r, err)
+	default:
+		a.log.WarnContext(r.Context(), "proxied tarball aborted", slog.String("route", a.routeName(r)), slog.Any("error", err))
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // putPackage serves PUT /:pkg, a publish or (without an attachment) a

@@ -64,6 +64,10 @@ func (s *Service) Create(ctx context.Context, name, ownerName string) (store.Org
 			}
 			return err
 		}
+		// The organization's name is now a local scope: never served from an uplink.
+		if err := q.Publish(ctx, store.ScopeTaken(name)); err != nil {
+			return err
+		}
 		if err := q.SetMember(ctx, o.ID, owner.ID, store.RoleOwner); err != nil {
 			return err
 		}

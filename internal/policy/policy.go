@@ -59,6 +59,12 @@ type Package struct {
 	// OrgRole is the user's role in the organization that owns the package's
 	// scope, "" when none.
 	OrgRole store.Role
+	// Proxied marks a package served from an uplink (proxied.go): not
+	// local, cached from an upstream registry. Uplink names that uplink.
+	// For a Create (a new local name), Uplink names the uplink that already
+	// has a package of that name, "" when none has.
+	Proxied bool
+	Uplink  string
 }
 
 // orgAdmin reports whether role manages everything of its organization.
@@ -82,6 +88,9 @@ func (pkg Package) userCanGovern() bool { return pkg.UserIsOwner || orgAdmin(pkg
 func Decide(p *auth.Principal, a Action, pkg Package) error {
 	if a != Read && !IsWrite(a) {
 		return fmt.Errorf("policy: unknown action %q", a)
+	}
+	if pkg.Proxied {
+		return decideProxied(p, a, pkg)
 	}
 	// A restricted package is visible only when both the user and the
 	// credential may read it; to everyone else it does not exist.
@@ -120,7 +129,13 @@ func Decide(p *auth.Principal, a Action, pkg Package) error {
 		return noPermission(pkg.Name)
 	}
 	// Then what the credential allows.
-	return credentialWrites(p, a, pkg.Name)
+	if err := credentialWrites(p, a, pkg.Name); err != nil {
+		return err
+	}
+	if a == Create && pkg.Uplink != "" {
+		return shadowsUplink(pkg)
+	}
+	return nil
 }
 
 // Listed reports whether p sees pkg in a list of packages (a user's or an

@@ -13,6 +13,11 @@ import (
 func (s *Service) DistTags(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
 	q := s.store.Q()
 	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if s.proxy != nil && fault.Is(err, fault.NotFound) {
+		if _, lerr := q.PackageByName(ctx, name); fault.Is(lerr, fault.NotFound) {
+			return s.proxiedDistTags(ctx, p, name)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,10 @@ func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub 
 			if err := q.AddOwner(ctx, pkg.ID, p.UserID); err != nil {
 				return err
 			}
+			// What an uplink served under this name is not served any more.
+			if err := s.forgetProxied(ctx, q, name); err != nil {
+				return err
+			}
 			// A new package of an organization's scope goes to its developers team.
 			if err := s.grantDevelopers(ctx, q, pkg); err != nil {
 				return err
@@ -146,6 +150,39 @@ func (s *Service) grantDevelopers(ctx context.Context, q store.Queries, pkg stor
 	return q.GrantTeam(ctx, team.ID, pkg.ID, store.TeamReadWrite)
 }
 
+// refuseShadowing refuses the creation of a local package that would
+// shadow a package of an uplink: a new unscoped name (a scoped one is in a
+// scope of this registry's, never proxied) that is not local yet, which
+// the uplink serving it has. An uplink that cannot tell is an error too.
+// The setting publish_uplink_names = allow turns the check off.
+func (s *Service) refuseShadowing(ctx context.Context, q store.Queries, p *auth.Principal, f policy.Package) error {
+	if s.proxy == nil || s.proxy.allowNames || f.Scope != "" {
+		return nil
+	}
+	if local, err := q.IsLocalName(ctx, f.Name, ""); err != nil || local {
+		return err // published here before: the name is this registry's
+	}
+	has, err := s.proxy.uplinkHas(ctx, f.Name)
+	if err != nil || has == "" {
+		return err
+	}
+	f.Uplink = has
+	return policy.Decide(p, policy.Create, f)
+}
+
+// forgetProxied drops, in the transaction q runs in, what an uplink left
+// cached under name, which is becoming a local package's.
+func (s *Service) forgetProxied(ctx context.Context, q store.Queries, name string) error {
+	if s.proxy == nil {
+		return nil
+	}
+	if err := q.ForgetUplinkPackage(ctx, name); err != nil {
+		return err
+	}
+	s.proxy.mem.forget(name)
+	return q.Publish(ctx, store.Change{Kind: store.UplinkChanged, Key: name})
+}
+
 // DevelopersTeam is the team every organization has, that new members join.
 const DevelopersTeam = "developers"
 
@@ -166,6 +203,9 @@ func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth
 		// Checked once creating is allowed, so that the answer never tells
 		// an existing hidden package from a missing one.
 		if err := ValidatePackageName(name); err != nil {
+			return err
+		}
+		if err := s.refuseShadowing(ctx, q, p, f); err != nil {
 			return err
 		}
 		return s.tfa.RequireOTP(ctx, p, policy.OTPPackageWrite, &store.PackageMFA{})

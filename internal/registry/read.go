@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type Document struct {
 	Modified time.Time
 	// LastModified is Modified in HTTP's date format.
 	LastModified string
+	// Warning, when not empty, is the value of a Warning header to send
+	// with Body: a proxied packument served past its max age because its
+	// uplink is offline or failed to revalidate it.
+	Warning string
 }
 
 // Packument returns the full packument, or the abbreviated one, of name,
@@ -37,6 +42,9 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 		kind = kindAbbreviated
 	}
 	e, err := s.cached(ctx, q, name, kind, base)
+	if s.proxy != nil && fault.Is(err, fault.NotFound) {
+		return s.proxiedPackument(ctx, p, name, abbreviated, base)
+	}
 	if err != nil {
 		return Document{}, err
 	}
@@ -108,6 +116,11 @@ func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Princip
 func (s *Service) Manifest(ctx context.Context, p *auth.Principal, name, versionOrTag string) ([]byte, error) {
 	q := s.store.Q()
 	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
+	if s.proxy != nil && fault.Is(err, fault.NotFound) {
+		if _, lerr := q.PackageByName(ctx, name); fault.Is(lerr, fault.NotFound) {
+			return s.proxiedManifest(ctx, p, name, versionOrTag)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +166,14 @@ type Tarball struct {
 	// memory; otherwise Reader reads it, and the caller closes it.
 	Data   []byte
 	Reader blob.Reader
+	// Stream, set instead of Data and Reader for a proxied tarball not
+	// cached yet (Key is then empty and Size -1), sends it: it calls
+	// start once, with the size (-1 when unknown), before the first byte,
+	// and writes the bytes to the writer start returns. An error before
+	// start is the answer to give; an error after it means the bytes sent
+	// must not be used (they failed verification, or the uplink broke off):
+	// the response must be aborted.
+	Stream func(ctx context.Context, start func(size int64) io.Writer) error
 }
 
 // maxKeptTarball is the largest tarball kept in memory whole; most are far
@@ -165,6 +186,9 @@ const maxKeptTarball = 1 << 20
 func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (Tarball, error) {
 	q := s.store.Q()
 	e, err := s.cached(ctx, q, name, kindRow, "")
+	if s.proxy != nil && fault.Is(err, fault.NotFound) {
+		return s.proxiedTarball(ctx, p, name, filename)
+	}
 	if err != nil {
 		return Tarball{}, err
 	}
@@ -188,28 +212,7 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 		}
 		s.docs.putVersion(vk, gen, v)
 	}
-	t := Tarball{Key: v.BlobKey, Size: v.Size, Published: time.UnixMilli(v.PublishedAt)}
-	data, ok := s.tarballs.Get(v.BlobKey)
-	s.obs.CacheLookup("tarball", ok)
-	if ok {
-		t.Data = data
-		return t, nil
-	}
-	if v.Size <= maxKeptTarball {
-		data, err := s.blobs.ReadAll(ctx, v.BlobKey)
-		if err != nil {
-			return Tarball{}, err
-		}
-		s.tarballs.Put(v.BlobKey, data)
-		t.Data, t.Size = data, int64(len(data))
-		return t, nil
-	}
-	t.Reader, err = s.blobs.Open(ctx, v.BlobKey)
-	if err != nil {
-		return Tarball{}, err
-	}
-	t.Size = t.Reader.Size()
-	return t, nil
+	return s.blobTarball(ctx, v.BlobKey, v.Size, time.UnixMilli(v.PublishedAt))
 }
 
 func versionFromFilename(name, filename string) (string, bool) {

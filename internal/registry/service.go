@@ -44,6 +44,9 @@ type Service struct {
 	obs      Observer
 	// spoolDir is where a publish's tarball is written while it is read.
 	spoolDir string
+	// proxy serves the names that are not local from uplinks; nil when
+	// there are none (UseUplinks).
+	proxy *proxy
 }
 
 // NewService returns the registry over a metadata store and a blob store,
@@ -68,8 +71,11 @@ func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Chan
 // serving. The default is DefaultCacheBytes.
 func (s *Service) SetCacheBytes(n int) {
 	s.docs.mu.Lock()
-	defer s.docs.mu.Unlock()
 	s.docs.setBound(n)
+	s.docs.mu.Unlock()
+	if s.proxy != nil {
+		s.proxy.mem.setBound(n)
+	}
 }
 
 // CacheUse reports what the document cache holds: entries, bytes as it
@@ -169,10 +175,20 @@ func (s *Service) newPackageFacts(ctx context.Context, q store.Queries, p *auth.
 func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principal, name string, a policy.Action) (store.Package, error) {
 	pkg, err := q.PackageByName(ctx, name)
 	if err != nil {
-		if fault.Is(err, fault.NotFound) {
-			return store.Package{}, policy.Decide(p, a, policy.Package{Name: name, Exists: false})
+		if !fault.Is(err, fault.NotFound) {
+			return store.Package{}, err
 		}
-		return store.Package{}, err
+		// A change to a package cached from an uplink is refused, naming it.
+		if s.proxy != nil && policy.IsWrite(a) {
+			f, proxied, err := s.proxy.proxiedFacts(ctx, q, name)
+			if err != nil {
+				return store.Package{}, err
+			}
+			if proxied {
+				return store.Package{}, policy.Decide(p, a, f)
+			}
+		}
+		return store.Package{}, policy.Decide(p, a, policy.Package{Name: name, Exists: false})
 	}
 	f, err := s.facts(ctx, q, p, pkg)
 	if err != nil {

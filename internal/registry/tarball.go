@@ -148,10 +148,17 @@ func checkDeclaredHashes(want TarballCheck, shasum string, sum func(algo string)
 	return nil
 }
 
+// attachedTarball is what the checks of a publish call its tarball.
+const attachedTarball = "the attached tarball"
+
 // checkShasum compares the declared hex SHA-1 with the computed one.
-func checkShasum(declared, got string) error {
+func checkShasum(declared, got string) error { return checkShasumOf(declared, got, attachedTarball) }
+
+// checkShasumOf compares the declared hex SHA-1 of subject, the tarball
+// checked, with the computed one.
+func checkShasumOf(declared, got, subject string) error {
 	if declared == "" {
-		return fault.Invalidf("dist.shasum is required for the attached tarball")
+		return fault.Invalidf("dist.shasum is required for %s", subject)
 	}
 	if len(declared) != 2*sha1.Size {
 		return fault.Invalidf("dist.shasum %s is not a hex SHA-1", quoteClipped(declared))
@@ -160,7 +167,7 @@ func checkShasum(declared, got string) error {
 		return fault.Invalidf("dist.shasum %s is not a hex SHA-1", quoteClipped(declared))
 	}
 	if !strings.EqualFold(declared, got) {
-		return fault.Invalidf("shasum mismatch for the attached tarball: expected %s, got %s", declared, got)
+		return fault.Invalidf("shasum mismatch for %s: expected %s, got %s", subject, declared, got)
 	}
 	return nil
 }
@@ -186,8 +193,14 @@ func newSRIHash(algo string) hash.Hash {
 // them; tokens of algorithms gatehouse does not know are ignored. For each
 // known algorithm present, at least one of its hashes must match.
 func checkIntegrity(declared string, sum func(algo string) ([]byte, error)) error {
+	return checkIntegrityOf(declared, attachedTarball, sum)
+}
+
+// checkIntegrityOf is checkIntegrity for subject, the tarball checked,
+// whose digest by each SRI algorithm sum returns.
+func checkIntegrityOf(declared, subject string, sum func(algo string) ([]byte, error)) error {
 	if strings.TrimSpace(declared) == "" {
-		return fault.Invalidf("dist.integrity is required for the attached tarball")
+		return fault.Invalidf("dist.integrity is required for %s", subject)
 	}
 	claimed := make(map[string][]string)
 	for _, token := range strings.Fields(declared) {
@@ -214,8 +227,8 @@ func checkIntegrity(declared string, sum func(algo string) ([]byte, error)) erro
 			for i, dg := range digests {
 				expected[i] = algo + "-" + clip(dg)
 			}
-			return fault.Invalidf("integrity mismatch for the attached tarball: expected %s, got %s-%s",
-				strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(got))
+			return fault.Invalidf("integrity mismatch for %s: expected %s, got %s-%s",
+				subject, strings.Join(expected, " "), algo, base64.StdEncoding.EncodeToString(got))
 		}
 	}
 	if !checked {

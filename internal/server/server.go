@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
+	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 	"github.com/gatehouse-registry/gatehouse/internal/web"
 )
 
@@ -92,6 +93,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.Registry.SetSpoolDir(spool)
+	uplinks, err := openUplinks(cfg)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.Registry.UseUplinks(registry.UplinkOptions{Uplinks: uplinks, AllowUplinkNames: cfg.PublishUplinkNames == "allow",
+		Log: log}, s.feed)
 	s.Orgs = org.NewService(st, s.Accounts, log)
 	s.feed.Start()
 	// One budget per address for the API and the website alike.
@@ -226,10 +233,28 @@ func (s *Server) metricsHandler() http.Handler {
 	return mux
 }
 
+// openUplinks builds the uplinks cfg names, every one offline when cfg is,
+// reading their tokens from the process's environment or files.
+func openUplinks(cfg config.Config) (*uplink.Set, error) {
+	var list []*uplink.Uplink
+	for _, spec := range cfg.Uplinks {
+		spec.Offline = spec.Offline || cfg.Offline
+		u, err := uplink.New(spec, uplink.Secrets{})
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, u)
+	}
+	return uplink.NewSet(list...)
+}
+
 // Close stops following changes and releases the stores.
 func (s *Server) Close() error {
 	if s.authn != nil {
 		s.authn.Close() // writes the token uses still waiting
+	}
+	if s.Registry != nil {
+		s.Registry.Close() // uplink fetches and revalidations in the background
 	}
 	return errors.Join(s.feed.Close(), s.blobs.Close(), s.store.Close())
 }

@@ -26,11 +26,23 @@ const (
 	// UserChanged is a change to an account that a cached credential holds
 	// (its email); Key is the user's ID, or "" when any user may have changed.
 	UserChanged ChangeKind = "user"
+	// UplinkChanged is a change to what is cached of a package served from
+	// an uplink (a new document, a tarball dropped); Key is its name,
+	// "@scope/" for every name of a scope (ScopeTaken), or "" when any may
+	// have changed.
+	UplinkChanged ChangeKind = "uplink"
 	// AnyChange means that changes may have been missed (the feed has just
 	// started, or lost its connection and got it back): anything kept in
 	// memory may be stale.
 	AnyChange ChangeKind = "any"
 )
+
+// ScopeTaken is the change of a scope that has just become local (a user
+// or an organization of that name was created): no name in it may be
+// served from an uplink any more, so whatever of it was cached goes.
+func ScopeTaken(scope string) Change {
+	return Change{Kind: UplinkChanged, Key: "@" + scope + "/"}
+}
 
 // counter is the name of the row of the counters table that kind bumps, ""
 // for AnyChange (which is never published).
@@ -42,6 +54,8 @@ func (k ChangeKind) counter() string {
 		return "packages"
 	case UserChanged:
 		return "users"
+	case UplinkChanged:
+		return "uplinks"
 	}
 	return ""
 }
@@ -49,7 +63,7 @@ func (k ChangeKind) counter() string {
 // kindOfCounter is the inverse of ChangeKind.counter; an unknown counter
 // stands for AnyChange.
 func kindOfCounter(name string) ChangeKind {
-	for _, k := range []ChangeKind{TokenRevoked, PackageChanged, UserChanged} {
+	for _, k := range []ChangeKind{TokenRevoked, PackageChanged, UserChanged, UplinkChanged} {
 		if k.counter() == name {
 			return k
 		}
@@ -78,7 +92,7 @@ func (c Change) payload() string {
 func parseChange(payload string) Change {
 	kind, key, _ := strings.Cut(payload, ":")
 	switch k := ChangeKind(kind); k {
-	case TokenRevoked, PackageChanged, UserChanged:
+	case TokenRevoked, PackageChanged, UserChanged, UplinkChanged:
 		return Change{Kind: k, Key: key}
 	}
 	return Change{Kind: AnyChange}

@@ -140,6 +140,10 @@ func testChanges(t *testing.T, b backend) {
 			Change{Kind: UserChanged, Key: key(strconv.FormatInt(alice.ID, 10))}},
 		{"package changed", func(q Queries) error { return q.Publish(ctx, Change{Kind: PackageChanged, Key: "demo"}) },
 			Change{Kind: PackageChanged, Key: key("demo")}},
+		{"cached uplink package changed", func(q Queries) error { return q.Publish(ctx, Change{Kind: UplinkChanged, Key: "@types/node"}) },
+			Change{Kind: UplinkChanged, Key: key("@types/node")}},
+		{"a scope taken", func(q Queries) error { return q.Publish(ctx, ScopeTaken("types")) },
+			Change{Kind: UplinkChanged, Key: key("@types/")}},
 	}
 	for _, tt := range tests {
 		start := time.Now()

@@ -106,6 +106,7 @@ func runSuite(t *testing.T, b backend) {
 		{"ListenerReconnects", testListenerReconnects},
 		{"Settings", testSettings},
 		{"BlobReferences", testBlobReferences},
+		{"Uplinks", testUplinks},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })

@@ -195,20 +195,23 @@ func (q Queries) DeleteVersion(ctx context.Context, packageID int64, version str
 const blobBatch = 500
 
 // ReferencedBlobs returns which of keys some version's tarball still uses
-// (versions.blob_key, the tarball's content address), looked up through the
-// versions_by_blob index a batch at a time. Keys no version uses are absent
-// from the result. Blobs are content-addressed, so one blob may serve
-// several versions: it is referenced while any of them remains.
+// (versions.blob_key, the tarball's content address), or a tarball cached
+// from an uplink (uplink_tarballs.blob_key), looked up through the
+// versions_by_blob and uplink_tarballs_by_blob indexes a batch at a time.
+// Keys nothing uses are absent from the result. Blobs are
+// content-addressed, so one blob may serve several versions: it is
+// referenced while any of them remains.
 func (q Queries) ReferencedBlobs(ctx context.Context, keys []string) (map[string]bool, error) {
 	found := make(map[string]bool)
 	for start := 0; start < len(keys); start += blobBatch {
 		batch := keys[start:min(start+blobBatch, len(keys))]
-		args := make([]any, len(batch))
+		args := make([]any, 2*len(batch))
 		for i, k := range batch {
-			args[i] = k
+			args[i], args[len(batch)+i] = k, k
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(batch)), ", ")
-		rows, err := q.query(ctx, `SELECT DISTINCT blob_key FROM versions WHERE blob_key IN (`+marks+`)`, args...)
+		rows, err := q.query(ctx, `SELECT blob_key FROM versions WHERE blob_key IN (`+marks+`)
+			UNION SELECT blob_key FROM uplink_tarballs WHERE blob_key IN (`+marks+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up blob references: %w", err)
 		}

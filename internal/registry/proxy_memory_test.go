@@ -1,0 +1,79 @@
+package registry
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// TestProxyMemory: entries are kept per package, dropped by name without
+// touching others, counted in bytes within the bound, and not kept when
+// read under a generation that has since changed.
+func TestProxyMemory(t *testing.T) {
+	m := newProxyMemory(1 << 20)
+	doc := func(body string) *proxyDoc {
+		return &proxyDoc{uplink: "up", kind: store.DocumentFull, doc: Document{Body: []byte(body)}}
+	}
+	gen := m.generation()
+	for _, name := range []string{"a", "b"} {
+		m.putDoc(proxyDocKey{name: name, base: "http://x"}, doc(`{"name":"`+name+`"}`), gen)
+		m.putTarball(store.UplinkTarball{Name: name, Version: "1.0.0", BlobKey: "k-" + name}, gen)
+	}
+	if m.doc(proxyDocKey{name: "a", base: "http://x"}) == nil || m.doc(proxyDocKey{name: "a", base: "http://y"}) != nil {
+		t.Fatal("a packument is kept per base URL")
+	}
+	full := m.bytes
+	m.forget("a")
+	if m.doc(proxyDocKey{name: "a", base: "http://x"}) != nil {
+		t.Error("a's packument survived forget(a)")
+	}
+	if _, ok := m.tarball(tarballKey{"a", "1.0.0"}); ok {
+		t.Error("a's tarball survived forget(a)")
+	}
+	if m.doc(proxyDocKey{name: "b", base: "http://x"}) == nil {
+		t.Error("b's packument went with a's")
+	}
+	if _, ok := m.tarball(tarballKey{"b", "1.0.0"}); !ok {
+		t.Error("b's tarball went with a's")
+	}
+	if m.bytes <= 0 || m.bytes >= full {
+		t.Errorf("bytes %d after forgetting one of two packages of %d", m.bytes, full)
+	}
+	// Read before the forget: not kept.
+	m.putDoc(proxyDocKey{name: "a", base: "http://x"}, doc(`{}`), gen)
+	if m.doc(proxyDocKey{name: "a", base: "http://x"}) != nil {
+		t.Error("an entry read under an old generation was kept")
+	}
+	// touch refreshes the kind fetched, leaving the entry as readers hold it.
+	held := m.doc(proxyDocKey{name: "b", base: "http://x"})
+	now := time.Unix(1000, 0)
+	m.touch("b", store.DocumentFull, now)
+	if got := m.doc(proxyDocKey{name: "b", base: "http://x"}); !got.fetchedAt.Equal(now) || !held.fetchedAt.IsZero() {
+		t.Errorf("touch: kept %v, held %v", got.fetchedAt, held.fetchedAt)
+	}
+	m.forgetAll()
+	if m.bytes != 0 || len(m.names) != 0 {
+		t.Errorf("after forgetAll: %d bytes, %d names", m.bytes, len(m.names))
+	}
+
+	// Many packages stay within the bound.
+	small := newProxyMemory(64 << 10)
+	gen = small.generation()
+	for i := range 2000 {
+		name := fmt.Sprintf("pkg-%d", i)
+		small.putDoc(proxyDocKey{name: name}, doc(fmt.Sprintf(`{"name":%q,"pad":"%0200d"}`, name, 0)), gen)
+		small.putTarball(store.UplinkTarball{Name: name, Version: "1.0.0"}, gen)
+		if small.bytes > small.maxBytes {
+			t.Fatalf("after %d packages: %d bytes over the %d bound", i+1, small.bytes, small.maxBytes)
+		}
+	}
+	sum := 0
+	for _, e := range small.names {
+		sum += e.cost
+	}
+	if sum != small.bytes {
+		t.Errorf("bytes %d, entries cost %d", small.bytes, sum)
+	}
+}
