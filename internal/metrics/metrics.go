@@ -25,13 +25,22 @@ import (
 	vm "github.com/VictoriaMetrics/metrics"
 )
 
-// The metric families, as docs/operations.md documents them for dashboards.
+// The metric families, as docs/operations.md documents them for dashboards
+// (the library writes no help text, so their help is here and there).
 const (
-	requestsName        = "gatehouse_http_requests_total"
-	durationsName       = "gatehouse_http_request_duration_seconds"
+	// requestsName: HTTP requests answered, by route name, method and status code.
+	requestsName = "gatehouse_http_requests_total"
+	// durationsName: time from receiving a request to finishing its answer,
+	// by route name and method.
+	durationsName = "gatehouse_http_request_duration_seconds"
+	// authenticationsName: bearer token checks, by result (ok, bad_checksum,
+	// unknown, revoked, expired, legacy_disabled, ip_denied, error).
 	authenticationsName = "gatehouse_token_authentications_total"
-	publishesName       = "gatehouse_publishes_total"
-	cacheName           = "gatehouse_cache_requests_total"
+	// publishesName: package version publishes, by result (ok, or why it was refused).
+	publishesName = "gatehouse_publishes_total"
+	// cacheName: in-memory cache look-ups, by cache (packument, tarball,
+	// token) and result (hit, miss).
+	cacheName = "gatehouse_cache_requests_total"
 )
 
 // durationBuckets returns the upper bounds of the request duration
