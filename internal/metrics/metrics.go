@@ -1,97 +1,132 @@
 // Package metrics counts what gatehouse does, in Prometheus' terms: HTTP
 // requests by route and status, token authentications by result, publishes
 // by result and cache look-ups, beside the Go runtime's and the process's own
-// figures. Each Metrics owns its registry; nothing is registered globally, so
-// two servers in one process (tests) count apart.
+// figures. Each Metrics owns its set of series; nothing is registered
+// globally, so two servers in one process (tests) count apart.
 //
 // Every label value comes from a small fixed set chosen by the code: a route
 // name, an HTTP method, a status code, a result word. Nothing from the
 // request path (package names), and never a token, becomes a label.
+//
+// The series are kept and written in Prometheus' text exposition format by
+// github.com/VictoriaMetrics/metrics, a small library without protobuf.
 package metrics
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+	"runtime/metrics"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	vm "github.com/VictoriaMetrics/metrics"
 )
 
-// Metrics holds gatehouse's counters and the registry that exposes them.
-type Metrics struct {
-	registry        *prometheus.Registry
-	requests        *prometheus.CounterVec
-	durations       *prometheus.HistogramVec
-	authentications *prometheus.CounterVec
-	publishes       *prometheus.CounterVec
-	cache           *prometheus.CounterVec
+// The metric families, as docs/operations.md documents them for dashboards
+// (the library writes no help text, so their help is here and there).
+const (
+	// requestsName: HTTP requests answered, by route name, method and status code.
+	requestsName = "gatehouse_http_requests_total"
+	// durationsName: time from receiving a request to finishing its answer,
+	// by route name and method.
+	durationsName = "gatehouse_http_request_duration_seconds"
+	// authenticationsName: bearer token checks, by result (ok, bad_checksum,
+	// unknown, revoked, expired, legacy_disabled, ip_denied, error).
+	authenticationsName = "gatehouse_token_authentications_total"
+	// publishesName: package version publishes, by result (ok, or why it was refused).
+	publishesName = "gatehouse_publishes_total"
+	// cacheName: in-memory cache look-ups, by cache (packument, tarball,
+	// token) and result (hit, miss).
+	cacheName = "gatehouse_cache_requests_total"
+)
+
+// durationBuckets returns the upper bounds of the request duration
+// histogram: from a packument served from memory (well under a millisecond)
+// to a large publish (tens of seconds).
+func durationBuckets() []float64 {
+	return []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 }
 
-// New returns a fresh set of metrics in a registry of its own, with the Go
-// runtime and process collectors registered.
+// Metrics holds gatehouse's counters and the set that exposes them.
+type Metrics struct {
+	set             *vm.Set
+	requests        series[requestKey, *vm.Counter]
+	durations       series[durationKey, *vm.PrometheusHistogram]
+	authentications series[string, *vm.Counter]
+	publishes       series[string, *vm.Counter]
+	cache           series[cacheKey, *vm.Counter]
+}
+
+// requestKey names one series of gatehouse_http_requests_total.
+type requestKey struct {
+	route, method string
+	code          int
+}
+
+// durationKey names one series of gatehouse_http_request_duration_seconds.
+type durationKey struct{ route, method string }
+
+// cacheKey names one series of gatehouse_cache_requests_total.
+type cacheKey struct{ cache, result string }
+
+// New returns a fresh set of metrics, with the Go runtime's and the
+// process's figures written after gatehouse's own at every scrape.
 func New() *Metrics {
-	m := &Metrics{
-		registry: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_http_requests_total",
-			Help: "HTTP requests answered, by route name, method and status code.",
-		}, []string{"route", "method", "code"}),
-		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gatehouse_http_request_duration_seconds",
-			Help: "Time from receiving a request to finishing its answer, by route name and method.",
-			// From a packument served from memory (well under a millisecond)
-			// to a large publish (tens of seconds).
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route", "method"}),
-		authentications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_token_authentications_total",
-			Help: "Bearer token checks, by result (ok, bad_checksum, unknown, revoked, expired, legacy_disabled, ip_denied, error).",
-		}, []string{"result"}),
-		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_publishes_total",
-			Help: "Package version publishes, by result (ok, or why it was refused).",
-		}, []string{"result"}),
-		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_cache_requests_total",
-			Help: "In-memory cache look-ups, by cache (packument, tarball, token) and result (hit, miss).",
-		}, []string{"cache", "result"}),
+	// Without it the exposition carries no TYPE lines and every series is
+	// untyped to the scraper. The library keeps this one switch for the
+	// whole process; every Metrics wants it on, so setting it again is
+	// harmless.
+	vm.ExposeMetadata(true)
+	set := vm.NewSet()
+	m := &Metrics{set: set}
+	m.requests.create = func(k requestKey) *vm.Counter {
+		// Labels in name order, as Prometheus' own client wrote them.
+		return set.GetOrCreateCounter(name(requestsName, "code", strconv.Itoa(k.code), "method", k.method, "route", k.route))
 	}
-	m.registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.durations, m.authentications, m.publishes, m.cache,
-	)
+	m.durations.create = func(k durationKey) *vm.PrometheusHistogram {
+		return set.GetOrCreatePrometheusHistogramExt(name(durationsName, "method", k.method, "route", k.route), durationBuckets())
+	}
+	m.authentications.create = func(result string) *vm.Counter {
+		return set.GetOrCreateCounter(name(authenticationsName, "result", result))
+	}
+	m.publishes.create = func(result string) *vm.Counter {
+		return set.GetOrCreateCounter(name(publishesName, "result", result))
+	}
+	m.cache.create = func(k cacheKey) *vm.Counter {
+		return set.GetOrCreateCounter(name(cacheName, "cache", k.cache, "result", k.result))
+	}
+	set.RegisterMetricsWriter(writeRuntime)
 	return m
 }
 
-// Handler serves the metrics in Prometheus' text exposition format (or
-// OpenMetrics, when the scraper asks for it).
+// Handler serves the metrics in Prometheus' text exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, EnableOpenMetrics: true})
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		m.set.WritePrometheus(w)
+	})
 }
-
-// Gatherer gives read access to the registry, for tests and tools.
-func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 
 // Request counts one answered HTTP request. route must come from a fixed set
 // of names; method is folded to the standard methods (anything else is
 // OTHER), so a client cannot invent label values.
 func (m *Metrics) Request(route, method string, code int, elapsed time.Duration) {
 	method = foldMethod(method)
-	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
-	m.durations.WithLabelValues(route, method).Observe(elapsed.Seconds())
+	m.requests.get(requestKey{route, method, code}).Inc()
+	m.durations.get(durationKey{route, method}).Update(elapsed.Seconds())
 }
 
 // TokenAuthentication counts one bearer token check and its result.
 func (m *Metrics) TokenAuthentication(result string) {
-	m.authentications.WithLabelValues(result).Inc()
+	m.authentications.get(result).Inc()
 }
 
 // Publish counts one publish attempt and its result.
 func (m *Metrics) Publish(result string) {
-	m.publishes.WithLabelValues(result).Inc()
+	m.publishes.get(result).Inc()
 }
 
 // CacheLookup counts one look-up in the named in-memory cache.
@@ -100,7 +135,73 @@ func (m *Metrics) CacheLookup(cache string, hit bool) {
 	if hit {
 		result = "hit"
 	}
-	m.cache.WithLabelValues(cache, result).Inc()
+	m.cache.get(cacheKey{cache, result}).Inc()
+}
+
+// series finds the series of one family by its label values, creating it in
+// the set on first use. Looking up by a comparable key, rather than by the
+// series' full name, keeps a request from building a string.
+type series[K comparable, M any] struct {
+	mu     sync.RWMutex
+	byKey  map[K]M
+	create func(K) M
+}
+
+// get returns the series for key k.
+func (s *series[K, M]) get(k K) M {
+	s.mu.RLock()
+	v, ok := s.byKey[k]
+	s.mu.RUnlock()
+	if ok {
+		return v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.byKey[k]; ok {
+		return v
+	}
+	if s.byKey == nil {
+		s.byKey = make(map[K]M)
+	}
+	v = s.create(k)
+	s.byKey[k] = v
+	return v
+}
+
+// name writes a series name: the family and its labels (name, value, name,
+// value...).
+func name(family string, labels ...string) string {
+	// A label value's escapes in the text exposition format.
+	escape := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	var b strings.Builder
+	b.WriteString(family)
+	for i := 0; i+1 < len(labels); i += 2 {
+		if i == 0 {
+			b.WriteByte('{')
+		} else {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `%s="%s"`, labels[i], escape.Replace(labels[i+1]))
+	}
+	if len(labels) > 1 {
+		b.WriteByte('}')
+	}
+	return b.String()
+}
+
+// writeRuntime writes the Go runtime's and the process's figures: the
+// library's go_* and process_* series, and the garbage collector's two
+// settings (gatehouse serve sets both; see docs/operations.md).
+func writeRuntime(w io.Writer) {
+	vm.WriteProcessMetrics(w)
+	vm.WriteFDMetrics(w)
+	samples := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(samples)
+	for i, family := range []string{"go_gc_gogc_percent", "go_gc_gomemlimit_bytes"} {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			vm.WriteGaugeUint64(w, family, samples[i].Value.Uint64())
+		}
+	}
 }
 
 // foldMethod keeps the standard HTTP methods and turns anything else into OTHER.
