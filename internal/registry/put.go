@@ -103,7 +103,10 @@ func (s *Service) authorisePut(ctx context.Context, p *auth.Principal, name, rev
 	pkg, err := q.PackageByName(ctx, name)
 	switch {
 	case fault.Is(err, fault.NotFound) && rev != "":
-		return policy.Decide(p, policy.Deprecate, policy.Package{Name: name})
+		// loadFor answers a missing package, and names the uplink of a
+		// proxied one, as the update itself would.
+		_, err := s.loadFor(ctx, q, p, name, policy.Deprecate)
+		return err
 	case fault.Is(err, fault.NotFound):
 		scope, _ := SplitName(name)
 		f, err := s.newPackageFacts(ctx, q, p, name, scope)
