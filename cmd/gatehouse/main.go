@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/gc"
+	"github.com/gatehouse-registry/gatehouse/internal/logqueue"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -115,7 +116,14 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := server.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat == "json")
+	// Log lines go through a bounded buffer written by a goroutine of its
+	// own, so that no request waits for stderr; when the buffer is full a
+	// line is dropped and counted (gatehouse_log_lines_dropped_total).
+	// Closing it, after the server has drained and closed, writes every line
+	// still buffered: a clean stop loses nothing.
+	logs := logqueue.New(stderr, int(cfg.LogBuffer))
+	defer logs.Close()
+	log := server.NewLogger(logs, cfg.LogLevel, cfg.LogFormat == "json")
 	// The collector's pace: see --gc-percent and --memory-limit, and
 	// docs/operations.md for the measurements behind the default.
 	debug.SetGCPercent(cfg.GCPercent)
@@ -129,6 +137,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer srv.Close()
+	srv.CountLogDrops(logs.Dropped, logs.Failed)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)

@@ -71,6 +71,9 @@ type Config struct {
 	// Pprof also serves Go's runtime profiles (net/http/pprof) at /debug/pprof/
 	// on the metrics address (--pprof, GATEHOUSE_PPROF, pprof; true or false).
 	Pprof bool
+	// LogBuffer bounds the log lines waiting to be written, in bytes
+	// (--log-buffer, GATEHOUSE_LOG_BUFFER, log_buffer); see internal/logqueue.
+	LogBuffer int64
 	// CacheSize bounds the in-memory cache of package documents, rows and
 	// tarball locations, in bytes (--cache-size, GATEHOUSE_CACHE_SIZE,
 	// cache_size).
@@ -138,6 +141,7 @@ func Default() Config {
 		LegacyTokens:    "enabled",
 		GCPercent:       400,
 		CacheSize:       64 << 20,
+		LogBuffer:       1 << 20,
 		MemoryLimit:     256 << 20,
 
 		MaxWriteTokenDays: 90,

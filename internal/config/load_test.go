@@ -183,6 +183,12 @@ func TestLoadPrecedence(t *testing.T) {
 			wantFile: int64(128 << 20), wantEnv: int64(1 << 30), wantFlag: int64(32 << 20),
 		},
 		{
+			key: "log_buffer", flag: "log-buffer", env: "GATEHOUSE_LOG_BUFFER",
+			file: "4MiB", envValue: "65536", flagValue: "1GiB",
+			get:      func(c Config) any { return c.LogBuffer },
+			wantFile: int64(4 << 20), wantEnv: int64(64 << 10), wantFlag: int64(1 << 30),
+		},
+		{
 			key: "gc_percent", flag: "gc-percent", env: "GATEHOUSE_GC_PERCENT",
 			file: 200, envValue: "800", flagValue: "100",
 			get:      func(c Config) any { return c.GCPercent },
@@ -251,6 +257,7 @@ func TestLoadFileFormats(t *testing.T) {
 		GCPercent:       200,
 		MemoryLimit:     256 << 20,
 		CacheSize:       64 << 20,
+		LogBuffer:       1 << 20,
 
 		MaxWriteTokenDays:  90,
 		PublishUplinkNames: "refuse",

@@ -223,6 +223,18 @@ func coreSettings() []setting {
 			help: "How log lines are written: text (key=value pairs, for people) or json (one JSON object a line, " +
 				"for log collectors). Either way each request's lines carry its request_id.",
 		}.choice(func(c *Config) *string { return &c.LogFormat }, "text", "json"),
+		setting{
+			flag: "log-buffer", env: "GATEHOUSE_LOG_BUFFER", key: "log_buffer", arg: "SIZE",
+			help: "Bound on the log lines waiting to be written to standard error. Requests never wait for the log: " +
+				"a line that does not fit is dropped and counted (gatehouse_log_lines_dropped_total), and a clean stop " +
+				"writes every line buffered. Plain bytes or a whole number with a unit, e.g. 4MiB; from 64KiB to 1GiB.",
+			check: func(c Config) error {
+				if c.LogBuffer < 64<<10 || c.LogBuffer > 1<<30 {
+					return fmt.Errorf("%s: must be from 64KiB to 1GiB", units.FormatSize(c.LogBuffer))
+				}
+				return nil
+			},
+		}.size(func(c *Config) *int64 { return &c.LogBuffer }),
 		{
 			flag: "metrics-listen", env: "GATEHOUSE_METRICS_LISTEN", key: "metrics_listen", arg: "HOST:PORT",
 			help: "TCP address serving Prometheus metrics at /metrics, apart from the registry, e.g. 127.0.0.1:9464 " +

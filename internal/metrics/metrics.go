@@ -119,6 +119,20 @@ func (m *Metrics) Request(route, method string, code int, elapsed time.Duration)
 	m.durations.get(durationKey{route, method}).Update(elapsed.Seconds())
 }
 
+// CountLogDrops exposes the log lines dropped because the log's buffer was
+// full (dropped) and those the log's destination refused (failed), both
+// read from the log writer when the metrics are scraped.
+func (m *Metrics) CountLogDrops(dropped, failed func() uint64) {
+	// gatehouse_log_lines_dropped_total: log lines dropped, not written,
+	// because the log's buffer was full (the destination was slower than
+	// the lines came). gatehouse_log_lines_failed_total: log lines lost
+	// because writing them to the log's destination failed.
+	m.set.RegisterMetricsWriter(func(w io.Writer) {
+		vm.WriteCounterUint64(w, "gatehouse_log_lines_dropped_total", dropped())
+		vm.WriteCounterUint64(w, "gatehouse_log_lines_failed_total", failed())
+	})
+}
+
 // TokenAuthentication counts one bearer token check and its result.
 func (m *Metrics) TokenAuthentication(result string) {
 	m.authentications.get(result).Inc()

@@ -248,6 +248,12 @@ func openUplinks(cfg config.Config) (*uplink.Set, error) {
 	return uplink.NewSet(list...)
 }
 
+// CountLogDrops exposes the log writer's dropped and failed line counts in
+// the server's metrics (see logqueue.Writer). Call it once, before Serve.
+func (s *Server) CountLogDrops(dropped, failed func() uint64) {
+	s.metrics.CountLogDrops(dropped, failed)
+}
+
 // Close stops following changes and releases the stores.
 func (s *Server) Close() error {
 	if s.authn != nil {
