@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
@@ -145,15 +146,19 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // ReadFrom hands io.Copy (which http.ServeContent uses) to the writer
-// underneath, so that a tarball read from a file is sent with the kernel's
-// sendfile rather than copied through the process.
+// underneath when the source is a file, so that a tarball read from a file
+// is sent with the kernel's sendfile rather than copied through the process.
+// Any other source (a tarball from the in-memory cache) is copied through
+// Write: net/http's ReadFrom would flush the headers in a write of their
+// own before sending the body in another, where Write sends a small answer,
+// headers and body, in one.
 func (s *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
 	var n int64
 	var err error
-	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok && sendfileSource(src) {
 		n, err = rf.ReadFrom(src)
 	} else {
 		// Hide this method from io.Copy, or it would call it again.
@@ -161,6 +166,16 @@ func (s *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
 	}
 	s.bytes += n
 	return n, err
+}
+
+// sendfileSource reports whether net's sendfile can send src: a file, or
+// one inside the *io.LimitedReader that io.CopyN makes (as net does).
+func sendfileSource(src io.Reader) bool {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	_, ok := src.(syscall.Conn)
+	return ok
 }
 
 // Unwrap lets http.ResponseController reach the real writer.

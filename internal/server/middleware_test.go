@@ -58,7 +58,41 @@ func (w *readerFromWriter) ReadFrom(src io.Reader) (int64, error) {
 // TestRecorderPassesReadFrom: the access log's recorder hands a file to the
 // writer underneath (net/http's, which sends it with sendfile), and still
 // counts the bytes and the status; over a writer without ReadFrom it copies.
+// Anything else (a tarball from memory, as io.CopyN in http.ServeContent
+// hands it) is copied through Write, not handed on, so that net/http sends
+// a small answer in one write with its headers.
 func TestRecorderPassesReadFrom(t *testing.T) {
+	t.Run("a file", testRecorderReadFromFile)
+	body := bytes.Repeat([]byte("in memory "), 300)
+	sources := []struct {
+		name string
+		src  io.Reader
+	}{
+		{"bytes.Reader", bytes.NewReader(body)},
+		{"bytes.Reader in a LimitedReader", io.LimitReader(bytes.NewReader(body), int64(len(body)))},
+	}
+	for _, tt := range sources {
+		t.Run(tt.name, func(t *testing.T) {
+			under := &readerFromWriter{ResponseRecorder: *httptest.NewRecorder()}
+			rec := &statusRecorder{ResponseWriter: under}
+			n, err := rec.ReadFrom(tt.src)
+			if err != nil || n != int64(len(body)) {
+				t.Fatalf("copied %d, %v; want %d", n, err, len(body))
+			}
+			if under.from != nil {
+				t.Errorf("the writer underneath was handed %T; a source in memory must go through Write", under.from)
+			}
+			if rec.bytes != int64(len(body)) || rec.status != http.StatusOK {
+				t.Errorf("recorded %d bytes, status %d", rec.bytes, rec.status)
+			}
+			if !bytes.Equal(under.ResponseRecorder.Body.Bytes(), body) {
+				t.Errorf("the body differs")
+			}
+		})
+	}
+}
+
+func testRecorderReadFromFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "blob")
 	body := bytes.Repeat([]byte("tarball "), 4096)
 	if err := os.WriteFile(path, body, 0o600); err != nil {
