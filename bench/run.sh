@@ -38,9 +38,13 @@ npm_runs=${BENCH_NPM_RUNS:-3}
 # Publishes timed one at a time.
 publishes=${BENCH_PUBLISHES:-300}
 publish_size=${BENCH_PUBLISH_SIZE:-10240}
-# gatehouse's log level: error, like Verdaccio's below, so neither writes a
-# line per request.
-gatehouse_log_level=${BENCH_GATEHOUSE_LOG_LEVEL:-error}
+# gatehouse's log level: empty for its default (info, which writes the
+# access log, a line per request, as a user's gatehouse does), or debug,
+# info, warn or error. Its log goes to a file in the temporary folder.
+# Verdaccio logs at error level and nginx writes no access log (noted in the
+# table), so the comparison is with those at their fastest.
+gatehouse_log_level=${BENCH_GATEHOUSE_LOG_LEVEL:-}
+nginx_access_log=off
 # gatehouse's metadata store and blob store: empty for the embedded default
 # (SQLite and a folder under its data folder); a postgres:// URL (a fresh,
 # empty database: the seed creates accounts that must not exist yet) and an
@@ -165,7 +169,7 @@ if [[ $pprof == 1 ]]; then
 fi
 GATEHOUSE_DATABASE=$database GATEHOUSE_BLOBS=$blobs \
 	"$work/bin/gatehouse" serve --listen "127.0.0.1:$gh_port" --data "$work/gatehouse-data" \
-	--log-level "$gatehouse_log_level" "${gh_flags[@]}" >"$work/logs/gatehouse.log" 2>&1 &
+	${gatehouse_log_level:+--log-level "$gatehouse_log_level"} "${gh_flags[@]}" >"$work/logs/gatehouse.log" 2>&1 &
 gh_pid=$!
 pids+=("$gh_pid")
 wait_http "$gh/-/ping" 30
@@ -268,7 +272,7 @@ events {
     worker_connections 1024;
 }
 http {
-    access_log off;
+    access_log $nginx_access_log;
     server_tokens off;
     sendfile on;
     tcp_nopush on;
@@ -471,7 +475,8 @@ gh_tokens=$("$seed" field "$results/seed-gatehouse.json" tokens)
 	printf 'install dependencies: %s\n' "$deps"
 	printf 'npm ci: %s runs each, cold cache, the same lockfile with its URLs rewritten per registry\n' "$npm_runs"
 	printf 'publish: %s × %s B\n' "$publishes" "$publish_size"
-	printf 'log levels: gatehouse %s, Verdaccio error\n' "$gatehouse_log_level"
+	printf 'logs: gatehouse %s, Verdaccio error, nginx access_log %s\n' \
+		"${gatehouse_log_level:-info (its default: an access log line per request, to a file)}" "$nginx_access_log"
 	store_kind="SQLite (WAL, synchronous FULL) in the data folder"
 	if [[ -n $database ]]; then
 		store_kind="PostgreSQL $(psql "$database" -XAtc 'SHOW server_version' 2>/dev/null | awk '{ print $1 }') on loopback"
