@@ -366,6 +366,20 @@ func renderTargets(b *strings.Builder, r *Results) {
 			line(title+": ≥ ½ nginx's requests/s", "", false, false)
 		}
 	}
+	// Issue 15: gatehouse in its default configuration (the access log on)
+	// at least 0.8× nginx's requests/s, with a p99 at most twice nginx's in
+	// the same run, on both packuments and the tarball.
+	for _, id := range []string{"abbreviated", "full", "tarball"} {
+		title := map[string]string{"abbreviated": "abbreviated packument", "full": "full packument", "tarball": "tarball"}[id]
+		g, n := r.Load[id]["gatehouse"], r.Load[id]["nginx"]
+		if g == nil || n == nil || n.Wrk.RequestsPerSec <= 0 {
+			continue // a scenario that was not run has no rows
+		}
+		x := g.Wrk.RequestsPerSec / n.Wrk.RequestsPerSec
+		line(title+": ≥ 0.8× nginx's requests/s", fmt.Sprintf("%.2f×", x), x >= 0.8, true)
+		gp, np := ms(g.Wrk.Percentiles[99]), ms(n.Wrk.Percentiles[99])
+		line(title+": p99 ≤ 2× nginx's", fmt.Sprintf("%s vs %s ms (%.2f×)", millis(gp), millis(np), gp/max(np, 1e-9)), gp <= 2*np, np > 0)
+	}
 	var worst, peak float64
 	var p99s []string
 	for _, sc := range Scenarios {

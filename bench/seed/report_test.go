@@ -87,6 +87,10 @@ func TestRenderTargets(t *testing.T) {
 		"| authenticated tarball: ≥ ½ nginx's requests/s | 0.60× | yes |",
 		"| gatehouse p99 latency < 10 ms (every scenario) | abbreviated packument 4.00, tarball 12.5, 404 1.00 ms | no |",
 		"| gatehouse memory < 100 MB | peak 45.0 MB | yes |",
+		"| abbreviated packument: ≥ 0.8× nginx's requests/s | 0.60× | no |",
+		"| abbreviated packument: p99 ≤ 2× nginx's | 4.00 vs 2.00 ms (2.00×) | yes |",
+		"| tarball: ≥ 0.8× nginx's requests/s | 0.60× | no |",
+		"| tarball: p99 ≤ 2× nginx's | 12.5 vs 2.00 ms (6.25×) | no |",
 		"| `npm ci` at least as fast as from Verdaccio | 4.00 s vs 5.00 s (0.80×) | yes |",
 	)
 	empty := Render(&Results{Load: map[string]map[string]*LoadResult{}})
