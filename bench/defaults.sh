@@ -19,7 +19,9 @@
 # log goes to a file. Everything listens on 127.0.0.1 and is stopped at the
 # end. It prints one line per run and, per scenario and target, the medians;
 # the ratio to nginx is taken within each round, then its median and range
-# are given. Sizes from the environment:
+# are given. Beside requests/s and latency it records each server's CPU time
+# per request (from /proc, nginx's workers included): on a machine that
+# other work loads, that is the steadier figure. Sizes from the environment:
 #
 #   BENCH_ROUNDS=5 BENCH_DURATION=10 BENCH_BEFORE=main bench/defaults.sh
 set -euo pipefail
@@ -176,9 +178,25 @@ for sc in $scenarios; do
 	done
 done
 
-# One line per run: round scenario target requests/s p50 p99 load(1 min).
+# cpu_ticks PID: CPU time (user + system, in clock ticks) of PID and its
+# children (nginx's workers) so far.
+cpu_ticks() {
+	local p total=0
+	for p in "$1" $(pgrep -P "$1" || true); do
+		[[ -r /proc/$p/stat ]] || continue
+		total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+	done
+	echo "$total"
+}
+hz=$(getconf CLK_TCK)
+pid_of[nginx]=$(cat "$work/nginx/nginx.pid" 2>/dev/null || echo "${pids[-1]}")
+
+# One line per run: round scenario target requests/s p50 p99 load(1 min),
+# and the server's CPU time per request in microseconds, the figure the
+# machine's other work disturbs least (it decides the throughput when the
+# server has the cores to itself).
 runs=$work/results/runs.tsv
-printf 'round\tscenario\ttarget\trequests/s\tp50 ms\tp99 ms\tload\n' >"$runs"
+printf 'round\tscenario\ttarget\trequests/s\tp50 ms\tp99 ms\tload\tcpu µs/request\n' >"$runs"
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.3f", v }'; }
 printf '== %s rounds of wrk -t%s -c%s, %s s each after %s s of warm-up; targets: %s\n' \
 	"$rounds" "$threads" "$connections" "$duration" "$warmup" "${targets[*]}" >&2
@@ -191,13 +209,17 @@ for ((r = 1; r <= rounds; r++)); do
 			url=${base[$t]}$(path_of "$sc")
 			timeout $((warmup + 30)) wrk "${args[@]}" -d "${warmup}s" "$url" >/dev/null
 			out=$work/results/wrk-$r-$sc-$t.txt
+			c0=$(cpu_ticks "${pid_of[$t]}")
 			timeout $((duration + 30)) wrk "${args[@]}" -d "${duration}s" "$url" >"$out"
+			c1=$(cpu_ticks "${pid_of[$t]}")
 			load=$(cut -d' ' -f1 /proc/loadavg)
 			rps=$(awk '/^Requests\/sec/ { print $2 }' "$out")
 			p50=$(awk '$1 == "50%" { print $2 }' "$out" | to_ms)
 			p99=$(awk '$1 == "99%" { print $2 }' "$out" | to_ms)
 			if grep -q 'Non-2xx' "$out"; then die "$t answered errors in round $r, $sc (see $out)"; fi
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$sc" "$t" "$rps" "$p50" "$p99" "$load" | tee -a "$runs" >&2
+			reqs=$(awk '/requests in/ { print $1 }' "$out")
+			cpu=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", n > 0 ? c / hz * 1e6 / n : 0 }')
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$sc" "$t" "$rps" "$p50" "$p99" "$load" "$cpu" | tee -a "$runs" >&2
 		done
 	done
 done
@@ -214,23 +236,27 @@ function lo(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2
 function hi(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] > v) v = a[i]; return v }
 NR == 1 { next }
 {
-	rps[$2, $3] = rps[$2, $3] " " $4; p99[$2, $3] = p99[$2, $3] " " $6; loads = loads " " $7
+	rps[$2, $3] = rps[$2, $3] " " $4; p99[$2, $3] = p99[$2, $3] " " $6; loads = loads " " $7; cpu[$2, $3] = cpu[$2, $3] " " $8
+	C[$1, $2, $3] = $8
 	R[$1, $2, $3] = $4; P[$1, $2, $3] = $6; if (!($2 in seen)) { seen[$2] = 1; order[++ns] = $2 } if ($1 > nr) nr = $1
 }
 END {
 	nt = split(targets, T, " ")
-	printf "| scenario | target | requests/s, median (range) | p99 ms, median (range) | requests/s ÷ nginx, per round: median (range) | p99 ÷ nginx, per round: median (range) |\n|---|---|---:|---:|---:|---:|\n"
+	printf "| scenario | target | requests/s, median (range) | p99 ms, median (range) | requests/s ÷ nginx, per round: median (range) | p99 ÷ nginx, per round: median (range) | CPU µs/request, median (range) | nginx CPU ÷ this, per round: median (range) |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
 	for (s = 1; s <= ns; s++) {
 		sc = order[s]
 		for (i = 1; i <= nt; i++) {
-			t = T[i]; rr = ""; pr = ""
+			t = T[i]; rr = ""; pr = ""; cr = ""
 			if (t != "nginx") for (r = 1; r <= nr; r++) if (R[r, sc, "nginx"] > 0) {
 				rr = rr " " R[r, sc, t] / R[r, sc, "nginx"]; pr = pr " " P[r, sc, t] / P[r, sc, "nginx"]
+				if (C[r, sc, t] > 0) cr = cr " " C[r, sc, "nginx"] / C[r, sc, t]
 			}
-			printf "| %s | %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %s | %s |\n", sc, (t == "nginx" ? "nginx" : "gatehouse " t),
+			printf "| %s | %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %s | %s | %.1f (%.1f–%.1f) | %s |\n", sc, (t == "nginx" ? "nginx" : "gatehouse " t),
 				median(rps[sc, t]), lo(rps[sc, t]), hi(rps[sc, t]), median(p99[sc, t]), lo(p99[sc, t]), hi(p99[sc, t]),
 				(rr == "" ? "–" : sprintf("%.2f× (%.2f–%.2f)", median(rr), lo(rr), hi(rr))),
-				(pr == "" ? "–" : sprintf("%.2f× (%.2f–%.2f)", median(pr), lo(pr), hi(pr)))
+				(pr == "" ? "–" : sprintf("%.2f× (%.2f–%.2f)", median(pr), lo(pr), hi(pr))),
+				median(cpu[sc, t]), lo(cpu[sc, t]), hi(cpu[sc, t]),
+				(cr == "" ? "–" : sprintf("%.2f× (%.2f–%.2f)", median(cr), lo(cr), hi(cr)))
 		}
 	}
 	printf "\n1-minute load average after each run: median %.1f, range %.1f–%.1f\n", median(loads), lo(loads), hi(loads)
