@@ -1,6 +1,7 @@
 // Package logqueue takes log output off the request path: a Writer keeps
 // the lines it is given in a bounded buffer and a goroutine of its own writes
-// them to the real destination in batches. A Write never waits for the
+// them to the real destination in batches (every FlushInterval, or sooner
+// when a batch's worth has come in). A Write never waits for the
 // destination: when the buffer is full the line is dropped and counted, so a
 // slow or stuck log destination costs lines, never requests. Close writes
 // everything still buffered before it returns, so a clean shutdown loses
@@ -11,6 +12,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultMaxBytes bounds the lines waiting to be written: 1 MiB, about
@@ -19,13 +21,25 @@ import (
 // (the batch being written and the one filling).
 const DefaultMaxBytes = 1 << 20
 
+// FlushInterval is how long a line may wait in the buffer before it is
+// written, when fewer lines than a batch come in. Lines are written in
+// batches, not one by one: waking the writing goroutine for each line would
+// cost a write system call and a goroutine switch per request, the very
+// cost the queue takes off the request path.
+const FlushInterval = 50 * time.Millisecond
+
+// batchBytes is how much buffered output wakes the writing goroutine before
+// its next tick: a quarter of the buffer, at most 64 KiB.
+func batchBytes(max int) int { return min(max/4, 64<<10) }
+
 // Writer is an io.Writer whose Write copies p into a bounded buffer and
 // returns at once. Each Write is kept or dropped whole, so a caller that
 // writes one line per call (log/slog's handlers do) never sees a line cut.
 // It is safe for concurrent use.
 type Writer struct {
-	out io.Writer
-	max int
+	out   io.Writer
+	max   int
+	batch int // buffered bytes that wake the writing goroutine early
 
 	mu     sync.Mutex
 	buf    []byte // lines waiting, in order
@@ -52,6 +66,7 @@ func New(out io.Writer, maxBytes int) *Writer {
 	w := &Writer{
 		out:   out,
 		max:   maxBytes,
+		batch: batchBytes(maxBytes),
 		buf:   make([]byte, 0, initial),
 		spare: make([]byte, 0, initial),
 		wake:  make(chan struct{}, 1),
@@ -77,12 +92,16 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.dropped.Add(1)
 		return len(p), nil
 	}
+	crossed := len(w.buf) < w.batch && len(w.buf)+len(p) >= w.batch
 	w.buf = append(w.buf, p...)
 	w.lines++
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default: // already woken; the goroutine will take this line with the rest
+	if crossed {
+		// A batch is ready: write it now rather than at the next tick.
+		select {
+		case w.wake <- struct{}{}:
+		default: // already woken; the goroutine will take this line with the rest
+		}
 	}
 	return len(p), nil
 }
@@ -105,9 +124,12 @@ func (w *Writer) Close() error {
 
 func (w *Writer) run() {
 	defer close(w.done)
+	tick := time.NewTicker(FlushInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-w.wake:
+		case <-tick.C:
 		case <-w.stop:
 			// Write until the buffer is found empty; the same look that finds
 			// it empty marks the Writer closed, so no line slips in between.

@@ -256,3 +256,28 @@ func BenchmarkWrite(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines-written/s")
 	})
 }
+
+// TestLinesArriveWithoutClose checks that a line reaches the destination
+// without Close, within a tick or so (waited for with a generous hang
+// detector), and that a batch's worth of lines is written before the tick.
+func TestLinesArriveWithoutClose(t *testing.T) {
+	out := &lockedBuffer{}
+	w := New(out, 4096) // batches of 1 KiB
+	defer w.Close()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never reached the destination", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	fmt.Fprint(w, "line one end\n")
+	waitFor("a lone line", func() bool { return out.String() == "line one end\n" })
+	for i := range 64 { // 16 bytes each: a whole batch
+		fmt.Fprintf(w, "line %06d end\n", i)
+	}
+	waitFor("a batch", func() bool { return strings.Count(out.String(), "\n") == 65 })
+}
