@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -160,6 +161,10 @@ func (s *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
 	var err error
 	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok && sendfileSource(src) {
 		n, err = rf.ReadFrom(src)
+	} else if wt, ok := wholeInMemory(src); ok {
+		// One Write of the whole body: no copy buffer, and net/http sends
+		// what fits with the headers.
+		n, err = wt.WriteTo(struct{ io.Writer }{s.ResponseWriter})
 	} else {
 		// Hide this method from io.Copy, or it would call it again.
 		n, err = io.Copy(struct{ io.Writer }{s.ResponseWriter}, src)
@@ -176,6 +181,22 @@ func sendfileSource(src io.Reader) bool {
 	}
 	_, ok := src.(syscall.Conn)
 	return ok
+}
+
+// wholeInMemory returns src as an io.WriterTo when it is bytes in memory
+// (a *bytes.Reader, as for a tarball from the cache) whose rest is all to be
+// copied: either src itself or inside an *io.LimitedReader that does not cut
+// it short (io.CopyN in http.ServeContent, sending the whole body).
+func wholeInMemory(src io.Reader) (io.WriterTo, bool) {
+	var limit int64 = -1
+	if lr, ok := src.(*io.LimitedReader); ok {
+		limit, src = lr.N, lr.R
+	}
+	br, ok := src.(*bytes.Reader)
+	if !ok || (limit >= 0 && limit < int64(br.Len())) {
+		return nil, false
+	}
+	return br, true
 }
 
 // Unwrap lets http.ResponseController reach the real writer.

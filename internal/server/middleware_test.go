@@ -67,12 +67,16 @@ func TestRecorderPassesReadFrom(t *testing.T) {
 	sources := []struct {
 		name string
 		src  io.Reader
+		want []byte
 	}{
-		{"bytes.Reader", bytes.NewReader(body)},
-		{"bytes.Reader in a LimitedReader", io.LimitReader(bytes.NewReader(body), int64(len(body)))},
+		{"bytes.Reader", bytes.NewReader(body), body},
+		{"bytes.Reader in a LimitedReader", io.LimitReader(bytes.NewReader(body), int64(len(body))), body},
+		{"part of a bytes.Reader (a range)", io.LimitReader(bytes.NewReader(body), 1000), body[:1000]},
+		{"a reader of unknown kind", io.MultiReader(bytes.NewReader(body)), body},
 	}
 	for _, tt := range sources {
 		t.Run(tt.name, func(t *testing.T) {
+			body := tt.want
 			under := &readerFromWriter{ResponseRecorder: *httptest.NewRecorder()}
 			rec := &statusRecorder{ResponseWriter: under}
 			n, err := rec.ReadFrom(tt.src)
