@@ -19,9 +19,10 @@ const module = "github.com/gatehouse-registry/gatehouse/"
 // here, in the layer where it belongs (docs/architecture.md).
 var rank = map[string]int{
 	// 0: leaves, no gatehouse imports: errors, token strings, TOTP, keys,
-	// units, the route table's mechanism, metrics, per-address limits.
+	// units, the route table's mechanism, metrics, per-address limits, the
+	// log's buffer.
 	"internal/throttle": 0, "internal/fault": 0, "internal/token": 0, "internal/totp": 0, "internal/keyring": 0,
-	"internal/units": 0, "internal/route": 0, "internal/metrics": 0,
+	"internal/units": 0, "internal/route": 0, "internal/metrics": 0, "internal/logqueue": 0,
 	// 1: storage, and the upstream registries beside it.
 	"internal/store": 1, "internal/blob": 1, "internal/uplink": 1,
 	// 2: who is asking.
