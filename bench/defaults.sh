@@ -218,7 +218,7 @@ for ((r = 1; r <= rounds; r++)); do
 			p99=$(awk '$1 == "99%" { print $2 }' "$out" | to_ms)
 			if grep -q 'Non-2xx' "$out"; then die "$t answered errors in round $r, $sc (see $out)"; fi
 			reqs=$(awk '/requests in/ { print $1 }' "$out")
-			cpu=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", n > 0 ? c / hz * 1e6 / n : 0 }')
+			cpu=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", (n > 0 ? c / hz * 1e6 / n : 0) }')
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$sc" "$t" "$rps" "$p50" "$p99" "$load" "$cpu" | tee -a "$runs" >&2
 		done
 	done
