@@ -1,7 +1,8 @@
 // Package logqueue takes log output off the request path: a Writer keeps
 // the lines it is given in a bounded buffer and a goroutine of its own writes
 // them to the real destination in batches (every FlushInterval, or sooner
-// when a batch's worth has come in). A Write never waits for the
+// when a batch's worth has come in, or at once for a line after a quiet
+// spell). A Write never waits for the
 // destination: when the buffer is full the line is dropped and counted, so a
 // slow or stuck log destination costs lines, never requests. Close writes
 // everything still buffered before it returns, so a clean shutdown loses
@@ -46,6 +47,10 @@ type Writer struct {
 	lines  uint64 // how many Writes buf holds
 	spare  []byte // the buffer to fill next; nil while the goroutine writes it
 	closed bool   // the goroutine has finished: Write goes straight to out
+	// flushed is when the goroutine last took the buffer: a line that
+	// finds the buffer empty long after that is written at once, so that a
+	// quiet server's lines show without waiting for the tick.
+	flushed time.Time
 
 	wake    chan struct{} // capacity 1: there is something to write
 	stop    chan struct{} // closed by Close
@@ -92,12 +97,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.dropped.Add(1)
 		return len(p), nil
 	}
-	crossed := len(w.buf) < w.batch && len(w.buf)+len(p) >= w.batch
+	// Wake the goroutine when a batch is ready, or when this line comes
+	// after a quiet spell; otherwise it waits for the tick with the rest.
+	wake := len(w.buf) < w.batch && len(w.buf)+len(p) >= w.batch ||
+		len(w.buf) == 0 && time.Since(w.flushed) >= FlushInterval
 	w.buf = append(w.buf, p...)
 	w.lines++
 	w.mu.Unlock()
-	if crossed {
-		// A batch is ready: write it now rather than at the next tick.
+	if wake {
 		select {
 		case w.wake <- struct{}{}:
 		default: // already woken; the goroutine will take this line with the rest
@@ -155,6 +162,7 @@ func (w *Writer) flush(last bool) bool {
 	}
 	batch, lines := w.buf, w.lines
 	w.buf, w.spare, w.lines = w.spare, nil, 0
+	w.flushed = time.Now()
 	w.mu.Unlock()
 
 	if _, err := w.out.Write(batch); err != nil {
