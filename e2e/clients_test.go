@@ -562,7 +562,7 @@ func TestYarn1PublishAsksForPassword(t *testing.T) {
 	assertPublished(t, srv, "", "alice", spec)
 	// The session yarn made is gone: its revocation reached the server, and
 	// nothing of it stayed in the client's files.
-	if !regexp.MustCompile(`method=DELETE route=logout path=\S+ status=200`).MatchString(srv.Logs()) {
+	if !srv.LogHas(regexp.MustCompile(`method=DELETE route=logout path=\S+ status=200`).MatchString) {
 		t.Errorf("the server log shows no revoked session:\n%s", tail(srv.Logs(), 4096))
 	}
 	if rc := c.readRC(); strings.Contains(rc, "_authToken") {

@@ -255,6 +255,20 @@ func (s *server) Port() string {
 // Logs returns everything the server has written to stderr so far.
 func (s *server) Logs() string { return s.logs.String() }
 
+// LogHas reports whether the server's log shows match within a few seconds:
+// the log is written off the request path, so a line may come shortly after
+// the answer to its request.
+func (s *server) LogHas(match func(logs string) bool) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !match(s.Logs()) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
 // DataDir is the server's --data folder.
 func (s *server) DataDir() string { return s.dataDir }
 

@@ -747,7 +747,7 @@ func TestOTPLockout(t *testing.T) {
 	if got := strings.TrimSpace(c.mustRun("", "whoami").Stdout); got != "frank" {
 		t.Errorf("npm whoami while the OTP path is locked = %q, want frank", got)
 	}
-	if !strings.Contains(srv.Logs(), "locked after repeated failures") {
+	if !srv.LogHas(func(logs string) bool { return strings.Contains(logs, "locked after repeated failures") }) {
 		t.Errorf("the server log does not record the lock")
 	}
 }
