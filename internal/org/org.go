@@ -344,14 +344,20 @@ func (s *Service) Teams(ctx context.Context, p *auth.Principal, orgName string) 
 	return out, nil
 }
 
+// readTeam loads an organization p may read and one of its teams.
+func (s *Service) readTeam(ctx context.Context, q store.Queries, p *auth.Principal, orgName, team string) (store.Org, store.Team, error) {
+	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
+	if err != nil {
+		return o, store.Team{}, err
+	}
+	t, err := q.TeamByName(ctx, o.ID, team)
+	return o, t, err
+}
+
 // TeamMembers lists a team's members (npm team ls org:team).
 func (s *Service) TeamMembers(ctx context.Context, p *auth.Principal, orgName, team string) ([]string, error) {
 	q := s.store.Q()
-	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
-	if err != nil {
-		return nil, err
-	}
-	t, err := q.TeamByName(ctx, o.ID, team)
+	_, t, err := s.readTeam(ctx, q, p, orgName, team)
 	if err != nil {
 		return nil, err
 	}
@@ -421,11 +427,7 @@ func (s *Service) teamAndPackage(ctx context.Context, q store.Queries, o store.O
 // member whose own teams cannot read it.
 func (s *Service) TeamPackages(ctx context.Context, p *auth.Principal, orgName, team string) (map[string]string, error) {
 	q := s.store.Q()
-	o, _, err := s.load(ctx, q, p, orgName, policy.OrgRead)
-	if err != nil {
-		return nil, err
-	}
-	t, err := q.TeamByName(ctx, o.ID, team)
+	o, t, err := s.readTeam(ctx, q, p, orgName, team)
 	if err != nil {
 		return nil, err
 	}

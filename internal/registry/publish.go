@@ -186,23 +186,30 @@ func (s *Service) forgetProxied(ctx context.Context, q store.Queries, name strin
 // DevelopersTeam is the team every organization has, that new members join.
 const DevelopersTeam = "developers"
 
+// decideCreate decides whether p may create the package name, which does
+// not exist, and returns the facts it decided on.
+func (s *Service) decideCreate(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) (policy.Package, error) {
+	f, err := s.newPackageFacts(ctx, q, p, name, scope)
+	if err != nil {
+		return f, err
+	}
+	if err := policy.Decide(p, policy.Create, f); err != nil {
+		return f, err
+	}
+	// A legacy name (JSONStream) may be published to but not created.
+	// Checked once creating is allowed, so that the answer never tells an
+	// existing hidden package from a missing one.
+	return f, ValidatePackageName(name)
+}
+
 // authorisePublish refuses early, before the tarball is written, a publish
 // that policy would refuse in the transaction anyway, and asks for the OTP
 // the user's and the package's 2FA settings need.
 func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) error {
 	pkg, err := q.PackageByName(ctx, name)
 	if fault.Is(err, fault.NotFound) {
-		f, err := s.newPackageFacts(ctx, q, p, name, scope)
+		f, err := s.decideCreate(ctx, q, p, name, scope)
 		if err != nil {
-			return err
-		}
-		if err := policy.Decide(p, policy.Create, f); err != nil {
-			return err
-		}
-		// A legacy name (JSONStream) may be published to but not created.
-		// Checked once creating is allowed, so that the answer never tells
-		// an existing hidden package from a missing one.
-		if err := ValidatePackageName(name); err != nil {
 			return err
 		}
 		if err := s.refuseShadowing(ctx, q, p, f); err != nil {

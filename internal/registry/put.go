@@ -109,14 +109,7 @@ func (s *Service) authorisePut(ctx context.Context, p *auth.Principal, name, rev
 		return err
 	case fault.Is(err, fault.NotFound):
 		scope, _ := SplitName(name)
-		f, err := s.newPackageFacts(ctx, q, p, name, scope)
-		if err != nil {
-			return err
-		}
-		if err := policy.Decide(p, policy.Create, f); err != nil {
-			return err
-		}
-		if err := ValidatePackageName(name); err != nil {
+		if _, err := s.decideCreate(ctx, q, p, name, scope); err != nil {
 			return err
 		}
 	case err != nil:

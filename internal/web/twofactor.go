@@ -80,6 +80,14 @@ func (s *Site) changeEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	err := s.accounts.SetEmail(ctxWithFormOTP(r, "otp"), p, email, r.PostForm.Get("password"))
+	s.renderProfileChange(w, r, p, err, "Your email is now "+email+".", func(v *profileView, msg string) {
+		v.EmailError, v.Email = msg, email
+	})
+}
+
+// renderProfileChange shows the profile page after a change: with the
+// change's error in the form that made it (failed), or with notice.
+func (s *Site) renderProfileChange(w http.ResponseWriter, r *http.Request, p *auth.Principal, err error, notice string, failed func(v *profileView, msg string)) {
 	v, lerr := s.profileData(r.Context(), p)
 	if lerr != nil {
 		s.renderError(w, r, lerr)
@@ -87,13 +95,14 @@ func (s *Site) changeEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	if err != nil {
-		var ok bool
-		if v.EmailError, status, ok = s.faultForForm(w, r, err); !ok {
+		msg, st, ok := s.faultForForm(w, r, err)
+		if !ok {
 			return
 		}
-		v.Email = email
+		status = st
+		failed(&v, msg)
 	} else {
-		v.Notice = "Your email is now " + email + "."
+		v.Notice = notice
 	}
 	s.render(w, r, status, "profile.html", "Profile", v)
 }
@@ -112,24 +121,11 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 		change = s.accounts.ChangePasswordRevokeTokens
 	}
 	err := change(ctxWithFormOTP(r, "otp"), p, f.Get("current_password"), f.Get("new_password"))
-	v, lerr := s.profileData(r.Context(), p)
-	if lerr != nil {
-		s.renderError(w, r, lerr)
-		return
+	notice := "Your password is changed, and your other sessions are signed out."
+	if revokeTokens {
+		notice = "Your password is changed, your other sessions are signed out and your access tokens revoked."
 	}
-	status := http.StatusOK
-	if err != nil {
-		var ok bool
-		if v.PasswordError, status, ok = s.faultForForm(w, r, err); !ok {
-			return
-		}
-	} else {
-		v.Notice = "Your password is changed, and your other sessions are signed out."
-		if revokeTokens {
-			v.Notice = "Your password is changed, your other sessions are signed out and your access tokens revoked."
-		}
-	}
-	s.render(w, r, status, "profile.html", "Profile", v)
+	s.renderProfileChange(w, r, p, err, notice, func(v *profileView, msg string) { v.PasswordError = msg })
 }
 
 // twoFactorView is the two-factor page in each of its states: off (the
