@@ -169,9 +169,17 @@ func splitPackage(p string, buf []string) (segs []string, nameSegs int, ok bool)
 	switch {
 	case len(segs) == 0 || segs[0] == "":
 		return nil, 0, false
-	case !strings.HasPrefix(segs[0], "@") || strings.Contains(segs[0], "/"):
+	case !strings.HasPrefix(segs[0], "@"):
 		return segs, 1, true
-	case len(segs) < 2 || segs[1] == "":
+	case strings.Contains(segs[0], "/"):
+		// "@scope%2fname": a scope without a name ("@scope%2f") or a name
+		// without a scope ("@%2fname") is no package.
+		scope, bare, _ := strings.Cut(segs[0], "/")
+		if scope == "@" || bare == "" {
+			return nil, 0, false
+		}
+		return segs, 1, true
+	case segs[0] == "@" || len(segs) < 2 || segs[1] == "":
 		return nil, 0, false
 	}
 	return segs, 2, true
