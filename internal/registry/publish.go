@@ -86,11 +86,7 @@ func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub 
 		case err != nil:
 			return err
 		default:
-			f, err := s.facts(ctx, q, p, pkg)
-			if err != nil {
-				return err
-			}
-			if err := policy.Decide(p, policy.Publish, f); err != nil {
+			if err := s.decide(ctx, q, p, pkg, policy.Publish); err != nil {
 				return err
 			}
 		}
@@ -220,11 +216,7 @@ func (s *Service) authorisePublish(ctx context.Context, q store.Queries, p *auth
 	if err != nil {
 		return err
 	}
-	f, err := s.facts(ctx, q, p, pkg)
-	if err != nil {
-		return err
-	}
-	if err := policy.Decide(p, policy.Publish, f); err != nil {
+	if err := s.decide(ctx, q, p, pkg, policy.Publish); err != nil {
 		return err
 	}
 	mfa, err := q.PackageMFAOf(ctx, pkg.ID)

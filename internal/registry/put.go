@@ -115,14 +115,10 @@ func (s *Service) authorisePut(ctx context.Context, p *auth.Principal, name, rev
 	case err != nil:
 		return err
 	default:
-		f, err := s.facts(ctx, q, p, pkg)
-		if err != nil {
-			return err
-		}
 		// The least of the writes the route carries: PUT /:pkg also
 		// publishes, PUT /:pkg/-rev/:rev also unpublishes and changes
 		// owners; each is decided again once the body says which.
-		if err := policy.Decide(p, policy.Deprecate, f); err != nil {
+		if err := s.decide(ctx, q, p, pkg, policy.Deprecate); err != nil {
 			return err
 		}
 	}

@@ -105,11 +105,7 @@ func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Princip
 	if pkg.Access == store.Public {
 		return nil
 	}
-	f, err := s.facts(ctx, q, p, pkg)
-	if err != nil {
-		return err
-	}
-	return policy.Decide(p, policy.Read, f)
+	return s.decide(ctx, q, p, pkg, policy.Read)
 }
 
 // Manifest returns one version's document, by version or dist-tag.

@@ -190,11 +190,17 @@ func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principa
 		}
 		return store.Package{}, policy.Decide(p, a, policy.Package{Name: name, Exists: false})
 	}
+	return pkg, s.decide(ctx, q, p, pkg, a)
+}
+
+// decide asks policy whether p may do a on pkg, from the facts the store
+// holds about them.
+func (s *Service) decide(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package, a policy.Action) error {
 	f, err := s.facts(ctx, q, p, pkg)
 	if err != nil {
-		return store.Package{}, err
+		return err
 	}
-	return pkg, policy.Decide(p, a, f)
+	return policy.Decide(p, a, f)
 }
 
 // rebuild bumps the package's revision and rebuilds its documents from its

@@ -59,11 +59,7 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 			if len(removed) == len(versions) {
 				return false, fault.Invalidf("an update cannot remove every version; unpublish the whole package instead")
 			}
-			f, err := s.facts(ctx, q, p, pkg)
-			if err != nil {
-				return false, err
-			}
-			if err := policy.Decide(p, policy.Unpublish, f); err != nil {
+			if err := s.decide(ctx, q, p, pkg, policy.Unpublish); err != nil {
 				return false, err
 			}
 			if err := s.removeVersions(ctx, q, pkg, removed); err != nil {

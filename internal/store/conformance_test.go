@@ -1384,20 +1384,30 @@ func testTeams(t *testing.T, b backend) {
 	}
 }
 
+// acmeWithReaders makes the users alice, bob and carol and the organization
+// acme, which alice owns and bob is a developer of, with a team readers
+// that bob is in.
+func acmeWithReaders(t *testing.T, q Queries) (alice, bob, carol User, acme Org, readers Team) {
+	t.Helper()
+	ctx := t.Context()
+	alice, bob, carol = mustUser(t, q, "alice"), mustUser(t, q, "bob"), mustUser(t, q, "carol")
+	acme, err := q.CreateOrg(ctx, "acme")
+	must(t, err)
+	must(t, q.SetMember(ctx, acme.ID, alice.ID, RoleOwner))
+	must(t, q.SetMember(ctx, acme.ID, bob.ID, RoleDeveloper))
+	readers, err = q.CreateTeam(ctx, acme.ID, "readers", "")
+	must(t, err)
+	must(t, q.AddTeamMember(ctx, readers.ID, bob.ID))
+	return alice, bob, carol, acme, readers
+}
+
 // testPackageLists checks the user and scope package lists: what each lists,
 // and that the viewer's rights on each package are those Rights reads.
 func testPackageLists(t *testing.T, b backend) {
 	s := b.store(t)
 	ctx := t.Context()
 	q := s.Q()
-	alice, bob, carol := mustUser(t, q, "alice"), mustUser(t, q, "bob"), mustUser(t, q, "carol")
-	acme, err := q.CreateOrg(ctx, "acme")
-	must(t, err)
-	must(t, q.SetMember(ctx, acme.ID, alice.ID, RoleOwner))
-	must(t, q.SetMember(ctx, acme.ID, bob.ID, RoleDeveloper))
-	readers, err := q.CreateTeam(ctx, acme.ID, "readers", "")
-	must(t, err)
-	must(t, q.AddTeamMember(ctx, readers.ID, bob.ID))
+	alice, bob, carol, _, readers := acmeWithReaders(t, q)
 	tool := mustPackage(t, q, "@acme/tool", "acme", "restricted")
 	lib := mustPackage(t, q, "@acme/lib", "acme", "restricted")
 	mustPackage(t, q, "@acme/pub", "acme", "public")
