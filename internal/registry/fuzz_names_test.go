@@ -133,3 +133,21 @@ func FuzzTag(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRange: the range check that keeps dist-tags from looking like ranges
+// (as npm refuses `npm dist-tag add pkg@1.0.0 ^1`) never panics, and every
+// string it takes for a range is refused as a dist-tag.
+func FuzzRange(f *testing.F) {
+	for _, s := range []string{
+		"^1.0.0", "~1.2", "1.x", "1.2.*", "*", "x", ">=1.0.0 <2.0.0", "1.0.0 - 2.0.0", "^1 || ^2",
+		"latest", "next", "", " ", "||", "1.0.0-", "~>1", ">= 1.2.3", "1.2.3+build", "v1",
+		strings.Repeat("^1 || ", 100) + "^2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if isSemverRange(s) && ValidateTag(s) == nil {
+			t.Fatalf("%q is a range but was accepted as a dist-tag", s)
+		}
+	})
+}
