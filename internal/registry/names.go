@@ -432,9 +432,16 @@ func clip(s string) string {
 }
 
 // quoteClipped quotes a client-supplied string, shortened, for an error message.
+// The quoted text stays within maxEchoed bytes (and its quotes) however many
+// bytes quoting escapes: a byte that is not UTF-8 quotes as four.
 func quoteClipped(s string) string {
-	if len(s) <= maxEchoed {
-		return strconv.Quote(s)
+	if q := strconv.Quote(s); len(q) <= maxEchoed+2 {
+		return q
 	}
-	return strconv.Quote(s[:maxEchoed]) + "..."
+	for cut := min(len(s), maxEchoed); cut > 0; cut-- {
+		if q := strconv.Quote(s[:cut]); len(q) <= maxEchoed+2 {
+			return q + "..."
+		}
+	}
+	return `""...`
 }
