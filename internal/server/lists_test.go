@@ -29,17 +29,10 @@ func TestPackageLists(t *testing.T) {
 	}
 	step("@acme/open public", "POST", "/-/package/@acme%2fopen/access", alice, map[string]string{"access": "public"}, 200)
 
-	type list map[string]string
+	type list = map[string]string
 	check := func(what, path, tok string, want list) {
 		t.Helper()
-		res := tr.do("GET", path, tok, nil)
-		got := list{}
-		for k, v := range res.json(t) {
-			got[k], _ = v.(string)
-		}
-		if res.status != 200 || !maps.Equal(got, want) {
-			t.Errorf("%s: %d %v, want %v", what, res.status, got, want)
-		}
+		tr.wantPackageList(t, what, path, tok, want)
 	}
 	all := list{"@acme/secret": "read-write", "@acme/open": "read-write", "@alice/private": "read-write", "alib": "read-write"}
 	public := list{"@acme/open": "read-write", "alib": "read-write"}
@@ -83,5 +76,19 @@ func TestPackageLists(t *testing.T) {
 	}
 	if res := tr.do("GET", "/-/org/acme/package", mallory, nil); res.status != 404 {
 		t.Errorf("a stranger's org list: %d %s", res.status, res.body)
+	}
+}
+
+// wantPackageList checks that GET path with tok answers 200 and exactly want,
+// a package list (name to permission) as npm access list packages reads it.
+func (tr *testRegistry) wantPackageList(t *testing.T, what, path, tok string, want map[string]string) {
+	t.Helper()
+	res := tr.do("GET", path, tok, nil)
+	got := map[string]string{}
+	for k, v := range res.json(t) {
+		got[k], _ = v.(string)
+	}
+	if res.status != 200 || !maps.Equal(got, want) {
+		t.Errorf("%s: %d %v, want %v", what, res.status, got, want)
 	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"maps"
 	"strings"
 	"testing"
 )
@@ -88,17 +87,10 @@ func TestOrgMemberListsOnlyReadablePackages(t *testing.T) {
 		step("developers hold @acme/vault", "PUT", "/-/team/acme/developers/package",
 			map[string]string{"package": "@acme/vault", "permissions": "read-write"}, 200)
 
-		type list map[string]string
+		type list = map[string]string
 		check := func(what, path, tok string, want list) {
 			t.Helper()
-			res := tr.do("GET", path, tok, nil)
-			got := list{}
-			for k, v := range res.json(t) {
-				got[k], _ = v.(string)
-			}
-			if res.status != 200 || !maps.Equal(got, want) {
-				t.Errorf("%s: %d %v, want %v", what, res.status, got, want)
-			}
+			tr.wantPackageList(t, what, path, tok, want)
 		}
 		check("acme's packages, to carol", "/-/org/acme/package", carol, list{"@acme/shared": "read-only", "@acme/open": "read-only"})
 		check("acme's packages, to alice", "/-/org/acme/package", alice,
