@@ -5,6 +5,7 @@ package npmapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -227,9 +228,70 @@ func (a *API) webLoginDone(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"token": secret})
 }
 
-func (a *API) emptyAdvisories(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	writeJSON(w, http.StatusOK, map[string]any{})
+// advisories answers npm's bulk audit (npm 7 and later): the body, gzipped
+// as npm sends it or not, maps each installed package's name to its
+// versions. The uplinks are asked about the names they may hear of
+// (registry.Advisories) and their answer is returned; without uplinks the
+// answer is empty (npm: "found 0 vulnerabilities"). When an uplink fails,
+// what the others answered is returned with an npm-notice header, which
+// npm prints, saying the audit is incomplete.
+func (a *API) advisories(w http.ResponseWriter, r *http.Request) {
+	body, err := readAuditBody(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var installed map[string][]string
+	if err := json.Unmarshal(body, &installed); err != nil {
+		a.writeError(w, r, fault.Invalidf("invalid JSON body: want an object mapping package names to lists of versions"))
+		return
+	}
+	adv, err := a.registry.Advisories(r.Context(), auth.FromContext(r.Context()), installed)
+	if err != nil {
+		if !fault.Is(err, fault.Upstream) && !fault.Is(err, fault.UpstreamTimeout) {
+			a.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("npm-notice", "gatehouse: an uplink could not be asked for advisories, so this audit may miss some (see the registry's log)")
+	}
+	writeJSON(w, http.StatusOK, adv)
+}
+
+// maxAuditJSON bounds an audit's body once decompressed.
+const maxAuditJSON = 16 << 20
+
+// readAuditBody reads an audit's body, gunzipping it when its
+// Content-Encoding says gzip, at most maxAuditJSON bytes once decompressed.
+func readAuditBody(r *http.Request) ([]byte, error) {
+	var src io.Reader = r.Body
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, err
+			}
+			return nil, fault.Invalidf("the body is not valid gzip")
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, fault.Invalidf("content encoding %q is not supported: send gzip or none", enc)
+	}
+	body, err := io.ReadAll(io.LimitReader(src, maxAuditJSON+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, fault.Invalidf("the body is not valid gzip")
+	}
+	if len(body) > maxAuditJSON {
+		return nil, fault.New(fault.TooLarge, "the audit's body is larger than the %d-byte limit once decompressed", maxAuditJSON)
+	}
+	return body, nil
 }
 
 func (a *API) emptyAudit(w http.ResponseWriter, r *http.Request) {

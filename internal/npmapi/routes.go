@@ -40,7 +40,7 @@ func (a *API) Routes() []route.Route {
 		{Method: "GET", Path: "/-/npm/v1/user", Name: "profile", Handler: a.signedIn(a.getProfile)},
 		{Method: "POST", Path: "/-/npm/v1/user", Name: "profile", MaxBody: smallBody, Handler: a.signedIn(a.setProfile)},
 
-		{Method: "POST", Path: "/-/npm/v1/security/advisories/bulk", Name: "audit", MaxBody: auditBody, Handler: a.emptyAdvisories},
+		{Method: "POST", Path: "/-/npm/v1/security/advisories/bulk", Name: "audit", MaxBody: auditBody, Handler: a.advisories},
 		{Method: "POST", Path: "/-/npm/v1/security/audits/quick", Name: "audit", MaxBody: auditBody, Handler: a.emptyAudit},
 
 		// Organizations and teams (npm org, npm team; libnpmorg, libnpmteam).
