@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
 // SearchHit is one search result.
@@ -20,6 +22,9 @@ type SearchHit struct {
 	Keywords    []string
 	Modified    time.Time
 	Owners      []store.Owner
+	// Uplink names the uplink a proxied package's hit comes from, "" for
+	// a local package.
+	Uplink string
 }
 
 // Bounds on a search's text: each word is one more condition on every
@@ -70,5 +75,70 @@ func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, fr
 		hits = append(hits, SearchHit{Name: r.Name, Scope: r.Scope, Version: r.Version, Description: r.Description,
 			Keywords: strings.Fields(r.Keywords), Modified: time.UnixMilli(r.ModifiedAt), Owners: owners})
 	}
+	if s.proxy != nil {
+		hits, total = s.proxy.search(ctx, p, text, from, size, hits, total)
+	}
 	return hits, total, nil
+}
+
+// search adds to the local hits of a search, of which there are total in
+// all, the uplinks' results: the local packages come first, then each
+// uplink's, in order, so that from and size page across them. An uplink's
+// result is left out when it is not that uplink's to serve, is a local
+// name, or p may not read it (as the packument would be refused); its
+// total counts those left out on the page asked for, not on others. An
+// uplink that fails is left out, with a log line.
+func (x *proxy) search(ctx context.Context, p *auth.Principal, text string, from, size int, hits []SearchHit, total int) ([]SearchHit, int) {
+	if strings.TrimSpace(text) == "" {
+		return hits, total
+	}
+	q := x.s.store.Q()
+	start := total // where the uplink's results begin among all
+	for _, u := range x.set.All() {
+		if u.Offline() {
+			continue
+		}
+		want := size - len(hits)
+		ask := max(want, 1) // at least one: the uplink's total is needed
+		page, err := u.Search(ctx, text, max(from-start, 0), ask)
+		if err != nil {
+			x.log.Warn("uplink failed: the search answers without its results", slog.String("uplink", u.Name()), slog.Any("error", err))
+			continue
+		}
+		dropped := 0
+		for _, r := range page.Results {
+			ok, err := x.searchable(ctx, q, p, u, r.Name)
+			if err != nil {
+				x.log.Warn("search: checking an uplink's result failed", slog.String("uplink", u.Name()), slog.Any("error", err))
+			}
+			if !ok {
+				dropped++
+				continue
+			}
+			if len(hits) >= size {
+				continue
+			}
+			scope, _ := SplitName(r.Name)
+			owners := make([]store.Owner, 0, len(r.Maintainers))
+			for _, m := range r.Maintainers {
+				owners = append(owners, store.Owner{Name: m.Username, Email: m.Email})
+			}
+			hits = append(hits, SearchHit{Name: r.Name, Scope: scope, Version: r.Version, Description: r.Description,
+				Keywords: r.Keywords, Modified: r.Date, Owners: owners, Uplink: u.Name()})
+		}
+		n := max(page.Total-dropped, 0)
+		start += n
+		total += n
+	}
+	return hits, total
+}
+
+// searchable reports whether u's search result name may be shown to p: u
+// serves it, it is not local, and p may read it.
+func (x *proxy) searchable(ctx context.Context, q store.Queries, p *auth.Principal, u *uplink.Uplink, name string) (bool, error) {
+	if x.uplinkFor(name) != u || policy.Decide(p, policy.Read, facts(u, name)) != nil {
+		return false, nil
+	}
+	local, err := x.isLocal(ctx, q, name)
+	return err == nil && !local, err
 }
