@@ -41,7 +41,22 @@ const (
 	// cacheName: in-memory cache look-ups, by cache (packument, tarball,
 	// token) and result (hit, miss).
 	cacheName = "gatehouse_cache_requests_total"
+	// uplinkRequestsName: requests sent to uplinks, by uplink, kind
+	// (packument, tarball, audit, search, ping) and status (the HTTP
+	// status code, or timeout or error when none came).
+	uplinkRequestsName = "gatehouse_uplink_requests_total"
+	// uplinkDurationsName: time from sending a request to an uplink to its
+	// answer's headers, by uplink and kind.
+	uplinkDurationsName = "gatehouse_uplink_request_duration_seconds"
+	// uplinkBytesName: bytes of answers' bodies read from uplinks, by
+	// uplink and kind.
+	uplinkBytesName = "gatehouse_uplink_bytes_total"
 )
+
+// families are the names of gatehouse's own metric families, for the test
+// that checks docs/operations.md lists each.
+var families = []string{requestsName, durationsName, authenticationsName, publishesName, cacheName,
+	uplinkRequestsName, uplinkDurationsName, uplinkBytesName}
 
 // durationBuckets returns the upper bounds of the request duration
 // histogram: from a packument served from memory (well under a millisecond)
@@ -58,7 +73,16 @@ type Metrics struct {
 	authentications series[string, *vm.Counter]
 	publishes       series[string, *vm.Counter]
 	cache           series[cacheKey, *vm.Counter]
+	uplinkRequests  series[uplinkRequestKey, *vm.Counter]
+	uplinkDurations series[uplinkKey, *vm.PrometheusHistogram]
+	uplinkBytes     series[uplinkKey, *vm.Counter]
 }
+
+// uplinkKey names one series of the uplink families by uplink and kind.
+type uplinkKey struct{ uplink, kind string }
+
+// uplinkRequestKey names one series of gatehouse_uplink_requests_total.
+type uplinkRequestKey struct{ uplink, kind, status string }
 
 // requestKey names one series of gatehouse_http_requests_total.
 type requestKey struct {
@@ -97,6 +121,15 @@ func New() *Metrics {
 	}
 	m.cache.create = func(k cacheKey) *vm.Counter {
 		return set.GetOrCreateCounter(name(cacheName, "cache", k.cache, "result", k.result))
+	}
+	m.uplinkRequests.create = func(k uplinkRequestKey) *vm.Counter {
+		return set.GetOrCreateCounter(name(uplinkRequestsName, "kind", k.kind, "status", k.status, "uplink", k.uplink))
+	}
+	m.uplinkDurations.create = func(k uplinkKey) *vm.PrometheusHistogram {
+		return set.GetOrCreatePrometheusHistogramExt(name(uplinkDurationsName, "kind", k.kind, "uplink", k.uplink), durationBuckets())
+	}
+	m.uplinkBytes.create = func(k uplinkKey) *vm.Counter {
+		return set.GetOrCreateCounter(name(uplinkBytesName, "kind", k.kind, "uplink", k.uplink))
 	}
 	set.RegisterMetricsWriter(writeRuntime)
 	return m
@@ -150,6 +183,25 @@ func (m *Metrics) CacheLookup(cache string, hit bool) {
 		result = "hit"
 	}
 	m.cache.get(cacheKey{cache, result}).Inc()
+}
+
+// UpstreamRequest counts one request sent to an uplink (a configured name)
+// and the time to its answer's headers. kind is one of a fixed set; a status
+// that is no HTTP status code (outside 100 to 599) is counted as "other", so
+// an uplink cannot invent label values.
+func (m *Metrics) UpstreamRequest(uplink, kind, status string, elapsed time.Duration) {
+	if code, err := strconv.Atoi(status); err == nil && (code < 100 || code > 599) {
+		status = "other"
+	}
+	m.uplinkRequests.get(uplinkRequestKey{uplink, kind, status}).Inc()
+	m.uplinkDurations.get(uplinkKey{uplink, kind}).Update(elapsed.Seconds())
+}
+
+// UpstreamBytes counts n bytes read from an uplink's answers of kind.
+func (m *Metrics) UpstreamBytes(uplink, kind string, n int64) {
+	if n > 0 {
+		m.uplinkBytes.get(uplinkKey{uplink, kind}).AddInt64(n)
+	}
 }
 
 // series finds the series of one family by its label values, creating it in

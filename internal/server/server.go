@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.Registry.SetSpoolDir(spool)
-	uplinks, err := openUplinks(cfg)
+	uplinks, err := openUplinks(cfg, s.metrics)
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -234,8 +234,9 @@ func (s *Server) metricsHandler() http.Handler {
 }
 
 // openUplinks builds the uplinks cfg names, every one offline when cfg is,
-// reading their tokens from the process's environment or files.
-func openUplinks(cfg config.Config) (*uplink.Set, error) {
+// reading their tokens from the process's environment or files, obs told
+// of the requests sent to them.
+func openUplinks(cfg config.Config, obs uplink.Observer) (*uplink.Set, error) {
 	var list []*uplink.Uplink
 	for _, spec := range cfg.Uplinks {
 		spec.Offline = spec.Offline || cfg.Offline
@@ -243,7 +244,7 @@ func openUplinks(cfg config.Config) (*uplink.Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, u)
+		list = append(list, u.Observed(obs))
 	}
 	return uplink.NewSet(list...)
 }

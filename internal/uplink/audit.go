@@ -48,7 +48,7 @@ func (u *Uplink) BulkAdvisories(ctx context.Context, installed map[string][]stri
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
 	req.Header.Set("Accept", "application/json")
-	res, err := u.do(req, what)
+	res, err := u.do(req, "audit", what)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +66,7 @@ func (u *Uplink) BulkAdvisories(ctx context.Context, installed map[string][]stri
 	if len(raw) > MaxAdvisoriesSize {
 		return nil, u.tooLarge(what+"'s answer", -1, MaxAdvisoriesSize)
 	}
+	u.obs.UpstreamBytes(u.Name(), "audit", int64(len(raw)))
 	var answer map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &answer); err != nil {
 		return nil, u.malformed(what, err)

@@ -113,7 +113,7 @@ func (u *Uplink) FetchPackument(ctx context.Context, name string, abbreviated bo
 	if v.LastModified != "" {
 		req.Header.Set("If-Modified-Since", v.LastModified)
 	}
-	res, err := u.do(req, what)
+	res, err := u.do(req, "packument", what)
 	if err != nil {
 		return Fetched{}, err
 	}
@@ -137,6 +137,7 @@ func (u *Uplink) FetchPackument(ctx context.Context, name string, abbreviated bo
 	if int64(len(body)) > limit {
 		return Fetched{}, u.tooLarge(what, -1, limit)
 	}
+	u.obs.UpstreamBytes(u.Name(), "packument", int64(len(body)))
 	f.Body = body
 	return f, nil
 }
@@ -165,7 +166,7 @@ func (u *Uplink) OpenTarball(ctx context.Context, rawURL, name, version string) 
 		return nil, fault.Wrap(fault.Upstream, err, fmt.Sprintf("uplink %s: %s has an unusable link", u.Name(), what))
 	}
 	req.Header.Set("Accept", "application/octet-stream, */*")
-	res, err := u.do(req, what)
+	res, err := u.do(req, "tarball", what)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -201,6 +202,7 @@ func (b *downloadBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
+	b.u.obs.UpstreamBytes(b.u.Name(), "tarball", int64(n))
 	if b.left < 0 {
 		return 0, b.u.tooLarge(b.what, -1, b.u.spec.MaxTarballSize)
 	}
@@ -228,7 +230,7 @@ func (u *Uplink) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := u.do(req, "a ping")
+	res, err := u.do(req, "ping", "a ping")
 	if err != nil {
 		return err
 	}
@@ -236,17 +238,27 @@ func (u *Uplink) Ping(ctx context.Context) error {
 	return res.Body.Close()
 }
 
-// do sends req with the uplink's credential (on the uplink's own host
-// only) and turns a failure to get an answer into a fault.
-func (u *Uplink) do(req *http.Request, what string) (*http.Response, error) {
+// do sends req, a request of kind (packument, tarball, audit, search,
+// ping), with the uplink's credential (on the uplink's own host only),
+// tells the uplink's observer how it went, and turns a failure to get an
+// answer into a fault.
+func (u *Uplink) do(req *http.Request, kind, what string) (*http.Response, error) {
 	req.Header.Set("User-Agent", "gatehouse (uplink)")
 	if u.token != "" && strings.EqualFold(req.URL.Host, u.base.Host) {
 		req.Header.Set("Authorization", "Bearer "+u.token)
 	}
+	start := time.Now()
 	res, err := u.client.Do(req)
 	if err != nil {
-		return nil, u.failed(what, err)
+		err = u.failed(what, err)
+		status := "error"
+		if fault.Is(err, fault.UpstreamTimeout) {
+			status = "timeout"
+		}
+		u.obs.UpstreamRequest(u.Name(), kind, status, time.Since(start))
+		return nil, err
 	}
+	u.obs.UpstreamRequest(u.Name(), kind, strconv.Itoa(res.StatusCode), time.Since(start))
 	return res, nil
 }
 

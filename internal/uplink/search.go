@@ -54,7 +54,7 @@ func (u *Uplink) Search(ctx context.Context, text string, from, size int) (Searc
 		return SearchPage{}, fmt.Errorf("uplink %s: request for %s: %w", u.Name(), what, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	res, err := u.do(req, what)
+	res, err := u.do(req, "search", what)
 	if err != nil {
 		return SearchPage{}, err
 	}
@@ -72,6 +72,7 @@ func (u *Uplink) Search(ctx context.Context, text string, from, size int) (Searc
 	if len(raw) > MaxSearchSize {
 		return SearchPage{}, u.tooLarge(what+"'s answer", -1, MaxSearchSize)
 	}
+	u.obs.UpstreamBytes(u.Name(), "search", int64(len(raw)))
 	var answer struct {
 		Objects []struct {
 			Package struct {

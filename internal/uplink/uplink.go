@@ -201,6 +201,7 @@ type Uplink struct {
 	deny     []denyRule
 	minAge   time.Duration
 	client   *http.Client
+	obs      Observer
 }
 
 // New checks s, reads its token (from the environment variable or file s
@@ -228,7 +229,32 @@ func New(s Spec, sec Secrets) (*Uplink, error) {
 	}
 	u.token = token
 	u.client = newHTTPClient(s, u.base)
+	u.obs = silentObserver{}
 	return u, nil
+}
+
+// Observer hears of the requests sent to uplinks (internal/metrics counts
+// them). kind is packument, tarball, audit, search or ping; status is the
+// HTTP status code answered, or "timeout" or "error" when none was.
+type Observer interface {
+	// UpstreamRequest is told of each request once its answer's headers
+	// came, or it failed, with the time that took.
+	UpstreamRequest(uplink, kind, status string, elapsed time.Duration)
+	// UpstreamBytes is told of n more bytes of an answer's body read.
+	UpstreamBytes(uplink, kind string, n int64)
+}
+
+type silentObserver struct{}
+
+func (silentObserver) UpstreamRequest(string, string, string, time.Duration) {}
+func (silentObserver) UpstreamBytes(string, string, int64)                   {}
+
+// Observed returns the uplink with obs told of its requests: a copy, the
+// uplink itself unchanged.
+func (u *Uplink) Observed(obs Observer) *Uplink {
+	c := *u
+	c.obs = obs
+	return &c
 }
 
 // readToken reads the token s names, "" when it names none.
