@@ -55,8 +55,11 @@ func TestUplinkMetrics(t *testing.T) {
 	}
 	// The packument is kept in memory once the change feed has told this
 	// node of its own fetch; from then on reads of it are hits.
-	testkit.ScrapeUntil(t, metricsURL+"/metrics", 5*time.Second, func(m testkit.Metrics) bool {
+	m = testkit.ScrapeUntil(t, metricsURL+"/metrics", 5*time.Second, func(m testkit.Metrics) bool {
 		proxy.do("GET", "/express", "", nil)
 		return m.Sum("gatehouse_cache_requests_total", "cache", "uplink_packument", "result", "hit") >= 1
 	})
+	if got := m.Sum("gatehouse_cache_requests_total", "cache", "uplink_packument", "result", "hit"); got < 1 {
+		t.Errorf("uplink_packument hits = %v after 5s of reads", got)
+	}
 }
