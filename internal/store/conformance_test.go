@@ -107,6 +107,8 @@ func runSuite(t *testing.T, b backend) {
 		{"Settings", testSettings},
 		{"BlobReferences", testBlobReferences},
 		{"Uplinks", testUplinks},
+		{"CachedPackages", testCachedPackages},
+		{"PurgeCachedPackage", testPurgeCachedPackage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })

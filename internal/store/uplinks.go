@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
 )
 
 // The kinds of packument an uplink serves, as UplinkDocument.Kind holds them.
@@ -168,4 +170,70 @@ func (q Queries) IsLocalName(ctx context.Context, name, scope string) (bool, err
 		return false, fmt.Errorf("check whether %s is a local name: %w", name, q.d.mapError(err))
 	}
 	return n > 0, nil
+}
+
+// CachedPackage sums up what is cached of one package served from an
+// uplink, for `gatehouse cache ls`.
+type CachedPackage struct {
+	Name, Uplink string
+	// Tarballs is how many of its tarballs are cached, Bytes their size.
+	Tarballs int
+	Bytes    int64
+	// FetchedAt is when anything of it was last fetched or revalidated
+	// (Unix milliseconds).
+	FetchedAt int64
+}
+
+// CachedPackages lists the packages cached from uplinks, by name.
+func (q Queries) CachedPackages(ctx context.Context) ([]CachedPackage, error) {
+	rows, err := q.query(ctx, `SELECT name, MIN(uplink), CAST(SUM(tarballs) AS BIGINT), CAST(SUM(bytes) AS BIGINT), MAX(fetched)
+		FROM (SELECT name, uplink, 0 AS tarballs, 0 AS bytes, fetched_at AS fetched FROM uplink_documents
+			UNION ALL SELECT name, uplink, 1, size, fetched_at FROM uplink_tarballs) c
+		GROUP BY name ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list cached packages: %w", q.d.mapError(err))
+	}
+	defer rows.Close()
+	var out []CachedPackage
+	for rows.Next() {
+		var c CachedPackage
+		if err := rows.Scan(&c.Name, &c.Uplink, &c.Tarballs, &c.Bytes, &c.FetchedAt); err != nil {
+			return nil, fmt.Errorf("list cached packages: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list cached packages: %w", err)
+	}
+	return out, nil
+}
+
+// PurgeCachedPackage forgets everything cached of name from an uplink and
+// tells the other nodes through the change feed, for `gatehouse cache
+// purge`. A local name (IsLocalName; scope is its scope without "@", ""
+// when unscoped) is refused: its packages are not a cache. NotFound when
+// nothing of name is cached. The tarballs' blobs stay until gatehouse gc
+// finds them unreferenced.
+func (s *Store) PurgeCachedPackage(ctx context.Context, name, scope string) error {
+	return s.InTx(ctx, func(q Queries) error {
+		local, err := q.IsLocalName(ctx, name, scope)
+		if err != nil {
+			return err
+		}
+		if local {
+			return fault.Invalidf("%s is a local name, not a cached package: it is never purged (unpublish it to remove it)", name)
+		}
+		var n int
+		if err := q.row(ctx, `SELECT (SELECT COUNT(*) FROM uplink_documents WHERE name = ?) +
+			(SELECT COUNT(*) FROM uplink_tarballs WHERE name = ?)`, name, name).Scan(&n); err != nil {
+			return fmt.Errorf("purge %s: %w", name, q.d.mapError(err))
+		}
+		if n == 0 {
+			return fault.NotFoundf("nothing of %s is cached", name)
+		}
+		if err := q.ForgetUplinkPackage(ctx, name); err != nil {
+			return err
+		}
+		return q.Publish(ctx, Change{Kind: UplinkChanged, Key: name})
+	})
 }

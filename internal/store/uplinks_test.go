@@ -123,3 +123,63 @@ func testUplinks(t *testing.T, b backend) {
 		}
 	}
 }
+
+// testCachedPackages covers the listing `gatehouse cache ls` prints: one
+// row per package cached from an uplink, with its tarballs' count and
+// size and its latest fetch.
+func testCachedPackages(t *testing.T, b backend) {
+	s := b.store(t)
+	ctx := t.Context()
+	q := s.Q()
+	if got, err := q.CachedPackages(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("nothing cached: %v, %v", got, err)
+	}
+	must(t, q.SaveUplinkDocument(ctx, UplinkDocument{Name: "express", Kind: DocumentFull, Uplink: "npmjs", Body: []byte(`{}`), FetchedAt: 100, ChangedAt: 100}))
+	must(t, q.SaveUplinkDocument(ctx, UplinkDocument{Name: "express", Kind: DocumentAbbreviated, Uplink: "npmjs", Body: []byte(`{}`), FetchedAt: 150, ChangedAt: 150}))
+	must(t, q.SaveUplinkTarball(ctx, UplinkTarball{Name: "express", Version: "4.18.2", Uplink: "npmjs", BlobKey: "k1", Size: 1000, FetchedAt: 120}))
+	must(t, q.SaveUplinkTarball(ctx, UplinkTarball{Name: "express", Version: "4.18.3", Uplink: "npmjs", BlobKey: "k2", Size: 24, FetchedAt: 300}))
+	must(t, q.SaveUplinkDocument(ctx, UplinkDocument{Name: "@types/node", Kind: DocumentFull, Uplink: "corp", Body: []byte(`{}`), FetchedAt: 50, ChangedAt: 50}))
+	got, err := q.CachedPackages(ctx)
+	must(t, err)
+	want := []CachedPackage{
+		{Name: "@types/node", Uplink: "corp", FetchedAt: 50},
+		{Name: "express", Uplink: "npmjs", Tarballs: 2, Bytes: 1024, FetchedAt: 300},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("CachedPackages = %+v, want %+v", got, want)
+	}
+	must(t, q.ForgetUplinkPackage(ctx, "express"))
+	if got, err := q.CachedPackages(ctx); err != nil || len(got) != 1 || got[0].Name != "@types/node" {
+		t.Fatalf("after forgetting express: %+v, %v", got, err)
+	}
+}
+
+// testPurgeCachedPackage: a purge forgets a cached package (its records;
+// what other nodes hear is tested in internal/server); a local name is refused, and a name not cached is not
+// found, both leaving everything as it was.
+func testPurgeCachedPackage(t *testing.T, b backend) {
+	s := b.store(t)
+	ctx := t.Context()
+	q := s.Q()
+	must(t, q.SaveUplinkDocument(ctx, UplinkDocument{Name: "express", Kind: DocumentFull, Uplink: "npmjs", Body: []byte(`{}`), FetchedAt: 1, ChangedAt: 1}))
+	must(t, q.SaveUplinkTarball(ctx, UplinkTarball{Name: "express", Version: "1.0.0", Uplink: "npmjs", BlobKey: "k", Size: 1, FetchedAt: 1}))
+	if _, err := q.CreateUser(ctx, User{Name: "acme", Email: "acme@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	// A cached copy under a name that has since become local (the scope's
+	// user was created): never purged as a cache.
+	must(t, q.SaveUplinkDocument(ctx, UplinkDocument{Name: "@acme/x", Kind: DocumentFull, Uplink: "npmjs", Body: []byte(`{}`), FetchedAt: 1, ChangedAt: 1}))
+
+	wantKind(t, "purging a local name", s.PurgeCachedPackage(ctx, "@acme/x", "acme"), fault.Invalid)
+	wantKind(t, "purging a name not cached", s.PurgeCachedPackage(ctx, "left-pad", ""), fault.NotFound)
+	if got, _ := q.CachedPackages(ctx); len(got) != 2 {
+		t.Fatalf("refused purges changed the cache: %+v", got)
+	}
+	must(t, s.PurgeCachedPackage(ctx, "express", ""))
+	if got, _ := q.CachedPackages(ctx); len(got) != 1 || got[0].Name != "@acme/x" {
+		t.Fatalf("after purging express: %+v", got)
+	}
+	if _, err := q.UplinkTarball(ctx, "express", "1.0.0"); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("express's tarball record after the purge: %v", err)
+	}
+}
