@@ -59,6 +59,7 @@ Usage:
   gatehouse token check TOKEN          say offline whether TOKEN is well formed (checksum)
   gatehouse migrate                    apply pending database migrations and exit
   gatehouse gc [--grace D] [--dry-run]  remove tarball blobs no version references (safe while serving)
+  gatehouse cache ls|purge NAME|prune --older-than D   list or remove packages cached from uplinks
   gatehouse version                    print the version
 `
 
@@ -81,6 +82,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = migrateCommand(args[1:], stdout, stderr)
 	case "gc":
 		err = gcCommand(args[1:], stdout, stderr)
+	case "cache":
+		err = cacheCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return 0
