@@ -4,7 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
+	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
 // TestUplinkMetrics: reads of a proxied package count the requests sent
@@ -62,4 +64,36 @@ func TestUplinkMetrics(t *testing.T) {
 	if got := m.Sum("gatehouse_cache_requests_total", "cache", "uplink_packument", "result", "hit"); got < 1 {
 		t.Errorf("uplink_packument hits = %v after 5s of reads", got)
 	}
+}
+
+// TestUplinkPurgeAcrossNodes: a purge through the database, as `gatehouse
+// cache purge` does it from another process, is seen by every node at once
+// (the change feed): each drops its copy and fetches the package again,
+// though the copy was fresh for an hour.
+func TestUplinkPurgeAcrossNodes(t *testing.T) {
+	up := startUpstream(t)
+	up.publish("left-pad", "1.0.0")
+	a := proxyTo(t, up.url, func(s *uplink.Spec, _ *config.Config) { s.MaxAge = time.Hour })
+	b := openRegistry(t, configOf(a), quietLogger())
+	for _, node := range []*testRegistry{a, b} {
+		if v, _ := latestOf(t, node, "left-pad"); v != "1.0.0" {
+			t.Fatal(v)
+		}
+	}
+	up.publish("left-pad", "2.0.0")
+	for _, node := range []*testRegistry{a, b} {
+		if v, _ := latestOf(t, node, "left-pad"); v != "1.0.0" {
+			t.Fatalf("before the purge, a node serves %s: its copy is fresh for an hour", v)
+		}
+	}
+	admin, err := OpenStore(t.Context(), configOf(a), quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.PurgeCachedPackage(t.Context(), "left-pad", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "node a fetching left-pad again", func() bool { v, _ := latestOf(t, a, "left-pad"); return v == "2.0.0" })
+	waitFor(t, 5*time.Second, "node b fetching left-pad again", func() bool { v, _ := latestOf(t, b, "left-pad"); return v == "2.0.0" })
 }
