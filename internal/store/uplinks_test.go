@@ -175,7 +175,14 @@ func testPurgeCachedPackage(t *testing.T, b backend) {
 	if got, _ := q.CachedPackages(ctx); len(got) != 2 {
 		t.Fatalf("refused purges changed the cache: %+v", got)
 	}
+	if refs, err := q.ReferencedBlobs(ctx, []string{"k"}); err != nil || !refs["k"] {
+		t.Fatalf("a cached tarball's blob is not referenced (gc would remove it): %v, %v", refs, err)
+	}
 	must(t, s.PurgeCachedPackage(ctx, "express", ""))
+	// Its blob is collectable now.
+	if refs, err := q.ReferencedBlobs(ctx, []string{"k"}); err != nil || refs["k"] {
+		t.Fatalf("a purged tarball's blob is still referenced: %v, %v", refs, err)
+	}
 	if got, _ := q.CachedPackages(ctx); len(got) != 1 || got[0].Name != "@acme/x" {
 		t.Fatalf("after purging express: %+v", got)
 	}
