@@ -207,16 +207,23 @@ func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name 
 	if err != nil {
 		return Document{}, err
 	}
+	if fd.parsed != nil {
+		// Just fetched and stored by this node: it is current under the
+		// generation that the fetch's forget began.
+		gen = fd.gen
+	}
 	x.mem.putDoc(k, d, gen)
 	x.revalidateIfStale(u, name, kind, d.fetchedAt)
 	return x.served(u, name, d, now), nil
 }
 
 // fetchedDoc is a packument as stored, and parsed when it has just been
-// (nil otherwise).
+// fetched and stored (nil otherwise); gen is then the memory's generation
+// from the moment it was stored.
 type fetchedDoc struct {
 	doc    store.UplinkDocument
 	parsed *uplink.Packument
+	gen    uint64
 }
 
 // stored returns the packument of kind cached for name from u, or fetches
@@ -337,13 +344,13 @@ func (x *proxy) fetchNow(u *uplink.Uplink, name, kind string, seen int64) (fetch
 		}
 		return q.Publish(ctx, store.Change{Kind: store.UplinkChanged, Key: name})
 	})
-	x.mem.forget(name)
+	gen := x.mem.forget(name)
 	if err != nil {
 		return fetchedDoc{}, err
 	}
 	x.mem.clearFailure(sk)
 	x.mem.clearMiss(name)
-	return fetchedDoc{doc: d, parsed: parsed}, nil
+	return fetchedDoc{doc: d, parsed: parsed, gen: gen}, nil
 }
 
 // failed records that u failed to send name's packument: revalidations

@@ -271,8 +271,10 @@ func (m *proxyMemory) endRefresh(k storedKey) {
 }
 
 // forget drops what is kept of name: its packuments and tarball records
-// (its misses and failures stay: they are not what the store holds).
-func (m *proxyMemory) forget(name string) {
+// (its misses and failures stay: they are not what the store holds). It
+// returns the generation from then on: what the store held of name once
+// the forget was called may be kept under it.
+func (m *proxyMemory) forget(name string) uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
@@ -280,6 +282,7 @@ func (m *proxyMemory) forget(name string) {
 		m.bytes -= e.cost
 		delete(m.names, name)
 	}
+	return m.gen
 }
 
 // forgetPrefix drops what is kept of every name starting with prefix (a
@@ -325,6 +328,13 @@ func (m *proxyMemory) makeRoom(size int) {
 
 // follow drops what is kept of a package whose cache another process (or
 // this one) changed, and everything when changes may have been missed.
+//
+// A change of one package that this node committed itself (Own) is
+// ignored: every such write forgets the package here once it has
+// committed (forgetPackage, fetchNow, commitPublication), and what was
+// kept after that is what the write stored, which the change arriving
+// later must not evict. A scope taken here (an account's or an
+// organization's, written elsewhere) is followed, own or not.
 func (m *proxyMemory) follow(changes store.Changes) (cancel func()) {
 	return changes.Subscribe(func(ch store.Change) {
 		switch {
@@ -332,7 +342,7 @@ func (m *proxyMemory) follow(changes store.Changes) (cancel func()) {
 			m.forgetAll()
 		case ch.Kind == store.UplinkChanged && strings.HasPrefix(ch.Key, "@") && strings.HasSuffix(ch.Key, "/"):
 			m.forgetPrefix(ch.Key)
-		case ch.Kind == store.UplinkChanged:
+		case ch.Kind == store.UplinkChanged && !ch.Own:
 			m.forget(ch.Key)
 		}
 	})

@@ -77,3 +77,54 @@ func TestProxyMemory(t *testing.T) {
 		t.Errorf("bytes %d, entries cost %d", small.bytes, sum)
 	}
 }
+
+// changeList is a store.Changes whose changes the test sends by hand.
+type changeList struct{ fn func(store.Change) }
+
+func (c *changeList) Subscribe(fn func(store.Change)) func() {
+	c.fn = fn
+	return func() { c.fn = nil }
+}
+
+// TestProxyMemoryFollow: the memory drops a package on another process's
+// change of it, a scope's packages on a scope taken (here or elsewhere),
+// everything on a change that names nothing; and keeps what it holds on
+// its own node's change of one package, which the node applied when it
+// wrote it.
+func TestProxyMemoryFollow(t *testing.T) {
+	names := []string{"express", "@types/node", "left-pad"}
+	tests := []struct {
+		name   string
+		change store.Change
+		kept   []string
+	}{
+		{"another node's change of a package", store.Change{Kind: store.UplinkChanged, Key: "express"}, []string{"@types/node", "left-pad"}},
+		{"this node's change of a package", store.Change{Kind: store.UplinkChanged, Key: "express", Own: true}, names},
+		{"a scope taken elsewhere", store.ScopeTaken("types"), []string{"express", "left-pad"}},
+		{"a scope taken here", store.Change{Kind: store.UplinkChanged, Key: "@types/", Own: true}, []string{"express", "left-pad"}},
+		{"another node's change, unnamed", store.Change{Kind: store.UplinkChanged}, nil},
+		{"changes maybe missed", store.Change{Kind: store.AnyChange}, nil},
+		{"a local package's change", store.Change{Kind: store.PackageChanged, Key: "express"}, names},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newProxyMemory(1 << 20)
+			var feed changeList
+			defer m.follow(&feed)()
+			gen := m.generation()
+			for _, name := range names {
+				m.putDoc(proxyDocKey{name: name}, &proxyDoc{doc: Document{Body: []byte(`{}`)}}, gen)
+			}
+			feed.fn(tt.change)
+			var kept []string
+			for _, name := range names {
+				if m.doc(proxyDocKey{name: name}) != nil {
+					kept = append(kept, name)
+				}
+			}
+			if fmt.Sprint(kept) != fmt.Sprint(tt.kept) {
+				t.Errorf("kept %v, want %v", kept, tt.kept)
+			}
+		})
+	}
+}

@@ -49,7 +49,7 @@ func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub 
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(q store.Queries) error {
+	err = s.write(ctx, func(q store.Queries) error {
 		now := s.now().UnixMilli()
 		pkg, err := q.PackageByName(ctx, name)
 		switch {
@@ -121,6 +121,13 @@ func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub 
 		}
 		return s.rebuild(ctx, q, pkg, now)
 	})
+	if s.proxy != nil {
+		// Once more now that it has committed: a read between the forget in
+		// the transaction and the commit may have kept the uplink's copy,
+		// and this node ignores its own change of it on the feed.
+		s.proxy.mem.forget(name)
+	}
+	return err
 }
 
 // grantDevelopers gives an organization's developers team read-write on a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,26 +77,41 @@ type Change struct {
 	Kind ChangeKind
 	// Key names what changed (see the kinds); "" means any of the kind.
 	Key string
+	// Own is set when the Store whose Feed delivers the change committed
+	// it itself (in InTx): a subscriber that applied the change at once
+	// when it made it may ignore it, and keep what it cached since. Own
+	// changes always name their Key, on SQLite too.
+	Own bool
 }
 
 // changeChannel is the PostgreSQL notification channel of changes.
 const changeChannel = "gatehouse_changes"
 
-func (c Change) payload() string {
+// payload is the notification of c, its counter having been bumped to
+// seq: "kind#seq:key".
+func (c Change) payload(seq int64) string {
+	head := string(c.Kind) + "#" + strconv.FormatInt(seq, 10)
 	if c.Key == "" {
-		return string(c.Kind)
+		return head
 	}
-	return string(c.Kind) + ":" + c.Key
+	return head + ":" + c.Key
 }
 
-// parseChange reads a notification payload; anything unreadable is AnyChange.
-func parseChange(payload string) Change {
-	kind, key, _ := strings.Cut(payload, ":")
+// parseChange reads a notification payload, with the value its counter
+// was bumped to (0 when the payload does not say, as an older gatehouse's
+// "kind:key" does not); anything unreadable is AnyChange.
+func parseChange(payload string) (Change, int64) {
+	head, key, _ := strings.Cut(payload, ":")
+	kind, num, _ := strings.Cut(head, "#")
+	seq, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		seq = 0
+	}
 	switch k := ChangeKind(kind); k {
 	case TokenRevoked, PackageChanged, UserChanged, UplinkChanged:
-		return Change{Kind: k, Key: key}
+		return Change{Kind: k, Key: key}, seq
 	}
-	return Change{Kind: AnyChange}
+	return Change{Kind: AnyChange}, 0
 }
 
 // Changes tells subscribers about changes committed by any process sharing
@@ -112,16 +128,24 @@ type Changes interface {
 // change's counter and, on PostgreSQL, sends a notification, which every
 // listening node receives when the transaction commits and never when it
 // rolls back. Every change that a node may hold in memory goes through it.
+//
+// In a transaction (InTx) the change is remembered as this Store's own, so
+// that its Feed delivers it marked Own; outside one it is delivered as if
+// another process had made it.
 func (q Queries) Publish(ctx context.Context, c Change) error {
 	counter := c.Kind.counter()
 	if counter == "" {
 		return fmt.Errorf("publish change: kind %q cannot be published", c.Kind)
 	}
-	if _, err := q.exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = ?`, counter); err != nil {
-		return fmt.Errorf("publish change %s: %w", c.Kind, err)
-	}
-	if err := q.d.notify(ctx, q.r, c.payload()); err != nil {
+	var seq int64
+	if err := q.row(ctx, `UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value`, counter).Scan(&seq); err != nil {
 		return fmt.Errorf("publish change %s: %w", c.Kind, q.d.mapError(err))
+	}
+	if err := q.d.notify(ctx, q.r, c.payload(seq)); err != nil {
+		return fmt.Errorf("publish change %s: %w", c.Kind, q.d.mapError(err))
+	}
+	if q.pub != nil {
+		*q.pub = append(*q.pub, published{change: Change{Kind: c.Kind, Key: c.Key, Own: true}, counter: counter, seq: seq})
 	}
 	return nil
 }
@@ -246,11 +270,49 @@ func (f *Feed) pollOnce(ctx context.Context, p *counterPoll) {
 		return
 	}
 	for name, v := range values {
-		if p.values[name] != v {
-			f.deliver(Change{Kind: kindOfCounter(name)})
+		if was := p.values[name]; was != v {
+			f.deliverMoved(ctx, name, was, v)
 		}
 	}
 	p.values = values
+}
+
+// deliverMoved tells subscribers that counter moved from was to now: when
+// this store committed every change in between, each of them, marked Own
+// and naming its key; otherwise one change of the counter's kind, naming
+// nothing (another process's changes are known only by the count).
+func (f *Feed) deliverMoved(ctx context.Context, counter string, was, now int64) {
+	kind := kindOfCounter(counter)
+	if now <= was || now-was > maxOwnChanges {
+		f.st.own.forgetUpTo(counter, now)
+		f.deliver(Change{Kind: kind})
+		return
+	}
+	own := make([]Change, 0, now-was)
+	for seq := was + 1; seq <= now; seq++ {
+		if c, ok := f.st.own.take(ctx, counter, seq); ok {
+			own = append(own, c)
+		}
+	}
+	if len(own) != int(now-was) {
+		f.deliver(Change{Kind: kind})
+		return
+	}
+	for _, c := range own {
+		f.deliver(c)
+	}
+}
+
+// notified delivers the change a notification tells of, marked Own when
+// this store committed it.
+func (f *Feed) notified(ctx context.Context, payload string) {
+	c, seq := parseChange(payload)
+	if seq > 0 && c.Kind != AnyChange {
+		if own, ok := f.st.own.take(ctx, c.Kind.counter(), seq); ok {
+			c = own
+		}
+	}
+	f.deliver(c)
 }
 
 // pollFor polls the counters every feedPollEvery for d (forever when d is 0),
@@ -360,7 +422,7 @@ func (f *Feed) receive(ctx context.Context, conn *pgx.Conn) error {
 		idle := wait.Err() != nil
 		cancel()
 		if err == nil {
-			f.deliver(parseChange(n.Payload))
+			f.notified(ctx, n.Payload)
 			continue
 		}
 		if ctx.Err() != nil {

@@ -104,6 +104,7 @@ func runSuite(t *testing.T, b backend) {
 		{"RecentlyPublished", testRecentlyPublished},
 		{"Changes", testChanges},
 		{"ListenerReconnects", testListenerReconnects},
+		{"OwnChanges", testOwnChanges},
 		{"Settings", testSettings},
 		{"BlobReferences", testBlobReferences},
 		{"Uplinks", testUplinks},

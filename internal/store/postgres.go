@@ -50,7 +50,7 @@ func OpenPostgres(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	listen := cfg.Copy()
 	listen.RuntimeParams["application_name"] = listenerName
-	s := &Store{db: db, d: postgresDialect{}, listen: listen}
+	s := &Store{db: db, d: postgresDialect{}, listen: listen, own: newOwnChanges()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

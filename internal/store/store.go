@@ -67,6 +67,8 @@ type Store struct {
 	stmts *stmtCache
 	// listen is how a Feed connects to LISTEN for changes; nil on SQLite.
 	listen *pgx.ConnConfig
+	// own remembers the changes this store published, for its Feed.
+	own *ownChanges
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path in WAL mode
@@ -85,7 +87,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, d: sqliteDialect{}, stmts: newStmtCache(db)}
+	s := &Store{db: db, d: sqliteDialect{}, stmts: newStmtCache(db), own: newOwnChanges()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -120,11 +122,17 @@ func (s *Store) InTx(ctx context.Context, fn func(q Queries) error) error {
 		_ = tx.Rollback()
 		return fmt.Errorf("begin transaction: %w", s.d.mapError(err))
 	}
-	if err := fn(Queries{r: tx, d: s.d}); err != nil {
+	var pub []published
+	if err := fn(Queries{r: tx, d: s.d, pub: &pub}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	// A commit that fails may still have committed: its changes are then
+	// taken for another process's, which costs subscribers a reload only.
+	settle := s.own.pending(pub)
+	err = tx.Commit()
+	settle(err == nil)
+	if err != nil {
 		return fmt.Errorf("commit: %w", s.d.mapError(err))
 	}
 	return nil
@@ -137,6 +145,8 @@ type Queries struct {
 	// stmts, when set (on the database, not in a transaction), runs
 	// queries as prepared statements.
 	stmts *stmtCache
+	// pub, in a transaction, collects the changes it publishes.
+	pub *[]published
 }
 
 func (q Queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {

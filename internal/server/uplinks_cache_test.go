@@ -1,0 +1,117 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
+	"github.com/gatehouse-registry/gatehouse/internal/uplink"
+)
+
+// settleFeed waits until tr's change feed has delivered everything
+// committed so far to every subscriber: it publishes a marker change and
+// waits for it (changes come one at a time, in commit order), again every
+// quarter of a second while none arrives (a feed that is not listening yet
+// hears nothing of what is committed meanwhile).
+func settleFeed(t *testing.T, tr *testRegistry) {
+	t.Helper()
+	seen := make(chan struct{}, 1)
+	cancel := tr.srv.feed.Subscribe(func(c store.Change) {
+		// On SQLite another process's change names no key: any
+		// PackageChanged after the marker's commit is as good.
+		if c.Kind == store.PackageChanged {
+			select {
+			case seen <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer cancel()
+	deadline := time.After(10 * time.Second)
+	for {
+		if err := tr.srv.store.InTx(t.Context(), func(q store.Queries) error {
+			return q.Publish(t.Context(), store.Change{Kind: store.PackageChanged, Key: "settle-feed-marker"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-seen:
+			return
+		case <-time.After(250 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("the change feed delivered nothing within 10s")
+		}
+	}
+}
+
+// TestUplinkOwnFetchKept: a node keeps in memory the packument it has just
+// fetched from an uplink: its own change on the feed does not evict it, so
+// the second read is a hit and the uplink is asked once. Another node's
+// fetch of a newer document still reaches it. On SQLite (the feed polls
+// counters) and on PostgreSQL (LISTEN/NOTIFY).
+func TestUplinkOwnFetchKept(t *testing.T) {
+	backends := []struct {
+		name     string
+		database func(t *testing.T) string
+	}{
+		{"sqlite", func(*testing.T) string { return "" }},
+		{"postgres", func(t *testing.T) string {
+			u, _ := pgtest.NewDatabase(t, pgtest.AdminURL(t, "uplinks on PostgreSQL"), "gatehouse_uplinks")
+			return u
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dbURL := b.database(t)
+			up := startUpstream(t)
+			up.publish("express", "4.18.2")
+			a := proxyTo(t, up.url, func(s *uplink.Spec, c *config.Config) {
+				s.MaxAge = time.Hour
+				if dbURL != "" {
+					c.Database = dbURL
+				}
+			})
+			metricsURL := testkit.Serve(t, a.srv.metricsHandler())
+			settleFeed(t, a) // the feed listens
+			lookups := func(result string) float64 {
+				return testkit.Scrape(t, metricsURL+"/metrics").Sum("gatehouse_cache_requests_total",
+					"cache", "uplink_packument", "result", result)
+			}
+
+			if v, _ := latestOf(t, a, "express"); v != "4.18.2" {
+				t.Fatalf("first read: latest %q", v)
+			}
+			// The fetch's own change has reached every subscriber of a's
+			// feed, the proxy's memory among them.
+			settleFeed(t, a)
+			if v, _ := latestOf(t, a, "express"); v != "4.18.2" {
+				t.Fatalf("second read: latest %q", v)
+			}
+			if n := up.log.count("/express"); n != 1 {
+				t.Errorf("two reads asked the uplink %d times, want 1 (%v)", n, up.log.all())
+			}
+			if miss, hit := lookups("miss"), lookups("hit"); miss != 1 || hit != 1 {
+				t.Errorf("two reads: %v misses and %v hits of the proxied packuments in memory, want 1 and 1", miss, hit)
+			}
+
+			// Another node revalidates at once (max age 0) and stores a
+			// newer document: a, whose copy is fresh for an hour, drops it.
+			bcfg := configOf(a)
+			bcfg.Uplinks = []uplink.Spec{uplink.NewSpec("up", up.url)}
+			bcfg.Uplinks[0].MaxAge = 0
+			other := openRegistry(t, bcfg, quietLogger())
+			up.publish("express", "5.0.0")
+			waitFor(t, 5*time.Second, "the new version on the other node", func() bool {
+				v, _ := latestOf(t, other, "express")
+				return v == "5.0.0"
+			})
+			waitFor(t, 5*time.Second, "the new version on node a", func() bool {
+				v, _ := latestOf(t, a, "express")
+				return v == "5.0.0"
+			})
+		})
+	}
+}
