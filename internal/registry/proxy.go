@@ -398,10 +398,12 @@ func (x *proxy) revalidateIfStale(u *uplink.Uplink, name, kind string, fetchedAt
 	})
 }
 
-// served is d as served at now: with a warning when it is older than the
-// uplink's max age and the uplink is offline or failed to revalidate it.
+// served is d as served at now, saying where it came from: with a warning
+// when it is older than the uplink's max age and the uplink is offline or
+// failed to revalidate it.
 func (x *proxy) served(u *uplink.Uplink, name string, d *proxyDoc, now time.Time) Document {
 	doc := d.doc
+	doc.Origin = &Origin{Uplink: u.Name(), URL: u.Spec().URL, FetchedAt: d.fetchedAt}
 	if now.Sub(d.fetchedAt) <= u.MaxAge() {
 		return doc
 	}

@@ -30,6 +30,18 @@ type Document struct {
 	// with Body: a proxied packument served past its max age because its
 	// uplink is offline or failed to revalidate it.
 	Warning string
+	// Origin, for a packument served from an uplink, says where it came
+	// from; nil for a local package's.
+	Origin *Origin
+}
+
+// Origin is where a proxied packument came from: the uplink that serves
+// its name, and when the copy served was fetched or last revalidated.
+type Origin struct {
+	// Uplink is the uplink's name, URL its base URL (which never holds a
+	// credential: see uplink.Spec).
+	Uplink, URL string
+	FetchedAt   time.Time
 }
 
 // Packument returns the full packument, or the abbreviated one, of name,

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
@@ -113,5 +114,49 @@ func TestUplinkOwnFetchKept(t *testing.T) {
 				return v == "5.0.0"
 			})
 		})
+	}
+}
+
+// TestUplinkOrigin: a proxied packument says where it came from, the data
+// of the website's package page: the uplink's name and URL, and when the
+// copy served was fetched or last revalidated, which a revalidation moves
+// on; a local package's says nothing of an uplink.
+func TestUplinkOrigin(t *testing.T) {
+	up := startUpstream(t)
+	up.publish("express", "4.18.2")
+	proxy := proxyTo(t, up.url, func(s *uplink.Spec, _ *config.Config) { s.MaxAge = 0 })
+	alice := proxy.user("alice")
+	if res := proxy.do("PUT", "/local-one", alice, publishBody(t, "local-one", "1.0.0")); res.status != 201 {
+		t.Fatalf("publish local-one: %d %s", res.status, res.body)
+	}
+	reg := proxy.srv.Registry
+	anonymous := &auth.Principal{}
+
+	before := time.Now()
+	doc, err := reg.Packument(t.Context(), anonymous, "express", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := doc.Origin
+	if o == nil || o.Uplink != "up" || o.URL != up.url || o.FetchedAt.Before(before.Truncate(time.Millisecond)) || o.FetchedAt.After(time.Now()) {
+		t.Fatalf("origin of express: %+v, want uplink up at %s fetched since %v", o, up.url, before)
+	}
+	first := o.FetchedAt
+	// Max age 0: every read revalidates in the background (a 304), and a
+	// later read serves the copy with its new time.
+	waitFor(t, 5*time.Second, "a revalidated copy of express", func() bool {
+		d, err := reg.Packument(t.Context(), anonymous, "express", false, "")
+		return err == nil && d.Origin != nil && d.Origin.FetchedAt.After(first)
+	})
+	if n := up.log.count("/express"); n < 2 {
+		t.Errorf("the upstream was asked %d times about express, want a fetch and a revalidation", n)
+	}
+
+	doc, err = reg.Packument(t.Context(), anonymous, "local-one", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Origin != nil {
+		t.Errorf("a local package's origin: %+v", doc.Origin)
 	}
 }

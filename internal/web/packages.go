@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -129,6 +131,13 @@ type packageView struct {
 	DepsOf       string
 	Dependencies []dependencyGroup
 	Modified     time.Time
+	// Origin, for a package served from an uplink, is where it came from;
+	// nil for a local package. Such a package is read-only here: its page
+	// offers nothing an owner would change.
+	Origin *registry.Origin
+	// Stale is set when the copy shown is past its uplink's max age and
+	// the uplink could not be asked (offline, or failing).
+	Stale bool
 }
 
 // installCommand is how one client adds the package to a project.
@@ -167,24 +176,42 @@ type versionRow struct {
 func (s *Site) packagePage(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	p := auth.FromContext(r.Context())
-	doc, err := s.registry.Packument(r.Context(), p, name, false, "")
+	v, err := s.packageData(r.Context(), p, name, r.URL.Query().Get("versions") == "all")
 	if err != nil {
-		if e, ok := fault.As(err); ok && e.Kind != fault.Internal {
-			err = fault.NotFoundf("There is no package named %s here.", name)
-		}
 		s.renderError(w, r, err)
 		return
+	}
+	s.render(w, r, http.StatusOK, "package.html", v.Name, v)
+}
+
+// packageData is what the package page shows p of name, local or served
+// from an uplink (the same page). A package p may not read, whatever the
+// reason (policy, a token's grants, a name an uplink may not serve, the
+// uplink not having it), is the same NotFound as a name that does not
+// exist; an uplink that failed is its own error (502 or 504, naming the
+// uplink: it tells nothing of a private name, which is never asked of an
+// uplink).
+func (s *Site) packageData(ctx context.Context, p *auth.Principal, name string, allVersions bool) (packageView, error) {
+	doc, err := s.registry.Packument(ctx, p, name, false, "")
+	if err != nil {
+		if e, ok := fault.As(err); ok && e.Kind != fault.Internal && e.Kind != fault.Upstream && e.Kind != fault.UpstreamTimeout {
+			err = fault.NotFoundf("There is no package named %s here.", name)
+		}
+		return packageView{}, err
 	}
 	var pk packument
 	if err := json.Unmarshal(doc.Body, &pk); err != nil {
-		s.renderError(w, r, err)
-		return
+		return packageView{}, fmt.Errorf("decode the packument of %s: %w", name, err)
 	}
-	v := buildPackageView(pk, doc.Modified, r.URL.Query().Get("versions") == "all")
-	if acc, err := s.registry.Access(r.Context(), p, pk.Name); err == nil {
+	v := buildPackageView(pk, doc.Modified, allVersions)
+	if doc.Origin != nil {
+		v.Origin, v.Stale = doc.Origin, doc.Warning != ""
+		return v, nil
+	}
+	if acc, err := s.registry.Access(ctx, p, pk.Name); err == nil {
 		v.Private = acc.Access == store.Restricted
 	}
-	s.render(w, r, http.StatusOK, "package.html", v.Name, v)
+	return v, nil
 }
 
 // buildPackageView turns a packument into what the page shows: the newest
