@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -123,4 +126,45 @@ func TestProxiedPackagePage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestProxiedPackageStale: when the uplink cannot be asked any more, the
+// package page still shows the cached copy, and says it may be out of
+// date.
+func TestProxiedPackageStale(t *testing.T) {
+	up := newSite(t)
+	types := up.apiUser("types")
+	up.publish(types, "left-pad", "1.0.0", "# left-pad")
+	target, err := url.Parse(up.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	t.Cleanup(front.Close)
+	cfg := servertest.Config(t)
+	spec := uplink.NewSpec("up", front.URL)
+	spec.MaxAge = 0 // every read past the first revalidates
+	cfg.Uplinks = []uplink.Spec{spec}
+	_, proxyURL := servertest.Start(t, cfg)
+	proxy := &site{t: t, url: proxyURL}
+
+	b := proxy.browser()
+	p := b.get("/package/left-pad")
+	wantIn(t, "left-pad, fetched", p, http.StatusOK, "<h1>left-pad</h1>", `<strong id="origin-uplink">up</strong>`)
+	wantNotIn(t, "left-pad, fetched", p, "could not be asked")
+
+	front.CloseClientConnections()
+	front.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p = b.get("/package/left-pad")
+		if strings.Contains(p.body, "could not be asked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after the uplink went away, the page does not say its copy may be out of date:\n%s", p.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantIn(t, "left-pad, stale", p, http.StatusOK, "<h1>left-pad</h1>", "The uplink could not be asked since: this copy may be out of date.")
 }
