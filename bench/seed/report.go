@@ -33,12 +33,17 @@ type Scenario struct {
 	Status int
 }
 
-// Scenarios are the load test's requests, in table order.
+// Scenarios are the load test's requests, in table order. The proxied ones
+// (gatehouse only) read a package of the hot one's shape that gatehouse
+// proxies from another registry, from its cache.
 var Scenarios = []Scenario{
 	{"abbreviated", "abbreviated packument", 200},
 	{"full", "full packument", 200},
 	{"tarball", "tarball", 200},
 	{"notfound", "404", 404},
+	{"proxied-abbreviated", "proxied abbreviated packument (cached)", 200},
+	{"proxied-full", "proxied full packument (cached)", 200},
+	{"proxied-tarball", "proxied tarball (cached)", 200},
 }
 
 // LoadResult is one target under one scenario.
@@ -379,6 +384,17 @@ func renderTargets(b *strings.Builder, r *Results) {
 		line(title+": ≥ 0.8× nginx's requests/s", fmt.Sprintf("%.2f×", x), x >= 0.8, true)
 		gp, np := ms(g.Wrk.Percentiles[99]), ms(n.Wrk.Percentiles[99])
 		line(title+": p99 ≤ 2× nginx's", fmt.Sprintf("%s vs %s ms (%.2f×)", millis(gp), millis(np), gp/max(np, 1e-9)), gp <= 2*np, np > 0)
+	}
+	// Issue 16: a cached proxied packument or tarball served at the local
+	// one's rate, within 10%.
+	for _, id := range []string{"abbreviated", "full", "tarball"} {
+		title := map[string]string{"abbreviated": "abbreviated packument", "full": "full packument", "tarball": "tarball"}[id]
+		l, p := r.Load[id]["gatehouse"], r.Load["proxied-"+id]["gatehouse"]
+		if l == nil || p == nil || l.Wrk.RequestsPerSec <= 0 {
+			continue // a run without the proxied scenarios
+		}
+		x := p.Wrk.RequestsPerSec / l.Wrk.RequestsPerSec
+		line("proxied "+title+" (cached): ≥ 0.9× the local one's requests/s", fmt.Sprintf("%.2f×", x), x >= 0.9, true)
 	}
 	var worst, peak float64
 	var p99s []string

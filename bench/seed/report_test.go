@@ -99,6 +99,27 @@ func TestRenderTargets(t *testing.T) {
 	}
 }
 
+// TestRenderProxied: the proxied scenarios (gatehouse alone) get their rows,
+// and each is checked against the local one's rate: within 10%.
+func TestRenderProxied(t *testing.T) {
+	r := sampleResults()
+	r.Load["proxied-abbreviated"] = map[string]*LoadResult{"gatehouse": load(40000, 0.5, 4, 41)}
+	r.Load["proxied-tarball"] = map[string]*LoadResult{"gatehouse": load(24000, 0.9, 9, 46)}
+	out := Render(r)
+	assertReportHas(t, out,
+		"| proxied abbreviated packument (cached): requests/s | 40,000 | – | – | – | – |",
+		"| proxied tarball (cached): p99 latency, ms | 9.00 | – | – | – | – |",
+		"| proxied abbreviated packument (cached): ≥ 0.9× the local one's requests/s | 0.95× | yes |",
+		"| proxied tarball (cached): ≥ 0.9× the local one's requests/s | 0.80× | no |",
+	)
+	if strings.Contains(out, "proxied full packument") {
+		t.Errorf("a proxied scenario that was not run has rows or a target:\n%s", out)
+	}
+	if strings.Contains(Render(sampleResults()), "proxied") {
+		t.Error("a run without the proxied scenarios mentions them")
+	}
+}
+
 func TestRenderAnomalies(t *testing.T) {
 	r := sampleResults()
 	r.Load["abbreviated"]["verdaccio"].Wrk.Non2xx = 7
