@@ -224,6 +224,9 @@ func (p *Packument) Render(u *Uplink, abbreviated bool, now time.Time, link func
 		visible[v] = true
 	}
 
+	// The document is written with its keys sorted and compacted once at
+	// the end, as encoding/json would write it from maps, without the
+	// passes over every version that encoding maps of raw values makes.
 	versions := make(map[string]json.RawMessage, len(visible))
 	for v := range visible {
 		out, err := renderVersion(p.versions[v], link(v), abbreviated)
@@ -260,13 +263,54 @@ func (p *Packument) Render(u *Uplink, abbreviated bool, now time.Time, link func
 		}
 	}
 	top["dist-tags"] = mustJSON(tags)
-	top["versions"] = mustJSON(versions)
-	body, err := encode(top)
-	if err != nil {
-		return Rendered{}, err
+	size := 0
+	for _, v := range versions {
+		size += len(v) + 32
 	}
-	r.Body = body
+	top["versions"] = appendObject(make([]byte, 0, size), versions)
+	size = 0
+	for _, v := range top {
+		size += len(v) + 16
+	}
+	body := bytes.NewBuffer(make([]byte, 0, size))
+	if err := json.Compact(body, appendObject(make([]byte, 0, size), top)); err != nil {
+		return Rendered{}, fmt.Errorf("encode packument: %w", err)
+	}
+	r.Body = body.Bytes()
 	return r, nil
+}
+
+// appendObject appends to b the JSON object of fields, keys sorted as
+// encoding/json sorts a map's, values as they are (not compacted).
+func appendObject(b []byte, fields map[string]json.RawMessage) []byte {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKey(b, k)
+		b = append(b, ':')
+		b = append(b, fields[k]...)
+	}
+	return append(b, '}')
+}
+
+// appendKey appends k as a JSON string, as encoding/json writes it without
+// escaping HTML.
+func appendKey(b []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return append(b, mustJSON(k)...) // escapes, and what encoding/json does to non-ASCII
+		}
+	}
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"')
 }
 
 // renderVersion rewrites one version document: its dist.tarball becomes
@@ -295,8 +339,16 @@ func renderVersion(raw json.RawMessage, link string, abbreviated bool) (json.Raw
 		dist = map[string]json.RawMessage{}
 	}
 	dist["tarball"] = mustJSON(link)
-	m["dist"] = mustJSON(dist)
-	return encode(m)
+	size := 2
+	for k, v := range dist {
+		size += len(k) + len(v) + 4
+	}
+	m["dist"] = appendObject(make([]byte, 0, size), dist)
+	size = 2
+	for k, v := range m {
+		size += len(k) + len(v) + 4
+	}
+	return appendObject(make([]byte, 0, size), m), nil
 }
 
 // visibleTags keeps the dist-tags that point at a visible version. When
