@@ -54,11 +54,14 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 		kind = kindAbbreviated
 	}
 	e, err := s.cached(ctx, q, name, kind, base)
-	if s.proxy != nil && fault.Is(err, fault.NotFound) {
-		return s.proxiedPackument(ctx, p, name, abbreviated, base)
-	}
 	if err != nil {
 		return Document{}, err
+	}
+	if e.missing {
+		if s.proxy != nil {
+			return s.proxiedPackument(ctx, p, name, abbreviated, base)
+		}
+		return Document{}, fault.NotFoundf("Not found")
 	}
 	if err := s.readable(ctx, q, p, e.pkg); err != nil {
 		return Document{}, err
@@ -68,8 +71,9 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 
 // cached returns the package name as kept in memory, reading it (and the
 // document kind asks for, filled with base) from the store when it is not;
-// a name that does not exist is NotFound, and is remembered as such until
-// the next change.
+// for a name that does not exist, an entry that says so (missing), which
+// is remembered until the next change. (The caller makes the NotFound, or
+// asks the uplinks, without an error built for every such request.)
 func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind docKind, base string) (*docEntry, error) {
 	if kind == kindRow {
 		base = "" // a row holds no links
@@ -102,9 +106,6 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 		}
 		e.pkg.Packument, e.pkg.Abbreviated = nil, nil
 		s.docs.put(key, e)
-	}
-	if e.missing {
-		return nil, fault.NotFoundf("Not found")
 	}
 	return e, nil
 }
@@ -194,11 +195,14 @@ const maxKeptTarball = 1 << 20
 func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (Tarball, error) {
 	q := s.store.Q()
 	e, err := s.cached(ctx, q, name, kindRow, "")
-	if s.proxy != nil && fault.Is(err, fault.NotFound) {
-		return s.proxiedTarball(ctx, p, name, filename)
-	}
 	if err != nil {
 		return Tarball{}, err
+	}
+	if e.missing {
+		if s.proxy != nil {
+			return s.proxiedTarball(ctx, p, name, filename)
+		}
+		return Tarball{}, fault.NotFoundf("Not found")
 	}
 	if err := s.readable(ctx, q, p, e.pkg); err != nil {
 		return Tarball{}, err
