@@ -163,12 +163,14 @@ start_proxy() {
 	wait_http "http://127.0.0.1:$port/-/ping" 60
 }
 
-# The proxy under load holds one local package shaped like the hot one.
+# The proxy under load holds a local package shaped like the hot one: with
+# 8 packages in the corpus, package 0 depends on packages 1 and 7, as it
+# does upstream, so both documents have the same fields and sizes.
 start_proxy proxy
 proxy=$(cat "$work/proxy.url")
 proxy_pid=$(cat "$work/proxy.pid")
 say "seeding the proxy ($proxy) with its local hot package"
-timeout 600 "$seed" seed -registry "$proxy" -kind gatehouse -prefix local -packages 1 -versions "$versions" \
+timeout 600 "$seed" seed -registry "$proxy" -kind gatehouse -prefix local -packages 8 -versions 1 \
 	-hot-versions "$hot_versions" -readme-bytes "$readme_bytes" -users 1 -tokens 1 -concurrency 1 \
 	-out "$work/results/seed-proxy.json" >/dev/null
 local_hot=$("$seed" field "$work/results/seed-proxy.json" hot_package)
