@@ -158,8 +158,35 @@ gh=http://127.0.0.1:$gh_port
 vd=http://127.0.0.1:$vd_port
 ng=http://127.0.0.1:$ng_port
 
+# The proxied hot package: a second gatehouse on loopback holds a package
+# of the hot one's shape (bench/seed, prefix "proxied": with 8 packages,
+# package 0 depends on packages 1 and 7, as in the main corpus), and
+# gatehouse proxies that one name from it (an uplink whose packages list
+# names it alone, so every other scenario is as without an uplink). It is
+# measured after a warm-up, so from gatehouse's cache: the issue's target
+# is the local package's rate within 10%.
+up_port=$("$seed" freeport)
+while [[ $up_port == "$gh_port" || $up_port == "$vd_port" || $up_port == "$ng_port" ]]; do up_port=$("$seed" freeport); done
+up=http://127.0.0.1:$up_port
+log "starting the upstream gatehouse on $up and seeding its one package"
+"$work/bin/gatehouse" serve --listen "127.0.0.1:$up_port" --data "$work/upstream-data" >"$work/logs/upstream.log" 2>&1 &
+pids+=("$!")
+wait_http "$up/-/ping" 30
+timeout 600 "$seed" seed -registry "$up" -kind gatehouse -prefix proxied -packages 8 -versions 1 \
+	-hot-versions "$hot_versions" -readme-bytes "$readme_bytes" -users 0 -tokens 0 -concurrency 1 \
+	-out "$results/seed-upstream.json" >/dev/null 2>"$work/logs/seed-upstream.log" ||
+	die "seeding the upstream gatehouse failed (see $work/logs/seed-upstream.log)"
+proxied_hot=$("$seed" field "$results/seed-upstream.json" hot_package)
+proxied_tarball_path=$("$seed" field "$results/seed-upstream.json" tarball_path)
+cat >"$work/gatehouse.toml" <<EOF
+[[uplinks]]
+name = "upstream"
+url = "$up"
+packages = ["$proxied_hot"]
+EOF
+
 log "starting gatehouse on $gh"
-gh_flags=()
+gh_flags=(--config "$work/gatehouse.toml")
 if [[ $pprof == 1 ]]; then
 	gh_metrics_port=$("$seed" freeport)
 	while [[ $gh_metrics_port == "$gh_port" || $gh_metrics_port == "$vd_port" || $gh_metrics_port == "$ng_port" ]]; do
@@ -344,6 +371,10 @@ for target in gatehouse verdaccio nginx; do
 	check "$target" "$base" "$token" "$tarball_path" "" 200
 	check "$target" "$base" "$token" "$notfound_path" "" 404
 done
+# The first requests for the proxied package fetch it from the upstream.
+check gatehouse "$gh" "$gh_read" "/$proxied_hot" "$abbreviated_accept" 200
+check gatehouse "$gh" "$gh_read" "/$proxied_hot" "application/json" 200
+check gatehouse "$gh" "$gh_read" "$proxied_tarball_path" "" 200
 # Verdaccio must refuse a request without its token, or the comparison
 # would be of unauthenticated reads.
 check verdaccio "$vd" "" "/$hot" "$abbreviated_accept" 401
@@ -416,8 +447,17 @@ for target in gatehouse verdaccio nginx; do
 	nginx) pid=$ng_pid base=$ng token=$gh_read ;;
 	esac
 	load "$target" "$pid" "$base" "$token" abbreviated "/$hot" "$abbreviated_accept"
+	if [[ $target == gatehouse ]]; then
+		load "$target" "$pid" "$base" "$token" proxied-abbreviated "/$proxied_hot" "$abbreviated_accept"
+	fi
 	load "$target" "$pid" "$base" "$token" full "/$hot" "application/json"
+	if [[ $target == gatehouse ]]; then
+		load "$target" "$pid" "$base" "$token" proxied-full "/$proxied_hot" "application/json"
+	fi
 	load "$target" "$pid" "$base" "$token" tarball "$tarball_path"
+	if [[ $target == gatehouse ]]; then
+		load "$target" "$pid" "$base" "$token" proxied-tarball "$proxied_tarball_path"
+	fi
 	load "$target" "$pid" "$base" "$token" notfound "$notfound_path"
 done
 
@@ -469,6 +509,11 @@ gh_tokens=$("$seed" field "$results/seed-gatehouse.json" tokens)
 		"$packages" "$versions" "$hot_versions" "$readme_bytes" "$((users + 1))" "$gh_tokens"
 	printf 'hot package: abbreviated packument %s, full packument %s, tarball %s (as gatehouse serves them)\n' \
 		"$(size_kb "$html/packument/abbreviated.abbrev")" "$(size_kb "$html/packument/full.json")" "$(size_kb "$html$tarball_path")"
+	curl -fsS -H "Authorization: Bearer $gh_read" -H "Accept: $abbreviated_accept" -o "$work/proxied.abbrev" "$gh/$proxied_hot"
+	curl -fsS -H "Authorization: Bearer $gh_read" -H "Accept: application/json" -o "$work/proxied.json" "$gh/$proxied_hot"
+	curl -fsS -H "Authorization: Bearer $gh_read" -o "$work/proxied.tgz" "$gh$proxied_tarball_path"
+	printf 'proxied hot package: %s, of the same shape, from a second gatehouse on loopback (its uplink), measured after the warm-up (from the cache): abbreviated packument %s, full packument %s, tarball %s\n' \
+		"$proxied_hot" "$(size_kb "$work/proxied.abbrev")" "$(size_kb "$work/proxied.json")" "$(size_kb "$work/proxied.tgz")"
 	printf 'load: wrk -t%s -c%s, keep-alive, %s s per scenario after %s s of warm-up, a Bearer token on every request\n' \
 		"$threads" "$connections" "$duration" "$warmup"
 	printf 'seed concurrency: %s\n' "$seed_concurrency"
