@@ -110,6 +110,9 @@ func runSuite(t *testing.T, b backend) {
 		{"Uplinks", testUplinks},
 		{"CachedPackages", testCachedPackages},
 		{"PurgeCachedPackage", testPurgeCachedPackage},
+		{"Signing", testSigning},
+		{"SigningBacklog", testSigningBacklog},
+		{"SigningMigration", testSigningMigration},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
