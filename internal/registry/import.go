@@ -83,7 +83,7 @@ func (s *Service) ImportTarball(ctx context.Context, data []byte) (Digest, error
 func (s *Service) Import(ctx context.Context, pkgs []ImportedPackage) error {
 	return s.write(ctx, func(q store.Queries) error {
 		for _, p := range pkgs {
-			if err := importPackage(ctx, q, p); err != nil {
+			if err := s.importPackage(ctx, q, p); err != nil {
 				return fmt.Errorf("import %s: %w", p.Name, err)
 			}
 		}
@@ -91,7 +91,7 @@ func (s *Service) Import(ctx context.Context, pkgs []ImportedPackage) error {
 	})
 }
 
-func importPackage(ctx context.Context, q store.Queries, p ImportedPackage) error {
+func (s *Service) importPackage(ctx context.Context, q store.Queries, p ImportedPackage) error {
 	if err := ValidateLegacyPackageName(p.Name); err != nil {
 		return err
 	}
@@ -147,6 +147,10 @@ func importPackage(ctx context.Context, q store.Queries, p ImportedPackage) erro
 	for i := range versions {
 		versions[i].PackageID = pkg.ID
 		known[versions[i].Version] = true
+		if versions[i].Manifest, err = s.signVersion(ctx, q, pkg.ID, p.Name, versions[i].Version, versions[i].Manifest,
+			versions[i].PublishedAt); err != nil {
+			return err
+		}
 		if err := q.MarkPublished(ctx, p.Name, versions[i].Version); err != nil {
 			return err
 		}

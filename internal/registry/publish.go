@@ -100,7 +100,11 @@ func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub 
 		if err := q.MarkPublished(ctx, name, version); err != nil {
 			return err
 		}
-		if err := q.InsertVersion(ctx, store.Version{PackageID: pkg.ID, Version: version, Manifest: manifestJSON,
+		doc, err := s.signVersion(ctx, q, pkg.ID, name, version, manifestJSON, now)
+		if err != nil {
+			return err
+		}
+		if err := q.InsertVersion(ctx, store.Version{PackageID: pkg.ID, Version: version, Manifest: doc,
 			BlobKey: key, Size: pub.Digest.Size, PublishedAt: now}); err != nil {
 			return err
 		}

@@ -47,6 +47,9 @@ type Service struct {
 	// proxy serves the names that are not local from uplinks; nil when
 	// there are none (UseUplinks).
 	proxy *proxy
+	// signer signs new versions (see SetSigner); nil leaves them unsigned,
+	// on the signing backlog.
+	signer Signer
 }
 
 // NewService returns the registry over a metadata store and a blob store,

@@ -19,7 +19,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 func newStore(t *testing.T) *store.Store {
@@ -122,7 +122,10 @@ func TestPrivateKeySealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scalar := k.private.D.Bytes()
+	scalar, err := k.private.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if bytes.Contains(row.SealedPrivateKey, der) || bytes.Contains(row.SealedPrivateKey, scalar) {
 		t.Fatal("the stored key holds the private key in the clear")
 	}
