@@ -5,6 +5,7 @@
 //	gatehouse user add NAME --email E       create an account; the password is read from stdin
 //	gatehouse org create NAME --owner USER  create an organization
 //	gatehouse token list|revoke|check       administer access tokens
+//	gatehouse keys list|rotate|sign-backlog the registry's signing keys
 //	gatehouse migrate                       apply database migrations and exit
 //	gatehouse gc [--grace 1h] [--dry-run]   remove tarball blobs no version references
 //	gatehouse version                       print the version
@@ -34,6 +35,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/logqueue"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
+	"github.com/gatehouse-registry/gatehouse/internal/signing"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 	"github.com/gatehouse-registry/gatehouse/internal/units"
@@ -57,6 +59,9 @@ Usage:
   gatehouse token list --user NAME     list a user's access tokens
   gatehouse token revoke KEY           revoke a token by key, unique key prefix, or whole token
   gatehouse token check TOKEN          say offline whether TOKEN is well formed (checksum)
+  gatehouse keys list                  list the registry's signing keys (dist.signatures)
+  gatehouse keys rotate                sign new versions with a new key; the old one expires now
+  gatehouse keys sign-backlog          sign the versions published before registry signatures now
   gatehouse migrate                    apply pending database migrations and exit
   gatehouse gc [--grace D] [--dry-run]  remove tarball blobs no version references (safe while serving)
   gatehouse cache ls|purge NAME|prune --older-than D   list or remove packages cached from uplinks
@@ -78,6 +83,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = tokenCommand(args[1:], stdout, stderr)
 	case "org":
 		err = orgCommand(args[1:], stdout, stderr)
+	case "keys":
+		err = keysCommand(args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCommand(args[1:], stdout, stderr)
 	case "gc":
@@ -469,6 +476,84 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return errors.New(use)
+}
+
+func keysCommand(args []string, stdout, stderr io.Writer) error {
+	const use = `usage:
+  gatehouse keys list [--json] [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
+  gatehouse keys rotate [--data DIR] [--database URL] [--key-file FILE] [--config FILE]
+  gatehouse keys sign-backlog [--data DIR] [--database URL] [--key-file FILE] [--config FILE]`
+	if len(args) == 0 {
+		return errors.New(use)
+	}
+	fs := flag.NewFlagSet("gatehouse keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storage := addStorageFlags(fs)
+	asJSON := false
+	switch args[0] {
+	case "list", "ls":
+		fs.BoolVar(&asJSON, "json", false, "print the keys as GET /-/npm/v1/keys lists them")
+	case "rotate", "sign-backlog":
+	default:
+		return errors.New(use)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New(use)
+	}
+	srv, _, err := storage.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	switch args[0] {
+	case "rotate":
+		rot, err := srv.Signing.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		if rot.Old != nil {
+			fmt.Fprintf(stdout, "old key %s expires %s: versions published before then keep verifying with it\n",
+				rot.Old.KeyID, signing.ISOTime(rot.Old.Expires))
+		}
+		fmt.Fprintf(stdout, "new key %s signs every version published from now on\n", rot.New.KeyID)
+		return nil
+	case "sign-backlog":
+		n, err := srv.Registry.SignBacklog(ctx)
+		fmt.Fprintf(stdout, "signed the versions of %d packages\n", n)
+		return err
+	}
+	keys, err := srv.Signing.List(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		pub := make([]signing.PublicKey, len(keys))
+		for i, k := range keys {
+			pub[i] = k.Public
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string][]signing.PublicKey{"keys": pub})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEYID\tCREATED\tEXPIRES\tLAST SIGNED")
+	for _, k := range keys {
+		exp := "in use"
+		if !k.InUse() {
+			exp = signing.ISOTime(k.Expires)
+		}
+		last := "never"
+		if !k.LastSigned.IsZero() {
+			last = signing.ISOTime(k.LastSigned)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.KeyID, signing.ISOTime(k.Created), exp, last)
+	}
+	return tw.Flush()
 }
 
 func printTokens(w io.Writer, tokens []account.TokenInfo, asJSON bool) error {

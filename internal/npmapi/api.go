@@ -6,6 +6,7 @@ package npmapi
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/signing"
 	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 )
 
@@ -29,6 +31,15 @@ type Options struct {
 	// Limits are the per-address limits, shared with the website; the zero
 	// value means throttle.DefaultLimits.
 	Limits throttle.Limits
+	// Keys lists the registry's public signing keys for GET /-/npm/v1/keys
+	// (signing.Service); nil answers 404, which npm takes as "no keys".
+	Keys KeyLister
+}
+
+// KeyLister lists the public keys that verify the registry signatures
+// gatehouse serves.
+type KeyLister interface {
+	PublicKeys(ctx context.Context) ([]signing.PublicKey, error)
 }
 
 // API is the npm registry protocol's handlers: Routes lists them for the

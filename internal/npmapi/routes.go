@@ -40,6 +40,9 @@ func (a *API) Routes() []route.Route {
 		{Method: "GET", Path: "/-/npm/v1/user", Name: "profile", Handler: a.signedIn(a.getProfile)},
 		{Method: "POST", Path: "/-/npm/v1/user", Name: "profile", MaxBody: smallBody, Handler: a.signedIn(a.setProfile)},
 
+		// Registry signatures: the public keys that verify dist.signatures.
+		{Method: "GET", Path: "/-/npm/v1/keys", Name: "keys", Handler: a.registryKeys},
+
 		{Method: "POST", Path: "/-/npm/v1/security/advisories/bulk", Name: "audit", MaxBody: auditBody, Handler: a.advisories},
 		{Method: "POST", Path: "/-/npm/v1/security/audits/quick", Name: "audit", MaxBody: auditBody, Handler: a.emptyAudit},
 

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/signing"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
@@ -43,7 +44,9 @@ type Server struct {
 	Accounts *account.Service
 	Registry *registry.Service
 	Orgs     *org.Service
-	handler  http.Handler
+	// Signing holds the registry's signing keys (dist.signatures).
+	Signing *signing.Service
+	handler http.Handler
 }
 
 // Open creates the data folder if needed, opens the database (running
@@ -86,6 +89,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	s.Signing, err = signing.NewService(st, keys, signing.Options{Log: log})
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	key, created, err := s.Signing.Ensure(ctx)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	if created {
+		log.Info("created the registry signing key", slog.String("keyid", key.KeyID))
+	}
 	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil, s.metrics)
 	s.Registry.SetCacheBytes(int(cfg.CacheSize))
 	spool, err := openSpool(cfg.DataDir)
@@ -93,6 +107,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.Registry.SetSpoolDir(spool)
+	s.Registry.SetSigner(s.Signing)
 	uplinks, err := openUplinks(cfg, s.metrics)
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -107,7 +122,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits})
+	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits, Keys: s.Signing})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
 		SecureCookies: strings.HasPrefix(cfg.URL, "https://"),
 		BaseURL:       cfg.URL,
@@ -277,6 +292,19 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 		servers = append(servers, s.httpServer(ctx, s.metricsHandler()))
 		listeners = append(listeners, metricsLn)
 	}
+	// Versions written before registry signatures are signed in the
+	// background while the registry serves; a stop interrupts it between
+	// two packages, and the next start goes on.
+	bgCtx, stopBacklog := context.WithCancel(ctx)
+	backlogDone := make(chan struct{})
+	go func() {
+		defer close(backlogDone)
+		s.signBacklog(bgCtx)
+	}()
+	defer func() {
+		stopBacklog()
+		<-backlogDone
+	}()
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
 		go func() { errc <- hs.Serve(listeners[i]) }()
@@ -315,6 +343,32 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	}
 	s.log.Info("stopped cleanly")
 	return nil
+}
+
+// signBacklog signs the versions on the signing backlog (those published
+// before registry signatures), logging what it did.
+func (s *Server) signBacklog(ctx context.Context) {
+	n, err := s.store.Q().SigningBacklogSize(ctx)
+	if err != nil {
+		s.log.Warn("could not read the signing backlog", slog.Any("error", err))
+		return
+	}
+	if n == 0 {
+		return
+	}
+	start := time.Now()
+	s.log.Info("signing the versions of packages published before registry signatures", slog.Int("packages", n))
+	signed, err := s.Registry.SignBacklog(ctx)
+	switch {
+	case ctx.Err() != nil:
+		s.log.Info("signing stopped; the next start goes on", slog.Int("signed", signed))
+	case err != nil:
+		s.log.Warn("some packages could not be signed; the next start tries again", slog.Int("signed", signed),
+			slog.Any("error", err))
+	default:
+		s.log.Info("signed the versions published before registry signatures", slog.Int("packages", signed),
+			slog.Duration("took", time.Since(start)))
+	}
 }
 
 // httpServer is an http.Server for h with gatehouse's timeouts, logging
