@@ -42,7 +42,7 @@ const (
 	// token) and result (hit, miss).
 	cacheName = "gatehouse_cache_requests_total"
 	// uplinkRequestsName: requests sent to uplinks, by uplink, kind
-	// (packument, tarball, audit, search, ping) and status (the HTTP
+	// (packument, tarball, audit, search, keys, ping) and status (the HTTP
 	// status code, or timeout or error when none came).
 	uplinkRequestsName = "gatehouse_uplink_requests_total"
 	// uplinkDurationsName: time from sending a request to an uplink to its

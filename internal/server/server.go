@@ -89,7 +89,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	s.Signing, err = signing.NewService(st, keys, signing.Options{Log: log})
+	uplinks, err := openUplinks(cfg, s.metrics)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	// The keys endpoint lists each uplink's keys after gatehouse's own:
+	// proxied versions keep the uplink's dist.signatures.
+	var keySources []signing.KeySource
+	for _, u := range uplinks.All() {
+		keySources = append(keySources, signing.NewRemoteKeys(u, st, nil))
+	}
+	s.Signing, err = signing.NewService(st, keys, signing.Options{Log: log, Sources: keySources})
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -108,10 +118,6 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Registry.SetSpoolDir(spool)
 	s.Registry.SetSigner(s.Signing)
-	uplinks, err := openUplinks(cfg, s.metrics)
-	if err != nil {
-		return nil, errors.Join(err, s.Close())
-	}
 	s.Registry.UseUplinks(registry.UplinkOptions{Uplinks: uplinks, AllowUplinkNames: cfg.PublishUplinkNames == "allow",
 		Log: log}, s.feed)
 	s.Orgs = org.NewService(st, s.Accounts, log)

@@ -97,18 +97,26 @@ func infoOf(r store.SigningKey) KeyInfo {
 
 // Ensure makes sure a key is in use, creating the first one on a new
 // database, and returns it; created says whether it made one. Nodes starting
-// together agree on one key: store transactions take turns.
+// together agree on one key: of two that both found none, the second's
+// insert conflicts with the first's key (one key in use at most), and it
+// reads that key instead.
 func (s *Service) Ensure(ctx context.Context) (info KeyInfo, created bool, err error) {
-	err = s.st.InTx(ctx, func(q store.Queries) error {
-		r, err := q.SigningKeyInUse(ctx)
-		if fault.Is(err, fault.NotFound) {
-			r, _, err = s.create(ctx, q, s.now().UnixMilli())
-			created = err == nil
+	for attempt := 0; ; attempt++ {
+		created = false
+		err = s.st.InTx(ctx, func(q store.Queries) error {
+			r, err := q.SigningKeyInUse(ctx)
+			if fault.Is(err, fault.NotFound) {
+				r, _, err = s.create(ctx, q, s.now().UnixMilli())
+				created = err == nil
+			}
+			info = infoOf(r)
+			return err
+		})
+		if attempt == 0 && fault.Is(err, fault.Conflict) {
+			continue
 		}
-		info = infoOf(r)
-		return err
-	})
-	return info, created, err
+		return info, created, err
+	}
 }
 
 // create makes a key, seals its private half and stores it as the key in use.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
 )
 
 // changeWait bounds how long a test waits for a change to arrive: the
@@ -247,5 +249,17 @@ func testSettings(t *testing.T, b backend) {
 	got, err = q.InitSetting(t.Context(), "other", "x")
 	if err != nil || got != "x" {
 		t.Fatalf("another setting = %q, %v", got, err)
+	}
+
+	// PutSetting replaces; Setting reads; a name never stored is NotFound.
+	_, err = q.Setting(t.Context(), "never")
+	wantKind(t, "a setting never stored", err, fault.NotFound)
+	must(t, q.PutSetting(t.Context(), "cached", "one"))
+	must(t, q.PutSetting(t.Context(), "cached", "two"))
+	if got, err := q.Setting(t.Context(), "cached"); err != nil || got != "two" {
+		t.Fatalf("Setting after two puts = %q, %v; want two", got, err)
+	}
+	if got, err := q.Setting(t.Context(), "server_key_check"); err != nil || got != "first" {
+		t.Fatalf("Setting of an InitSetting value = %q, %v", got, err)
 	}
 }

@@ -239,7 +239,7 @@ func (u *Uplink) Ping(ctx context.Context) error {
 }
 
 // do sends req, a request of kind (packument, tarball, audit, search,
-// ping), with the uplink's credential (on the uplink's own host only),
+// keys, ping), with the uplink's credential (on the uplink's own host only),
 // tells the uplink's observer how it went, and turns a failure to get an
 // answer into a fault.
 func (u *Uplink) do(req *http.Request, kind, what string) (*http.Response, error) {
@@ -309,4 +309,47 @@ func (u *Uplink) tooLarge(what string, size, limit int64) error {
 // offline is the fault of a request an offline uplink may not send.
 func (u *Uplink) offline(what string) error {
 	return fault.New(fault.Upstream, "uplink %s is offline: %s is not fetched", u.Name(), what)
+}
+
+// MaxKeysSize bounds the uplink's answer for its registry signing keys: a
+// registry lists a handful of keys of a few hundred bytes each.
+const MaxKeysSize = 256 << 10
+
+// FetchKeys asks the uplink for its registry signing keys (GET
+// /-/npm/v1/keys) and returns the answer as sent, at most MaxKeysSize
+// bytes; the caller checks it. Errors are faults as FetchPackument's:
+// NotFound when the uplink serves no keys (404, 410), Upstream or
+// UpstreamTimeout otherwise. An offline uplink is never contacted.
+func (u *Uplink) FetchKeys(ctx context.Context) ([]byte, error) {
+	const what = "its signing keys"
+	if u.Offline() {
+		return nil, u.offline(what)
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.spec.ConnectTimeout+u.spec.ResponseTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.base.String()+"/-/npm/v1/keys", nil)
+	if err != nil {
+		return nil, fmt.Errorf("uplink %s: request for %s: %w", u.Name(), what, err)
+	}
+	req.Header.Set("Accept", acceptFull)
+	res, err := u.do(req, "keys", what)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if err := u.checkStatus(res, what); err != nil {
+		return nil, err
+	}
+	if res.ContentLength > MaxKeysSize {
+		return nil, u.tooLarge(what, res.ContentLength, MaxKeysSize)
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, MaxKeysSize+1))
+	if err != nil {
+		return nil, u.failed(what, err)
+	}
+	if len(body) > MaxKeysSize {
+		return nil, u.tooLarge(what, -1, MaxKeysSize)
+	}
+	u.obs.UpstreamBytes(u.Name(), "keys", int64(len(body)))
+	return body, nil
 }

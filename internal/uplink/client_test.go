@@ -288,3 +288,51 @@ func TestPing(t *testing.T) {
 		t.Error("a closed uplink answers")
 	}
 }
+
+// TestFetchKeys: the uplink's /-/npm/v1/keys is asked with the uplink's
+// token and returned as sent; no keys, an error, a body over the bound and
+// an offline uplink are faults.
+func TestFetchKeys(t *testing.T) {
+	const keys = `{"keys":[{"expires":null,"keyid":"SHA256:k","keytype":"ecdsa-sha2-nistp256","scheme":"ecdsa-sha2-nistp256","key":"AAAA"}]}`
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		offline bool
+		want    string
+		kind    fault.Kind
+	}{
+		{name: "keys", handler: func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/npm/-/npm/v1/keys" || r.Header.Get("Authorization") != "Bearer tok" {
+				http.Error(w, "wrong request", http.StatusBadRequest)
+				return
+			}
+			_, _ = io.WriteString(w, keys)
+		}, want: keys},
+		{name: "no keys", handler: func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, kind: fault.NotFound},
+		{name: "error status", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", http.StatusBadGateway)
+		}, kind: fault.Upstream},
+		{name: "too large", handler: func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(bytes.Repeat([]byte(" "), MaxKeysSize+1))
+		}, kind: fault.Upstream},
+		{name: "offline", handler: func(w http.ResponseWriter, r *http.Request) {
+			t.Error("an offline uplink was asked")
+		}, offline: true, kind: fault.Upstream},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t, tt.handler)
+			u := uplinkTo(t, up.URL+"/npm", func(s *Spec) { s.Offline = tt.offline })
+			got, err := u.FetchKeys(t.Context())
+			if tt.want != "" {
+				if err != nil || string(got) != tt.want {
+					t.Fatalf("FetchKeys = %q, %v; want %q", got, err, tt.want)
+				}
+				return
+			}
+			if !fault.Is(err, tt.kind) {
+				t.Fatalf("FetchKeys error %v, want a %v fault", err, tt.kind)
+			}
+		})
+	}
+}

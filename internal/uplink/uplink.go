@@ -234,7 +234,7 @@ func New(s Spec, sec Secrets) (*Uplink, error) {
 }
 
 // Observer hears of the requests sent to uplinks (internal/metrics counts
-// them). kind is packument, tarball, audit, search or ping; status is the
+// them). kind is packument, tarball, audit, search, keys or ping; status is the
 // HTTP status code answered, or "timeout" or "error" when none was.
 type Observer interface {
 	// UpstreamRequest is told of each request once its answer's headers
