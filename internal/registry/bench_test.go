@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
@@ -64,4 +66,49 @@ func BenchmarkReadPublish32MiB(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSignBacklog: signing the versions written before registry
+// signatures, as a node does at its first start after migration 0019: 100
+// packages of 5 versions each, signed (one ECDSA signature per version),
+// their version documents and packuments rebuilt, one transaction per
+// package. ns/package is the time per package.
+func BenchmarkSignBacklog(b *testing.B) {
+	const packages, versions = 100, 5
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		b.StopTimer()
+		svc, alice := newTestService(b, now)
+		owner := []store.Owner{{UserID: alice.UserID, Name: alice.UserName, Email: alice.Email}}
+		var pkgs []ImportedPackage
+		for i := range packages {
+			name := fmt.Sprintf("backlog-%d", i)
+			tgz, err := testkit.Tarball(testkit.File{Name: "package/package.json", Data: fmt.Appendf(nil, `{"name":%q}`, name)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			digest, err := svc.ImportTarball(b.Context(), tgz)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := ImportedPackage{Name: name, Owners: owner}
+			for v := range versions {
+				ver := fmt.Sprintf("1.0.%d", v)
+				p.Versions = append(p.Versions, ImportedVersion{Version: ver, Tarball: digest,
+					Manifest:    fmt.Appendf(nil, `{"name":%q,"version":%q,"description":"a package signed late"}`, name, ver),
+					PublishedAt: now.Add(-time.Duration(versions-v) * time.Hour).UnixMilli()})
+			}
+			pkgs = append(pkgs, p)
+		}
+		if err := svc.Import(b.Context(), pkgs); err != nil {
+			b.Fatal(err)
+		}
+		svc.SetSigner(newSigner(b, svc))
+		b.StartTimer()
+		n, err := svc.SignBacklog(b.Context())
+		if err != nil || n != packages {
+			b.Fatalf("signed %d packages (%v), want %d", n, err, packages)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*packages), "ns/package")
 }

@@ -30,7 +30,7 @@ func (noOTP) ChallengeOTP(context.Context, *auth.Principal, policy.OTPOp) error 
 
 // newTestService is a registry on a fresh SQLite store and blob folder,
 // with the clock stopped at now, and a user who may publish.
-func newTestService(t *testing.T, now time.Time) (*Service, *auth.Principal) {
+func newTestService(t testing.TB, now time.Time) (*Service, *auth.Principal) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(dir, "gatehouse.db"))

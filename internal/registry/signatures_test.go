@@ -15,7 +15,7 @@ import (
 )
 
 // newSigner is the signing keys of svc's store.
-func newSigner(t *testing.T, svc *Service) *signing.Service {
+func newSigner(t testing.TB, svc *Service) *signing.Service {
 	t.Helper()
 	sg, err := signing.NewService(svc.store, keyring.New(bytes.Repeat([]byte{7}, 32)), signing.Options{Now: svc.now})
 	if err != nil {

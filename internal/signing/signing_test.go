@@ -33,7 +33,7 @@ const (
 	vectorSPKI = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEYY/4tU1cTKONfPDKCbeEt8w3YvIeDmckpx62+VBETBS8thSS+BGU8zS+EHkqsuHGM8P/NstCaJ/8VkATKYRRsw=="
 )
 
-func vectorKey(t *testing.T) *Key {
+func vectorKey(t testing.TB) *Key {
 	t.Helper()
 	b, err := os.ReadFile("testdata/p256.pem")
 	if err != nil {
@@ -258,5 +258,15 @@ func TestParseKeyRefusesOtherKeys(t *testing.T) {
 	}
 	if _, ok := pub.(*ecdsa.PublicKey); !ok {
 		t.Errorf("public key is a %T", pub)
+	}
+}
+
+// BenchmarkSign: one registry signature, as a publish makes it.
+func BenchmarkSign(b *testing.B) {
+	k := vectorKey(b)
+	for b.Loop() {
+		if _, err := k.Sign("@scope/demo", "1.0.0", "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
