@@ -49,7 +49,6 @@ type RemoteKeys struct {
 	mu       sync.Mutex
 	keys     []PublicKey
 	has      bool      // keys holds an answer (perhaps an empty one)
-	err      error     // why there is no answer, while has is false
 	fresh    time.Time // the registry is not asked again before then
 }
 
@@ -70,19 +69,24 @@ func (r *RemoteKeys) settingName() string { return "remote_signing_keys/" + r.fr
 
 // PublicKeys returns the registry's keys: the copy while it is fresh, else
 // asked again; when that fails, the last good copy (from memory, or the
-// database after a restart). An error only when there is no copy at all.
+// database after a restart). An error only when there is no copy at all
+// and the registry was just asked; until it is asked again (RemoteKeysRetry)
+// it then lists none.
 func (r *RemoteKeys) PublicKeys(ctx context.Context) ([]PublicKey, error) {
-	if keys, ok, err := r.current(); ok {
-		return keys, err
+	if keys, ok := r.current(); ok {
+		return keys, nil
 	}
 	r.fetching.Lock()
 	defer r.fetching.Unlock()
-	if keys, ok, err := r.current(); ok {
-		return keys, err // another request asked meanwhile
+	if keys, ok := r.current(); ok {
+		return keys, nil // another request asked meanwhile
 	}
+	// A client that goes away does not cut the request short: the answer
+	// is for every client, and the uplink's own timeouts bound it.
+	ctx = context.WithoutCancel(ctx)
 	keys, err := r.fetch(ctx)
 	if err == nil {
-		r.remember(keys, nil, RemoteKeysMaxAge)
+		r.remember(keys, false, RemoteKeysMaxAge)
 		// The database copy is only a fallback: the keys are served from
 		// memory even when it cannot be written.
 		_ = r.save(ctx, keys)
@@ -95,38 +99,40 @@ func (r *RemoteKeys) PublicKeys(ctx context.Context) ([]PublicKey, error) {
 	if !has {
 		saved, lerr := r.load(ctx)
 		if lerr != nil {
-			r.remember(nil, err, RemoteKeysRetry)
+			r.remember(nil, true, RemoteKeysRetry)
 			return nil, err
 		}
 		stale = saved
 	}
-	r.remember(stale, nil, RemoteKeysRetry)
+	r.remember(stale, false, RemoteKeysRetry)
 	return stale, nil
 }
 
 // current returns what to answer while the copy in memory (or the failure
-// to get one) is fresh; ok is false when the registry should be asked.
-func (r *RemoteKeys) current() (keys []PublicKey, ok bool, err error) {
+// to get one) is fresh; false when the registry should be asked.
+func (r *RemoteKeys) current() ([]PublicKey, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.now().Before(r.fresh) {
-		return nil, false, nil
+		return nil, false
 	}
 	if !r.has {
-		return nil, true, r.err
+		// The failure was reported (and logged) when it happened; until
+		// the registry is asked again it has no keys to list.
+		return []PublicKey{}, true
 	}
-	return r.keys, true, nil
+	return r.keys, true
 }
 
-// remember keeps keys (or, with no copy at all, err) for fresh.
-func (r *RemoteKeys) remember(keys []PublicKey, err error, fresh time.Duration) {
+// remember keeps keys for fresh; failed says there are none to keep, only
+// the time until the registry is asked again.
+func (r *RemoteKeys) remember(keys []PublicKey, failed bool, fresh time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err != nil {
-		r.err, r.fresh = err, r.now().Add(fresh)
-		return
+	r.fresh = r.now().Add(fresh)
+	if !failed {
+		r.keys, r.has = keys, true
 	}
-	r.keys, r.has, r.err, r.fresh = keys, true, nil, r.now().Add(fresh)
 }
 
 // fetch asks the registry and checks its answer. A registry that serves no
