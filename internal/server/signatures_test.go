@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -93,5 +94,28 @@ func TestServeSignsBacklog(t *testing.T) {
 	}
 	if n, err := tr.srv.store.Q().SigningBacklogSize(t.Context()); err != nil || n != 0 {
 		t.Errorf("backlog %d (%v) after signing, want 0", n, err)
+	}
+}
+
+// TestKeysEndpoint: GET /-/npm/v1/keys answers anyone with npm's shape: the
+// key in use with "expires": null, its key id that of its SPKI.
+func TestKeysEndpoint(t *testing.T) {
+	tr := newTestRegistry(t)
+	info, _, err := tr.srv.Signing.Ensure(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := tr.do("GET", "/-/npm/v1/keys", "", nil)
+	if res.status != http.StatusOK || res.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /-/npm/v1/keys: %d %s %s", res.status, res.header.Get("Content-Type"), res.body)
+	}
+	spki, err := base64.StdEncoding.DecodeString(info.Public.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"keys":[{"expires":null,"keyid":"` + signing.KeyID(spki) +
+		`","keytype":"ecdsa-sha2-nistp256","scheme":"ecdsa-sha2-nistp256","key":"` + info.Public.Key + `"}]}`
+	if got := string(bytes.TrimSpace(res.body)); got != want {
+		t.Errorf("keys:\n got %s\nwant %s", got, want)
 	}
 }
