@@ -22,6 +22,11 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(code int)        { d.code = code }
 
+// The deadlines are accepted, as net/http's writer accepts them, so that
+// pace's calls cost what they cost on a connection (not an error each).
+func (d *discardWriter) SetReadDeadline(time.Time) error  { return nil }
+func (d *discardWriter) SetWriteDeadline(time.Time) error { return nil }
+
 // BenchmarkPackumentHandler measures the hot reads through the whole handler
 // (middleware, granular token, policy, caches, store), without the network:
 // the abbreviated packument of a public and of a private package, a tarball,

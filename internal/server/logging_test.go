@@ -221,7 +221,7 @@ func TestRequestID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var seen string
-			h := requestID(tt.trusted)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := requestContext(tt.trusted)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				seen, _ = r.Context().Value(ctxRequestID{}).(string)
 			}))
 			req := httptest.NewRequest("GET", "/-/ping", nil)

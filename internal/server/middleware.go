@@ -29,22 +29,34 @@ func chain(h http.Handler, m ...middleware) http.Handler {
 	return h
 }
 
-// requestID gives every request an id, echoed in X-Request-Id and carried
-// by every log line logged with the request's context. A request that comes
-// through a trusted proxy keeps the X-Request-Id the proxy gave it, when that
-// is a sane id, so the proxy's logs and gatehouse's line up; from anyone else
-// the header is ignored and a fresh id is made.
-func requestID(trusted []netip.Prefix) middleware {
+// requestContext puts in the request's context, with one copy of the
+// request, what every later step reads: its id and its client address.
+//
+// The id is echoed in X-Request-Id and carried by every log line logged with
+// the request's context. A request that comes through a trusted proxy keeps
+// the X-Request-Id the proxy gave it, when that is a sane id, so the proxy's
+// logs and gatehouse's line up; from anyone else the header is ignored and a
+// fresh id is made.
+//
+// The client address is resolved once per request. It is the TCP peer,
+// unless the peer is a trusted proxy: then it is the right-most address of
+// X-Forwarded-For that is not itself a trusted proxy. No other header is
+// believed. An unparsable forwarded entry stops the walk at the proxy that
+// sent it, so a forged header never widens what a token's IP ranges allow.
+func requestContext(trusted []netip.Prefix) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			peer := peerIP(r.RemoteAddr)
 			id := r.Header.Get("X-Request-Id")
-			if !saneRequestID(id) || !isTrusted(peerIP(r.RemoteAddr), trusted) {
+			if !saneRequestID(id) || !isTrusted(peer, trusted) {
 				var b [8]byte
 				_, _ = rand.Read(b[:])
 				id = hex.EncodeToString(b[:])
 			}
-			w.Header().Set("X-Request-Id", id)
-			next.ServeHTTP(w, r.WithContext(withRequestID(r.Context(), id)))
+			w.Header()["X-Request-Id"] = []string{id}
+			ip := resolveClientIP(peer, r.Header.Values("X-Forwarded-For"), trusted)
+			ctx := auth.WithClientIP(withRequestID(r.Context(), id), ip)
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
@@ -65,20 +77,6 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// clientIP resolves the client address once per request. It is the TCP peer,
-// unless the peer is a trusted proxy: then it is the right-most address of
-// X-Forwarded-For that is not itself a trusted proxy. No other header is
-// believed. An unparsable forwarded entry stops the walk at the proxy that
-// sent it, so a forged header never widens what a token's IP ranges allow.
-func clientIP(trusted []netip.Prefix) middleware {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ip := resolveClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
-			next.ServeHTTP(w, r.WithContext(auth.WithClientIP(r.Context(), ip)))
-		})
-	}
-}
-
 // peerIP is the address of the TCP peer; invalid when remoteAddr is not host:port.
 func peerIP(remoteAddr string) netip.Addr {
 	var ip netip.Addr
@@ -90,8 +88,10 @@ func peerIP(remoteAddr string) netip.Addr {
 	return ip
 }
 
-func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Prefix) netip.Addr {
-	ip := peerIP(remoteAddr)
+// resolveClientIP walks forwarded (the X-Forwarded-For headers) from the
+// right while the address it is at, starting at peer, is a trusted proxy.
+func resolveClientIP(peer netip.Addr, forwarded []string, trusted []netip.Prefix) netip.Addr {
+	ip := peer
 	if !isTrusted(ip, trusted) {
 		return ip
 	}

@@ -36,7 +36,7 @@ func TestResolveClientIP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := resolveClientIP(tt.remote, tt.forwarded, tt.trusted)
+			got := resolveClientIP(peerIP(tt.remote), tt.forwarded, tt.trusted)
 			if got.String() != tt.want {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}

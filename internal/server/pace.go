@@ -23,7 +23,8 @@ func pace(grace time.Duration, rate int64) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rc := http.NewResponseController(w)
-			if r.Body != nil && r.Body != http.NoBody {
+			hasBody := r.Body != nil && r.Body != http.NoBody
+			if hasBody {
 				r.Body = &pacedBody{ReadCloser: r.Body, rc: rc, start: time.Now(), grace: grace, rate: rate}
 			}
 			pw := &pacedWriter{ResponseWriter: w, rc: rc, grace: grace, rate: rate}
@@ -32,10 +33,17 @@ func pace(grace time.Duration, rate int64) middleware {
 			// flushes what is buffered, and reads what is left of a body the
 			// handler did not read (a request refused before its body) to
 			// keep the connection. It sets its own deadlines for the next
-			// request.
+			// request. A deadline that a write just set, with at least half
+			// the grace left, already bounds the flush; a request without a
+			// body leaves nothing to read. Each deadline not set again is a
+			// timer change the request does not pay.
 			now := time.Now()
-			_ = rc.SetWriteDeadline(now.Add(grace))
-			_ = rc.SetReadDeadline(now.Add(grace))
+			if pw.until.Sub(now) < grace/2 {
+				_ = rc.SetWriteDeadline(now.Add(grace))
+			}
+			if hasBody {
+				_ = rc.SetReadDeadline(now.Add(grace))
+			}
 		})
 	}
 }
@@ -80,10 +88,14 @@ type pacedWriter struct {
 	rc    *http.ResponseController
 	grace time.Duration
 	rate  int64
+	until time.Time // the write deadline last set; zero before the first
 }
 
 func (w *pacedWriter) deadline(n int64) {
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.grace + atRate(n, w.rate)))
+	until := time.Now().Add(w.grace + atRate(n, w.rate))
+	if w.rc.SetWriteDeadline(until) == nil {
+		w.until = until
+	}
 }
 
 func (w *pacedWriter) Write(p []byte) (int, error) {

@@ -140,8 +140,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), pace(cfg.TransferTimeout, cfg.MinTransferRate),
-		observe(log, s.metrics, routes),
-		clientIP(cfg.TrustedProxies), requestID(cfg.TrustedProxies))
+		observe(log, s.metrics, routes), requestContext(cfg.TrustedProxies))
 	return s, nil
 }
 
