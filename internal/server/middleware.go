@@ -211,13 +211,15 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // Probes (/-/ping, /-/ready) are logged at debug level only, so that a load
 // balancer polling them does not drown the rest.
 func observe(log *slog.Logger, m *metrics.Metrics, routes *route.Table) middleware {
+	lines := accessLines(log)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			name := routes.Name(r)
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			elapsed := time.Since(start)
+			now := time.Now()
+			elapsed := now.Sub(start)
 			status := rec.status
 			if status == 0 {
 				status = http.StatusOK // nothing written: net/http answers 200
@@ -227,10 +229,20 @@ func observe(log *slog.Logger, m *metrics.Metrics, routes *route.Table) middlewa
 			if name == "ping" || name == "ready" {
 				level = slog.LevelDebug
 			}
-			log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method),
-				slog.String("route", name), slog.String("path", routes.Redact(r.URL.Path)),
-				slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", elapsed),
-				slog.String("client", auth.ClientIP(r.Context()).String()))
+			ctx := r.Context()
+			if !log.Enabled(ctx, level) {
+				return
+			}
+			e := accessEntry{method: r.Method, route: name, path: routes.Redact(r.URL.Path),
+				status: status, bytes: rec.bytes, duration: elapsed, client: auth.ClientIP(ctx)}
+			if lines != nil && level == slog.LevelInfo {
+				lines.write(ctx, now, e)
+				return
+			}
+			log.LogAttrs(ctx, level, "request", slog.String("method", e.method),
+				slog.String("route", e.route), slog.String("path", e.path),
+				slog.Int("status", e.status), slog.Int64("bytes", e.bytes), slog.Duration("duration", e.duration),
+				slog.String("client", e.client.String()))
 		})
 	}
 }
