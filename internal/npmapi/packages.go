@@ -79,6 +79,7 @@ var (
 	typeAbbreviated = []string{abbreviatedType}
 	typeJSON        = []string{"application/json"}
 	typeOctets      = []string{"application/octet-stream"}
+	acceptRanges    = []string{"bytes"}
 )
 
 func etagMatches(header, etag string) bool {
@@ -125,11 +126,54 @@ func (a *API) getTarball(w http.ResponseWriter, r *http.Request) {
 	h["Etag"] = []string{`"` + strings.ReplaceAll(t.Key, "/", "") + `"`}
 	// ServeContent sets Content-Length and answers Range and conditional requests.
 	if t.Data != nil {
+		if plainRequest(r) {
+			writeWhole(w, r, t.Published, t.Data)
+			return
+		}
 		http.ServeContent(w, r, "", t.Published, bytes.NewReader(t.Data))
 		return
 	}
 	defer t.Reader.Close()
 	http.ServeContent(w, r, "", t.Published, t.Reader)
+}
+
+// plainRequest reports whether r is a GET or HEAD with none of the headers
+// that make http.ServeContent answer anything but the whole body: no Range
+// and no condition.
+func plainRequest(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	h := r.Header
+	for _, k := range conditionalHeaders {
+		if _, ok := h[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// conditionalHeaders are the request headers http.ServeContent acts on, in
+// their canonical form (net/http canonicalizes the request's).
+var conditionalHeaders = [...]string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
+
+// writeWhole answers a plain request (plainRequest) for body as
+// http.ServeContent does, with the same headers (Last-Modified,
+// Accept-Ranges, Content-Length) and status, without its parsing of the
+// request, its copy through io.CopyN and its header look-ups: the tarball
+// from memory leaves in one Write, headers and all.
+func writeWhole(w http.ResponseWriter, r *http.Request, modified time.Time, body []byte) {
+	h := w.Header()
+	if !modified.IsZero() && !modified.Equal(time.Unix(0, 0)) {
+		var buf [len(http.TimeFormat)]byte
+		h["Last-Modified"] = []string{string(modified.UTC().AppendFormat(buf[:0], http.TimeFormat))}
+	}
+	h["Accept-Ranges"] = acceptRanges
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
 }
 
 // streamTarball sends a proxied tarball as it is fetched from its uplink
