@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/gc"
+	"github.com/gatehouse-registry/gatehouse/internal/heapfloor"
 	"github.com/gatehouse-registry/gatehouse/internal/logqueue"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
@@ -135,11 +136,14 @@ func serve(args []string, stderr io.Writer) error {
 	defer logs.Close()
 	log := server.NewLogger(logs, cfg.LogLevel, cfg.LogFormat == "json")
 	// The collector's pace: see --gc-percent and --memory-limit, and
-	// docs/operations.md for the measurements behind the default.
-	debug.SetGCPercent(cfg.GCPercent)
+	// docs/operations.md for the measurements behind the default. While
+	// the live heap is small, the heap may grow to a floor before it is
+	// collected, so that a small heap is not collected many times a second.
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
+	floor := heapfloor.Start(cfg.GCPercent, heapFloor(cfg.MemoryLimit))
+	defer floor.Stop()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	srv, err := server.Open(ctx, cfg, log)
@@ -606,4 +610,15 @@ func readPassword(stdin io.Reader) (string, error) {
 		return "", fmt.Errorf("no password on stdin")
 	}
 	return pw, nil
+}
+
+// heapFloor is the heap size below which serve does not collect garbage:
+// 64 MiB, or a quarter of the memory limit when that is lower
+// (docs/operations.md).
+func heapFloor(memoryLimit int64) uint64 {
+	const floor = 64 << 20
+	if memoryLimit > 0 && memoryLimit/4 < floor {
+		return uint64(memoryLimit / 4)
+	}
+	return floor
 }
