@@ -41,7 +41,9 @@ func acceptsAbbreviated(r *http.Request) bool {
 // getPackument serves GET /:pkg: the full packument, or the abbreviated one
 // when the Accept header asks for it.
 func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
-	abbreviated := acceptsAbbreviated(r) && r.URL.Query().Get("write") != "true"
+	// ?write=true asks for the full document; without a query there is
+	// nothing to parse.
+	abbreviated := acceptsAbbreviated(r) && (r.URL.RawQuery == "" || r.URL.Query().Get("write") != "true")
 	doc, err := a.registry.Packument(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, a.baseURL(r))
 	if err != nil {
 		a.writeError(w, r, err)

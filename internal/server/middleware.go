@@ -258,7 +258,9 @@ func limitBody(max int64) middleware {
 				fmt.Fprintf(w, `{"error":"request body is larger than the %d-byte limit"}`, max)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, max)
+			if r.Body != nil && r.Body != http.NoBody { // no body: nothing to bound
+				r.Body = http.MaxBytesReader(w, r.Body, max)
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
