@@ -137,8 +137,9 @@ func serve(args []string, stderr io.Writer) error {
 	log := server.NewLogger(logs, cfg.LogLevel, cfg.LogFormat == "json")
 	// The collector's pace: see --gc-percent and --memory-limit, and
 	// docs/operations.md for the measurements behind the default. While
-	// the live heap is small, the heap may grow to a floor before it is
-	// collected, so that a small heap is not collected many times a second.
+	// the live heap is small and collections come more than once a second,
+	// the heap may grow to a floor before it is collected, so that a small
+	// heap under load is not collected many times a second.
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
