@@ -273,7 +273,7 @@ func coreSettings() []setting {
 			help: "How far the heap may grow past the memory in use before Go collects garbage, in percent (Go's GOGC, " +
 				"which this replaces). gatehouse's heap is small and most of what it allocates lives for one request, " +
 				"so Go's own default of 100 spends much of the CPU on collections; 400 serves up to twice as many " +
-				"requests for a few tens of MB more. While the heap in use is small and collections come more than once a " +
+				"requests for a few tens of MB more. While the heap in use is small and this would collect more than once a " +
 				"second, serve lets it grow to 64MiB (a quarter of memory_limit when that is lower) before collecting, " +
 				"whatever this says (docs/operations.md). " +
 				"From 10 to 10000.",
