@@ -254,6 +254,13 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 		}
 		c.principal.Grants = &g
 	}
+	if c.principal.Kind == KindOIDC {
+		var tr Trust
+		if err := json.Unmarshal([]byte(t.Grants), &tr); err != nil {
+			return nil, ResultError, fmt.Errorf("decode trust of token %s: %w", t.Key, err)
+		}
+		c.principal.Trust = &tr
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.gen != gen {

@@ -18,6 +18,9 @@ const (
 	KindAutomation Kind = "automation"
 	KindPublish    Kind = "publish"
 	KindGranular   Kind = "granular"
+	// KindOIDC is a short-lived token a CI job got by exchanging its OIDC
+	// identity (trusted publishing): it may publish or stage one package.
+	KindOIDC Kind = "oidc"
 )
 
 // Principal is who a request acts for. The zero value (and nil) is anonymous.
@@ -33,6 +36,8 @@ type Principal struct {
 	Grants *Grants
 	// Bypass2FA is set on granular tokens created to skip OTP for package writes.
 	Bypass2FA bool
+	// Trust is what an OIDC-exchanged token may do; nil for every other kind.
+	Trust *Trust
 	// ClientIP is the resolved client address.
 	ClientIP netip.Addr
 }

@@ -22,12 +22,16 @@ func TestMatrix(t *testing.T) {
 		"dist-tag lib", "deprecate lib", "unpublish lib", "owners lib", "access lib",
 		"tokens", "profile", "org read acme", "org members acme", "org teams acme",
 		"list @alice/app", "list @acme/x", "create org", "make an owner in beta", "make an owner in acme",
-		"remove an owner of acme", "continue web login",
+		"remove an owner of acme", "continue web login", "stage lib", "trust lib",
 	}
 	granular := func(g auth.Grants, bypass bool) *auth.Principal {
 		return &auth.Principal{UserID: 1, UserName: "alice", Kind: auth.KindGranular, Grants: &g, Bypass2FA: bypass}
 	}
 	legacy := func(k auth.Kind) *auth.Principal { return &auth.Principal{UserID: 1, UserName: "alice", Kind: k} }
+	trusted := func(pkg string, perms ...string) *auth.Principal {
+		return &auth.Principal{UserID: 1, UserName: "alice", Kind: auth.KindOIDC,
+			Trust: &auth.Trust{Package: pkg, Permissions: perms, ConfigID: "c1", Issuer: "https://ci.example", Subject: "repo:o/r"}}
+	}
 	rows := []struct {
 		name string
 		p    *auth.Principal
@@ -35,52 +39,64 @@ func TestMatrix(t *testing.T) {
 	}{
 		{"anonymous", &auth.Principal{},
 			[]string{"404", "ok", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401", "401",
-				"404", "404", "401", "401", "401", "401", "401"}},
+				"404", "404", "401", "401", "401", "401", "401", "401", "401"}},
 		{"session", legacy(auth.KindSession),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
-				"ok", "ok", "ok", "ok", "403", "403", "ok"}},
+				"ok", "ok", "ok", "ok", "403", "403", "ok", "ok", "ok"}},
 		{"legacy publish", legacy(auth.KindPublish),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
-				"ok", "ok", "403", "ok", "403", "403", "403"}},
+				"ok", "ok", "403", "ok", "403", "403", "403", "ok", "ok"}},
 		{"legacy read-only", legacy(auth.KindReadOnly),
 			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
-				"ok", "ok", "403", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403", "403", "403"}},
 		{"legacy automation", legacy(auth.KindAutomation),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "ok", "403", "403",
-				"ok", "ok", "403", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403", "ok", "403"}},
 		{"granular read-only on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadOnly}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"404", "404", "403", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403", "403", "403"}},
 		{"granular read-write on lib", granular(auth.Grants{Packages: []string{"lib"}, PackagePerm: auth.ReadWrite}, false),
 			[]string{"404", "ok", "403", "403", "404", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403",
-				"404", "404", "403", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403", "ok", "ok"}},
 		{"granular read-only on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadOnly}, false),
 			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "404", "403", "403", "403", "403", "403"}},
+				"ok", "404", "403", "403", "403", "403", "403", "403", "403"}},
 		{"granular read-write on @alice", granular(auth.Grants{Scopes: []string{"alice"}, PackagePerm: auth.ReadWrite}, false),
 			[]string{"ok", "ok", "403", "ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "404", "403", "403", "403", "403", "403"}},
+				"ok", "404", "403", "403", "403", "403", "403", "403", "403"}},
 		{"granular read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, false),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403",
-				"ok", "ok", "403", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403", "ok", "ok"}},
 		{"granular stage-only on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWriteStageOnly}, false),
 			[]string{"ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "ok", "403", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403", "ok", "403"}},
 		{"granular bypass-2FA read-write on all", granular(auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}, true),
 			[]string{"ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "403", "403", "403", "403", "403", "403", "403",
-				"ok", "ok", "403", "403", "403", "403", "403"}},
+				"ok", "ok", "403", "403", "403", "403", "403", "ok", "403"}},
 		{"granular org read-only on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadOnly}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
-				"404", "404", "403", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403", "403", "403"}},
 		{"granular org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "ok", "ok",
-				"404", "404", "403", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403", "403", "403"}},
 		{"granular org read-write on other", granular(auth.Grants{Orgs: []string{"other"}, OrgPerm: auth.ReadWrite}, false),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
-				"404", "404", "403", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403", "403", "403"}},
 		{"granular bypass org read-write on acme", granular(auth.Grants{Orgs: []string{"acme"}, OrgPerm: auth.ReadWrite}, true),
 			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "ok", "403", "403",
-				"404", "404", "403", "403", "403", "403", "403"}},
+				"404", "404", "403", "403", "403", "403", "403", "403", "403"}},
+		{"oidc publish lib", trusted("lib", auth.PermCreatePackage),
+			[]string{"404", "ok", "403", "403", "404", "ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"404", "404", "403", "403", "403", "403", "403", "403", "403"}},
+		{"oidc stage lib", trusted("lib", auth.PermCreateStagedPackage),
+			[]string{"404", "ok", "403", "403", "404", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"404", "404", "403", "403", "403", "403", "403", "ok", "403"}},
+		{"oidc publish and stage lib", trusted("lib", auth.PermCreatePackage, auth.PermCreateStagedPackage),
+			[]string{"404", "ok", "403", "403", "404", "ok", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"404", "404", "403", "403", "403", "403", "403", "ok", "403"}},
+		{"oidc publish @alice/app", trusted("@alice/app", auth.PermCreatePackage),
+			[]string{"ok", "ok", "403", "403", "ok", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+				"ok", "404", "403", "403", "403", "403", "403", "403", "403"}},
 	}
 	app := Package{Name: "@alice/app", Scope: "alice", Exists: true, Restricted: true, UserIsOwner: true}
 	lib := Package{Name: "lib", Exists: true, UserIsOwner: true}
@@ -125,6 +141,8 @@ func TestMatrix(t *testing.T) {
 			here.ClientIP = localhost
 			return DecideContinueWebLogin(&here, localhost)
 		},
+		func(p *auth.Principal) error { return Decide(p, Stage, lib) },
+		func(p *auth.Principal) error { return Decide(p, ManageTrust, lib) },
 	}
 	for _, row := range rows {
 		if len(row.want) != len(columns) {

@@ -18,6 +18,7 @@ const (
 	OTPProfile      OTPOp = "profile"       // profile, password and 2FA changes
 	OTPPackageWrite OTPOp = "package-write" // publish, unpublish, deprecate, dist-tags
 	OTPGovernance   OTPOp = "governance"    // owners, package access and 2FA settings, organizations
+	OTPTrust        OTPOp = "trust"         // trusted publishing configurations (npm trust)
 )
 
 // OTPFacts is what the caller knows for a two-factor decision.
@@ -45,9 +46,23 @@ func ErrPackageRequires2FA() error {
 	return fault.Forbiddenf("Two-factor authentication or granular access token with bypass 2fa enabled is required to publish packages.")
 }
 
+// ErrTrustRequires2FA refuses a trusted publishing change to a user without 2FA.
+func ErrTrustRequires2FA() error {
+	return fault.Forbiddenf("Two-factor authentication is required to configure trusted publishing: enable it with npm profile enable-2fa")
+}
+
 // NeedsOTP says whether op by p needs a one-time password. It returns an
 // error instead when no OTP could make the operation acceptable.
 func NeedsOTP(p *auth.Principal, op OTPOp, f OTPFacts) (bool, error) {
+	// A trust configuration lets a CI job publish without any stored secret:
+	// as npm does, only a user with 2FA may add or remove one, and always
+	// with a one-time password, whatever their 2FA mode and credential.
+	if op == OTPTrust {
+		if f.UserMode == store.TFAOff {
+			return false, ErrTrustRequires2FA()
+		}
+		return true, nil
+	}
 	// Tokens exempt from the challenge: legacy automation tokens always;
 	// bypass-2FA granular tokens for package writes only.
 	exempt := p.Kind == auth.KindAutomation || (p.Kind == auth.KindGranular && p.Bypass2FA && op == OTPPackageWrite)
@@ -55,6 +70,12 @@ func NeedsOTP(p *auth.Principal, op OTPOp, f OTPFacts) (bool, error) {
 	// in and turning 2FA on stay possible.
 	if f.RegistryRequires2FA && f.UserMode == store.TFAOff && op != OTPLogin && op != OTPProfile {
 		return false, ErrRequire2FA()
+	}
+	// A token exchanged for a CI job's OIDC identity is the proof of that
+	// identity: no person is there to answer a challenge, and packages that
+	// require 2FA and disallow tokens still take trusted publishes (npm's rule).
+	if p.Kind == auth.KindOIDC && op == OTPPackageWrite {
+		return false, nil
 	}
 	if op == OTPPackageWrite && f.Publish && f.PackageRequiresTFA {
 		if exempt && f.AutomationOverridesTFA {

@@ -12,6 +12,7 @@ func TestNeedsOTP(t *testing.T) {
 	automation := &auth.Principal{UserID: 1, Kind: auth.KindAutomation}
 	granular := &auth.Principal{UserID: 1, Kind: auth.KindGranular, Grants: &auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}}
 	bypass := &auth.Principal{UserID: 1, Kind: auth.KindGranular, Bypass2FA: true, Grants: &auth.Grants{PackagesAll: true, PackagePerm: auth.ReadWrite}}
+	oidc := &auth.Principal{UserID: 1, Kind: auth.KindOIDC, Trust: &auth.Trust{Package: "lib", Permissions: []string{auth.PermCreatePackage}}}
 
 	none := OTPFacts{}
 	authOnly := OTPFacts{UserMode: "auth-only"}
@@ -57,6 +58,15 @@ func TestNeedsOTP(t *testing.T) {
 		{"require_2fa allows login", session, OTPLogin, required(none), "no"},
 		{"require_2fa allows enabling 2FA", session, OTPProfile, required(none), "no"},
 		{"require_2fa with 2FA on", publish, OTPPackageWrite, required(writes), "otp"},
+		{"trust: refused without 2FA", session, OTPTrust, none, "403"},
+		{"trust: auth-only asks", session, OTPTrust, authOnly, "otp"},
+		{"trust: auth-and-writes asks", session, OTPTrust, writes, "otp"},
+		{"trust: automation is asked too", automation, OTPTrust, writes, "otp"},
+		{"trust: bypass tokens are asked too", bypass, OTPTrust, authOnly, "otp"},
+		{"oidc publishes under auth-and-writes", oidc, OTPPackageWrite, writes, "no"},
+		{"oidc publishes where mfa=publish disallows tokens", oidc, OTPPackageWrite, withPkg(writes, true, false), "no"},
+		{"oidc publishes without user 2FA", oidc, OTPPackageWrite, withPkg(none, true, false), "no"},
+		{"require_2fa refuses oidc when the user dropped 2FA", oidc, OTPPackageWrite, required(none), "403"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,15 +29,17 @@ const (
 	DistTag      Action = "dist-tag"      // add, move or remove a dist-tag
 	ChangeOwners Action = "change-owners" // add or remove owners
 	ChangeAccess Action = "change-access" // visibility and package 2FA settings
+	Stage        Action = "stage"         // stage a version for approval (npm stage publish)
+	ManageTrust  Action = "manage-trust"  // list, add and revoke trusted publishing (npm trust)
 )
 
 // writes are the actions that change a package.
 var writes = map[Action]bool{Create: true, Publish: true, Unpublish: true, Deprecate: true, DistTag: true,
-	ChangeOwners: true, ChangeAccess: true}
+	ChangeOwners: true, ChangeAccess: true, Stage: true, ManageTrust: true}
 
 // governance are the package actions refused to tokens that bypass 2FA and
 // to automation tokens: they change who may do what, not the package's contents.
-var governance = map[Action]bool{ChangeOwners: true, ChangeAccess: true}
+var governance = map[Action]bool{ChangeOwners: true, ChangeAccess: true, ManageTrust: true}
 
 // IsWrite reports whether a changes a package.
 func IsWrite(a Action) bool { return writes[a] }
@@ -162,6 +164,9 @@ func Held(pkg Package) store.TeamPermission {
 // credentialReads reports whether p's credential may read package name (the
 // user's own right to read it is checked apart).
 func credentialReads(p *auth.Principal, name string) bool {
+	if p.Kind == auth.KindOIDC {
+		return p.Authenticated() && p.Trust.Covers(name)
+	}
 	if p.Kind != auth.KindGranular {
 		return p.Authenticated()
 	}
@@ -214,6 +219,8 @@ func credentialWrites(p *auth.Principal, a Action, name string) error {
 			covers = g.CoversScopeOf(name)
 		}
 		switch {
+		case a == Stage && covers && (g.PackagePerm == auth.ReadWrite || g.PackagePerm == auth.ReadWriteStageOnly):
+			return nil
 		case covers && g.PackagePerm == auth.ReadWriteStageOnly && (a == Publish || a == Create):
 			return fault.Forbiddenf("E_STAGE_REQUIRED: this token may only stage versions of %s; use npm stage publish", name)
 		case !covers || !g.PackagePerm.CanWrite():
@@ -222,8 +229,29 @@ func credentialWrites(p *auth.Principal, a Action, name string) error {
 			return fault.Forbiddenf("Tokens that bypass two-factor authentication cannot change package owners or access")
 		}
 		return nil
+	case auth.KindOIDC:
+		return trustedWrites(p.Trust, a, name)
 	}
 	return fault.Forbiddenf("This credential cannot change packages")
+}
+
+// trustedWrites says whether a token exchanged for a CI job's OIDC identity
+// (trusted publishing) allows write a on package name: only its one package,
+// and there only what its trust configuration permits: publishing
+// (createPackage, which also moves dist-tags, as npm 12 asks for with it)
+// and staging (createStagedPackage).
+func trustedWrites(t *auth.Trust, a Action, name string) error {
+	switch {
+	case !t.Covers(name):
+		return fault.Forbiddenf("This trusted publishing token has no access to %s", name)
+	case (a == Publish || a == DistTag) && t.Publishes():
+		return nil
+	case a == Publish && t.Stages():
+		return fault.Forbiddenf("E_STAGE_REQUIRED: OIDC permission denied for this action: the trusted publishing configuration of %s allows only staging; use npm stage publish", name)
+	case a == Stage && t.Stages():
+		return nil
+	}
+	return fault.Forbiddenf("OIDC permission denied for this action: a trusted publishing token may not %s %s", a, name)
 }
 
 func notFound() error { return fault.NotFoundf("Not found") }
