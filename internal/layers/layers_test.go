@@ -25,8 +25,8 @@ var rank = map[string]int{
 	"internal/units": 0, "internal/route": 0, "internal/metrics": 0, "internal/logqueue": 0, "internal/heapfloor": 0,
 	// 1: storage, and the upstream registries beside it.
 	"internal/store": 1, "internal/blob": 1, "internal/uplink": 1,
-	// 2: who is asking.
-	"internal/auth": 2,
+	// 2: who is asking: credentials, and the CI identities of trusted publishing.
+	"internal/auth": 2, "internal/idtoken": 2,
 	// 3: may it.
 	"internal/policy": 3,
 	// 4: domain services.
@@ -50,10 +50,10 @@ const domain = 4
 
 // httpAllowed are the packages below the transport layer that may import
 // net/http: the blob store (its S3 client's transport, serving files), the
-// uplinks (their HTTP client), the route table and the metrics endpoint.
-// Domain packages never do.
+// uplinks (their HTTP client), the route table, the metrics endpoint and the
+// ID token verifier (its client fetches issuers' keys). Domain packages never do.
 var httpAllowed = map[string]bool{"internal/blob": true, "internal/uplink": true, "internal/route": true,
-	"internal/metrics": true}
+	"internal/metrics": true, "internal/idtoken": true}
 
 // testOnly may be imported only from tests.
 func testOnly(pkg string) bool { return rank[pkg] == 9 }
