@@ -299,4 +299,3 @@ func TestNewRefusesDuplicatesAndNoAudience(t *testing.T) {
 		t.Fatal("duplicate issuer accepted")
 	}
 }
-
