@@ -113,6 +113,8 @@ func runSuite(t *testing.T, b backend) {
 		{"Signing", testSigning},
 		{"SigningBacklog", testSigningBacklog},
 		{"SigningMigration", testSigningMigration},
+		{"TrustConfigs", testTrustConfigs},
+		{"Exchanges", testExchanges},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
@@ -1559,4 +1561,102 @@ func testBlobReferences(t *testing.T, b backend) {
 		return nil
 	}))
 	check("after commit", []string{"sha512/cc/new"}, map[string]bool{"sha512/cc/new": true})
+}
+
+// testTrustConfigs: one trust configuration per package (a second is a
+// Conflict), read back whole, deleted only by its own package and id, and
+// gone with its package; the tokens exchanged under one are found by it.
+func testTrustConfigs(t *testing.T, b backend) {
+	s := b.store(t)
+	ctx := t.Context()
+	q := s.Q()
+	alice := mustUser(t, q, "alice")
+	lib := mustPackage(t, q, "lib", "", "public")
+	other := mustPackage(t, q, "other", "", "public")
+	_, err := q.TrustConfigOf(ctx, lib.ID)
+	wantKind(t, "no configuration yet", err, fault.NotFound)
+	c := TrustConfig{ID: "11111111-1111-4111-8111-111111111111", PackageID: lib.ID, Type: "github",
+		Issuer: "https://ci.example", Claims: `{"repository":"o/r","workflow_ref":{"file":"p.yml"}}`,
+		Permissions: `["createPackage"]`, CreatedBy: alice.ID, CreatedAt: 5}
+	must(t, q.CreateTrustConfig(ctx, c))
+	got, err := q.TrustConfigOf(ctx, lib.ID)
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Fatalf("read back %+v %v\nwant %+v", got, err, c)
+	}
+	second := c
+	second.ID = "22222222-2222-4222-8222-222222222222"
+	wantKind(t, "a second configuration", q.CreateTrustConfig(ctx, second), fault.Conflict)
+	wantKind(t, "another package's id", q.DeleteTrustConfig(ctx, other.ID, c.ID), fault.NotFound)
+	wantKind(t, "an unknown id", q.DeleteTrustConfig(ctx, lib.ID, second.ID), fault.NotFound)
+
+	grants := `{"package":"lib","permissions":["createPackage"],"config_id":"` + c.ID + `"}`
+	mine, err := q.CreateToken(ctx, Token{Key: "t1", Hash: []byte("h-t1"), UserID: alice.ID, Kind: "oidc", Masked: "m", Grants: grants, CreatedAt: 1})
+	must(t, err)
+	_, err = q.CreateToken(ctx, Token{Key: "t2", Hash: []byte("h-t2"), UserID: alice.ID, Kind: "oidc", Masked: "m",
+		Grants: `{"package":"lib","config_id":"` + second.ID + `"}`, CreatedAt: 1})
+	must(t, err)
+	revoked, err := q.CreateToken(ctx, Token{Key: "t3", Hash: []byte("h-t3"), UserID: alice.ID, Kind: "oidc", Masked: "m", Grants: grants, CreatedAt: 1})
+	must(t, err)
+	must(t, q.RevokeToken(ctx, revoked.ID, alice.ID))
+	live, err := q.LiveTrustTokens(ctx, alice.ID, c.ID)
+	if err != nil || len(live) != 1 || live[0].ID != mine.ID {
+		t.Fatalf("live tokens of the configuration: %+v %v", live, err)
+	}
+
+	must(t, q.DeleteTrustConfig(ctx, lib.ID, c.ID))
+	_, err = q.TrustConfigOf(ctx, lib.ID)
+	wantKind(t, "deleted", err, fault.NotFound)
+	must(t, q.CreateTrustConfig(ctx, second))
+	_, err = s.db.ExecContext(ctx, q.d.rebind(`DELETE FROM packages WHERE id = ?`), lib.ID)
+	must(t, err)
+	_, err = q.TrustConfigOf(ctx, lib.ID)
+	wantKind(t, "gone with its package", err, fault.NotFound)
+}
+
+// testExchanges: an exchanged token's key is taken once, on any number of
+// connections at once, until it expires.
+func testExchanges(t *testing.T, b backend) {
+	s := b.store(t)
+	ctx := t.Context()
+	q := s.Q()
+	key := []byte{0, 1, 2, 0xff}
+	first, err := q.UseExchange(ctx, key, 2000, 1000)
+	must(t, err)
+	again, err := q.UseExchange(ctx, key, 2000, 1500)
+	must(t, err)
+	if !first || again {
+		t.Fatalf("first %v, again %v: want true, false", first, again)
+	}
+	// Past its expiry the record is dropped (the token itself is refused as
+	// expired by then); the key may be taken again.
+	later, err := q.UseExchange(ctx, key, 5000, 2001)
+	must(t, err)
+	if !later {
+		t.Fatal("an expired record still blocks its key")
+	}
+	// Many at once: exactly one wins.
+	var wins sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	race := []byte("raced")
+	for range 8 {
+		wins.Add(1)
+		go func() {
+			defer wins.Done()
+			ok, err := s.Q().UseExchange(ctx, race, 9000, 3000)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
+	}
+	wins.Wait()
+	if won != 1 {
+		t.Fatalf("%d exchanges of one token succeeded at once, want 1", won)
+	}
 }
