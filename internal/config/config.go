@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
 	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
@@ -114,6 +115,25 @@ type Config struct {
 	// a name an uplink has) or "allow" (--publish-uplink-names,
 	// GATEHOUSE_PUBLISH_UPLINK_NAMES, publish_uplink_names).
 	PublishUplinkNames string
+	// TrustedIssuers are the OIDC issuers whose CI jobs may exchange an ID
+	// token for a short-lived publish token (trusted publishing, npm trust);
+	// none by default (--trusted-issuers as JSON, GATEHOUSE_TRUSTED_ISSUERS
+	// as JSON, trusted_issuers as a list of tables in the file).
+	TrustedIssuers []idtoken.Issuer
+	// OIDCTokenTTL is how long a token exchanged for an OIDC identity lives,
+	// at most an hour (--oidc-token-ttl, GATEHOUSE_OIDC_TOKEN_TTL, oidc_token_ttl).
+	OIDCTokenTTL time.Duration
+}
+
+// Audience is the aud that CI jobs' ID tokens must carry for trusted
+// publishing: "npm:" and the host name of URL (no port, no path), which is
+// what npm asks its CI for. It is "" when URL is empty.
+func (c Config) Audience() string {
+	host := urlHostname(c.URL)
+	if host == "" {
+		return ""
+	}
+	return "npm:" + host
 }
 
 // KeyPath is the file of the server key: KeyFile, or server.key in DataDir.
@@ -147,5 +167,6 @@ func Default() Config {
 		MaxWriteTokenDays: 90,
 
 		PublishUplinkNames: "refuse",
+		OIDCTokenTTL:       time.Hour,
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -214,6 +215,20 @@ func fileText(s setting, v any) (string, error) {
 		return "", fmt.Errorf("must be a number or a string, got %s", describe(v))
 	}
 	return "", fmt.Errorf("must be a string, got %s", describe(v))
+}
+
+// structuredText turns a decoded list of tables into the JSON its setting parses.
+func structuredText(v any) (string, error) {
+	switch v.(type) {
+	case []any, []map[string]any:
+	default:
+		return "", fmt.Errorf("must be a list of tables, got %s", describe(v))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("must be a list of tables of strings: %w", err)
+	}
+	return string(b), nil
 }
 
 // describe names the kind of a decoded config file value, for error messages.

@@ -261,6 +261,7 @@ func TestLoadFileFormats(t *testing.T) {
 
 		MaxWriteTokenDays:  90,
 		PublishUplinkNames: "refuse",
+		OIDCTokenTTL:       time.Hour,
 	}
 	const tomlText = `# gatehouse settings
 listen = "0.0.0.0:8080"

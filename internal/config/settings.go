@@ -316,6 +316,46 @@ func coreSettings() []setting {
 				return nil
 			},
 		}.onOff(func(c *Config) *bool { return &c.Pprof }),
+		setting{
+			flag: "oidc-token-ttl", env: "GATEHOUSE_OIDC_TOKEN_TTL", key: "oidc_token_ttl", arg: "DURATION",
+			help: "How long a token that a CI job gets for its OIDC identity (trusted publishing) stays valid, " +
+				"as a Go duration from 1m to 1h.",
+			check: func(c Config) error {
+				if c.OIDCTokenTTL < time.Minute || c.OIDCTokenTTL > time.Hour {
+					return fmt.Errorf("%s: must be from 1m to 1h", units.FormatDuration(c.OIDCTokenTTL))
+				}
+				return nil
+			},
+		}.durationKeepCheck(func(c *Config) *time.Duration { return &c.OIDCTokenTTL }),
+		{
+			flag: "trusted-issuers", env: "GATEHOUSE_TRUSTED_ISSUERS", key: "trusted_issuers", arg: "JSON",
+			help: "OIDC issuers whose CI jobs may publish without a stored token (trusted publishing, npm trust): " +
+				"a list of {url, kind, jwks, claims}. url is the issuer exactly as its tokens name it (https; http only " +
+				"on a loopback address); kind is github (GitHub Actions, GitHub Enterprise Server, Gitea and Forgejo " +
+				"Actions), gitlab, circleci or generic; jwks, optional, is a file or URL of the issuer's keys used " +
+				"instead of its discovery document (air-gapped setups); claims, for generic only, names the claims " +
+				"holding the repository, file and environment. In the file, a list of tables; as a flag or variable, " +
+				"JSON. Needs --url: tokens must be for the audience npm:HOST of its host. See docs/trusted-publishing.md.",
+			decode: func(c *Config, v any) error {
+				text, err := structuredText(v)
+				if err != nil {
+					return err
+				}
+				return setIssuers(&c.TrustedIssuers, text)
+			},
+			show: func(c Config) string {
+				if len(c.TrustedIssuers) == 0 {
+					return "empty (no trusted publishing)"
+				}
+				urls := make([]string, len(c.TrustedIssuers))
+				for i, is := range c.TrustedIssuers {
+					urls[i] = is.URL
+				}
+				return strings.Join(urls, ", ")
+			},
+			set:   func(c *Config, s string) error { return setIssuers(&c.TrustedIssuers, s) },
+			check: checkIssuers,
+		},
 	}
 }
 
@@ -330,6 +370,14 @@ func (s setting) choice(f func(*Config) *string, choices ...string) setting {
 
 // duration completes s as a setting holding a duration above 0, written as
 // a Go duration ("12h"), in the field f points at.
+// durationKeepCheck completes s as a duration setting like duration, keeping s.check.
+func (s setting) durationKeepCheck(f func(*Config) *time.Duration) setting {
+	check := s.check
+	s = s.duration(f)
+	s.check = check
+	return s
+}
+
 func (s setting) duration(f func(*Config) *time.Duration) setting {
 	s.show = func(c Config) string { return units.FormatDuration(*f(&c)) }
 	s.set = func(c *Config, v string) error { return setDuration(f(c), v) }
