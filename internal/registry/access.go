@@ -88,3 +88,11 @@ func (s *Service) Collaborators(ctx context.Context, p *auth.Principal, name str
 	}
 	return q.Collaborators(ctx, pkg.ID)
 }
+
+// PackageFor returns the row of package name when p may do a to it, with
+// policy's refusal otherwise (NotFound for a package p may not see or that
+// does not exist): for services that keep things about packages, such as
+// trusted publishing.
+func (s *Service) PackageFor(ctx context.Context, p *auth.Principal, name string, a policy.Action) (store.Package, error) {
+	return s.loadFor(ctx, s.store.Q(), p, name, a)
+}
