@@ -86,6 +86,9 @@ type TokenInfo struct {
 	Record store.Token
 	Grants auth.Grants
 	CIDR   []string
+	// Trust is what a token exchanged for a CI job's OIDC identity may do
+	// (kind oidc); nil for every other kind.
+	Trust *auth.Trust
 }
 
 // Decode reads a stored token's JSON columns.
@@ -96,6 +99,12 @@ func Decode(t store.Token) (TokenInfo, error) {
 	}
 	if err := json.Unmarshal([]byte(t.Grants), &info.Grants); err != nil {
 		return info, fmt.Errorf("decode token grants: %w", err)
+	}
+	if auth.Kind(t.Kind) == auth.KindOIDC {
+		info.Trust = &auth.Trust{}
+		if err := json.Unmarshal([]byte(t.Grants), info.Trust); err != nil {
+			return info, fmt.Errorf("decode token trust: %w", err)
+		}
 	}
 	return info, nil
 }
@@ -532,6 +541,8 @@ func (t TokenInfo) Summary() string {
 		return "everything the user may do"
 	case auth.KindSession:
 		return "login session"
+	case auth.KindOIDC:
+		return t.Trust.Summary()
 	}
 	g := t.Grants
 	var parts []string

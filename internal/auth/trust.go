@@ -1,5 +1,7 @@
 package auth
 
+import "strings"
+
 // The permissions of a trust configuration, as npm trust sends them.
 const (
 	// PermCreatePackage lets an exchanged token publish (npm publish).
@@ -33,6 +35,22 @@ func (t *Trust) Stages() bool { return t != nil && t.has(PermCreateStagedPackage
 
 // Covers reports whether the token's package is name.
 func (t *Trust) Covers(name string) bool { return t != nil && t.Package == name }
+
+// Summary says what the token may do, for token lists: "trusted
+// publishing: publish lib (ISSUER SUBJECT)".
+func (t *Trust) Summary() string {
+	if t == nil {
+		return "trusted publishing"
+	}
+	var what []string
+	if t.Publishes() {
+		what = append(what, "publish")
+	}
+	if t.Stages() {
+		what = append(what, "stage")
+	}
+	return "trusted publishing: " + strings.Join(what, " and ") + " " + t.Package + " (" + t.Issuer + " " + t.Subject + ")"
+}
 
 func (t *Trust) has(perm string) bool {
 	for _, p := range t.Permissions {

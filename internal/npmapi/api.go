@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/signing"
 	"github.com/gatehouse-registry/gatehouse/internal/throttle"
+	"github.com/gatehouse-registry/gatehouse/internal/trust"
 )
 
 // Options configure the API.
@@ -34,6 +35,9 @@ type Options struct {
 	// Keys lists the registry's public signing keys for GET /-/npm/v1/keys
 	// (signing.Service); nil answers 404, which npm takes as "no keys".
 	Keys KeyLister
+	// Trust is trusted publishing (npm trust and the OIDC exchange); nil
+	// answers that the registry does not offer it.
+	Trust *trust.Service
 }
 
 // KeyLister lists the public keys that verify the registry signatures

@@ -68,6 +68,11 @@ func (a *API) Routes() []route.Route {
 		{Method: "GET", Path: "/-/package/{pkg}/collaborators", Name: "access", Handler: a.collaborators},
 		{Method: "GET", Path: "/-/package/{pkg}/visibility", Name: "access", Handler: a.packageVisibility},
 
+		// Trusted publishing (npm trust); the exchange is below, outside caller.
+		{Method: "GET", Path: "/-/package/{pkg}/trust", Name: "trust", Handler: a.signedIn(a.listTrust)},
+		{Method: "POST", Path: "/-/package/{pkg}/trust", Name: "trust", MaxBody: smallBody, Handler: a.signedIn(a.createTrust)},
+		{Method: "DELETE", Path: "/-/package/{pkg}/trust/{id}", Name: "trust", MaxBody: smallBody, Handler: a.signedIn(a.revokeTrust)},
+
 		// Dist-tags (npm dist-tag).
 		{Method: "GET", Path: "/-/package/{pkg}/dist-tags", Name: "dist_tags", Handler: a.distTags},
 		{Method: "PUT", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", MaxBody: smallBody, Handler: a.signedIn(a.setDistTag)},
@@ -86,6 +91,12 @@ func (a *API) Routes() []route.Route {
 	for i := range rows {
 		rows[i].Handler = a.caller(rows[i].Handler)
 	}
+	// A CI job's OIDC ID token for a short-lived token (npm publish in CI).
+	// npm sends it to this path at the registry's origin, whatever path the
+	// registry URL has. Its bearer is an ID token, which caller would count
+	// as a bad gatehouse token: the handler reads it itself.
+	rows = append(rows, route.Route{Method: "POST", Path: "/-/npm/v1/oidc/token/exchange/package/{pkg}", Name: "trust",
+		MaxBody: smallBody, Handler: a.exchangeOIDC})
 	return rows
 }
 
@@ -133,8 +144,10 @@ func (a *API) allowed(r *http.Request) string {
 	if sub, ok := strings.CutPrefix(p, "/-/package/"); ok {
 		_, rest, ok := route.PackagePath(sub)
 		switch {
-		case ok && len(rest) == 1 && rest[0] == "access":
+		case ok && len(rest) == 1 && (rest[0] == "access" || rest[0] == "trust"):
 			return "GET, POST"
+		case ok && len(rest) == 2 && rest[0] == "trust":
+			return "DELETE"
 		case ok && (len(rest) == 1 || len(rest) == 2) && rest[0] == "dist-tags":
 			return "GET, PUT, DELETE"
 		}

@@ -250,6 +250,12 @@ func tokenObject(info account.TokenInfo, full string) map[string]any {
 			scopes = append(scopes, map[string]string{"type": "org", "name": o})
 		}
 	}
+	if kind == auth.KindOIDC && info.Trust != nil {
+		// One package, written by publishing or staging it.
+		packages = []string{info.Trust.Package}
+		permissions = []map[string]string{{"name": "package", "action": "write"}}
+		scopes = []map[string]string{{"type": "package", "name": info.Trust.Package}}
+	}
 	pkgPerm, orgPerm := string(g.PackagePerm), string(g.OrgPerm)
 	if kind != auth.KindGranular {
 		pkgPerm, orgPerm = "", ""

@@ -117,8 +117,14 @@ func (s *Service) authorisePut(ctx context.Context, p *auth.Principal, name, rev
 	default:
 		// The least of the writes the route carries: PUT /:pkg also
 		// publishes, PUT /:pkg/-rev/:rev also unpublishes and changes
-		// owners; each is decided again once the body says which.
-		if err := s.decide(ctx, q, p, pkg, policy.Deprecate); err != nil {
+		// owners; each is decided again once the body says which. A
+		// trusted publishing token may only publish (or stage): its least
+		// write here is the publish.
+		least := policy.Deprecate
+		if p.Kind == auth.KindOIDC {
+			least = policy.Publish
+		}
+		if err := s.decide(ctx, q, p, pkg, least); err != nil {
 			return err
 		}
 	}

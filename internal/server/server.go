@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/metrics"
 	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
@@ -28,6 +29,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
+	"github.com/gatehouse-registry/gatehouse/internal/trust"
 	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 	"github.com/gatehouse-registry/gatehouse/internal/web"
 )
@@ -46,6 +48,8 @@ type Server struct {
 	Orgs     *org.Service
 	// Signing holds the registry's signing keys (dist.signatures).
 	Signing *signing.Service
+	// Trust is trusted publishing: npm trust and the OIDC exchange.
+	Trust   *trust.Service
 	handler http.Handler
 }
 
@@ -121,6 +125,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Registry.UseUplinks(registry.UplinkOptions{Uplinks: uplinks, AllowUplinkNames: cfg.PublishUplinkNames == "allow",
 		Log: log}, s.feed)
 	s.Orgs = org.NewService(st, s.Accounts, log)
+	if s.Trust, err = openTrust(cfg, st, s.Accounts, s.Registry, authn, log); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	s.feed.Start()
 	// One budget per address for the API and the website alike.
 	limits := throttle.DefaultLimits()
@@ -128,7 +135,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits, Keys: s.Signing})
+	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits, Keys: s.Signing,
+		Trust: s.Trust})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
 		SecureCookies: strings.HasPrefix(cfg.URL, "https://"),
 		BaseURL:       cfg.URL,
@@ -142,6 +150,33 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), pace(cfg.TransferTimeout, cfg.MinTransferRate),
 		observe(log, s.metrics, routes), requestContext(cfg.TrustedProxies))
 	return s, nil
+}
+
+// openTrust builds trusted publishing: the verifier of the trusted
+// issuers' ID tokens (none when no issuer is configured: every exchange is
+// refused and no configuration can be made), tokens exchanged for the
+// configured life, and their revocation forgotten by the authenticator's cache.
+func openTrust(cfg config.Config, st *store.Store, accounts *account.Service, reg *registry.Service,
+	authn *auth.Authenticator, log *slog.Logger) (*trust.Service, error) {
+	var verifier *idtoken.Verifier
+	if len(cfg.TrustedIssuers) > 0 {
+		var err error
+		verifier, err = idtoken.New(cfg.TrustedIssuers, idtoken.Options{Audience: cfg.Audience()})
+		if err != nil {
+			return nil, fmt.Errorf("trusted issuers: %w", err)
+		}
+		urls := make([]string, len(cfg.TrustedIssuers))
+		for i, is := range cfg.TrustedIssuers {
+			urls[i] = is.URL
+		}
+		log.Info("trusted publishing", slog.String("audience", cfg.Audience()), slog.String("issuers", strings.Join(urls, ", ")))
+	}
+	return trust.NewService(st, accounts, reg, trust.Options{
+		Verifier: verifier,
+		TokenTTL: cfg.OIDCTokenTTL,
+		Log:      log,
+		OnRevoke: authn.Forget,
+	}), nil
 }
 
 // spoolFolder is the folder under the data folder where publishes write

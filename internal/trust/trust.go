@@ -137,6 +137,14 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, name string, re
 	if err != nil {
 		return Config{}, err
 	}
+	// One per package: said before a one-time password is asked for, so
+	// none is spent on a request that cannot succeed (the store still
+	// refuses a second one made meanwhile).
+	if _, err := s.store.Q().TrustConfigOf(ctx, pkg.ID); err == nil {
+		return Config{}, errOneConfig(name)
+	} else if !fault.Is(err, fault.NotFound) {
+		return Config{}, err
+	}
 	if err := s.accounts.RequireOTP(ctx, p, policy.OTPTrust, nil); err != nil {
 		return Config{}, err
 	}
@@ -145,8 +153,7 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, name string, re
 		CreatedBy: p.UserID, CreatedAt: s.opts.Now().UnixMilli()}
 	err = s.store.Q().CreateTrustConfig(ctx, row)
 	if fault.Is(err, fault.Conflict) {
-		return Config{}, fault.Conflictf("%s already has a trust configuration (npm allows one per package): "+
-			"revoke it first with npm trust revoke --id", name)
+		return Config{}, errOneConfig(name)
 	}
 	if err != nil {
 		return Config{}, err
@@ -155,6 +162,11 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, name string, re
 		slog.String("user", p.UserName), slog.String("id", row.ID), slog.String("type", row.Type),
 		slog.String("issuer", row.Issuer), slog.String("claims", row.Claims), slog.String("permissions", row.Permissions))
 	return s.render(ctx, row)
+}
+
+func errOneConfig(name string) error {
+	return fault.Conflictf("%s already has a trust configuration (npm allows one per package): "+
+		"revoke it first with npm trust revoke --id", name)
 }
 
 // Revoke removes the package's trust configuration id, and revokes the
