@@ -59,6 +59,8 @@ func tokenTypeLabel(kind string) string {
 		return "Classic: Automation"
 	case auth.KindPublish:
 		return "Classic: Publish"
+	case auth.KindOIDC:
+		return "Trusted publishing (OIDC)"
 	}
 	return kind
 }
