@@ -251,7 +251,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	// Which issuer to ask is read before the signature is checked: the
 	// token is parsed (refusing every algorithm but RS256 and ES256) and
 	// only its iss is looked at until the issuer's keys have verified it.
-	jws, err := jose.ParseSigned(raw, joseAlgorithms)
+	jws, err := jose.ParseSignedCompact(raw, joseAlgorithms)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
