@@ -18,7 +18,8 @@ import (
 // Trusted publishing with the real npm: a test OIDC issuer on loopback
 // plays GitHub Actions (its token request endpoint is what
 // ACTIONS_ID_TOKEN_REQUEST_URL names) and another plays GitLab (whose job
-// hands npm its token in NPM_ID_TOKEN). npm trust configures a package,
+// hands npm its token in NPM_ID_TOKEN), and a third CircleCI. npm trust
+// configures a package,
 // then npm publish, in a job with no token in any npmrc, exchanges the
 // job's ID token for a short-lived one and publishes. Then each refusal.
 //
@@ -30,25 +31,27 @@ import (
 // mode, and publishes then need none, which keeps the codes used few), who
 // has published the packages the subtests configure.
 type trustEnv struct {
-	srv     *server
-	github  *testkit.Issuer
-	gitlab  *testkit.Issuer
-	session string
-	otp     *authenticator
-	alice   *npmClient
-	aud     string
+	srv      *server
+	github   *testkit.Issuer
+	gitlab   *testkit.Issuer
+	circleci *testkit.Issuer
+	session  string
+	otp      *authenticator
+	alice    *npmClient
+	aud      string
 }
 
 func startTrust(t *testing.T) *trustEnv {
 	t.Helper()
-	gh, gl := testkit.NewIssuer(t), testkit.NewIssuer(t)
-	issuers, err := json.Marshal([]map[string]string{{"url": gh.URL, "kind": "github"}, {"url": gl.URL, "kind": "gitlab"}})
+	gh, gl, cc := testkit.NewIssuer(t), testkit.NewIssuer(t), testkit.NewIssuer(t)
+	issuers, err := json.Marshal([]map[string]string{{"url": gh.URL, "kind": "github"}, {"url": gl.URL, "kind": "gitlab"},
+		{"url": cc.URL, "kind": "circleci"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := startServer(t, "--url", "http://127.0.0.1:{port}/", "--trusted-issuers", string(issuers))
 	session := srv.createUser(t, "alice")
-	e := &trustEnv{srv: srv, github: gh, gitlab: gl, session: session,
+	e := &trustEnv{srv: srv, github: gh, gitlab: gl, circleci: cc, session: session,
 		otp: enableTFA(t, srv, "alice", session, "auth-only"), aud: "npm:127.0.0.1"}
 	e.alice = newClient(t, srv, npm11(t)).login(session)
 	return e
@@ -127,7 +130,7 @@ var trustIDPattern = regexp.MustCompile(`id: ([0-9a-f-]{36})`)
 
 func TestTrustedPublishing(t *testing.T) {
 	e := startTrust(t)
-	for _, name := range []string{"tp-github", "tp-gitlab", "tp-stage"} {
+	for _, name := range []string{"tp-github", "tp-gitlab", "tp-circleci", "tp-stage"} {
 		mustSucceed(t, tryPublish(e.alice, name, "1.0.0"))
 	}
 	// A restricted package: npm must not turn provenance on for it, which
@@ -285,6 +288,30 @@ func TestTrustedPublishing(t *testing.T) {
 		ci = e.ciClient(t, npm11(t), "GITLAB_CI=true", "CI=true", "NPM_ID_TOKEN="+idToken)
 		ci.mustFail(makePackage(t, pkgSpec{Name: "tp-gitlab", Version: "1.2.0"}), []string{"ENEEDAUTH", "E401", "logged in"}, "publish")
 		assertVersions(t, e.srv, "tp-gitlab", "1.0.0", "1.1.0")
+	})
+
+	t.Run("circleci job publishes with NPM_ID_TOKEN", func(t *testing.T) {
+		const org, project, pipeline, context = "6d8f1c2a-0b3e-4c5d-8e9f-0a1b2c3d4e5f",
+			"11111111-2222-4333-8444-555555555555", "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", "12345678-1234-4234-8234-123456789012"
+		out := e.alice.mustRun("", "trust", "circleci", "tp-circleci", "--org-id", org, "--project-id", project,
+			"--pipeline-definition-id", pipeline, "--vcs-origin", "github.com/acme/app", "--context-id", context,
+			"--allow-publish", "--yes", "--otp="+e.otp.anyCode(t))
+		if !strings.Contains(out.Output(), "Trust configuration created successfully") {
+			t.Fatalf("npm trust circleci:\n%s", out)
+		}
+		claims := map[string]any{"sub": "org/" + org + "/project/" + project + "/user/u",
+			"oidc.circleci.com/org-id": org, "oidc.circleci.com/project-id": project,
+			"oidc.circleci.com/pipeline-definition-id": pipeline, "oidc.circleci.com/vcs-origin": "github.com/acme/app",
+			"oidc.circleci.com/context-ids": []string{"87654321-4321-4321-8321-210987654321", context}}
+		idToken := e.circleci.Sign(e.circleci.Claims(e.aud, claims))
+		ci := e.ciClient(t, npm11(t), "CIRCLECI=true", "CI=true", "NPM_ID_TOKEN="+idToken)
+		mustSucceed(t, tryPublish(ci, "tp-circleci", "1.1.0"))
+		assertVersions(t, e.srv, "tp-circleci", "1.0.0", "1.1.0")
+		// A job without the configured context is not the configured job.
+		claims["oidc.circleci.com/context-ids"] = []string{"87654321-4321-4321-8321-210987654321"}
+		ci = e.ciClient(t, npm11(t), "CIRCLECI=true", "CI=true", "NPM_ID_TOKEN="+e.circleci.Sign(e.circleci.Claims(e.aud, claims)))
+		ci.mustFail(makePackage(t, pkgSpec{Name: "tp-circleci", Version: "1.2.0"}), []string{"ENEEDAUTH", "E401", "logged in"}, "publish")
+		assertVersions(t, e.srv, "tp-circleci", "1.0.0", "1.1.0")
 	})
 
 	t.Run("refused", func(t *testing.T) {
