@@ -19,14 +19,14 @@ import (
 // plays GitHub Actions (its token request endpoint is what
 // ACTIONS_ID_TOKEN_REQUEST_URL names) and another plays GitLab (whose job
 // hands npm its token in NPM_ID_TOKEN), and a third CircleCI. npm trust
-// configures a package,
-// then npm publish, in a job with no token in any npmrc, exchanges the
-// job's ID token for a short-lived one and publishes. Then each refusal.
+// configures a package, then npm publish, in a job with no token in any
+// npmrc, exchanges the job's ID token for a short-lived one and publishes.
+// Then each refusal.
 //
 // One server for the whole file: the subtests run in order and build on
 // each other (the configurations the first ones make are used after).
 
-// trustEnv is one gatehouse trusting two test issuers, and its owner alice
+// trustEnv is one gatehouse trusting three test issuers, and its owner alice
 // with 2FA (for logins: npm trust asks for a one-time password whatever the
 // mode, and publishes then need none, which keeps the codes used few), who
 // has published the packages the subtests configure.
