@@ -2,10 +2,13 @@ package npmapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/trust"
 )
 
@@ -93,7 +96,18 @@ func (a *API) exchangeOIDC(w http.ResponseWriter, r *http.Request) {
 		writeExchangeError(w, http.StatusUnauthorized, "OIDC token exchange error - unauthorized")
 		return
 	}
+	// Refusals count against the address (each costs a signature check
+	// and a log line); an exchange that succeeds is given back.
+	ticket, ok, wait := a.opts.Limits.Exchanges.Take(auth.ClientIP(r.Context()))
+	if !ok {
+		secs := throttle.RetryAfter(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeExchangeError(w, http.StatusTooManyRequests, "OIDC token exchange error - too many refused exchanges from your address; try again in "+
+			strconv.Itoa(secs)+" seconds")
+		return
+	}
 	ex, err := a.opts.Trust.Exchange(r.Context(), r.PathValue("pkg"), raw)
+	ticket.Done(err != nil)
 	if err != nil {
 		e, ok := fault.As(err)
 		if !ok || e.Kind == fault.Internal {

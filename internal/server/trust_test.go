@@ -26,6 +26,20 @@ func TestTrustDisabled(t *testing.T) {
 	if res.status != http.StatusUnauthorized || !strings.Contains(string(res.body), `"message":"OIDC token exchange error - unauthorized"`) {
 		t.Fatalf("exchange without trusted issuers: %d %s, want 401 and npm's message", res.status, res.body)
 	}
+	// Refusals count against the address: after the burst, 429.
+	limited := 0
+	for range 25 {
+		res := tr.do("POST", exchangePath+"lib", is.Sign(is.Claims("npm:127.0.0.1", nil)), nil)
+		if res.status == http.StatusTooManyRequests {
+			limited++
+			if res.header.Get("Retry-After") == "" || !strings.Contains(string(res.body), "too many refused exchanges") {
+				t.Fatalf("a limited exchange: %d %v %s, want 429 with Retry-After and a message", res.status, res.header, res.body)
+			}
+		}
+	}
+	if limited < 4 {
+		t.Fatalf("%d of 25 more refused exchanges were limited, want at least 4 (a burst of 20)", limited)
+	}
 	if res := tr.do("POST", exchangePath+"lib", "", nil); res.status != http.StatusBadRequest ||
 		!strings.Contains(string(res.body), "OIDC token exchange error - bad request") {
 		t.Fatalf("exchange without a token: %d %s, want 400", res.status, res.body)

@@ -165,16 +165,22 @@ type Limits struct {
 	// WebLogins counts the web logins an address starts (POST /-/v1/login),
 	// each a row in the database until it is confirmed or expires.
 	WebLogins *Limiter
+	// Exchanges counts the refused trusted publishing exchanges from an
+	// address (POST /-/npm/v1/oidc/token/exchange/...); one that succeeds
+	// costs nothing.
+	Exchanges *Limiter
 }
 
 // DefaultLimits are the limits gatehouse runs with (docs/security-accounts.md):
 // 20 failed sign-ins at once from an address, then 10 a minute; 10 sign-ups
-// and 10 web logins at once, then 10 a minute.
+// and 10 web logins at once, then 10 a minute; 20 refused trusted publishing
+// exchanges at once, then 10 a minute.
 func DefaultLimits() Limits {
 	return Limits{
 		SignIns:   New(6*time.Second, 20, nil),
 		SignUps:   New(6*time.Second, 10, nil),
 		WebLogins: New(6*time.Second, 10, nil),
+		Exchanges: New(6*time.Second, 20, nil),
 	}
 }
 
