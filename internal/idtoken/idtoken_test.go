@@ -73,7 +73,7 @@ func TestVerify(t *testing.T) {
 		}, ErrInvalid},
 		{"wrong audience", func() string { return is.Sign(good(map[string]any{"aud": "npm:other.test"})) }, ErrInvalid},
 		{"audience of the public registry", func() string {
-			return is.Sign(good(map[string]any{"aud": "npm:registry.npmjs.invalid"}))
+			return is.Sign(good(map[string]any{"aud": "npm:public-registry.invalid"}))
 		}, ErrInvalid},
 		{"expired", func() string { return is.Sign(good(map[string]any{"exp": now.Add(-2 * time.Minute).Unix()})) }, ErrInvalid},
 		{"not valid yet", func() string { return is.Sign(good(map[string]any{"nbf": now.Add(5 * time.Minute).Unix()})) }, ErrInvalid},
