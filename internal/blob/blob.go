@@ -247,6 +247,19 @@ func IsKey(key string) bool {
 	return isLowerHex(rest[:2]) && isLowerHex(rest[3:])
 }
 
+// SumOf returns the SHA-512 a content address (Key) names.
+func SumOf(key string) ([64]byte, error) {
+	var sum [64]byte
+	if !IsKey(key) {
+		return sum, fmt.Errorf("%q is not a content address", key)
+	}
+	rest := strings.TrimPrefix(key, keyPrefix)
+	if _, err := hex.Decode(sum[:], []byte(rest[:2]+rest[3:])); err != nil {
+		return sum, fmt.Errorf("decode content address %q: %w", key, err)
+	}
+	return sum, nil
+}
+
 // IsLeftover reports whether key is the temporary file of a folder store's
 // write to a content address (KEY.HEX.tmp), and returns that content address.
 // A leftover older than any write in flight was cut short by a crash.

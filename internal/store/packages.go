@@ -182,8 +182,11 @@ func (q Queries) UpdateVersionManifest(ctx context.Context, packageID int64, ver
 	return nil
 }
 
-// DeleteVersion removes one version.
+// DeleteVersion removes one version and its attestation.
 func (q Queries) DeleteVersion(ctx context.Context, packageID int64, version string) error {
+	if _, err := q.exec(ctx, `DELETE FROM attestations WHERE package_id = ? AND version = ?`, packageID, version); err != nil {
+		return fmt.Errorf("delete the attestation of %s: %w", version, err)
+	}
 	if _, err := q.exec(ctx, `DELETE FROM versions WHERE package_id = ? AND version = ?`, packageID, version); err != nil {
 		return fmt.Errorf("delete version %s: %w", version, err)
 	}
@@ -196,8 +199,9 @@ const blobBatch = 500
 
 // ReferencedBlobs returns which of keys some version's tarball still uses
 // (versions.blob_key, the tarball's content address), or a tarball cached
-// from an uplink (uplink_tarballs.blob_key), looked up through the
-// versions_by_blob and uplink_tarballs_by_blob indexes a batch at a time.
+// from an uplink (uplink_tarballs.blob_key), or a staged version's
+// (staged_versions.blob_key), looked up through the versions_by_blob,
+// uplink_tarballs_by_blob and staged_by_blob indexes a batch at a time.
 // Keys nothing uses are absent from the result. Blobs are
 // content-addressed, so one blob may serve several versions: it is
 // referenced while any of them remains.
@@ -205,13 +209,14 @@ func (q Queries) ReferencedBlobs(ctx context.Context, keys []string) (map[string
 	found := make(map[string]bool)
 	for start := 0; start < len(keys); start += blobBatch {
 		batch := keys[start:min(start+blobBatch, len(keys))]
-		args := make([]any, 2*len(batch))
+		args := make([]any, 3*len(batch))
 		for i, k := range batch {
-			args[i], args[len(batch)+i] = k, k
+			args[i], args[len(batch)+i], args[2*len(batch)+i] = k, k, k
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(batch)), ", ")
 		rows, err := q.query(ctx, `SELECT blob_key FROM versions WHERE blob_key IN (`+marks+`)
-			UNION SELECT blob_key FROM uplink_tarballs WHERE blob_key IN (`+marks+`)`, args...)
+			UNION SELECT blob_key FROM uplink_tarballs WHERE blob_key IN (`+marks+`)
+			UNION SELECT blob_key FROM staged_versions WHERE blob_key IN (`+marks+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up blob references: %w", err)
 		}
@@ -376,7 +381,11 @@ const maxReachNames = 1000
 
 // reachSQL is the condition on packages p that the reach allows for a
 // restricted package, and its arguments.
-func (r Reach) reachSQL() (string, []any) {
+func (r Reach) reachSQL() (string, []any) { return r.reachSQLOn("p") }
+
+// reachSQLOn is reachSQL on the rows of alias, which have name and scope
+// columns.
+func (r Reach) reachSQLOn(alias string) (string, []any) {
 	if r.All {
 		return "1 = 1", nil
 	}
@@ -392,8 +401,8 @@ func (r Reach) reachSQL() (string, []any) {
 			args = append(args, v)
 		}
 	}
-	in("p.name", r.Names)
-	in("p.scope", r.Scopes)
+	in(alias+".name", r.Names)
+	in(alias+".scope", r.Scopes)
 	if len(conds) == 0 {
 		return "1 = 0", nil
 	}
