@@ -19,6 +19,10 @@ const (
 	OTPPackageWrite OTPOp = "package-write" // publish, unpublish, deprecate, dist-tags
 	OTPGovernance   OTPOp = "governance"    // owners, package access and 2FA settings, organizations
 	OTPTrust        OTPOp = "trust"         // trusted publishing configurations (npm trust)
+	// OTPApprove is approving a staged version, the person's step of staged
+	// publishing: a one-time password whenever the user has 2FA, whatever
+	// the credential (no token is exempt).
+	OTPApprove OTPOp = "approve"
 )
 
 // OTPFacts is what the caller knows for a two-factor decision.
@@ -76,6 +80,12 @@ func NeedsOTP(p *auth.Principal, op OTPOp, f OTPFacts) (bool, error) {
 	// require 2FA and disallow tokens still take trusted publishes (npm's rule).
 	if p.Kind == auth.KindOIDC && op == OTPPackageWrite {
 		return false, nil
+	}
+	if op == OTPApprove {
+		if f.PackageRequiresTFA && f.UserMode == store.TFAOff {
+			return false, ErrPackageRequires2FA()
+		}
+		return f.UserMode != store.TFAOff, nil
 	}
 	if op == OTPPackageWrite && f.Publish && f.PackageRequiresTFA {
 		if exempt && f.AutomationOverridesTFA {

@@ -41,6 +41,10 @@ var writes = map[Action]bool{Create: true, Publish: true, Unpublish: true, Depre
 // to automation tokens: they change who may do what, not the package's contents.
 var governance = map[Action]bool{ChangeOwners: true, ChangeAccess: true, ManageTrust: true}
 
+// stageOnlyWrites are the writes a stage-only granular token
+// (read-write-stage-only) may do.
+var stageOnlyWrites = map[Action]bool{Stage: true, DistTag: true, Deprecate: true}
+
 // IsWrite reports whether a changes a package.
 func IsWrite(a Action) bool { return writes[a] }
 
@@ -111,30 +115,32 @@ func Decide(p *auth.Principal, a Action, pkg Package) error {
 	if pkg.Exists && !visible {
 		return notFound()
 	}
+	// Staging a name that has no package yet is decided as creating it.
+	creating := a == Create || (a == Stage && !pkg.Exists)
 	// The user's own rights first.
 	switch {
 	case a == Create && pkg.Exists:
 		return fmt.Errorf("policy: create of existing package %q", pkg.Name)
-	case a == Create && pkg.Scope != "" && pkg.Scope != p.UserName && pkg.OrgRole == "":
+	case creating && pkg.Scope != "" && pkg.Scope != p.UserName && pkg.OrgRole == "":
 		// A user owns their own scope, an organization's members theirs. Not
 		// found, like a private package of that scope would be, so a publish
 		// attempt cannot tell which private names exist.
 		return notFound()
-	case a != Create && !pkg.Exists:
+	case !creating && !pkg.Exists:
 		return notFound()
 	case governance[a] && !pkg.userCanGovern():
 		if pkg.userCanWrite() {
 			return fault.Forbiddenf("Only the owners of %s (and its organization's owners and admins) can change its owners or access", pkg.Name)
 		}
 		return noPermission(pkg.Name)
-	case a != Create && !pkg.userCanWrite():
+	case !creating && !pkg.userCanWrite():
 		return noPermission(pkg.Name)
 	}
 	// Then what the credential allows.
-	if err := credentialWrites(p, a, pkg.Name); err != nil {
+	if err := credentialWrites(p, a, pkg.Name, creating); err != nil {
 		return err
 	}
-	if a == Create && pkg.Uplink != "" {
+	if creating && pkg.Uplink != "" {
 		return shadowsUplink(pkg)
 	}
 	return nil
@@ -195,8 +201,10 @@ func CredentialReach(p *auth.Principal) store.Reach {
 	return store.Reach{Names: slices.Clone(g.Packages), Scopes: slices.Clone(g.Scopes)}
 }
 
-// credentialWrites says whether p's credential allows write a on package name.
-func credentialWrites(p *auth.Principal, a Action, name string) error {
+// credentialWrites says whether p's credential allows write a on package
+// name; creating is set when a makes the name a package (a create, or
+// staging a name that is not a package yet).
+func credentialWrites(p *auth.Principal, a Action, name string, creating bool) error {
 	switch p.Kind {
 	case auth.KindSession, auth.KindPublish:
 		return nil
@@ -213,7 +221,7 @@ func credentialWrites(p *auth.Principal, a Action, name string) error {
 			return fault.Forbiddenf("This token has no write access to %s", name)
 		}
 		covers := g.CoversPackage(name)
-		if a == Create {
+		if creating {
 			// A new name needs all packages or a scope grant: a grant on a
 			// package that does not exist yet does not create it.
 			covers = g.CoversScopeOf(name)
@@ -223,6 +231,13 @@ func credentialWrites(p *auth.Principal, a Action, name string) error {
 			return nil
 		case covers && g.PackagePerm == auth.ReadWriteStageOnly && (a == Publish || a == Create):
 			return fault.Forbiddenf("E_STAGE_REQUIRED: this token may only stage versions of %s; use npm stage publish", name)
+		case covers && g.PackagePerm == auth.ReadWriteStageOnly:
+			// A stage-only token stages, and keeps the writes that publish
+			// nothing: dist-tags and deprecations.
+			if stageOnlyWrites[a] {
+				return nil
+			}
+			return fault.Forbiddenf("This token may only stage versions of %s, move its dist-tags and deprecate its versions", name)
 		case !covers || !g.PackagePerm.CanWrite():
 			return fault.Forbiddenf("This token has no write access to %s", name)
 		case governance[a] && p.Bypass2FA:
