@@ -79,6 +79,15 @@ func (a *API) Routes() []route.Route {
 		{Method: "POST", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", MaxBody: smallBody, Handler: a.signedIn(a.setDistTag)},
 		{Method: "DELETE", Path: "/-/package/{pkg}/dist-tags/{tag}", Name: "dist_tags", MaxBody: smallBody, Handler: a.signedIn(a.deleteDistTag)},
 
+		// Staged publishing (npm stage) and provenance.
+		{Method: "POST", Path: "/-/stage/package/{pkg}", Name: "stage", Handler: a.stagePublish},
+		{Method: "GET", Path: "/-/stage", Name: "stage", Handler: a.signedIn(a.stageList)},
+		{Method: "GET", Path: "/-/stage/{id}", Name: "stage", Handler: a.signedIn(a.stageView)},
+		{Method: "GET", Path: "/-/stage/{id}/tarball", Name: "stage", Handler: a.signedIn(a.stageTarball)},
+		{Method: "POST", Path: "/-/stage/{id}/approve", Name: "stage", MaxBody: smallBody, Handler: a.signedIn(a.stageApprove)},
+		{Method: "DELETE", Path: "/-/stage/{id}", Name: "stage", MaxBody: smallBody, Handler: a.signedIn(a.stageReject)},
+		{Method: "GET", Path: "/-/npm/v1/attestations/{spec}", Name: "attestations", Handler: a.attestations},
+
 		// Packages: reads, publish, and the writes of unpublish and npm owner.
 		{Method: "GET", Path: "/{pkg}", Name: "packument", Handler: a.getPackument},
 		{Method: "GET", Path: "/{pkg}/{version}", Name: "manifest", Handler: a.getManifest},

@@ -120,7 +120,7 @@ func (s *Service) importPackage(ctx context.Context, q store.Queries, p Imported
 		if err != nil {
 			return err
 		}
-		doc, err := versionDocument(manifest, p.Name, v.Version, v.Tarball, npmUser)
+		doc, err := versionDocument(manifest, p.Name, v.Version, v.Tarball, npmUser, nil)
 		if err != nil {
 			return err
 		}

@@ -73,6 +73,10 @@ type Publication struct {
 	// Access is public, restricted, or "" when the document asks for
 	// neither (the default for a new package, unchanged for an existing one).
 	Access store.Access
+	// Provenance is the provenance bundle the document carried
+	// (<name>-<version>.sigstore), checked against the tarball; nil when
+	// none came.
+	Provenance *Provenance
 }
 
 // DecodePublish decodes and checks the document npm sends to publish one
@@ -95,7 +99,7 @@ func DecodePublish(name string, doc PublishDocument) (Publication, error) {
 	if len(doc.Versions) != 1 {
 		return Publication{}, fault.Invalidf("a publish must carry exactly one version, got %d", len(doc.Versions))
 	}
-	att, err := tarballAttachment(doc.Attachments)
+	att, sigstore, err := splitAttachments(doc.Attachments)
 	if err != nil {
 		return Publication{}, err
 	}
@@ -124,6 +128,14 @@ func DecodePublish(name string, doc PublishDocument) (Publication, error) {
 			return Publication{}, fault.Invalidf("the attached tarball is not valid base64")
 		}
 		if pub.Digest, err = VerifyTarball(pub.Tarball, pub.Check); err != nil {
+			return Publication{}, err
+		}
+	}
+	if sigstore != nil {
+		if key := pub.Name + "-" + pub.Version + ".sigstore"; sigstore.key != key {
+			return Publication{}, fault.Invalidf("the provenance attachment must be named %q, not %q", key, sigstore.key)
+		}
+		if pub.Provenance, err = checkProvenance(name, pub.Version, []byte(sigstore.Data), pub.Digest.SHA512); err != nil {
 			return Publication{}, err
 		}
 	}
@@ -179,16 +191,35 @@ func checkHead(name string, doc PublishDocument) error {
 	return checkAccess(access, scope)
 }
 
-// tarballAttachment returns the tarball among a publish's attachments, of
-// which there must be exactly one (its key is not checked).
-func tarballAttachment(atts map[string]Attachment) (Attachment, error) {
-	if len(atts) != 1 {
-		return Attachment{}, fault.Invalidf("a publish must carry exactly one tarball attachment, got %d", len(atts))
+// sideAttachment is a publish's provenance attachment and its key.
+type sideAttachment struct {
+	key string
+	Attachment
+}
+
+// splitAttachments returns the tarball among a publish's attachments, of
+// which there must be exactly one (its key is not checked), and the
+// provenance bundle (the attachment whose key ends in ".sigstore"), of
+// which there may be one, nil when there is none.
+func splitAttachments(atts map[string]Attachment) (Attachment, *sideAttachment, error) {
+	var tarball Attachment
+	var sigstore *sideAttachment
+	tarballs := 0
+	for key, att := range atts {
+		if strings.HasSuffix(key, ".sigstore") {
+			if sigstore != nil {
+				return Attachment{}, nil, fault.Invalidf("a publish may carry at most one provenance attachment")
+			}
+			sigstore = &sideAttachment{key: key, Attachment: att}
+			continue
+		}
+		tarball = att
+		tarballs++
 	}
-	var att Attachment
-	for _, att = range atts {
+	if tarballs != 1 {
+		return Attachment{}, nil, fault.Invalidf("a publish must carry exactly one tarball attachment, got %d", tarballs)
 	}
-	return att, nil
+	return tarball, sigstore, nil
 }
 
 // publishTags checks the dist-tags of a publish of version: valid names, each

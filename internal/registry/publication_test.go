@@ -64,8 +64,18 @@ func TestDecodePublishRefuses(t *testing.T) {
 		{"no attachment", "", func(d *PublishDocument) { d.Attachments = nil },
 			"a publish must carry exactly one tarball attachment, got 0"},
 		{"a second attachment", "", func(d *PublishDocument) {
-			d.Attachments["demo-1.0.0.sigstore"] = Attachment{Data: "{}"}
+			d.Attachments["demo-2.0.0.tgz"] = d.Attachments["demo-1.0.0.tgz"]
 		}, "a publish must carry exactly one tarball attachment, got 2"},
+		{"a provenance attachment that is no Sigstore bundle", "", func(d *PublishDocument) {
+			d.Attachments["demo-1.0.0.sigstore"] = Attachment{Data: "{}"}
+		}, `the provenance attachment is not a Sigstore bundle (mediaType "")`},
+		{"a provenance attachment of another version", "", func(d *PublishDocument) {
+			d.Attachments["demo-1.0.1.sigstore"] = Attachment{Data: "{}"}
+		}, `the provenance attachment must be named "demo-1.0.0.sigstore", not "demo-1.0.1.sigstore"`},
+		{"two provenance attachments", "", func(d *PublishDocument) {
+			d.Attachments["demo-1.0.0.sigstore"] = Attachment{Data: "{}"}
+			d.Attachments["x.sigstore"] = Attachment{Data: "{}"}
+		}, "a publish may carry at most one provenance attachment"},
 		{"version not semver", "", func(d *PublishDocument) { d.Versions = map[string]json.RawMessage{"1.0": d.Versions["1.0.0"]} },
 			`Invalid version: "1.0"`},
 		{"manifest not an object", "", func(d *PublishDocument) { d.Versions["1.0.0"] = json.RawMessage(`"1.0.0"`) },

@@ -35,103 +35,134 @@ func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, d
 // dist-tags and the rebuilt packuments in one transaction, which decides
 // again on fresh rows.
 func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub Publication) error {
+	if err := s.storeTarball(ctx, pub); err != nil {
+		return err
+	}
+	err := s.write(ctx, func(q store.Queries) error { return s.insertPublication(ctx, q, p, pub) })
+	s.forgetProxiedCopy(pub.Name)
+	return err
+}
+
+// forgetProxiedCopy drops, once a publish has committed, what this node
+// keeps in memory of an uplink's package of that name: a read between the
+// forget in the transaction and the commit may have kept the uplink's
+// copy, and this node ignores its own change of it on the feed.
+func (s *Service) forgetProxiedCopy(name string) {
+	if s.proxy != nil {
+		s.proxy.mem.forget(name)
+	}
+}
+
+// storeTarball writes a publication's tarball to the blob store, at its
+// content address.
+func (s *Service) storeTarball(ctx context.Context, pub Publication) error {
+	key := blob.Key(pub.Digest.SHA512)
+	if pub.Received != nil {
+		return s.blobs.WriteSized(ctx, key, pub.Received.Reader(), pub.Received.Size())
+	}
+	return s.blobs.Put(ctx, key, pub.Tarball)
+}
+
+// insertPublication is the transaction part of a publish, whose tarball
+// is in the blob store already: it decides again on fresh rows, creates
+// the package if it is new, and stores the version, its dist-tags, its
+// provenance and the rebuilt packuments. A version that is staged is a
+// Conflict (an approval deletes its staged row first).
+func (s *Service) insertPublication(ctx context.Context, q store.Queries, p *auth.Principal, pub Publication) error {
 	name, version, tags, access, scope := pub.Name, pub.Version, pub.Tags, pub.Access, pub.Scope
-	manifestJSON, err := versionDocument(pub.Manifest, name, version, pub.Digest, Maintainer{Name: p.UserName, Email: p.Email})
+	manifestJSON, err := versionDocument(pub.Manifest, name, version, pub.Digest, Maintainer{Name: p.UserName, Email: p.Email},
+		pub.Provenance)
 	if err != nil {
 		return err
 	}
 	key := blob.Key(pub.Digest.SHA512)
-	if pub.Received != nil {
-		err = s.blobs.WriteSized(ctx, key, pub.Received.Reader(), pub.Received.Size())
-	} else {
-		err = s.blobs.Put(ctx, key, pub.Tarball)
+	now := s.now().UnixMilli()
+	pkg, err := q.PackageByName(ctx, name)
+	switch {
+	case fault.Is(err, fault.NotFound):
+		f, err := s.newPackageFacts(ctx, q, p, name, scope)
+		if err != nil {
+			return err
+		}
+		if err := policy.Decide(p, policy.Create, f); err != nil {
+			return err
+		}
+		if err := ValidatePackageName(name); err != nil {
+			return err
+		}
+		if access == "" {
+			access = defaultAccess(scope)
+		}
+		pkg, err = q.CreatePackage(ctx, store.Package{Name: name, Scope: scope, Access: access, Rev: 0,
+			CreatedAt: now, ModifiedAt: now})
+		if err != nil {
+			return err
+		}
+		if err := q.AddOwner(ctx, pkg.ID, p.UserID); err != nil {
+			return err
+		}
+		// What an uplink served under this name is not served any more.
+		if err := s.forgetProxied(ctx, q, name); err != nil {
+			return err
+		}
+		// A new package of an organization's scope goes to its developers team.
+		if err := s.grantDevelopers(ctx, q, pkg); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := s.decide(ctx, q, p, pkg, policy.Publish); err != nil {
+			return err
+		}
 	}
+	used, err := q.WasPublished(ctx, name, version)
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, func(q store.Queries) error {
-		now := s.now().UnixMilli()
-		pkg, err := q.PackageByName(ctx, name)
-		switch {
-		case fault.Is(err, fault.NotFound):
-			f, err := s.newPackageFacts(ctx, q, p, name, scope)
-			if err != nil {
-				return err
-			}
-			if err := policy.Decide(p, policy.Create, f); err != nil {
-				return err
-			}
-			if err := ValidatePackageName(name); err != nil {
-				return err
-			}
-			if access == "" {
-				access = defaultAccess(scope)
-			}
-			pkg, err = q.CreatePackage(ctx, store.Package{Name: name, Scope: scope, Access: access, Rev: 0,
-				CreatedAt: now, ModifiedAt: now})
-			if err != nil {
-				return err
-			}
-			if err := q.AddOwner(ctx, pkg.ID, p.UserID); err != nil {
-				return err
-			}
-			// What an uplink served under this name is not served any more.
-			if err := s.forgetProxied(ctx, q, name); err != nil {
-				return err
-			}
-			// A new package of an organization's scope goes to its developers team.
-			if err := s.grantDevelopers(ctx, q, pkg); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		default:
-			if err := s.decide(ctx, q, p, pkg, policy.Publish); err != nil {
-				return err
-			}
-		}
-		used, err := q.WasPublished(ctx, name, version)
-		if err != nil {
-			return err
-		}
-		if used {
-			return fault.Forbiddenf("You cannot publish over the previously published versions: %s.", version)
-		}
-		if err := q.MarkPublished(ctx, name, version); err != nil {
-			return err
-		}
-		doc, err := s.signVersion(ctx, q, pkg.ID, name, version, manifestJSON, now)
-		if err != nil {
-			return err
-		}
-		if err := q.InsertVersion(ctx, store.Version{PackageID: pkg.ID, Version: version, Manifest: doc,
-			BlobKey: key, Size: pub.Digest.Size, PublishedAt: now}); err != nil {
-			return err
-		}
-		existing, err := q.DistTags(ctx, pkg.ID)
-		if err != nil {
-			return err
-		}
-		if _, ok := existing["latest"]; !ok {
-			tags["latest"] = version
-		}
-		if err := checkTagCount(name, existing, tags); err != nil {
-			return err
-		}
-		for tag := range tags {
-			if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
-				return err
-			}
-		}
-		return s.rebuild(ctx, q, pkg, now)
-	})
-	if s.proxy != nil {
-		// Once more now that it has committed: a read between the forget in
-		// the transaction and the commit may have kept the uplink's copy,
-		// and this node ignores its own change of it on the feed.
-		s.proxy.mem.forget(name)
+	if used {
+		return fault.Forbiddenf("You cannot publish over the previously published versions: %s.", version)
 	}
-	return err
+	staged, err := q.IsStaged(ctx, name, version)
+	if err != nil {
+		return err
+	}
+	if staged {
+		return fault.Conflictf("%s@%s is staged: approve it (npm stage approve) or reject it (npm stage reject) first", name, version)
+	}
+	if err := q.MarkPublished(ctx, name, version); err != nil {
+		return err
+	}
+	doc, err := s.signVersion(ctx, q, pkg.ID, name, version, manifestJSON, now)
+	if err != nil {
+		return err
+	}
+	if err := q.InsertVersion(ctx, store.Version{PackageID: pkg.ID, Version: version, Manifest: doc,
+		BlobKey: key, Size: pub.Digest.Size, PublishedAt: now}); err != nil {
+		return err
+	}
+	if pub.Provenance != nil {
+		if err := q.PutAttestation(ctx, pkg.ID, version, store.Attestation{
+			PredicateType: pub.Provenance.PredicateType, Bundle: pub.Provenance.Bundle}); err != nil {
+			return err
+		}
+	}
+	existing, err := q.DistTags(ctx, pkg.ID)
+	if err != nil {
+		return err
+	}
+	if _, ok := existing["latest"]; !ok {
+		tags["latest"] = version
+	}
+	if err := checkTagCount(name, existing, tags); err != nil {
+		return err
+	}
+	for tag := range tags {
+		if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
+			return err
+		}
+	}
+	return s.rebuild(ctx, q, pkg, now)
 }
 
 // grantDevelopers gives an organization's developers team read-write on a
@@ -260,15 +291,22 @@ func hasInstallScript(m map[string]json.RawMessage) bool {
 }
 
 // versionDocument fills in what the registry owns in a version document
-// (dist with the tarball's digests and link, _id, _npmUser,
-// hasInstallScript) and encodes it as stored in the versions table.
-func versionDocument(manifest map[string]json.RawMessage, name, version string, digest Digest, user Maintainer) ([]byte, error) {
+// (dist with the tarball's digests and link and, with provenance, the link
+// to its attestations; _id, _npmUser, hasInstallScript) and encodes it as stored in the versions table.
+func versionDocument(manifest map[string]json.RawMessage, name, version string, digest Digest, user Maintainer,
+	provenance *Provenance) ([]byte, error) {
 	dist := map[string]any{
 		"shasum":       digest.Shasum,
 		"integrity":    digest.Integrity,
 		"tarball":      BasePlaceholder + "/" + name + "/-/" + TarballFilename(name, version),
 		"fileCount":    digest.FileCount,
 		"unpackedSize": digest.UnpackedSize,
+	}
+	if provenance != nil {
+		dist["attestations"] = map[string]any{
+			"url":        BasePlaceholder + AttestationsPath(name, version),
+			"provenance": map[string]string{"predicateType": provenance.PredicateType},
+		}
 	}
 	manifest["dist"] = mustJSON(dist)
 	manifest["_id"] = mustJSON(name + "@" + version)
