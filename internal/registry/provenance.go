@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"strings"
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
@@ -37,9 +36,11 @@ func ProvenanceSubject(name, version string) string {
 }
 
 // AttestationsPath is the path that serves a version's attestations:
-// /-/npm/v1/attestations/<name>@<version>, a scoped name's "/" escaped.
+// /-/npm/v1/attestations/<name>@<version>, a scoped name's "/" written
+// %2f as npm escapes it (names and versions hold no other character a path
+// must escape).
 func AttestationsPath(name, version string) string {
-	return "/-/npm/v1/attestations/" + url.PathEscape(name) + "@" + url.PathEscape(version)
+	return "/-/npm/v1/attestations/" + strings.Replace(name, "/", "%2f", 1) + "@" + version
 }
 
 // checkProvenance checks a provenance bundle sent with name@version whose
