@@ -115,6 +115,8 @@ func runSuite(t *testing.T, b backend) {
 		{"SigningMigration", testSigningMigration},
 		{"TrustConfigs", testTrustConfigs},
 		{"Exchanges", testExchanges},
+		{"Staged", testStaged},
+		{"Attestations", testAttestations},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
