@@ -49,6 +49,26 @@ func TestStagedPublishingNPM12(t *testing.T) {
 		"--packages-and-scopes-permission", "read-write-stage-only", "--password", passwordOf("alice"), "--otp", auth.anyCode(t))
 	stageToken := createdToken(t, res)
 	ci := newClient(t, srv, npm).login(stageToken)
+	t.Run("token list shows the permission", func(t *testing.T) {
+		r := srv.do(t, http.MethodGet, "-/npm/v1/tokens", session, nil)
+		var doc struct {
+			Objects []struct {
+				Name       string `json:"name"`
+				Permission string `json:"packages_and_scopes_permission"`
+				Readonly   bool   `json:"readonly"`
+			} `json:"objects"`
+		}
+		decodeJSON(t, r.Body, &doc)
+		found := false
+		for _, o := range doc.Objects {
+			if o.Name == "ci" {
+				found = o.Permission == "read-write-stage-only" && !o.Readonly
+			}
+		}
+		if !found {
+			t.Errorf("GET /-/npm/v1/tokens does not show ci as a read-write-stage-only token: %s", r)
+		}
+	})
 
 	id := stageOf(t, ci, pkgSpec{Name: pkg, Version: "1.0.0"})
 

@@ -220,7 +220,8 @@ func tokenObject(info account.TokenInfo, full string) map[string]any {
 	}
 	g := info.Grants
 	kind := auth.Kind(r.Kind)
-	readonly := kind == auth.KindReadOnly || (kind == auth.KindGranular && !g.PackagePerm.CanWrite() && g.OrgPerm != auth.ReadWrite)
+	readonly := kind == auth.KindReadOnly || (kind == auth.KindGranular && !g.PackagePerm.CanWrite() &&
+		g.PackagePerm != auth.ReadWriteStageOnly && g.OrgPerm != auth.ReadWrite)
 	// npm prints "with IP whitelist:" for any cidr_whitelist it is given, even
 	// an empty one, so a token without ranges carries null.
 	var cidr any

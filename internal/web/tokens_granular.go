@@ -152,6 +152,10 @@ var (
 		{"custom", "Custom..."}}
 	tokenPermissionChoices = []tokenChoice{{string(auth.NoAccess), "No access"}, {string(auth.ReadOnly), "Read-only"},
 		{string(auth.ReadWrite), "Read and write"}}
+	// tokenPackagePermissionChoices adds, for packages and scopes, the
+	// stage-only permission (organizations have none).
+	tokenPackagePermissionChoices = append(tokenPermissionChoices[:len(tokenPermissionChoices):len(tokenPermissionChoices)],
+		tokenChoice{string(auth.ReadWriteStageOnly), "Read and stage (npm stage publish only)"})
 )
 
 // tokenOrgChoice is one organization of the form's checkboxes.
@@ -169,24 +173,26 @@ type tokenIPInput struct {
 
 // tokenGranularView is the granular token form.
 type tokenGranularView struct {
-	Base         string
-	Form         tokenGranularForm
-	IPs          []tokenIPInput
-	Expiries     []tokenChoice
-	Permissions  []tokenChoice
-	Suggestions  []string // the picker's packages and scopes
-	Orgs         []tokenOrgChoice
-	MinDate      string // the earliest expiration date
-	MaxWriteDays int
-	MaxIPs       bool // no more IP range inputs
-	Error        string
+	Base        string
+	Form        tokenGranularForm
+	IPs         []tokenIPInput
+	Expiries    []tokenChoice
+	Permissions []tokenChoice
+	// PackagePermissions are Permissions and the stage-only permission.
+	PackagePermissions []tokenChoice
+	Suggestions        []string // the picker's packages and scopes
+	Orgs               []tokenOrgChoice
+	MinDate            string // the earliest expiration date
+	MaxWriteDays       int
+	MaxIPs             bool // no more IP range inputs
+	Error              string
 }
 
 // tokenGranularData builds the form around g: the user's packages, scopes and
 // organizations to choose from.
 func (s *Site) tokenGranularData(ctx context.Context, p *auth.Principal, g tokenGranularForm) (tokenGranularView, error) {
 	v := tokenGranularView{Base: tokensBase(p.UserName), Form: g, Expiries: tokenExpiryChoices,
-		Permissions: tokenPermissionChoices, MinDate: s.now().UTC().AddDate(0, 0, 1).Format("2006-01-02"),
+		Permissions: tokenPermissionChoices, PackagePermissions: tokenPackagePermissionChoices, MinDate: s.now().UTC().AddDate(0, 0, 1).Format("2006-01-02"),
 		MaxWriteDays: s.accounts.TokenPolicy().MaxWriteTokenDays, MaxIPs: len(g.CIDR) >= tokenMaxIPInputs}
 	for i, c := range g.CIDR {
 		v.IPs = append(v.IPs, tokenIPInput{Index: i, Number: i + 1, Value: c})
