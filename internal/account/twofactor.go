@@ -43,6 +43,23 @@ func (s *Service) checkPassword(ctx context.Context, u store.User, password stri
 	return nil
 }
 
+// ConfirmPassword checks that password is p's user's, under the password
+// lockout: for the website's steps that a session alone may not take
+// (approving a staged version).
+func (s *Service) ConfirmPassword(ctx context.Context, p *auth.Principal, password string) error {
+	if !p.Authenticated() {
+		return auth.ErrAuthRequired()
+	}
+	if password == "" {
+		return fault.Invalidf("Password is required")
+	}
+	u, err := s.store.Q().UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	return s.checkPassword(ctx, u, password)
+}
+
 // verifyOTP checks code (a TOTP code, or an unused recovery code) for the
 // user, under the OTP lockout. A code is accepted once.
 func (s *Service) verifyOTP(ctx context.Context, userID int64, tf store.TwoFactor, code string) error {

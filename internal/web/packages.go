@@ -138,6 +138,10 @@ type packageView struct {
 	// Stale is set when the copy shown is past its uplink's max age and
 	// the uplink could not be asked (offline, or failing).
 	Stale bool
+	// Staged counts the package's staged versions the viewer may see, and
+	// StagedURL is their page ("" when there are none).
+	Staged    int
+	StagedURL string
 }
 
 // installCommand is how one client adds the package to a project.
@@ -210,6 +214,14 @@ func (s *Site) packageData(ctx context.Context, p *auth.Principal, name string, 
 	}
 	if acc, err := s.registry.Access(ctx, p, pk.Name); err == nil {
 		v.Private = acc.Access == store.Restricted
+	}
+	if p.Authenticated() {
+		// The package's Staged page, when it has staged versions p may see.
+		_, n, err := s.registry.StagedList(ctx, p, registry.StagedQuery{Package: pk.Name, PerPage: 1})
+		if err == nil && n > 0 {
+			v.Staged = n
+			v.StagedURL = stagedBase(p.UserName) + "?package=" + url.QueryEscape(pk.Name)
+		}
 	}
 	return v, nil
 }

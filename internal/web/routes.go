@@ -48,6 +48,9 @@ func (s *Site) Routes() []route.Route {
 		{Method: "POST", Path: "/settings/{user}/2fa/confirm", Handler: s.confirmTwoFactor},
 		{Method: "POST", Path: "/settings/{user}/2fa/mode", Handler: s.changeTwoFactorMode},
 		{Method: "POST", Path: "/settings/{user}/2fa/disable", Handler: s.disableTwoFactor},
+		{Method: "GET", Path: "/settings/{user}/staged", Handler: s.stagedPage},
+		{Method: "POST", Path: "/settings/{user}/staged/{id}/approve", Handler: s.approveStaged},
+		{Method: "POST", Path: "/settings/{user}/staged/{id}/reject", Handler: s.rejectStaged},
 		{Method: "GET", Path: "/settings/{user}/orgs", Handler: s.orgsPage},
 		{Method: "POST", Path: "/settings/{user}/orgs", Handler: s.createOrg},
 
