@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
@@ -406,4 +407,76 @@ func mapsEqual(a, b map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// TestStagedEdgesHTTP: staging a name does not reserve it (another user
+// who creates the package first makes the approval fail, and the staged
+// version stays), and gatehouse gc keeps a staged tarball until the staged
+// version is rejected.
+func TestStagedEdgesHTTP(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	carol := srv.createUser(t, "carol")
+	dave := srv.createUser(t, "dave")
+	stage := func(token, name, version string) (string, []byte) {
+		t.Helper()
+		tgz := testkit.PackageTarball(t, fmt.Sprintf(`{"name":%q,"version":%q}`, name, version))
+		r := srv.do(t, http.MethodPost, "-/stage/package/"+name, token, testkit.PublishBody(nil, name, version, tgz))
+		var doc struct{ StageID string }
+		decodeJSON(t, r.Body, &doc)
+		if r.Status != http.StatusCreated || doc.StageID == "" {
+			t.Fatalf("stage %s@%s: %s", name, version, r)
+		}
+		return doc.StageID, tgz
+	}
+
+	t.Run("a name taken before approval", func(t *testing.T) {
+		id, _ := stage(carol, "fresh-name", "1.0.0")
+		tgz := testkit.PackageTarball(t, `{"name":"fresh-name","version":"2.0.0"}`)
+		if r := srv.do(t, http.MethodPut, "fresh-name", dave, testkit.PublishBody(nil, "fresh-name", "2.0.0", tgz)); r.Status != http.StatusCreated {
+			t.Fatalf("dave publishes the name: %s", r)
+		}
+		if r := srv.do(t, http.MethodPost, "-/stage/"+id+"/approve", carol, nil); r.Status != http.StatusForbidden {
+			t.Errorf("carol approves into dave's package: %s, want 403", r)
+		}
+		if r := srv.do(t, http.MethodGet, "-/stage/"+id, carol, nil); r.Status != http.StatusOK {
+			t.Errorf("the refused approval lost the staged version: %s", r)
+		}
+		if r := srv.do(t, http.MethodGet, "-/stage/"+id, dave, nil); r.Status != http.StatusOK {
+			t.Errorf("dave, now the package's owner, cannot see what was staged for it: %s", r)
+		}
+		if r := srv.do(t, http.MethodDelete, "-/stage/"+id, carol, nil); r.Status != http.StatusNoContent {
+			t.Errorf("carol rejects her own staged version: %s, want 204", r)
+		}
+	})
+
+	t.Run("gc keeps a staged tarball", func(t *testing.T) {
+		id, tgz := stage(carol, "gc-staged", "1.0.0")
+		key := blob.KeyOf(tgz)
+		blobs, _, err := blob.Open(t.Context(), "", srv.DataDir()+"/tarballs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer blobs.Close()
+		gc := func() string {
+			t.Helper()
+			out, code := runGatehouse(t, "", "gc", "--data", srv.DataDir(), "--grace", "0s")
+			if code != 0 {
+				t.Fatalf("gatehouse gc: exit %d\n%s", code, out)
+			}
+			return out
+		}
+		if out := gc(); strings.Contains(out, key) {
+			t.Fatalf("gc removed a staged tarball:\n%s", out)
+		}
+		if ok, err := blobs.Exists(t.Context(), key); err != nil || !ok {
+			t.Fatalf("the staged tarball is gone after gc: %v", err)
+		}
+		if r := srv.do(t, http.MethodDelete, "-/stage/"+id, carol, nil); r.Status != http.StatusNoContent {
+			t.Fatalf("reject: %s", r)
+		}
+		if out := gc(); !strings.Contains(out, "removed "+key) {
+			t.Errorf("gc kept a rejected staged version's tarball:\n%s", out)
+		}
+	})
 }
