@@ -47,8 +47,16 @@ func itemOf(st store.Staged) stagedItem {
 		slices.Sort(names)
 		tag = names[0]
 	}
+	// What the version's package will be once approved: an existing
+	// package keeps its access; a new one takes the upload's, or the
+	// default (restricted for a scoped name).
 	access := "public"
-	if st.Access == store.Restricted || (st.Access == "" && st.Scope != "") {
+	switch {
+	case st.PackageAccess != "":
+		if st.PackageAccess == store.Restricted {
+			access = "private"
+		}
+	case st.Access == store.Restricted, st.Access == "" && st.Scope != "":
 		access = "private"
 	}
 	return stagedItem{ID: st.ID, PackageName: st.Name, Version: st.Version, Status: stagedStatus, Tag: tag,

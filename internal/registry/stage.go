@@ -246,11 +246,23 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) err
 		return err
 	}
 	mfa := store.PackageMFA{}
-	if pkg, err := s.store.Q().PackageByName(ctx, st.Name); err == nil {
-		if mfa, err = s.store.Q().PackageMFAOf(ctx, pkg.ID); err != nil {
+	q := s.store.Q()
+	switch pkg, err := q.PackageByName(ctx, st.Name); {
+	case err == nil:
+		if mfa, err = q.PackageMFAOf(ctx, pkg.ID); err != nil {
 			return err
 		}
-	} else if !fault.Is(err, fault.NotFound) {
+	case fault.Is(err, fault.NotFound):
+		// A new name: refused, as its publish would be, when an uplink
+		// has a package of that name (it may have one since the stage).
+		f, err := s.newPackageFacts(ctx, q, p, st.Name, st.Scope)
+		if err != nil {
+			return err
+		}
+		if err := s.refuseShadowing(ctx, q, p, f); err != nil {
+			return err
+		}
+	default:
 		return err
 	}
 	if err := s.tfa.RequireOTP(ctx, p, policy.OTPApprove, &mfa); err != nil {

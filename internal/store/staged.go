@@ -34,16 +34,20 @@ type Staged struct {
 	ActorName  string // filled in by the reads
 	ActorType  string // "user", or the kind of automation that staged it
 	CreatedAt  int64
+	// PackageAccess is the access of the package of that name, filled in by
+	// the reads; "" when the name has no package yet.
+	PackageAccess Access
 }
 
 const stagedColumns = `s.id, s.name, s.scope, s.version, s.tags, s.access, s.manifest, s.blob_key, s.size, s.shasum,
-	s.integrity, s.file_count, s.unpacked_size, s.provenance, s.actor_id, u.name, s.actor_type, s.created_at`
+	s.integrity, s.file_count, s.unpacked_size, s.provenance, s.actor_id, u.name, s.actor_type, s.created_at,
+	COALESCE((SELECT p.access FROM packages p WHERE p.name = s.name), '')`
 
 func scanStaged(row interface{ Scan(...any) error }) (Staged, error) {
 	var s Staged
 	err := row.Scan(&s.ID, &s.Name, &s.Scope, &s.Version, &s.Tags, &s.Access, &s.Manifest, &s.BlobKey, &s.Size,
 		&s.Shasum, &s.Integrity, &s.FileCount, &s.UnpackedSize, &s.Provenance, &s.ActorID, &s.ActorName,
-		&s.ActorType, &s.CreatedAt)
+		&s.ActorType, &s.CreatedAt, &s.PackageAccess)
 	return s, err
 }
 

@@ -46,8 +46,12 @@ func testStaged(t *testing.T, b backend) {
 		string(got.Manifest) != string(s1.Manifest) || got.BlobKey != s1.BlobKey {
 		t.Errorf("StagedByID = %+v, want %+v", got, s1)
 	}
-	if got, err := q.StagedByID(ctx, s2.ID); err != nil || got.Provenance != nil {
-		t.Errorf("a staged version without provenance: %v, provenance %q", err, got.Provenance)
+	if got.PackageAccess != Restricted {
+		t.Errorf("the package access of a staged version of @acme/lib = %q, want restricted", got.PackageAccess)
+	}
+	if got, err := q.StagedByID(ctx, s2.ID); err != nil || got.Provenance != nil || got.PackageAccess != "" {
+		t.Errorf("a staged version of a new name without provenance: %v, provenance %q, package access %q",
+			err, got.Provenance, got.PackageAccess)
 	}
 	for _, v := range []string{"1.0.0", "1.0.0+other"} {
 		if staged, err := q.IsStaged(ctx, "@acme/lib", v); err != nil || !staged {
