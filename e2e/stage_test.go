@@ -332,6 +332,10 @@ func TestStagedAndProvenanceHTTP(t *testing.T) {
 		var doc struct {
 			Versions map[string]struct {
 				Dist struct {
+					Signatures []struct {
+						Keyid string `json:"keyid"`
+						Sig   string `json:"sig"`
+					} `json:"signatures"`
 					Attestations struct {
 						URL        string `json:"url"`
 						Provenance struct {
@@ -342,6 +346,9 @@ func TestStagedAndProvenanceHTTP(t *testing.T) {
 			} `json:"versions"`
 		}
 		decodeJSON(t, r.Body, &doc)
+		if sigs := doc.Versions[version].Dist.Signatures; len(sigs) == 0 || sigs[0].Sig == "" {
+			t.Errorf("%s@%s carries no registry signature", name, version)
+		}
 		att := doc.Versions[version].Dist.Attestations
 		wantURL := srv.URL() + "-/npm/v1/attestations/" + escaped + "@" + version
 		if att.URL != wantURL || att.Provenance.PredicateType != "https://slsa.dev/provenance/v1" {
