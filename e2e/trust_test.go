@@ -377,7 +377,7 @@ func TestTrustedPublishing(t *testing.T) {
 		assertVersions(t, e.srv, "tp-github", "1.0.0", "1.1.0", "1.2.0")
 	})
 
-	t.Run("a staging-only configuration does not publish", func(t *testing.T) {
+	t.Run("a staging-only configuration stages and does not publish", func(t *testing.T) {
 		e.alice.mustRun("", "trust", "github", "tp-stage", "--file", "publish.yml", "--repo", "acme/app",
 			"--allow-stage-publish", "--yes", "--otp="+e.otp.anyCode(t))
 		list := e.alice.mustRun("", "trust", "list", "tp-stage")
@@ -386,7 +386,15 @@ func TestTrustedPublishing(t *testing.T) {
 		}
 		e.github.SetClaims(githubClaims("acme/app", "publish.yml"))
 		ci := e.ciClient(t, npm11(t), e.githubJob()...)
-		ci.mustFail(makePackage(t, pkgSpec{Name: "tp-stage", Version: "1.1.0"}), []string{"E403", "npm stage publish"}, "publish")
+		dir := makePackage(t, pkgSpec{Name: "tp-stage", Version: "1.1.0"})
+		ci.mustFail(dir, []string{"E403", "npm stage publish"}, "publish")
+		// The same job stages the version through the same exchange; no
+		// install sees it until a person approves it.
+		ci.mustRun(dir, "stage", "publish")
+		staged := e.alice.mustRun("", "stage", "list", "tp-stage")
+		if !strings.Contains(staged.Output(), "1.1.0") {
+			t.Fatalf("npm stage list tp-stage: want the version the CI job staged:\n%s", staged)
+		}
 		assertVersions(t, e.srv, "tp-stage", "1.0.0")
 	})
 
