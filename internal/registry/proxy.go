@@ -203,14 +203,18 @@ func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name 
 	if err != nil {
 		return Document{}, err
 	}
-	d, err := x.render(u, fd, abbreviated, base)
-	if err != nil {
-		return Document{}, err
-	}
 	if fd.parsed != nil {
 		// Just fetched and stored by this node: it is current under the
 		// generation that the fetch's forget began.
 		gen = fd.gen
+	}
+	pk, err := x.parsedOf(fd, gen)
+	if err != nil {
+		return Document{}, err
+	}
+	d, err := x.render(u, fd, pk, abbreviated, base)
+	if err != nil {
+		return Document{}, err
 	}
 	x.mem.putDoc(k, d, gen)
 	x.revalidateIfStale(u, name, kind, d.fetchedAt)
@@ -418,16 +422,33 @@ func (x *proxy) served(u *uplink.Uplink, name string, d *proxyDoc, now time.Time
 	return doc
 }
 
-// render makes the packument fd served: u's gates applied at now, tarball
-// links to gatehouse, base filled in, with a strong ETag of its own.
-func (x *proxy) render(u *uplink.Uplink, fd fetchedDoc, abbreviated bool, base string) (*proxyDoc, error) {
-	p := fd.parsed
-	if p == nil {
-		var err error
-		if p, err = uplink.Parse(fd.doc.Body, fd.doc.Name); err != nil {
-			return nil, fmt.Errorf("cached packument of %s: %w", fd.doc.Name, err)
-		}
+// parsedOf returns fd's packument parsed, and keeps it in memory (under
+// gen, the generation fd was read from the store under, or fd.gen when it
+// was just fetched), so that the tarball requests that follow it find
+// their versions without parsing the stored document again: as fetched,
+// as kept, or parsed now.
+func (x *proxy) parsedOf(fd fetchedDoc, gen uint64) (*uplink.Packument, error) {
+	name, kind := fd.doc.Name, fd.doc.Kind
+	if fd.parsed != nil {
+		x.mem.putParsed(name, kind, &parsedDoc{uplink: fd.doc.Uplink, p: fd.parsed, fetchedAt: fd.doc.FetchedAt},
+			len(fd.doc.Body), fd.gen)
+		return fd.parsed, nil
 	}
+	if d := x.mem.parsed(name, kind); d != nil && d.uplink == fd.doc.Uplink {
+		return d.p, nil
+	}
+	p, err := uplink.Parse(fd.doc.Body, name)
+	if err != nil {
+		return nil, fmt.Errorf("cached packument of %s: %w", name, err)
+	}
+	x.mem.putParsed(name, kind, &parsedDoc{uplink: fd.doc.Uplink, p: p, fetchedAt: fd.doc.FetchedAt}, len(fd.doc.Body), gen)
+	return p, nil
+}
+
+// render makes the packument fd, parsed as p, served: u's gates applied at
+// now, tarball links to gatehouse, base filled in, with a strong ETag of
+// its own.
+func (x *proxy) render(u *uplink.Uplink, fd fetchedDoc, p *uplink.Packument, abbreviated bool, base string) (*proxyDoc, error) {
 	name := fd.doc.Name
 	r, err := p.Render(u, abbreviated, x.s.now(), func(version string) string {
 		return BasePlaceholder + "/" + name + "/-/" + TarballFilename(name, version)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
 // proxyMemory keeps in memory what the hot reads of proxied packages need,
@@ -41,7 +42,21 @@ type proxyMemory struct {
 type proxyEntries struct {
 	docs     map[proxyDocKey]*proxyDoc
 	tarballs map[string]store.UplinkTarball // by version
-	cost     int
+	// parsed holds the stored packuments as parsed, by stored kind, so
+	// that a tarball request finds its version's dist without parsing
+	// the stored document again.
+	parsed map[string]*parsedDoc
+	cost   int
+}
+
+// parsedDoc is a stored packument as parsed: which uplink sent it, when it
+// last sent or confirmed it, and what keeping it costs. p is never changed
+// once kept: readers share it.
+type parsedDoc struct {
+	uplink    string
+	p         *uplink.Packument
+	fetchedAt int64 // Unix milliseconds, as stored
+	cost      int
 }
 
 // proxyDocKey names a packument as served: a package, the kind asked for,
@@ -92,7 +107,8 @@ func newProxyMemory(maxBytes int) *proxyMemory {
 func (m *proxyMemory) entries(name string) *proxyEntries {
 	e := m.names[name]
 	if e == nil {
-		e = &proxyEntries{docs: map[proxyDocKey]*proxyDoc{}, tarballs: map[string]store.UplinkTarball{}}
+		e = &proxyEntries{docs: map[proxyDocKey]*proxyDoc{}, tarballs: map[string]store.UplinkTarball{},
+			parsed: map[string]*parsedDoc{}}
 		m.names[name] = e
 	}
 	return e
@@ -171,6 +187,41 @@ func (m *proxyMemory) putTarball(t store.UplinkTarball, gen uint64) {
 	m.names[t.Name].tarballs[t.Version] = t
 }
 
+// parsed returns name's stored packument of kind as parsed, if it is kept.
+func (m *proxyMemory) parsed(name, kind string) *parsedDoc {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.names[name]; e != nil {
+		return e.parsed[kind]
+	}
+	return nil
+}
+
+// putParsed keeps d, name's stored packument of kind as parsed from a body
+// of size bytes read from the store (or written to it) under generation
+// gen, unless entries were dropped since. It costs what its body does: the
+// parsed form holds the body's bytes in pieces.
+func (m *proxyMemory) putParsed(name, kind string, d *parsedDoc, size int, gen uint64) {
+	d.cost = size + len(name) + proxyEntryOverhead
+	if d.cost > m.maxBytes/4 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gen != m.gen {
+		return
+	}
+	m.makeRoom(d.cost)
+	e := m.entries(name)
+	if old, ok := e.parsed[kind]; ok {
+		e.cost -= old.cost
+		m.bytes -= old.cost
+	}
+	e.parsed[kind] = d
+	e.cost += d.cost
+	m.bytes += d.cost
+}
+
 func hasTarball(e *proxyEntries, version string) bool {
 	_, ok := e.tarballs[version]
 	return ok
@@ -223,6 +274,11 @@ func (m *proxyMemory) touch(name, kind string, t time.Time) {
 			fresh.fetchedAt = t
 			e.docs[k] = &fresh
 		}
+	}
+	if d := e.parsed[kind]; d != nil {
+		fresh := *d
+		fresh.fetchedAt = t.UnixMilli()
+		e.parsed[kind] = &fresh
 	}
 }
 

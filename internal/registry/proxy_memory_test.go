@@ -2,10 +2,12 @@ package registry
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/store"
+	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
 // TestProxyMemory: entries are kept per package, dropped by name without
@@ -126,5 +128,44 @@ func TestProxyMemoryFollow(t *testing.T) {
 				t.Errorf("kept %v, want %v", kept, tt.kept)
 			}
 		})
+	}
+}
+
+// TestProxyMemoryParsed: a parsed packument is kept per name and kind,
+// counted within the bound, refreshed by touch without changing what
+// readers hold, dropped with its name, and not kept when read under a
+// generation that has since changed.
+func TestProxyMemoryParsed(t *testing.T) {
+	m := newProxyMemory(1 << 20)
+	p, err := uplink.Parse([]byte(`{"name":"a","versions":{"1.0.0":{"name":"a","version":"1.0.0","dist":{"shasum":"`+
+		strings.Repeat("0", 40)+`"}}}}`), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := m.generation()
+	m.putParsed("a", store.DocumentAbbreviated, &parsedDoc{uplink: "up", p: p, fetchedAt: 1}, 100, gen)
+	held := m.parsed("a", store.DocumentAbbreviated)
+	if held == nil || held.p != p || m.parsed("a", store.DocumentFull) != nil {
+		t.Fatalf("kept per name and kind: %+v", held)
+	}
+	if m.bytes != held.cost || held.cost < 100 {
+		t.Errorf("bytes %d, cost %d, for a body of 100", m.bytes, held.cost)
+	}
+	m.touch("a", store.DocumentAbbreviated, time.UnixMilli(5000))
+	if got := m.parsed("a", store.DocumentAbbreviated); got.fetchedAt != 5000 || held.fetchedAt != 1 || got.p != p {
+		t.Errorf("touch: kept %d, held %d", got.fetchedAt, held.fetchedAt)
+	}
+	m.forget("a")
+	if m.parsed("a", store.DocumentAbbreviated) != nil || m.bytes != 0 {
+		t.Errorf("after forget: %v, %d bytes", m.parsed("a", store.DocumentAbbreviated), m.bytes)
+	}
+	m.putParsed("a", store.DocumentAbbreviated, &parsedDoc{uplink: "up", p: p}, 100, gen)
+	if m.parsed("a", store.DocumentAbbreviated) != nil {
+		t.Error("a parsed packument read under an old generation was kept")
+	}
+	// One document may not take more than a quarter of the bound.
+	m.putParsed("a", store.DocumentAbbreviated, &parsedDoc{uplink: "up", p: p}, 1<<19, m.generation())
+	if m.parsed("a", store.DocumentAbbreviated) != nil {
+		t.Error("a parsed packument of half the bound was kept")
 	}
 }

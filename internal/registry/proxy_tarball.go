@@ -161,7 +161,8 @@ func (s *Service) blobTarball(ctx context.Context, key string, size int64, publi
 }
 
 // packumentFor returns the packument of name from u that lists version:
-// the one cached (either kind), or, when none is or it does not list the
+// the one cached (either kind; parsed, from memory when it is kept, else
+// from the store), or, when none is or it does not list the
 // version (published since?), one fetched now. Without a fresh one, the
 // one cached is returned and the caller finds the version missing.
 func (x *proxy) packumentFor(ctx context.Context, u *uplink.Uplink, name, version string) (*uplink.Packument, error) {
@@ -173,22 +174,31 @@ func (x *proxy) packumentFor(ctx context.Context, u *uplink.Uplink, name, versio
 	var found *uplink.Packument
 	var fetchedAt int64 = -1
 	for _, kind := range kinds {
-		d, err := q.UplinkDocument(ctx, name, kind)
-		if fault.Is(err, fault.NotFound) || err == nil && d.Uplink != u.Name() {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		p, err := uplink.Parse(d.Body, name)
-		if err != nil {
-			return nil, fmt.Errorf("cached packument of %s: %w", name, err)
+		var p *uplink.Packument
+		var at int64
+		d := x.mem.parsed(name, kind)
+		x.s.obs.CacheLookup("uplink_parsed", d != nil && d.uplink == u.Name())
+		if d != nil && d.uplink == u.Name() {
+			p, at = d.p, d.fetchedAt
+		} else {
+			gen := x.mem.generation()
+			d, err := q.UplinkDocument(ctx, name, kind)
+			if fault.Is(err, fault.NotFound) || err == nil && d.Uplink != u.Name() {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if p, err = x.parsedOf(fetchedDoc{doc: d}, gen); err != nil {
+				return nil, err
+			}
+			at = d.FetchedAt
 		}
 		if _, ok := p.Dist(version); ok || contains(p.Versions(), version) {
 			return p, nil
 		}
 		if found == nil {
-			found, fetchedAt = p, d.FetchedAt
+			found, fetchedAt = p, at
 		}
 	}
 	// A version missing from a packument fetched a moment ago is not worth
@@ -197,6 +207,7 @@ func (x *proxy) packumentFor(ctx context.Context, u *uplink.Uplink, name, versio
 	if found != nil && (u.Offline() || x.s.now().Sub(time.UnixMilli(fetchedAt)) < retryAfter(u)) {
 		return found, nil
 	}
+	gen := x.mem.generation()
 	fd, err := x.fetch(u, name, kinds[0], fetchedAt)
 	if err != nil {
 		if found != nil && !fault.Is(err, fault.NotFound) {
@@ -204,14 +215,7 @@ func (x *proxy) packumentFor(ctx context.Context, u *uplink.Uplink, name, versio
 		}
 		return nil, err
 	}
-	if fd.parsed != nil {
-		return fd.parsed, nil
-	}
-	p, err := uplink.Parse(fd.doc.Body, name)
-	if err != nil {
-		return nil, fmt.Errorf("cached packument of %s: %w", name, err)
-	}
-	return p, nil
+	return x.parsedOf(fd, gen)
 }
 
 // fetchedTarball is the outcome of a tarball's fetch: its record, and

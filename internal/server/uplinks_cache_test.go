@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"net/http"
 	"testing"
 	"time"
 
@@ -158,5 +160,69 @@ func TestUplinkOrigin(t *testing.T) {
 	}
 	if doc.Origin != nil {
 		t.Errorf("a local package's origin: %+v", doc.Origin)
+	}
+}
+
+// TestUplinkTarballParsedOnce: the tarball requests that follow a proxied
+// packument's find their versions in the packument as parsed when it was
+// fetched, not by parsing the stored document again; what they serve is
+// byte for byte the upstream's. A new version fetched later (another
+// packument, parsed anew) is found as well, and the packument served is
+// byte for byte the one a fresh node renders from the store.
+func TestUplinkTarballParsedOnce(t *testing.T) {
+	up := startUpstream(t)
+	up.publish("left-pad", "1.0.0")
+	up.publish("left-pad", "1.1.0")
+	// A max age of a second: a version missing from the packument kept is
+	// asked upstream once that packument is a second old.
+	proxy := proxyTo(t, up.url, func(s *uplink.Spec, _ *config.Config) { s.MaxAge = time.Second })
+	metricsURL := testkit.Serve(t, proxy.srv.metricsHandler())
+	parsed := func(result string) float64 {
+		return testkit.Scrape(t, metricsURL+"/metrics").Sum("gatehouse_cache_requests_total",
+			"cache", "uplink_parsed", "result", result)
+	}
+
+	doc := proxy.do("GET", "/left-pad", "", nil, "Accept", abbreviatedAccept)
+	if doc.status != 200 {
+		t.Fatalf("GET /left-pad: %d %s", doc.status, doc.body)
+	}
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		path := "/left-pad/-/" + tarballFile("left-pad", v)
+		got, want := proxy.do("GET", path, "", nil), up.do("GET", path, "", nil)
+		if got.status != 200 || want.status != 200 || !bytes.Equal(got.body, want.body) {
+			t.Fatalf("GET %s: %d, %d bytes; upstream %d, %d bytes", path, got.status, len(got.body), want.status, len(want.body))
+		}
+	}
+	if hit, miss := parsed("hit"), parsed("miss"); hit != 2 || miss != 0 {
+		t.Errorf("two cold tarballs after their packument: %v hits and %v misses of the parsed packuments, want 2 and 0", hit, miss)
+	}
+
+	// A node that starts on the same store has nothing in memory: it
+	// parses the stored document once, then keeps it.
+	cfg := configOf(proxy)
+	cfg.Uplinks = []uplink.Spec{uplink.NewSpec("up", up.url)}
+	cfg.Uplinks[0].MaxAge = time.Hour
+	fresh := openRegistry(t, cfg, quietLogger())
+	again := fresh.do("GET", "/left-pad", "", nil, "Accept", abbreviatedAccept)
+	if again.status != 200 || !bytes.Equal(again.body, bytes.ReplaceAll(doc.body, []byte(proxy.url), []byte(fresh.url))) {
+		t.Errorf("a fresh node serves another packument: %d\n%s\nwant\n%s", again.status, again.body, doc.body)
+	}
+
+	// A version published since is fetched with its packument, and found.
+	up.publish("left-pad", "1.2.0")
+	time.Sleep(1100 * time.Millisecond)
+	path := "/left-pad/-/" + tarballFile("left-pad", "1.2.0")
+	got, want := proxy.do("GET", path, "", nil), up.do("GET", path, "", nil)
+	if got.status != 200 || !bytes.Equal(got.body, want.body) {
+		t.Fatalf("GET %s, a version newer than the packument kept: %d, %d bytes; upstream %d bytes", path, got.status, len(got.body), len(want.body))
+	}
+	n := 0
+	for _, e := range up.log.all() {
+		if e.method == http.MethodGet && e.path == "/left-pad" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("the upstream was asked for the packument %d times, want 2 (the first read, the new version)", n)
 	}
 }
