@@ -45,6 +45,9 @@ type proxy struct {
 	allowNames bool
 	log        *slog.Logger
 	mem        *proxyMemory
+	// commits groups the documents and tarball records fetched at once
+	// into one transaction.
+	commits *commits
 	// flights makes concurrent requests for one packument or tarball share
 	// one upstream fetch.
 	flights singleflight.Group
@@ -77,7 +80,7 @@ func (s *Service) UseUplinks(opts UplinkOptions, changes store.Changes) {
 	s.docs.mu.RUnlock()
 	ctx, stop := context.WithCancel(context.Background())
 	x := &proxy{s: s, set: opts.Uplinks, allowNames: opts.AllowUplinkNames, log: log, mem: newProxyMemory(bound),
-		ctx: ctx, stop: stop}
+		ctx: ctx, stop: stop, commits: newCommits(ctx, s.store)}
 	x.unfollow = x.mem.follow(changes)
 	s.proxy = x
 	for _, u := range opts.Uplinks.All() {
@@ -342,7 +345,7 @@ func (x *proxy) fetchNow(u *uplink.Uplink, name, kind string, seen int64) (fetch
 	if has && bytes.Equal(cached.Body, f.Body) {
 		d.ChangedAt = cached.ChangedAt // an uplink without validators sent the same document again
 	}
-	err = x.s.store.InTx(ctx, func(q store.Queries) error {
+	err = x.commits.do(func(q store.Queries) error {
 		if err := q.SaveUplinkDocument(ctx, d); err != nil {
 			return err
 		}

@@ -310,7 +310,7 @@ func (x *proxy) fetchTarball(u *uplink.Uplink, name, version string, dist uplink
 	if !published.IsZero() {
 		row.PublishedAt = published.UnixMilli()
 	}
-	if err := q.SaveUplinkTarball(ctx, row); err != nil {
+	if err := x.commits.do(func(q store.Queries) error { return q.SaveUplinkTarball(ctx, row) }); err != nil {
 		return fetchedTarball{}, err
 	}
 	x.mem.putTarball(row, gen)
