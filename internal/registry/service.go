@@ -213,6 +213,13 @@ func (s *Service) rebuild(ctx context.Context, q store.Queries, pkg store.Packag
 	if err != nil {
 		return err
 	}
+	return saveVersions(ctx, q, pkg, now, versions)
+}
+
+// saveVersions saves the documents built from versions, the package's
+// version rows as they stand in this transaction, with its dist-tags and
+// owners read here.
+func saveVersions(ctx context.Context, q store.Queries, pkg store.Package, now int64, versions []store.Version) error {
 	tags, err := q.DistTags(ctx, pkg.ID)
 	if err != nil {
 		return err

@@ -157,15 +157,7 @@ func (s *Service) signPackage(ctx context.Context, name string) (took bool, err 
 		if !changed {
 			return nil
 		}
-		tags, err := q.DistTags(ctx, pkg.ID)
-		if err != nil {
-			return err
-		}
-		owners, err := q.Owners(ctx, pkg.ID)
-		if err != nil {
-			return err
-		}
-		return saveDocuments(ctx, q, pkg, s.now().UnixMilli(), versions, tags, owners)
+		return saveVersions(ctx, q, pkg, s.now().UnixMilli(), versions)
 	})
 	return took, err
 }

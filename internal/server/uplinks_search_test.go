@@ -1,17 +1,16 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
@@ -74,7 +73,7 @@ func TestUplinkSearch(t *testing.T) {
 	var failing atomic.Bool
 	upstreamNames := []string{"up-a", "up-b", "up-c", "up-d", "up-e"}
 	serveSearch(t, f, upstreamNames, &failing)
-	logs := &logSink{}
+	logs := &testkit.SyncBuffer{}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Uplinks = []uplink.Spec{uplink.NewSpec("up", f.url)}
@@ -130,22 +129,4 @@ func TestUplinkSearch(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "uplink failed: the search answers without its results") || !strings.Contains(l, "500") {
 		t.Errorf("no log line of the failing search:\n%s", l)
 	}
-}
-
-// logSink keeps what a logger writes, for the tests to read.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

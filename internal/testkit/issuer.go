@@ -212,8 +212,13 @@ func (is *Issuer) Sign(claims map[string]any) string {
 // SignJWT signs claims with k as a compact JWS, naming the key id.
 func SignJWT(t testing.TB, k *IssuerKey, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: k.Private},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), k.ID))
+	return signCompact(t, jose.SigningKey{Algorithm: k.Algorithm, Key: k.Private}, k.ID, claims)
+}
+
+// signCompact signs claims with key as a compact JWT whose header names kid.
+func signCompact(t testing.TB, key jose.SigningKey, kid string, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,24 +251,7 @@ func UnsignedJWT(t testing.TB, claims map[string]any) string {
 // attack, when secret is an issuer's public key.
 func HMACJWT(t testing.TB, secret []byte, kid string, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: secret},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return signCompact(t, jose.SigningKey{Algorithm: jose.HS256, Key: secret}, kid, claims)
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
