@@ -15,6 +15,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
@@ -85,7 +86,7 @@ func NewDatabase(t testing.TB, adminURL, prefix string, opts ...Option) (string,
 	var once sync.Once
 	drop := func() {
 		once.Do(func() {
-			if _, err := admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+			if err := dropDatabase(admin, name); err != nil {
 				t.Errorf("drop database %s: %v", name, err)
 			}
 		})
@@ -94,4 +95,23 @@ func NewDatabase(t testing.TB, adminURL, prefix string, opts ...Option) (string,
 	u := *base
 	u.Path = "/" + name
 	return u.String(), drop
+}
+
+// dropDatabase drops the test database name. WITH (FORCE) ends the test's
+// own leftover sessions, but refuses (SQLSTATE 42501) when an autovacuum
+// worker happens to be in the database and the role may not signal it
+// (PostgreSQL asks for pg_signal_backend); a plain DROP DATABASE stops
+// autovacuum by itself, and waits a few seconds for other sessions. So on
+// a refusal the drop is tried plainly, a few times.
+func dropDatabase(admin *sql.DB, name string) error {
+	ctx := context.Background()
+	_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`)
+	for attempt := 0; err != nil && attempt < 5; attempt++ {
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		if _, plain := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`"`); plain == nil {
+			return nil
+		}
+		_, err = admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`)
+	}
+	return err
 }
