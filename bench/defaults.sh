@@ -27,6 +27,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/stats.sh
+source "$root/bench/stats.sh" # stats_awk: median, lo and hi for the report
 rounds=${BENCH_ROUNDS:-5}
 duration=${BENCH_DURATION:-10}
 warmup=${BENCH_WARMUP:-2}
@@ -226,14 +228,7 @@ done
 
 # Medians per scenario and target, and the per-round ratios to nginx.
 printf '\n' >&2
-awk -F'\t' -v targets="${targets[*]}" '
-function median(list,    a, m, i, j, x) {
-	m = split(list, a, " ")
-	for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-}
-function lo(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] < v) v = a[i]; return v }
-function hi(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] > v) v = a[i]; return v }
+awk -F'\t' -v targets="${targets[*]}" "$stats_awk"'
 NR == 1 { next }
 {
 	rps[$2, $3] = rps[$2, $3] " " $4; p99[$2, $3] = p99[$2, $3] " " $6; loads = loads " " $7; cpu[$2, $3] = cpu[$2, $3] " " $8

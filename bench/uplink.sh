@@ -41,6 +41,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/stats.sh
+source "$root/bench/stats.sh" # stats_awk: median, lo and hi for the report
 parts=${BENCH_PARTS:-load install memory}
 packages=${BENCH_PACKAGES:-200}
 versions=${BENCH_VERSIONS:-10}
@@ -320,14 +322,7 @@ if has_part load; then
 		>"$work/results/proxy-cache-lookups.txt" || true
 
 	printf '\n' >&2
-	awk -F'\t' '
-	function median(list,    a, m, i, j, x) {
-		m = split(list, a, " ")
-		for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-		return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-	}
-	function lo(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] < v) v = a[i]; return v }
-	function hi(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] > v) v = a[i]; return v }
+	awk -F'\t' "$stats_awk"'
 	NR == 1 { next }
 	{
 		rps[$2, $3] = rps[$2, $3] " " $4; p99[$2, $3] = p99[$2, $3] " " $6; cpu[$2, $3] = cpu[$2, $3] " " $8; loads = loads " " $7
@@ -433,14 +428,7 @@ EOF
 			done
 		done
 	done
-	awk -F'\t' '
-	function median(list,    a, m, i, j, x) {
-		m = split(list, a, " ")
-		for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-		return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-	}
-	function lo(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] < v) v = a[i]; return v }
-	function hi(list,    a, m, i, v) { m = split(list, a, " "); v = a[1]; for (i = 2; i <= m; i++) if (a[i] > v) v = a[i]; return v }
+	awk -F'\t' "$stats_awk"'
 	NR == 1 { next }
 	{
 		k = $2 SUBSEP $3; s[k] = s[k] " " $4; S[$1, $2, $3] = $4; loads = loads " " $5
