@@ -71,6 +71,12 @@ type Package struct {
 	// has a package of that name, "" when none has.
 	Proxied bool
 	Uplink  string
+	// ReadAccess is the registry's read_access setting (reads.go); empty
+	// means PublicReads. On a private registry (AuthenticatedReads) no
+	// package is public: an anonymous caller is refused with a 401 before
+	// anything is looked at, and a credential sees a package only when it
+	// reaches it (as it does a restricted one's) and its user may read it.
+	ReadAccess ReadAccess
 }
 
 // orgAdmin reports whether role manages everything of its organization.
@@ -95,12 +101,19 @@ func Decide(p *auth.Principal, a Action, pkg Package) error {
 	if a != Read && !IsWrite(a) {
 		return fmt.Errorf("policy: unknown action %q", a)
 	}
+	// A private registry asks for a login before anything else, so that
+	// an anonymous answer is the same for every name.
+	if err := DecideRegistryRead(p, pkg.ReadAccess); err != nil {
+		return err
+	}
 	if pkg.Proxied {
 		return decideProxied(p, a, pkg)
 	}
-	// A restricted package is visible only when both the user and the
-	// credential may read it; to everyone else it does not exist.
-	visible := !pkg.Restricted || (pkg.userCanRead() && credentialReads(p, pkg.Name))
+	// A restricted package (and every package of a private registry) is
+	// visible only when both the user and the credential may read it; to
+	// everyone else it does not exist.
+	public := !pkg.Restricted && !pkg.ReadAccess.private()
+	visible := public || (pkg.userCanRead() && credentialReads(p, pkg.Name))
 	if a == Read {
 		if !pkg.Exists || !visible {
 			return notFound()

@@ -18,7 +18,7 @@ import (
 // Every write is refused: a proxied package changes only in the registry
 // it comes from.
 func decideProxied(p *auth.Principal, a Action, pkg Package) error {
-	if err := Decide(p, Read, Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true}); err != nil {
+	if err := Decide(p, Read, Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true, ReadAccess: pkg.ReadAccess}); err != nil {
 		return err
 	}
 	if p.Kind == auth.KindGranular && !credentialReads(p, pkg.Name) {
