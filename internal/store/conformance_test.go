@@ -851,6 +851,14 @@ func testSearch(t *testing.T, b backend) {
 		{"another scope, its packages", dave.ID, Reach{Scopes: []string{"acme"}}, []string{"acme"}, []string{"@acme/tool"}},
 		{"a name and a scope", dave.ID, Reach{Names: []string{"@alice/secret"}, Scopes: []string{"acme"}}, []string{"tool"}, []string{"@acme/tool"}},
 		{"a scope the user cannot read", erin.ID, Reach{Scopes: []string{"acme"}}, []string{"tool"}, nil},
+		// On a private registry the reach limits public packages too.
+		{"private: nothing, public", alice.ID, Reach{Private: true}, []string{"pad"}, nil},
+		{"private: all, public", alice.ID, Reach{All: true, Private: true}, []string{"pad"}, []string{"pad", "left-pad", "padding-100%"}},
+		{"private: a public name", alice.ID, Reach{Names: []string{"left-pad"}, Private: true}, []string{"pad"}, []string{"left-pad"}},
+		{"private: a name and a scope", dave.ID, Reach{Names: []string{"pad"}, Scopes: []string{"acme"}, Private: true},
+			[]string{""}, []string{"pad", "@acme/tool"}},
+		{"private: the user's restricted package", alice.ID, Reach{Scopes: []string{"alice"}, Private: true}, []string{"secret"}, []string{"@alice/secret"}},
+		{"private: a scope the user cannot read", erin.ID, Reach{Scopes: []string{"acme"}, Private: true}, []string{"tool"}, nil},
 	}
 	for _, tt := range reaches {
 		res, total, err := q.Search(ctx, tt.words, tt.viewer, tt.reach, 0, 10)

@@ -361,11 +361,15 @@ type SearchResult struct {
 // Reach is which restricted packages a credential may read, within what its
 // user may read (policy.CredentialReach says it for a credential): every
 // one (All), or those named in Names or of a scope in Scopes (without "@").
-// Public packages are readable whatever the reach.
+// Public packages are readable whatever the reach, unless Private is set.
 type Reach struct {
 	All    bool
 	Names  []string
 	Scopes []string
+	// Private limits public packages to the reach too: on a private
+	// registry (read_access authenticated) a credential reads a public
+	// package only when it reaches it.
+	Private bool
 }
 
 // Covers reports whether the reach includes the restricted package name of
@@ -417,7 +421,12 @@ func (q Queries) Search(ctx context.Context, words []string, viewerID int64, rea
 	// administers the organization of its scope (policy's read rule), and
 	// the credential reaches it.
 	reachCond, reachArgs := reach.reachSQL()
-	where := []string{`(p.access = 'public' OR (` + reachCond + ` AND (
+	public := `p.access = 'public'`
+	if reach.Private {
+		public = `(p.access = 'public' AND ` + reachCond + `)`
+		reachArgs = append(slices.Clone(reachArgs), reachArgs...)
+	}
+	where := []string{`(` + public + ` OR (` + reachCond + ` AND (
 		EXISTS (SELECT 1 FROM owners o WHERE o.package_id = p.id AND o.user_id = ?)
 		OR EXISTS (SELECT 1 FROM team_packages g JOIN team_members m ON m.team_id = g.team_id
 			WHERE g.package_id = p.id AND m.user_id = ?)
