@@ -25,7 +25,7 @@ func (a *API) Routes() []route.Route {
 		// Accounts: couch login and adduser, the user document, logout, web login.
 		{Method: "PUT", Path: "/-/user/{id}", Name: "login", MaxBody: smallBody, Handler: a.couchLogin},
 		{Method: "PUT", Path: "/-/user/{id}/-rev/{rev}", Name: "login", MaxBody: smallBody, Handler: a.couchLogin},
-		{Method: "GET", Path: "/-/user/{id}", Name: "user", Handler: a.userDocument},
+		{Method: "GET", Path: "/-/user/{id}", Name: "user", Handler: a.reader(a.userDocument)},
 		{Method: "DELETE", Path: "/-/user/token/{token}", Name: "logout", Secret: true, MaxBody: smallBody, Handler: a.logout},
 		{Method: "POST", Path: "/-/v1/login", Name: "login", MaxBody: smallBody, Handler: a.webLogin},
 		{Method: "GET", Path: "/-/v1/login/done/{secret}", Name: "login", Secret: true, Handler: a.webLoginDone},
@@ -41,10 +41,10 @@ func (a *API) Routes() []route.Route {
 		{Method: "POST", Path: "/-/npm/v1/user", Name: "profile", MaxBody: smallBody, Handler: a.signedIn(a.setProfile)},
 
 		// Registry signatures: the public keys that verify dist.signatures.
-		{Method: "GET", Path: "/-/npm/v1/keys", Name: "keys", Handler: a.registryKeys},
+		{Method: "GET", Path: "/-/npm/v1/keys", Name: "keys", Handler: a.reader(a.registryKeys)},
 
 		{Method: "POST", Path: "/-/npm/v1/security/advisories/bulk", Name: "audit", MaxBody: auditBody, Handler: a.advisories},
-		{Method: "POST", Path: "/-/npm/v1/security/audits/quick", Name: "audit", MaxBody: auditBody, Handler: a.emptyAudit},
+		{Method: "POST", Path: "/-/npm/v1/security/audits/quick", Name: "audit", MaxBody: auditBody, Handler: a.reader(a.emptyAudit)},
 
 		// Organizations and teams (npm org, npm team; libnpmorg, libnpmteam).
 		{Method: "GET", Path: "/-/org/{org}/user", Name: "orgs", Handler: a.signedIn(a.orgMembers)},
@@ -125,6 +125,20 @@ func (a *API) signedIn(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !principalOf(r).Authenticated() {
 			a.writeError(w, r, auth.ErrAuthRequired())
+			return
+		}
+		next(w, r)
+	}
+}
+
+// reader answers 401 before next when the registry is private and the
+// caller anonymous (registry.Service.MayRead, policy's rule), for the reads
+// that are not the registry service's: the user document, the registry's
+// keys, the empty quick audit. The registry's own reads ask it themselves.
+func (a *API) reader(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := a.registry.MayRead(principalOf(r)); err != nil {
+			a.writeError(w, r, err)
 			return
 		}
 		next(w, r)

@@ -17,6 +17,9 @@ type AccessSettings struct {
 
 // Access returns a package's access settings, to those who may read it.
 func (s *Service) Access(ctx context.Context, p *auth.Principal, name string) (AccessSettings, error) {
+	if err := s.MayRead(p); err != nil {
+		return AccessSettings{}, err
+	}
 	q := s.store.Q()
 	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
 	if err != nil {
@@ -81,6 +84,9 @@ func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string,
 // Collaborators lists who may touch a package and how (npm access list
 // collaborators): its owners and the members of teams granted it.
 func (s *Service) Collaborators(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
+	if err := s.MayRead(p); err != nil {
+		return nil, err
+	}
 	q := s.store.Q()
 	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
 	if err != nil {
@@ -94,5 +100,8 @@ func (s *Service) Collaborators(ctx context.Context, p *auth.Principal, name str
 // does not exist): for services that keep things about packages, such as
 // trusted publishing.
 func (s *Service) PackageFor(ctx context.Context, p *auth.Principal, name string, a policy.Action) (store.Package, error) {
+	if err := s.MayRead(p); err != nil {
+		return store.Package{}, err
+	}
 	return s.loadFor(ctx, s.store.Q(), p, name, a)
 }

@@ -29,6 +29,9 @@ const (
 // not answer, what the others did along with an Upstream fault saying
 // which failed. Without uplinks it returns no advisories.
 func (s *Service) Advisories(ctx context.Context, p *auth.Principal, installed map[string][]string) (map[string]json.RawMessage, error) {
+	if err := s.MayRead(p); err != nil {
+		return nil, err
+	}
 	if len(installed) > maxAuditNames {
 		return nil, fault.Invalidf("an audit may name at most %d packages, got %d", maxAuditNames, len(installed))
 	}
@@ -82,7 +85,7 @@ func (x *proxy) auditAsks(ctx context.Context, p *auth.Principal, installed map[
 	q := x.s.store.Q()
 	for name, vs := range installed {
 		u := x.uplinkFor(name)
-		if u == nil || len(vs) == 0 || policy.Decide(p, policy.Read, facts(u, name)) != nil {
+		if u == nil || len(vs) == 0 || policy.Decide(p, policy.Read, x.s.uplinkFacts(u, name)) != nil {
 			continue
 		}
 		local, err := x.isLocal(ctx, q, name)

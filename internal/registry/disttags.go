@@ -11,6 +11,9 @@ import (
 
 // DistTags returns a package's dist-tags.
 func (s *Service) DistTags(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
+	if err := s.MayRead(p); err != nil {
+		return nil, err
+	}
 	q := s.store.Q()
 	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
 	if s.proxy != nil && fault.Is(err, fault.NotFound) {

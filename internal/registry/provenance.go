@@ -103,6 +103,9 @@ func checkProvenance(name, version string, bundle []byte, sum [64]byte) (*Proven
 // Attestations returns the provenance of name@version, if p may read the
 // package; a version without provenance is NotFound.
 func (s *Service) Attestations(ctx context.Context, p *auth.Principal, name, version string) (store.Attestation, error) {
+	if err := s.MayRead(p); err != nil {
+		return store.Attestation{}, err
+	}
 	q := s.store.Q()
 	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
 	if err != nil {

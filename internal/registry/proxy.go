@@ -142,10 +142,11 @@ func (x *proxy) uplinkFor(name string) *uplink.Uplink {
 	return x.set.For(name)
 }
 
-// facts are what policy knows of name, proxied from u.
-func facts(u *uplink.Uplink, name string) policy.Package {
+// uplinkFacts are what policy knows of name, proxied from u: a package read
+// under the registry's read access, as a local one is.
+func (s *Service) uplinkFacts(u *uplink.Uplink, name string) policy.Package {
 	scope, _ := SplitName(name)
-	return policy.Package{Name: name, Scope: scope, Exists: true, Proxied: true, Uplink: u.Name()}
+	return policy.Package{Name: name, Scope: scope, Exists: true, Proxied: true, Uplink: u.Name(), ReadAccess: s.readAccess}
 }
 
 // storedKind is the kind of packument fetched from u for a request of
@@ -189,7 +190,7 @@ func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name 
 	if u == nil {
 		return Document{}, fault.NotFoundf("Not found")
 	}
-	if err := policy.Decide(p, policy.Read, facts(u, name)); err != nil {
+	if err := policy.Decide(p, policy.Read, s.uplinkFacts(u, name)); err != nil {
 		return Document{}, err
 	}
 	now := s.now()
@@ -564,7 +565,7 @@ func (x *proxy) proxiedFacts(ctx context.Context, q store.Queries, name string) 
 	if cachedFrom != u.Name() {
 		return policy.Package{}, false, nil
 	}
-	return facts(u, name), true, nil
+	return x.s.uplinkFacts(u, name), true, nil
 }
 
 // uplinkHas reports which uplink has a package called name, for a publish

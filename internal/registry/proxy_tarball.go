@@ -33,7 +33,7 @@ func (s *Service) proxiedTarball(ctx context.Context, p *auth.Principal, name, f
 	if u == nil {
 		return Tarball{}, fault.NotFoundf("Not found")
 	}
-	if err := policy.Decide(p, policy.Read, facts(u, name)); err != nil {
+	if err := policy.Decide(p, policy.Read, s.uplinkFacts(u, name)); err != nil {
 		return Tarball{}, err
 	}
 	version, ok := versionFromFilename(name, filename)

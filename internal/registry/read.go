@@ -48,6 +48,9 @@ type Origin struct {
 // with base (the registry's public URL) filled into its tarball links; an
 // empty base leaves BasePlaceholder in place.
 func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (Document, error) {
+	if err := s.MayRead(p); err != nil {
+		return Document{}, err
+	}
 	q := s.store.Q()
 	kind := kindFull
 	if abbreviated {
@@ -115,7 +118,7 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 // read afresh on every request (never cached), and a credential that may read
 // it. A package p may not read is NotFound.
 func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) error {
-	if pkg.Access == store.Public {
+	if pkg.Access == store.Public && s.readAccess != policy.AuthenticatedReads {
 		return nil
 	}
 	return s.decide(ctx, q, p, pkg, policy.Read)
@@ -123,6 +126,9 @@ func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Princip
 
 // Manifest returns one version's document, by version or dist-tag.
 func (s *Service) Manifest(ctx context.Context, p *auth.Principal, name, versionOrTag string) ([]byte, error) {
+	if err := s.MayRead(p); err != nil {
+		return nil, err
+	}
 	q := s.store.Q()
 	pkg, err := s.loadFor(ctx, q, p, name, policy.Read)
 	if s.proxy != nil && fault.Is(err, fault.NotFound) {
@@ -193,6 +199,9 @@ const maxKeptTarball = 1 << 20
 // Tarballs are content-addressed, so their bytes never change: small ones are
 // served from memory (blob.Cache), whichever package or node asks.
 func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename string) (Tarball, error) {
+	if err := s.MayRead(p); err != nil {
+		return Tarball{}, err
+	}
 	q := s.store.Q()
 	e, err := s.cached(ctx, q, name, kindRow, "")
 	if err != nil {

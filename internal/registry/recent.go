@@ -25,6 +25,9 @@ type Published struct {
 // the one with the newest version first. Every entry is one p could open:
 // policy.Listed decides, the credential included.
 func (s *Service) RecentlyPublished(ctx context.Context, p *auth.Principal, n int) ([]Published, error) {
+	if err := s.MayRead(p); err != nil {
+		return nil, err
+	}
 	n = min(n, maxRecent)
 	rows, err := s.store.Q().RecentlyPublished(ctx, p.UserID, n)
 	if err != nil {
@@ -32,7 +35,9 @@ func (s *Service) RecentlyPublished(ctx context.Context, p *auth.Principal, n in
 	}
 	out := make([]Published, 0, len(rows))
 	for _, r := range rows {
-		if !policy.Listed(p, listedFacts(r.ListedPackage)) {
+		f := listedFacts(r.ListedPackage)
+		f.ReadAccess = s.readAccess
+		if !policy.Listed(p, f) {
 			continue
 		}
 		out = append(out, Published{Name: r.Name, Description: r.Description, Version: r.Version,

@@ -35,8 +35,11 @@ const (
 )
 
 // Search finds packages p can see whose name, description or keywords match
-// text, through what p's credential may read (policy.CredentialReach).
+// text, through what p's credential may read (policy.ReadReach).
 func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, from, size int) ([]SearchHit, int, error) {
+	if err := s.MayRead(p); err != nil {
+		return nil, 0, err
+	}
 	if size <= 0 {
 		size = 20
 	}
@@ -62,7 +65,7 @@ func (s *Service) Search(ctx context.Context, p *auth.Principal, text string, fr
 		return nil, 0, fault.Invalidf("a search takes at most %d words, got %d", maxSearchWords, len(words))
 	}
 	q := s.store.Q()
-	rows, total, err := q.Search(ctx, words, p.UserID, policy.CredentialReach(p), from, size)
+	rows, total, err := q.Search(ctx, words, p.UserID, policy.ReadReach(p, s.readAccess), from, size)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -136,7 +139,7 @@ func (x *proxy) search(ctx context.Context, p *auth.Principal, text string, from
 // searchable reports whether u's search result name may be shown to p: u
 // serves it, it is not local, and p may read it.
 func (x *proxy) searchable(ctx context.Context, q store.Queries, p *auth.Principal, u *uplink.Uplink, name string) (bool, error) {
-	if x.uplinkFor(name) != u || policy.Decide(p, policy.Read, facts(u, name)) != nil {
+	if x.uplinkFor(name) != u || policy.Decide(p, policy.Read, x.s.uplinkFacts(u, name)) != nil {
 		return false, nil
 	}
 	local, err := x.isLocal(ctx, q, name)

@@ -50,7 +50,20 @@ type Service struct {
 	// signer signs new versions (see SetSigner); nil leaves them unsigned,
 	// on the signing backlog.
 	signer Signer
+	// readAccess is who may read the registry (SetReadAccess): every read
+	// asks policy with it, the uplinks' packages' too.
+	readAccess policy.ReadAccess
 }
+
+// SetReadAccess sets who may read the registry (the setting read_access):
+// policy.PublicReads, the default, or policy.AuthenticatedReads, a private
+// registry. Call it before serving.
+func (s *Service) SetReadAccess(m policy.ReadAccess) { s.readAccess = m }
+
+// MayRead returns nil when p may read the registry at all (a 401 on a
+// private registry to an anonymous caller): the gate of every read, asked
+// before the name is looked up, and of the website's pages.
+func (s *Service) MayRead(p *auth.Principal) error { return policy.DecideRegistryRead(p, s.readAccess) }
 
 // NewService returns the registry over a metadata store and a blob store,
 // with tfa enforcing two-factor authentication on writes; changes tells it
@@ -148,7 +161,8 @@ func sameRev(a, b string) bool {
 // facts gathers what policy needs to know about pkg and principal p: the
 // user's current rights, read fresh on every request.
 func (s *Service) facts(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) (policy.Package, error) {
-	f := policy.Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true, Restricted: pkg.Access == store.Restricted}
+	f := policy.Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true, Restricted: pkg.Access == store.Restricted,
+		ReadAccess: s.readAccess}
 	if !p.Authenticated() {
 		return f, nil
 	}
@@ -162,7 +176,7 @@ func (s *Service) facts(ctx context.Context, q store.Queries, p *auth.Principal,
 
 // newPackageFacts is what policy needs for publishing a name that does not exist yet.
 func (s *Service) newPackageFacts(ctx context.Context, q store.Queries, p *auth.Principal, name, scope string) (policy.Package, error) {
-	f := policy.Package{Name: name, Scope: scope}
+	f := policy.Package{Name: name, Scope: scope, ReadAccess: s.readAccess}
 	if scope != "" && p.Authenticated() {
 		role, err := q.ScopeRole(ctx, scope, p.UserID)
 		if err != nil {
@@ -191,7 +205,7 @@ func (s *Service) loadFor(ctx context.Context, q store.Queries, p *auth.Principa
 				return store.Package{}, policy.Decide(p, a, f)
 			}
 		}
-		return store.Package{}, policy.Decide(p, a, policy.Package{Name: name, Exists: false})
+		return store.Package{}, policy.Decide(p, a, policy.Package{Name: name, Exists: false, ReadAccess: s.readAccess})
 	}
 	return pkg, s.decide(ctx, q, p, pkg, a)
 }

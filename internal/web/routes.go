@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/route"
 )
 
@@ -11,19 +12,26 @@ import (
 // browser sends (see route.Route.Page). A new page is one row here and its
 // handler. Each handler runs after what every page does first (see page).
 func (s *Site) Routes() []route.Route {
-	rows := []route.Route{
+	// The pages anyone may open even on a private registry (read_access
+	// authenticated): what signing in needs. Every other row asks policy
+	// first (see reads), so a new page is closed until it is put here.
+	open := []route.Route{
 		{Method: "GET", Path: staticPrefix, Handler: http.StripPrefix(staticPrefix, http.HandlerFunc(s.assets.serve)).ServeHTTP},
 		// Where npm sends a person to confirm a web login or a one-time
-		// password: the unguessable id in the path is the capability.
+		// password: the unguessable id in the path is the capability, and
+		// the page signs them in.
 		{Method: "GET", Path: "/-/web/login/{secret}", Secret: true, Handler: s.confirmPage},
 		{Method: "POST", Path: "/-/web/login/{secret}", Secret: true, Handler: s.confirm},
 
-		{Method: "GET", Path: "/{$}", Handler: s.home},
 		{Method: "GET", Path: "/login", Handler: s.loginPage},
 		{Method: "POST", Path: "/login", Handler: s.login},
+		// The account service refuses sign-up while registration is closed.
 		{Method: "GET", Path: "/signup", Handler: s.signupPage},
 		{Method: "POST", Path: "/signup", Handler: s.signup},
 		{Method: "POST", Path: "/logout", Handler: s.logout},
+	}
+	rows := []route.Route{
+		{Method: "GET", Path: "/{$}", Handler: s.home},
 		{Method: "GET", Path: "/settings", Handler: s.settings},
 
 		// Packages: what a visitor sees is what the registry's policy lets them read.
@@ -79,8 +87,25 @@ func (s *Site) Routes() []route.Route {
 		{Path: "/org/", Handler: s.notFound},
 	}
 	for i := range rows {
+		rows[i].Handler = s.reads(rows[i].Handler)
+	}
+	rows = append(open, rows...)
+	for i := range rows {
 		rows[i].Name, rows[i].Page = "web", true
 		rows[i].Handler = s.page(rows[i].Handler)
 	}
 	return rows
+}
+
+// reads sends a visitor who may not read the registry (anyone not signed
+// in, on a private registry: registry.Service.MayRead, policy's rule) to
+// the sign-in page, which brings them back.
+func (s *Site) reads(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.registry.MayRead(auth.FromContext(r.Context())) != nil {
+			s.toSignIn(w, r)
+			return
+		}
+		next(w, r)
+	}
 }

@@ -258,10 +258,15 @@ func (s *Site) now() time.Time { return time.Now() }
 func (s *Site) requireUser(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
 	p := auth.FromContext(r.Context())
 	if !p.Authenticated() {
-		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		s.toSignIn(w, r)
 		return nil, false
 	}
 	return p, true
+}
+
+// toSignIn redirects to the sign-in page, which comes back to r's page.
+func (s *Site) toSignIn(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 }
 
 // randomValue is 32 random bytes, URL-safe.
