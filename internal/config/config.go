@@ -42,6 +42,14 @@ type Config struct {
 	// Registration is "open" (npm adduser creates accounts) or "closed"
 	// (--registration, GATEHOUSE_REGISTRATION, registration).
 	Registration string
+	// ReadAccess is "public" (anyone reads what is not restricted) or
+	// "authenticated" (a private registry: every read needs a valid
+	// credential) (--read-access, GATEHOUSE_READ_ACCESS, read_access).
+	ReadAccess string
+	// TLSCert and TLSKey are the PEM files of the certificate chain and its
+	// key to serve HTTPS with; empty serves plain HTTP (--tls-cert,
+	// GATEHOUSE_TLS_CERT, tls_cert; --tls-key, GATEHOUSE_TLS_KEY, tls_key).
+	TLSCert, TLSKey string
 	// MaxBodySize is the largest request body accepted, in bytes; publishes over it get 413
 	// (--max-body-size, GATEHOUSE_MAX_BODY_SIZE, max_body_size; accepts 104857600, "100MiB", "10MB", "512KiB").
 	MaxBodySize int64
@@ -150,6 +158,7 @@ func Default() Config {
 		Listen:          "127.0.0.1:4873",
 		DataDir:         "./gatehouse-data",
 		Registration:    "open",
+		ReadAccess:      "public",
 		MaxBodySize:     100 << 20,
 		TransferTimeout: 30 * time.Second,
 		MinTransferRate: 16 << 10,

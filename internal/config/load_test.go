@@ -123,6 +123,24 @@ func TestLoadPrecedence(t *testing.T) {
 			wantFile: "closed", wantEnv: "open", wantFlag: "closed",
 		},
 		{
+			key: "read_access", flag: "read-access", env: "GATEHOUSE_READ_ACCESS",
+			file: "authenticated", envValue: "public", flagValue: "authenticated",
+			get:      func(c Config) any { return c.ReadAccess },
+			wantFile: "authenticated", wantEnv: "public", wantFlag: "authenticated",
+		},
+		{
+			key: "tls_cert", flag: "tls-cert", env: "GATEHOUSE_TLS_CERT",
+			file: "/etc/file.crt", envValue: "/etc/env.crt", flagValue: " flag.crt ",
+			get:      func(c Config) any { return c.TLSCert },
+			wantFile: "/etc/file.crt", wantEnv: "/etc/env.crt", wantFlag: "flag.crt",
+		},
+		{
+			key: "tls_key", flag: "tls-key", env: "GATEHOUSE_TLS_KEY",
+			file: "/etc/file.key", envValue: "/etc/env.key", flagValue: "flag.key",
+			get:      func(c Config) any { return c.TLSKey },
+			wantFile: "/etc/file.key", wantEnv: "/etc/env.key", wantFlag: "flag.key",
+		},
+		{
 			key: "max_body_size", flag: "max-body-size", env: "GATEHOUSE_MAX_BODY_SIZE",
 			file: 2048, envValue: "10MB", flagValue: "1gib",
 			get:      func(c Config) any { return c.MaxBodySize },
@@ -244,6 +262,7 @@ func TestLoadFileFormats(t *testing.T) {
 		DataDir:         "/var/lib/gatehouse",
 		URL:             "https://npm.example.com",
 		Registration:    "closed",
+		ReadAccess:      "public",
 		MaxBodySize:     50 << 20,
 		TransferTimeout: Default().TransferTimeout,
 		MinTransferRate: Default().MinTransferRate,

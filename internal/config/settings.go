@@ -117,6 +117,27 @@ func coreSettings() []setting {
 			help: "Whether `npm adduser` may create accounts (open) or only existing users may log in (closed).",
 		}.choice(func(c *Config) *string { return &c.Registration }, "open", "closed"),
 		setting{
+			flag: "read-access", env: "GATEHOUSE_READ_ACCESS", key: "read_access", arg: "public|authenticated",
+			help: "Who may read packages, tarballs, search, audits and the website: anyone (public), or only a valid " +
+				"login or token (authenticated: a private registry; anonymous clients get 401 and npm asks for npm login). " +
+				"Logging in, the sign-in and sign-up pages, /-/ping and /-/ready stay open.",
+		}.choice(func(c *Config) *string { return &c.ReadAccess }, "public", "authenticated"),
+		{
+			flag: "tls-cert", env: "GATEHOUSE_TLS_CERT", key: "tls_cert", arg: "FILE",
+			help: "PEM certificate chain to serve HTTPS with, directly (with --tls-key); empty serves plain HTTP, " +
+				"for a reverse proxy that terminates TLS. Read again on SIGHUP and when the files change.",
+			show:  func(c Config) string { return orEmpty(c.TLSCert, "empty (plain HTTP)") },
+			set:   func(c *Config, s string) error { c.TLSCert = strings.TrimSpace(s); return nil },
+			check: func(Config) error { return nil }, // the server reads the pair at start and says what is wrong
+		},
+		{
+			flag: "tls-key", env: "GATEHOUSE_TLS_KEY", key: "tls_key", arg: "FILE",
+			help:  "PEM private key of --tls-cert. It is a secret: keep the file readable by gatehouse alone.",
+			show:  func(c Config) string { return orEmpty(c.TLSKey, "empty") },
+			set:   func(c *Config, s string) error { c.TLSKey = strings.TrimSpace(s); return nil },
+			check: func(Config) error { return nil },
+		},
+		setting{
 			flag: "max-body-size", env: "GATEHOUSE_MAX_BODY_SIZE", key: "max_body_size", arg: "SIZE",
 			help: "Largest request body accepted; bigger publishes get 413. Plain bytes or a whole number with a unit: " +
 				"B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), any case, e.g. 104857600, 100MiB, 10MB.",

@@ -35,6 +35,9 @@ func TestValidate(t *testing.T) {
 		{"gc percent too high", func(c *Config) { c.GCPercent = 20000 }, []string{"gc_percent", "from 10 to 10000"}},
 		{"memory limit too small", func(c *Config) { c.MemoryLimit = 1 << 20 }, []string{"memory_limit", "at least 32MiB"}},
 		{"memory limit", func(c *Config) { c.MemoryLimit = 512 << 20 }, nil},
+		{"private registry", func(c *Config) { c.ReadAccess = "authenticated" }, nil},
+		{"unknown read access", func(c *Config) { c.ReadAccess = "members" }, []string{"read_access", `"members"`}},
+		{"tls", func(c *Config) { c.TLSCert, c.TLSKey = "a.crt", "a.key" }, nil},
 		{"cache too small", func(c *Config) { c.CacheSize = 1000 }, []string{"cache_size", "from 1MiB"}},
 	}
 	for _, tc := range tests {
