@@ -11,19 +11,23 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/certificate"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/metrics"
 	"github.com/gatehouse-registry/gatehouse/internal/npmapi"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/signing"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -51,7 +55,14 @@ type Server struct {
 	// Trust is trusted publishing: npm trust and the OIDC exchange.
 	Trust   *trust.Service
 	handler http.Handler
+	// certs is the TLS certificate served when tls_cert and tls_key are
+	// set; nil serves plain HTTP.
+	certs *certificate.Keeper
 }
+
+// certificatePoll is how often the TLS certificate files are checked for a
+// renewal (SIGHUP reloads them at once).
+const certificatePoll = 2 * time.Second
 
 // Open creates the data folder if needed, opens the database (running
 // migrations) and the blob store, and builds the services.
@@ -69,7 +80,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	format := token.NewFormat(cfg.TokenPrefix)
-	s := &Server{cfg: cfg, log: log, store: st, blobs: blobs, feed: store.NewFeed(st, log), metrics: metrics.New()}
+	readAccess, err := policy.ParseReadAccess(cfg.ReadAccess)
+	if err != nil {
+		st.Close()
+		blobs.Close()
+		return nil, err
+	}
+	var certs *certificate.Keeper
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if certs, err = certificate.New(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			st.Close()
+			blobs.Close()
+			return nil, err
+		}
+	}
+	s := &Server{certs: certs, cfg: cfg, log: log, store: st, blobs: blobs, feed: store.NewFeed(st, log), metrics: metrics.New()}
 	keys, err := loadKey(ctx, cfg, st)
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -122,6 +147,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Registry.SetSpoolDir(spool)
 	s.Registry.SetSigner(s.Signing)
+	s.Registry.SetReadAccess(readAccess)
 	s.Registry.UseUplinks(registry.UplinkOptions{Uplinks: uplinks, AllowUplinkNames: cfg.PublishUplinkNames == "allow",
 		Log: log}, s.feed)
 	s.Orgs = org.NewService(st, s.Accounts, log)
@@ -138,7 +164,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits, Keys: s.Signing,
 		Trust: s.Trust})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
-		SecureCookies: strings.HasPrefix(cfg.URL, "https://"),
+		// Served over HTTPS, directly or behind a proxy that says so in --url.
+		SecureCookies: strings.HasPrefix(cfg.URL, "https://") || certs != nil,
 		BaseURL:       cfg.URL,
 		Limits:        limits,
 		CSRFKey:       csrfKey,
@@ -347,10 +374,21 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	}()
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
+		if i == 0 && s.certs != nil {
+			// The registry's address speaks TLS (and HTTP/2, which
+			// ServeTLS adds); the metrics address stays plain HTTP.
+			hs.TLSConfig = s.certs.TLSConfig()
+			go func() { errc <- hs.ServeTLS(listeners[i], "", "") }()
+			continue
+		}
 		go func() { errc <- hs.Serve(listeners[i]) }()
 	}
+	if s.certs != nil {
+		stopWatch := s.watchCertificate(ctx)
+		defer stopWatch()
+	}
 	s.log.Info("gatehouse is serving", slog.String("address", ln.Addr().String()),
-		slog.String("data", s.cfg.DataDir))
+		slog.String("data", s.cfg.DataDir), slog.Bool("tls", s.certs != nil))
 	if metricsLn != nil {
 		s.log.Info("metrics are served at /metrics", slog.String("address", metricsLn.Addr().String()))
 	}
@@ -383,6 +421,24 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	}
 	s.log.Info("stopped cleanly")
 	return nil
+}
+
+// watchCertificate reloads the TLS certificate on SIGHUP and when its files
+// change, until the returned function is called.
+func (s *Server) watchCertificate(ctx context.Context) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.certs.Watch(ctx, certificatePoll, hup)
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}
 }
 
 // signBacklog signs the versions on the signing backlog (those published
