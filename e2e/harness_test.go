@@ -6,6 +6,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -71,10 +73,11 @@ func runMain(m *testing.M) int {
 
 // server is one running gatehouse process.
 type server struct {
-	addr    string   // 127.0.0.1:PORT
-	dataDir string   // --data
-	args    []string // the extra serve flags it was started with
-	env     []string // the GATEHOUSE_* settings it was started with
+	addr    string         // 127.0.0.1:PORT
+	dataDir string         // --data
+	args    []string       // the extra serve flags it was started with
+	env     []string       // the GATEHOUSE_* settings it was started with
+	ca      *x509.CertPool // set when it serves HTTPS (see serverSetup)
 	logs    *testkit.SyncBuffer
 
 	mu      sync.Mutex
@@ -103,6 +106,10 @@ type serverSetup struct {
 	env []string
 	// args are extra `gatehouse serve` flags, as for startServer.
 	args []string
+	// ca, when set, is the pool of the CA that issued the certificate of
+	// a server serving HTTPS (--tls-cert): its URL is https, and the
+	// readiness probe trusts ca.
+	ca *x509.CertPool
 }
 
 // startServerWith is startServer with a setup.
@@ -125,7 +132,7 @@ func newServer(t *testing.T, setup serverSetup) *server {
 	if setup.dataDir == "" {
 		setup.dataDir = t.TempDir() // registered before the stop, so removed after it
 	}
-	return &server{dataDir: setup.dataDir, args: setup.args, env: setup.env, logs: &testkit.SyncBuffer{}}
+	return &server{dataDir: setup.dataDir, args: setup.args, env: setup.env, ca: setup.ca, logs: &testkit.SyncBuffer{}}
 }
 
 // launchOnFreePort starts the server on a free loopback port, trying
@@ -200,6 +207,9 @@ func (s *server) launch() error {
 	}()
 
 	client := &http.Client{Timeout: time.Second}
+	if s.ca != nil {
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.ca}}
+	}
 	deadline := time.Now().Add(readyTimeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -244,7 +254,12 @@ func (s *server) exitErr() error {
 }
 
 // URL is the server's base URL with a trailing slash, as npm wants it.
-func (s *server) URL() string { return "http://" + s.addr + "/" }
+func (s *server) URL() string {
+	if s.ca != nil {
+		return "https://" + s.addr + "/"
+	}
+	return "http://" + s.addr + "/"
+}
 
 // Port is the port the server listens on.
 func (s *server) Port() string {
