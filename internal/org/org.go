@@ -22,7 +22,15 @@ type Service struct {
 	store *store.Store
 	tfa   registry.TwoFactor
 	log   *slog.Logger
+	// readAccess is who may read the registry (SetReadAccess), for the
+	// package lists.
+	readAccess policy.ReadAccess
 }
+
+// SetReadAccess sets who may read the registry (the setting read_access):
+// on a private registry a package list names only the packages the
+// credential reaches, as a read of each would. Call it before serving.
+func (s *Service) SetReadAccess(m policy.ReadAccess) { s.readAccess = m }
 
 // NewService returns the organization service; tfa enforces two-factor
 // authentication on changes.
@@ -441,7 +449,7 @@ func (s *Service) TeamPackages(ctx context.Context, p *auth.Principal, orgName, 
 	}
 	out := map[string]string{}
 	for _, l := range list {
-		if perm, ok := granted[l.Name]; ok && policy.Listed(p, listingFacts(l)) {
+		if perm, ok := granted[l.Name]; ok && policy.Listed(p, s.listingFacts(l)) {
 			out[l.Name] = perm
 		}
 	}
@@ -463,7 +471,7 @@ func (s *Service) OrgPackages(ctx context.Context, p *auth.Principal, orgName st
 	}
 	out := map[string]string{}
 	for _, l := range list {
-		if f := listingFacts(l); policy.Listed(p, f) {
+		if f := s.listingFacts(l); policy.Listed(p, f) {
 			out[l.Name] = string(policy.Held(f))
 		}
 	}
@@ -488,7 +496,7 @@ func (s *Service) UserPackages(ctx context.Context, p *auth.Principal, userName 
 	}
 	out := map[string]string{}
 	for _, l := range list {
-		if policy.Listed(p, listingFacts(l)) {
+		if policy.Listed(p, s.listingFacts(l)) {
 			out[l.Name] = string(l.Permission)
 		}
 	}
@@ -497,7 +505,8 @@ func (s *Service) UserPackages(ctx context.Context, p *auth.Principal, userName 
 
 // listingFacts is what policy knows of a listed package for its viewer, as
 // the registry gathers it for a read.
-func listingFacts(l store.ListedPackage) policy.Package {
+func (s *Service) listingFacts(l store.ListedPackage) policy.Package {
 	return policy.Package{Name: l.Name, Scope: l.Scope, Exists: true, Restricted: l.Access == store.Restricted,
-		UserIsOwner: l.Viewer.Owner, OrgRole: l.Viewer.OrgRole, TeamPermission: l.Viewer.TeamPermission}
+		UserIsOwner: l.Viewer.Owner, OrgRole: l.Viewer.OrgRole, TeamPermission: l.Viewer.TeamPermission,
+		ReadAccess: s.readAccess}
 }

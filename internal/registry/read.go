@@ -113,13 +113,16 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 	return e, nil
 }
 
-// readable returns nil when p may read pkg. A public package is readable by
-// anyone, with no look-up; a restricted one needs the user's current rights,
-// read afresh on every request (never cached), and a credential that may read
-// it. A package p may not read is NotFound.
+// readable returns nil when p may read pkg. A public package is decided
+// with no look-up (the user's rights do not matter to it: on a public
+// registry anyone reads it, on a private one any credential that reaches
+// it); a restricted one needs the user's current rights, read afresh on
+// every request (never cached), and a credential that may read it. A
+// package p may not read is NotFound.
 func (s *Service) readable(ctx context.Context, q store.Queries, p *auth.Principal, pkg store.Package) error {
-	if pkg.Access == store.Public && s.readAccess != policy.AuthenticatedReads {
-		return nil
+	if pkg.Access == store.Public {
+		return policy.Decide(p, policy.Read, policy.Package{Name: pkg.Name, Scope: pkg.Scope, Exists: true,
+			ReadAccess: s.readAccess})
 	}
 	return s.decide(ctx, q, p, pkg, policy.Read)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,6 +147,20 @@ func TestPrivateRegistryCredentials(t *testing.T) {
 		}
 	}
 	// The uplink's search answers upthing, shown to those who may read it.
+	// Package lists name only what the credential reads: alice's own list
+	// to her @alice/* token, and nothing to her organization token.
+	for who, want := range map[string]string{"session": "@alice/app lib", "@alice/*": "@alice/app", "lib alone": "lib",
+		"organizations": ""} {
+		res := tr.do("GET", "/-/user/alice/package", tokens[who], nil)
+		var names []string
+		for name := range res.json(t) {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		if res.status != http.StatusOK || strings.Join(names, " ") != want {
+			t.Errorf("%s listing alice's packages: %d %s, want %q", who, res.status, res.body, want)
+		}
+	}
 	search := map[string]int{"session": 3, "all packages": 3, "@alice/*": 1, "lib alone": 1, "organizations": 0}
 	for who, want := range search {
 		res := tr.do("GET", "/-/v1/search?text=the", tokens[who], nil)

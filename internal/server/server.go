@@ -151,6 +151,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Registry.UseUplinks(registry.UplinkOptions{Uplinks: uplinks, AllowUplinkNames: cfg.PublishUplinkNames == "allow",
 		Log: log}, s.feed)
 	s.Orgs = org.NewService(st, s.Accounts, log)
+	s.Orgs.SetReadAccess(readAccess)
 	if s.Trust, err = openTrust(cfg, st, s.Accounts, s.Registry, authn, log); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
