@@ -195,9 +195,32 @@ func TestPrivateRegistryWebsite(t *testing.T) {
 			t.Errorf("anonymous GET %s: %d to %q, want a redirect to sign in", p, res.StatusCode, res.Header.Get("Location"))
 		}
 	}
-	for _, p := range []string{"/login", "/signup"} {
+	// npm login --auth-type=web: the login starts anonymously, and the
+	// page it sends the person to is open (it signs them in).
+	start := tr.do("POST", "/-/v1/login", "", map[string]any{})
+	loginURL, _ := start.json(t)["loginUrl"].(string)
+	confirm, ok := strings.CutPrefix(loginURL, tr.url)
+	if start.status != http.StatusOK || !ok {
+		t.Fatalf("web login start: %d %s", start.status, start.body)
+	}
+	for _, p := range []string{"/login", "/signup", "/-/web/static/favicon.svg", confirm} {
 		if res := get(p); res.StatusCode != http.StatusOK {
-			t.Errorf("anonymous GET %s: %d, want the page", p, res.StatusCode)
+			t.Errorf("anonymous GET %s: %d, want it open", p, res.StatusCode)
+		}
+	}
+	// Signed in, the pages are there.
+	session := tr.user("carol")
+	for _, p := range []string{"/", "/package/lib", "/package/upthing", "/search?q=lib"} {
+		req, _ := http.NewRequest("GET", tr.url+p, nil)
+		req.Header.Set("Accept", "text/html")
+		req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: session})
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("signed in GET %s: %d", p, res.StatusCode)
 		}
 	}
 	status, page := signInOnWebsite(t, tr.url, "alice", "password-alice")
