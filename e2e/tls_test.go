@@ -135,7 +135,9 @@ func TestTLS(t *testing.T) {
 	broken, _ := ca.Issue(t, 1004)
 	write(certFile, broken)
 	hup()
-	if !srv.LogHas(func(logs string) bool { return strings.Contains(logs, "do not load: still serving the certificate before") }) {
+	if !srv.LogHas(func(logs string) bool {
+		return strings.Contains(logs, "do not load: still serving the certificate before")
+	}) {
 		t.Error("the log does not say the new pair did not load")
 	}
 	time.Sleep(3 * time.Second) // past a poll of the files
@@ -146,4 +148,3 @@ func TestTLS(t *testing.T) {
 	reader.mustRun(project, "install")
 	assertInstalled(t, project, "tls-lib", "1.0.0")
 }
-

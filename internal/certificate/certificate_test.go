@@ -127,11 +127,15 @@ func TestWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
 	hup := make(chan os.Signal, 1)
-	done := make(chan struct{})
-	go func() { defer close(done); k.Watch(ctx, 20*time.Millisecond, hup) }()
-	defer func() { cancel(); <-done }()
+	// watch runs Watch polling every interval until stop is called.
+	watch := func(interval time.Duration) (stop func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); k.Watch(ctx, interval, hup) }()
+		return func() { cancel(); <-done }
+	}
+	stop := watch(20 * time.Millisecond)
 	waitSerial := func(want int64) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); k.Serial().Int64() != want; time.Sleep(5 * time.Millisecond) {
@@ -152,11 +156,9 @@ func TestWatch(t *testing.T) {
 	}
 
 	// SIGHUP: the watcher with a long poll reloads at once.
-	cancel()
-	<-done
-	ctx, cancel = context.WithCancel(t.Context())
-	done = make(chan struct{})
-	go func() { defer close(done); k.Watch(ctx, time.Hour, hup) }()
+	stop()
+	stop = watch(time.Hour)
+	defer stop()
 	c3, k3 := ca.Issue(t, 3)
 	pair(t, dir, c3, k3)
 	hup <- os.Interrupt
