@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,38 @@ func TestBinaryModules(t *testing.T) {
 			if strings.HasPrefix(m, f.prefix) {
 				t.Errorf("the binary links %s: %s", m, f.why)
 			}
+		}
+	}
+}
+
+// TestLinkerDropsUnusedMethods keeps Go's linker able to leave out the
+// methods nothing calls (docs/benchmarks.md, "The whole binary"): when a
+// reachable function calls reflect's Method or MethodByName with a name known
+// only at run time (the standard text/template and html/template do, to call
+// a template's methods), the linker keeps every exported method of every type
+// that may be used through an interface, which made the release build 3.5 MB
+// larger. The linker's dependency dump marks such a function <ReflectMethod>;
+// none may be reachable.
+func TestLinkerDropsUnusedMethods(t *testing.T) {
+	cmd := exec.Command("go", "build", "-ldflags=-dumpdep", "-o", filepath.Join(t.TempDir(), "gatehouse"), ".")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -ldflags=-dumpdep: %v\n%.2000s", err, out)
+	}
+	dump := string(out)
+	if !strings.Contains(dump, "main.main") {
+		t.Fatalf("the linker's dump does not name main.main: %.2000s", dump)
+	}
+	seen := map[string]bool{}
+	for line := range strings.Lines(dump) {
+		// A line is "caller -> callee", either side marked when it is such a function.
+		for _, sym := range strings.Split(strings.TrimSpace(line), " -> ") {
+			fn, marked := strings.CutSuffix(sym, " <ReflectMethod>")
+			if !marked || seen[fn] {
+				continue
+			}
+			seen[fn] = true
+			t.Errorf("%s calls reflect's Method or MethodByName with a name the linker cannot know: every exported method stays in the binary", fn)
 		}
 	}
 }

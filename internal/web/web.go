@@ -14,13 +14,15 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	template "github.com/DataDog/datadog-agent/pkg/template/html"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
@@ -93,7 +95,13 @@ func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, au
 		assets: assets}
 }
 
-// parsePages parses each page with the shared layout.
+// parsePages parses each page with the shared layout. The templates are
+// html/template's, from a copy of it that cannot call methods (a template
+// reads fields, map keys and the functions below): the standard one calls
+// methods by name through reflection, which makes Go's linker keep every
+// exported method of every type in the binary, 3.5 MB of it
+// (docs/benchmarks.md, "The whole binary"). What a page needs from a
+// method goes through a function here.
 func parsePages(assets staticAssets) map[string]*template.Template {
 	funcs := template.FuncMap{
 		"asset": assets.url,
@@ -102,6 +110,10 @@ func parsePages(assets staticAssets) map[string]*template.Template {
 		"datetime": func(t time.Time) string {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
+		"clock":     func(t time.Time) string { return t.UTC().Format("15:04:05 UTC, 2006-01-02") },
+		"rfc3339":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"known":     func(t time.Time) bool { return !t.IsZero() },
+		"validAddr": func(a netip.Addr) bool { return a.IsValid() },
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
