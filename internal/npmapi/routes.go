@@ -205,7 +205,9 @@ func (a *API) caller(next http.HandlerFunc) http.HandlerFunc {
 		if p != nil {
 			ctx = auth.WithPrincipal(ctx, p)
 		}
-		if otp := r.Header.Get("npm-otp"); otp != "" {
+		// The canonical form of npm-otp, so that the look-up does not
+		// canonicalise (and allocate) on every request.
+		if otp := r.Header.Get("Npm-Otp"); otp != "" {
 			ctx = auth.WithOTP(ctx, otp)
 		}
 		next(w, r.WithContext(ctx))

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
 
 // TestWriteWholeMatchesServeContent checks that a tarball from memory sent
 // whole to a plain request gets exactly what http.ServeContent gives it:
-// status, headers and body, for GET and HEAD, with and without a date.
+// status, headers and body, for GET and HEAD, with and without a date, and
+// with the header values the registry made for the version
+// (Tarball.Validators) as without them.
 func TestWriteWholeMatchesServeContent(t *testing.T) {
 	published := time.Date(2026, 12, 5, 12, 34, 56, 789_000_000, time.FixedZone("CET", 3600))
 	tests := []struct {
@@ -26,30 +29,37 @@ func TestWriteWholeMatchesServeContent(t *testing.T) {
 		{"empty", http.MethodGet, published, []byte{}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(tt.method, "/demo/-/demo-1.0.0.tgz", nil)
-			if !plainRequest(r) {
-				t.Fatal("a request without conditions is not plain")
+		made := []string{`"sha512abc"`, tt.modified.UTC().Format(http.TimeFormat), strconv.Itoa(len(tt.body))}
+		for _, validators := range [][]string{nil, made} {
+			name := tt.name
+			if validators != nil {
+				name += " with validators"
 			}
-			want := httptest.NewRecorder()
-			want.Header()["Content-Type"] = typeOctets
-			http.ServeContent(want, r, "", tt.modified, bytes.NewReader(tt.body))
-			got := httptest.NewRecorder()
-			got.Header()["Content-Type"] = typeOctets
-			writeWhole(got, r, tt.modified, tt.body)
-			if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
-				t.Errorf("status %d with %d bytes, ServeContent %d with %d", got.Code, got.Body.Len(), want.Code, want.Body.Len())
-			}
-			if g, w := got.Header(), want.Header(); len(g) != len(w) {
-				t.Errorf("headers %v, ServeContent %v", g, w)
-			} else {
-				for k := range w {
-					if g.Get(k) != w.Get(k) {
-						t.Errorf("%s: %q, ServeContent %q", k, g.Get(k), w.Get(k))
+			t.Run(name, func(t *testing.T) {
+				r := httptest.NewRequest(tt.method, "/demo/-/demo-1.0.0.tgz", nil)
+				if !plainRequest(r) {
+					t.Fatal("a request without conditions is not plain")
+				}
+				want := httptest.NewRecorder()
+				want.Header()["Content-Type"] = typeOctets
+				http.ServeContent(want, r, "", tt.modified, bytes.NewReader(tt.body))
+				got := httptest.NewRecorder()
+				got.Header()["Content-Type"] = typeOctets
+				writeWhole(got, r, tt.modified, tt.body, validators)
+				if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+					t.Errorf("status %d with %d bytes, ServeContent %d with %d", got.Code, got.Body.Len(), want.Code, want.Body.Len())
+				}
+				if g, w := got.Header(), want.Header(); len(g) != len(w) {
+					t.Errorf("headers %v, ServeContent %v", g, w)
+				} else {
+					for k := range w {
+						if g.Get(k) != w.Get(k) {
+							t.Errorf("%s: %q, ServeContent %q", k, g.Get(k), w.Get(k))
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,9 +71,10 @@ type versionKey struct {
 }
 
 type versionEntry struct {
-	gen  int64
-	cost int
-	v    store.Version // without its manifest
+	gen        int64
+	cost       int
+	v          store.Version // without its manifest
+	validators []string      // tarballValidators(v), made once
 }
 
 // Bounds on what the cache holds: maxBytes as counted (DefaultCacheBytes
@@ -123,14 +125,14 @@ func (c *docCache) put(k docKey, e *docEntry) {
 	c.bytes += e.cost
 }
 
-func (c *docCache) getVersion(k versionKey) (store.Version, bool) {
+func (c *docCache) getVersion(k versionKey) (store.Version, []string, bool) {
 	c.mu.RLock()
 	e, ok := c.versions[k]
 	c.mu.RUnlock()
 	if !ok || e.gen != c.gen.Load() {
-		return store.Version{}, false
+		return store.Version{}, nil, false
 	}
-	return e.v, true
+	return e.v, e.validators, true
 }
 
 func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
@@ -142,7 +144,7 @@ func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
 		delete(c.versions, k)
 	}
 	c.makeRoom(size)
-	c.versions[k] = versionEntry{gen: gen, cost: size, v: v}
+	c.versions[k] = versionEntry{gen: gen, cost: size, v: v, validators: tarballValidators(v)}
 	c.bytes += size
 }
 
@@ -219,7 +221,17 @@ func fill(body []byte, etag string, modified int64, base string) Document {
 		d.ETag = etag[:len(etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
 	}
 	d.LastModified = d.Modified.UTC().Format(httpTimeFormat)
+	d.Validators = []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
 	return d
+}
+
+// tarballValidators are the ETag (the content address, quoted, without its
+// slashes), the Last-Modified (the publication time, in HTTP's date format)
+// and the length in decimal of version v's tarball, as Tarball.Validators
+// holds them.
+func tarballValidators(v store.Version) []string {
+	return []string{`"` + strings.ReplaceAll(v.BlobKey, "/", "") + `"`,
+		time.UnixMilli(v.PublishedAt).UTC().Format(httpTimeFormat), strconv.FormatInt(v.Size, 10)}
 }
 
 // hashString is FNV-1a, enough to tell base URLs apart in an ETag.

@@ -3,7 +3,10 @@ package registry
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
@@ -133,4 +136,56 @@ func TestDocCacheBoundIsSettable(t *testing.T) {
 func sizeOf(c *docCache) (entries, bytes int) {
 	entries, bytes, _ = c.size()
 	return entries, bytes
+}
+
+// TestValidatorsMadeOnce checks the header values a document and a version's
+// tarball carry (Document.Validators, Tarball.Validators) against the
+// fields they stand for, and that a version's are dropped with it when the
+// package changes.
+func TestValidatorsMadeOnce(t *testing.T) {
+	published := time.Date(2026, 12, 5, 14, 3, 7, 250_000_000, time.FixedZone("CET", 3600))
+	docs := []struct {
+		name, base string
+		body       []byte
+	}{
+		{"stored", "", []byte(`{"name":"x"}`)},
+		{"with a base URL", "http://127.0.0.1:4873", []byte(`{"tarball":"` + BasePlaceholder + `/x/-/x-1.0.0.tgz"}`)},
+		{"empty", "", []byte{}},
+	}
+	for _, tt := range docs {
+		t.Run("document "+tt.name, func(t *testing.T) {
+			d := fill(tt.body, `"abc"`, published.UnixMilli(), tt.base)
+			want := []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
+			if !slices.Equal(d.Validators, want) {
+				t.Fatalf("validators %q, want %q", d.Validators, want)
+			}
+		})
+	}
+	versions := []struct {
+		name string
+		v    store.Version
+		want []string
+	}{
+		{"tarball", store.Version{BlobKey: "sha512/ab/cdef", Size: 2345, PublishedAt: published.UnixMilli()},
+			[]string{`"sha512abcdef"`, "Sat, 05 Dec 2026 13:03:07 GMT", "2345"}},
+		{"empty tarball", store.Version{BlobKey: "k", Size: 0, PublishedAt: 0},
+			[]string{`"k"`, "Thu, 01 Jan 1970 00:00:00 GMT", "0"}},
+	}
+	for _, tt := range versions {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tarballValidators(tt.v); !slices.Equal(got, tt.want) {
+				t.Fatalf("validators %q, want %q", got, tt.want)
+			}
+			c := newDocCache(DefaultCacheBytes)
+			k := versionKey{pkgID: 1, version: "1.0.0"}
+			c.putVersion(k, c.gen.Load(), tt.v)
+			if _, got, ok := c.getVersion(k); !ok || !slices.Equal(got, tt.want) {
+				t.Fatalf("cached validators %q (%v), want %q", got, ok, tt.want)
+			}
+			c.changed()
+			if _, got, ok := c.getVersion(k); ok || got != nil {
+				t.Fatalf("after a change the version's validators %q are still served", got)
+			}
+		})
+	}
 }

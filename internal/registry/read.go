@@ -26,6 +26,12 @@ type Document struct {
 	Modified time.Time
 	// LastModified is Modified in HTTP's date format.
 	LastModified string
+	// Validators holds ETag, LastModified and the length of Body in
+	// decimal, made once with the document so that the hot read sends its
+	// headers without building them for every request (each one a slice of
+	// one, capped: Validators[0:1:1] and so on). Nil for a document made
+	// elsewhere than fill, whose reader builds them itself.
+	Validators []string
 	// Warning, when not empty, is the value of a Warning header to send
 	// with Body: a proxied packument served past its max age because its
 	// uplink is offline or failed to revalidate it.
@@ -192,6 +198,12 @@ type Tarball struct {
 	// must not be used (they failed verification, or the uplink broke off):
 	// the response must be aborted.
 	Stream func(ctx context.Context, start func(size int64) io.Writer) error
+	// Validators, for a local package's tarball, hold its ETag (Key,
+	// quoted, without slashes), Last-Modified (Published in HTTP's date
+	// format) and Size in decimal, made once per version and shared, so
+	// that the hot read sends its headers without building them for every
+	// request. Nil otherwise.
+	Validators []string
 }
 
 // maxKeptTarball is the largest tarball kept in memory whole; most are far
@@ -224,7 +236,7 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 		return Tarball{}, fault.NotFoundf("Not found")
 	}
 	vk := versionKey{pkgID: e.pkg.ID, version: version}
-	v, ok := s.docs.getVersion(vk)
+	v, validators, ok := s.docs.getVersion(vk)
 	if !ok {
 		gen := s.docs.gen.Load()
 		v, err = q.VersionFile(ctx, e.pkg.ID, version)
@@ -235,8 +247,13 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 			return Tarball{}, err
 		}
 		s.docs.putVersion(vk, gen, v)
+		validators = tarballValidators(v)
 	}
-	return s.blobTarball(ctx, v.BlobKey, v.Size, time.UnixMilli(v.PublishedAt))
+	t, err := s.blobTarball(ctx, v.BlobKey, v.Size, time.UnixMilli(v.PublishedAt))
+	if err == nil && t.Size == v.Size {
+		t.Validators = validators
+	}
+	return t, err
 }
 
 func versionFromFilename(name, filename string) (string, bool) {

@@ -22,12 +22,14 @@ import (
 func pace(grace time.Duration, rate int64) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rc := http.NewResponseController(w)
+			// The controller lives inside the writer: one allocation a
+			// request for both.
+			pw := &pacedWriter{ResponseWriter: w, rc: *http.NewResponseController(w), grace: grace, rate: rate}
+			rc := &pw.rc
 			hasBody := r.Body != nil && r.Body != http.NoBody
 			if hasBody {
 				r.Body = &pacedBody{ReadCloser: r.Body, rc: rc, start: time.Now(), grace: grace, rate: rate}
 			}
-			pw := &pacedWriter{ResponseWriter: w, rc: rc, grace: grace, rate: rate}
 			next.ServeHTTP(pw, r)
 			// What the server does after the handler is bounded too: it
 			// flushes what is buffered, and reads what is left of a body the
@@ -85,7 +87,7 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 
 type pacedWriter struct {
 	http.ResponseWriter
-	rc    *http.ResponseController
+	rc    http.ResponseController
 	grace time.Duration
 	rate  int64
 	until time.Time // the write deadline last set; zero before the first
