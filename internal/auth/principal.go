@@ -60,17 +60,26 @@ func FromContext(ctx context.Context) *Principal {
 	return &Principal{}
 }
 
-type clientIPKey struct{}
+// ClientIPKey is the context key of the resolved client address. WithClientIP
+// is the way to set it; a context type of its own that carries it beside
+// other values (the server's per-request context, one allocation for all of
+// them) answers this key with a netip.Addr or a *netip.Addr.
+type ClientIPKey struct{}
 
 // WithClientIP returns ctx carrying the resolved client address.
 func WithClientIP(ctx context.Context, ip netip.Addr) context.Context {
-	return context.WithValue(ctx, clientIPKey{}, ip)
+	return context.WithValue(ctx, ClientIPKey{}, ip)
 }
 
 // ClientIP returns the client address in ctx (the zero Addr if unknown).
 func ClientIP(ctx context.Context) netip.Addr {
-	ip, _ := ctx.Value(clientIPKey{}).(netip.Addr)
-	return ip
+	switch ip := ctx.Value(ClientIPKey{}).(type) {
+	case netip.Addr:
+		return ip
+	case *netip.Addr:
+		return *ip
+	}
+	return netip.Addr{}
 }
 
 type otpKey struct{}

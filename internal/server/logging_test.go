@@ -1,14 +1,17 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
@@ -222,7 +225,7 @@ func TestRequestID(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var seen string
 			h := requestContext(tt.trusted)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				seen, _ = r.Context().Value(ctxRequestID{}).(string)
+				seen, _ = requestID(r.Context())
 			}))
 			req := httptest.NewRequest("GET", "/-/ping", nil)
 			req.RemoteAddr = tt.remote
@@ -242,5 +245,46 @@ func TestRequestID(t *testing.T) {
 				t.Errorf("id %q, want a fresh 16-hex-digit id", seen)
 			}
 		})
+	}
+}
+
+// TestRequestValues checks the one context value requestContext makes: it
+// answers the request id and the client address, leaves every other key
+// to its parent (cancellation included), and a value set on top of it
+// (auth.WithClientIP) still wins.
+func TestRequestValues(t *testing.T) {
+	type parentKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), parentKey{}, "kept"))
+	ip := netip.MustParseAddr("2001:db8::7")
+	ctx := newRequestValues(parent, "0123abcd", ip)
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"client address", auth.ClientIP(ctx), ip},
+		{"parent's value", ctx.Value(parentKey{}), "kept"},
+		{"header", ctx.idHeader[:], []string{"0123abcd"}},
+		{"address set on top", auth.ClientIP(auth.WithClientIP(ctx, netip.MustParseAddr("192.0.2.1"))), netip.MustParseAddr("192.0.2.1")},
+		{"no request id elsewhere", func() bool { _, ok := requestID(context.Background()); return ok }(), false},
+		{"no address elsewhere", auth.ClientIP(context.Background()), netip.Addr{}},
+	}
+	if id, ok := requestID(ctx); !ok || id != "0123abcd" {
+		t.Errorf("request id %q (%v), want 0123abcd", id, ok)
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	child, stop := context.WithCancel(ctx)
+	defer stop()
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the parent did not reach a context made from the request's")
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the request's context is not cancelled with its parent")
 	}
 }

@@ -53,9 +53,9 @@ func requestContext(trusted []netip.Prefix) middleware {
 				_, _ = rand.Read(b[:])
 				id = hex.EncodeToString(b[:])
 			}
-			w.Header()["X-Request-Id"] = []string{id}
 			ip := resolveClientIP(peer, r.Header.Values("X-Forwarded-For"), trusted)
-			ctx := auth.WithClientIP(withRequestID(r.Context(), id), ip)
+			ctx := newRequestValues(r.Context(), id, ip)
+			w.Header()["X-Request-Id"] = ctx.idHeader[:]
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

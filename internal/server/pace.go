@@ -39,12 +39,13 @@ func pace(grace time.Duration, rate int64) middleware {
 			// the grace left, already bounds the flush; a request without a
 			// body leaves nothing to read. Each deadline not set again is a
 			// timer change the request does not pay.
-			now := time.Now()
-			if pw.until.Sub(now) < grace/2 {
-				_ = rc.SetWriteDeadline(now.Add(grace))
+			// (time.Until reads only the monotonic clock: a deadline a write
+			// set carries its reading. The zero until, no write, is long past.)
+			if time.Until(pw.until) < grace/2 {
+				_ = rc.SetWriteDeadline(time.Now().Add(grace))
 			}
 			if hasBody {
-				_ = rc.SetReadDeadline(now.Add(grace))
+				_ = rc.SetReadDeadline(time.Now().Add(grace))
 			}
 		})
 	}
