@@ -21,6 +21,10 @@ const (
 	// KindOIDC is a short-lived token a CI job got by exchanging its OIDC
 	// identity (trusted publishing): it may publish or stage one package.
 	KindOIDC Kind = "oidc"
+	// KindOperator is the operator at the command line (gatehouse user
+	// ...), who holds the database itself: never a token's kind, never
+	// made by the Authenticator.
+	KindOperator Kind = "operator"
 )
 
 // Principal is who a request acts for. The zero value (and nil) is anonymous.
@@ -40,6 +44,13 @@ type Principal struct {
 	Trust *Trust
 	// ClientIP is the resolved client address.
 	ClientIP netip.Addr
+	// Admin is set when the user is a site administrator (read with the
+	// credential; a promotion or demotion drops every cached credential).
+	Admin bool
+	// OIDCSubject is the subject of the OpenID Connect token a credential
+	// was exchanged for (trusted publishing), "" for every other credential;
+	// the audit log records it.
+	OIDCSubject string
 }
 
 // Authenticated reports whether the principal is a known user.

@@ -131,6 +131,10 @@ type Config struct {
 	// OIDCTokenTTL is how long a token exchanged for an OIDC identity lives,
 	// at most an hour (--oidc-token-ttl, GATEHOUSE_OIDC_TOKEN_TTL, oidc_token_ttl).
 	OIDCTokenTTL time.Duration
+	// AuditRetention is how long audit events are kept; 0 keeps them
+	// forever (--audit-retention, GATEHOUSE_AUDIT_RETENTION, audit_retention;
+	// days such as "365d" or a Go duration).
+	AuditRetention time.Duration
 }
 
 // Audience is the aud that CI jobs' ID tokens must carry for trusted
@@ -177,5 +181,6 @@ func Default() Config {
 
 		PublishUplinkNames: "refuse",
 		OIDCTokenTTL:       time.Hour,
+		AuditRetention:    365 * 24 * time.Hour,
 	}
 }

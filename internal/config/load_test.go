@@ -281,6 +281,7 @@ func TestLoadFileFormats(t *testing.T) {
 		MaxWriteTokenDays:  90,
 		PublishUplinkNames: "refuse",
 		OIDCTokenTTL:       time.Hour,
+		AuditRetention:     30 * 24 * time.Hour,
 	}
 	const tomlText = `# gatehouse settings
 listen = "0.0.0.0:8080"
@@ -296,6 +297,7 @@ log_format = "json"
 metrics_listen = "10.0.0.5:9464"
 gc_percent = 200
 memory_limit = "256MiB"
+audit_retention = "30d"
 `
 	const yamlText = `# gatehouse settings
 listen: "0.0.0.0:8080"
@@ -311,6 +313,7 @@ log_format: json
 metrics_listen: 10.0.0.5:9464
 gc_percent: 200
 memory_limit: 256MiB
+audit_retention: 30d
 `
 	numeric := want
 	numeric.MaxBodySize = 52428800

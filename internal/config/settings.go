@@ -235,6 +235,26 @@ func coreSettings() []setting {
 			help: "When true, users without two-factor authentication cannot publish, change packages or create tokens " +
 				"until they enable it (npm profile enable-2fa); logging in and enabling 2FA still work.",
 		}.onOff(func(c *Config) *bool { return &c.Require2FA }),
+		{
+			flag: "audit-retention", env: "GATEHOUSE_AUDIT_RETENTION", key: "audit_retention", arg: "DAYS",
+			help: "How long the audit log keeps events: a whole number of days such as 365d, or a Go duration such as " +
+				"720h. Older events are deleted in the background, every hour. 0 keeps them forever (docs/audit.md).",
+			show: func(c Config) string { return units.FormatDays(c.AuditRetention) },
+			set: func(c *Config, s string) error {
+				d, err := units.ParseDays(s)
+				if err != nil {
+					return err
+				}
+				c.AuditRetention = d
+				return nil
+			},
+			check: func(c Config) error {
+				if c.AuditRetention != 0 && c.AuditRetention < time.Hour {
+					return fmt.Errorf("%s: must be 0 (keep forever) or at least 1h", units.FormatDays(c.AuditRetention))
+				}
+				return nil
+			},
+		},
 		setting{
 			flag: "log-level", env: "GATEHOUSE_LOG_LEVEL", key: "log_level", arg: "LEVEL",
 			help: "Least severe log messages written: debug, info, warn or error.",

@@ -15,6 +15,9 @@ type AccountAction string
 const (
 	ManageTokens  AccountAction = "manage-tokens"  // list, create and revoke access tokens
 	ChangeProfile AccountAction = "change-profile" // email, password, 2FA
+	// ReadSecurityLog reads the account's own security log (the audit
+	// events it did and those done to it).
+	ReadSecurityLog AccountAction = "read-security-log"
 )
 
 // DecideAccount returns nil when p may do a to its own account. Only a login
@@ -24,8 +27,14 @@ func DecideAccount(p *auth.Principal, a AccountAction) error {
 		return auth.ErrAuthRequired()
 	}
 	what := "manage tokens"
-	if a == ChangeProfile {
+	switch a {
+	case ManageTokens:
+	case ChangeProfile:
 		what = "change the profile"
+	case ReadSecurityLog:
+		what = "read the security log"
+	default:
+		return fmt.Errorf("policy: unknown account action %q", a)
 	}
 	switch p.Kind {
 	case auth.KindSession, auth.KindPublish:

@@ -23,6 +23,7 @@ const (
 	// publishing: a one-time password whenever the user has 2FA, whatever
 	// the credential (no token is exempt).
 	OTPApprove OTPOp = "approve"
+	OTPAdmin        OTPOp = "admin"         // site administration: changes to other accounts
 )
 
 // OTPFacts is what the caller knows for a two-factor decision.
@@ -100,7 +101,7 @@ func NeedsOTP(p *auth.Principal, op OTPOp, f OTPFacts) (bool, error) {
 		return false, nil
 	}
 	switch op {
-	case OTPLogin, OTPTokens, OTPProfile:
+	case OTPLogin, OTPTokens, OTPProfile, OTPAdmin:
 		return true, nil
 	case OTPPackageWrite, OTPGovernance:
 		return f.UserMode == store.TFAAuthAndWrites, nil

@@ -11,17 +11,16 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/logqueue"
 )
-
-type ctxRequestID struct{}
 
 // requestValues is the context of a request from requestContext on: its id
 // and client address, and the one-value slice of its X-Request-Id header,
 // in one allocation instead of a context layer (and a boxed value) for each.
 // Value answers with pointers into the struct, which need no allocation to
-// box: requestID and auth.ClientIP read them.
+// box: audit.RequestID and auth.ClientIP read them.
 type requestValues struct {
 	context.Context
 	id       string
@@ -35,7 +34,7 @@ func newRequestValues(parent context.Context, id string, ip netip.Addr) *request
 
 func (c *requestValues) Value(key any) any {
 	switch key.(type) {
-	case ctxRequestID:
+	case audit.RequestIDKey:
 		return &c.id
 	case auth.ClientIPKey:
 		return &c.ip
@@ -43,13 +42,15 @@ func (c *requestValues) Value(key any) any {
 	return c.Context.Value(key)
 }
 
+// withRequestID returns ctx carrying the request's id, for the log lines
+// logged with it and the audit events recorded with it.
 func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxRequestID{}, id)
+	return audit.WithRequestID(ctx, id)
 }
 
 // requestID returns the request's id in ctx, if it has one.
 func requestID(ctx context.Context) (string, bool) {
-	switch id := ctx.Value(ctxRequestID{}).(type) {
+	switch id := ctx.Value(audit.RequestIDKey{}).(type) {
 	case *string:
 		return *id, true
 	case string:

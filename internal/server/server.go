@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/certificate"
@@ -40,13 +41,16 @@ import (
 
 // Server is a configured gatehouse.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *store.Store
-	feed     *store.Feed
-	blobs    *blob.Store
-	authn    *auth.Authenticator
-	metrics  *metrics.Metrics
+	cfg     config.Config
+	log     *slog.Logger
+	store   *store.Store
+	feed    *store.Feed
+	blobs   *blob.Store
+	authn   *auth.Authenticator
+	metrics *metrics.Metrics
+	// Audit is the audit log, which the services write and the admin
+	// command line exports.
+	Audit    *audit.Log
 	Accounts *account.Service
 	Registry *registry.Service
 	Orgs     *org.Service
@@ -94,7 +98,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 			return nil, err
 		}
 	}
-	s := &Server{certs: certs, cfg: cfg, log: log, store: st, blobs: blobs, feed: store.NewFeed(st, log), metrics: metrics.New()}
+	s := &Server{certs: certs, cfg: cfg, log: log, store: st, blobs: blobs, feed: store.NewFeed(st, log), metrics: metrics.New(),
+		Audit: audit.New(st, audit.Options{Format: format, Retention: cfg.AuditRetention, Log: log})}
 	keys, err := loadKey(ctx, cfg, st)
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -156,6 +161,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.feed.Start()
+	s.Audit.Start()
 	// One budget per address for the API and the website alike.
 	limits := throttle.DefaultLimits()
 	csrfKey, err := keys.Key("csrf")
@@ -346,7 +352,7 @@ func (s *Server) Close() error {
 	if s.Registry != nil {
 		s.Registry.Close() // uplink fetches and revalidations in the background
 	}
-	return errors.Join(s.feed.Close(), s.blobs.Close(), s.store.Close())
+	return errors.Join(s.Audit.Close(), s.feed.Close(), s.blobs.Close(), s.store.Close())
 }
 
 // Serve answers on ln until ctx is cancelled, then stops taking connections,

@@ -117,6 +117,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Exchanges", testExchanges},
 		{"Staged", testStaged},
 		{"Attestations", testAttestations},
+		{"AuditEvents", testAuditEvents},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })

@@ -85,3 +85,33 @@ func FormatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// day is the unit of ParseDays and FormatDays.
+const day = 24 * time.Hour
+
+// ParseDays parses a long span of time: a whole number of days ("365d"), or
+// a Go duration ("8760h", "90m"). It accepts 0 and refuses negative spans.
+func ParseDays(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(t, "d"); ok {
+		days, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || days < 0 || days > math.MaxInt64/int64(day) {
+			return 0, fmt.Errorf("invalid span %q: want a whole number of days such as 365d, or a Go duration such as 720h", s)
+		}
+		return time.Duration(days) * day, nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid span %q: want a whole number of days such as 365d, or a Go duration such as 720h", s)
+	}
+	return d, nil
+}
+
+// FormatDays writes d as ParseDays reads it back: in days when it is a
+// whole number of them ("365d"), else as FormatDuration does.
+func FormatDays(d time.Duration) string {
+	if d != 0 && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return FormatDuration(d)
+}

@@ -110,3 +110,33 @@ func TestApproxSize(t *testing.T) {
 		}
 	}
 }
+
+func TestDays(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+		back string
+	}{
+		{"365d", 365 * 24 * time.Hour, true, "365d"},
+		{" 1d ", 24 * time.Hour, true, "1d"},
+		{"0d", 0, true, "0s"},
+		{"0", 0, true, "0s"},
+		{"48h", 48 * time.Hour, true, "2d"},
+		{"90m", 90 * time.Minute, true, "1h30m"},
+		{"-1d", 0, false, ""},
+		{"-5h", 0, false, ""},
+		{"1.5d", 0, false, ""},
+		{"d", 0, false, ""},
+		{"99999999999999d", 0, false, ""},
+	} {
+		got, err := ParseDays(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseDays(%q) = %v, %v; want %v (ok %v)", tc.in, got, err, tc.want, tc.ok)
+			continue
+		}
+		if tc.ok && FormatDays(got) != tc.back {
+			t.Errorf("FormatDays(%v) = %q, want %q", got, FormatDays(got), tc.back)
+		}
+	}
+}
