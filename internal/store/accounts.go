@@ -19,13 +19,29 @@ type User struct {
 	PasswordHash string
 	CreatedAt    int64
 	UpdatedAt    int64
+	// Admin marks a site administrator.
+	Admin bool
+	// DisabledAt, when not 0, is when an administrator disabled the
+	// account (Unix ms): its credentials and sign-ins are refused.
+	DisabledAt int64
+	// LastSignInAt is the last successful sign-in (Unix ms), 0 for none.
+	LastSignInAt int64
+	// TFAReenroll is set when an administrator reset the account's 2FA:
+	// its writes are refused until it enables 2FA again.
+	TFAReenroll bool
 }
 
-const userColumns = `id, name, email, password_hash, created_at, updated_at`
+// Disabled reports whether an administrator disabled the account.
+func (u User) Disabled() bool { return u.DisabledAt != 0 }
+
+const userColumns = `id, name, email, password_hash, created_at, updated_at, admin, disabled_at, last_signin_at, tfa_reenroll`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt)
+	var disabled, signin sql.NullInt64
+	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt, &u.Admin, &disabled,
+		&signin, &u.TFAReenroll)
+	u.DisabledAt, u.LastSignInAt = disabled.Int64, signin.Int64
 	return u, err
 }
 
@@ -33,8 +49,8 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 func (q Queries) CreateUser(ctx context.Context, u User) (User, error) {
 	now := Now()
 	u.CreatedAt, u.UpdatedAt = now, now
-	err := q.row(ctx, `INSERT INTO users (name, email, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`, u.Name, u.Email, u.PasswordHash, now, now).Scan(&u.ID)
+	err := q.row(ctx, `INSERT INTO users (name, email, password_hash, created_at, updated_at, admin)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, u.Name, u.Email, u.PasswordHash, now, now, u.Admin).Scan(&u.ID)
 	if err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", u.Name, q.d.mapError(err))
 	}

@@ -118,6 +118,8 @@ func runSuite(t *testing.T, b backend) {
 		{"Staged", testStaged},
 		{"Attestations", testAttestations},
 		{"AuditEvents", testAuditEvents},
+		{"UserAdmin", testUserAdmin},
+		{"TokenAddresses", testTokenAddresses},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })

@@ -1,0 +1,21 @@
+-- Site administration (docs/admin.md; PostgreSQL twin of
+-- migrations/sqlite/0021_user_admin.sql). admin marks a site administrator;
+-- disabled_at, when set, refuses the account's every credential and
+-- sign-in (nothing is deleted); last_signin_at is the last successful
+-- sign-in; tfa_reenroll is set when an administrator reset the account's
+-- 2FA, and refuses its writes until it is enabled again; reset_hash (the
+-- SHA-256 of a password reset link's secret) and reset_expires_at are a
+-- pending password reset. retired_names keeps the names of deleted
+-- accounts, which nobody may sign up with again.
+ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN disabled_at BIGINT;
+ALTER TABLE users ADD COLUMN last_signin_at BIGINT;
+ALTER TABLE users ADD COLUMN tfa_reenroll INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN reset_hash BYTEA;
+ALTER TABLE users ADD COLUMN reset_expires_at BIGINT;
+CREATE UNIQUE INDEX users_by_reset_hash ON users (reset_hash);
+
+CREATE TABLE retired_names (
+    name       TEXT    COLLATE "C" NOT NULL PRIMARY KEY,
+    retired_at BIGINT  NOT NULL
+);
