@@ -51,7 +51,7 @@ func seedPackage(t *testing.T, dataDir, user string, spec pkgSpec, publishedAt t
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.NewService(db, blobs, nil, feed, nil, nil)
+	reg := registry.NewService(db, blobs, nil, feed, nil, nil, nil)
 	dir := makePackage(t, spec)
 	digest, err := reg.ImportTarball(ctx, packFolder(t, dir))
 	if err != nil {

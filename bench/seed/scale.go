@@ -191,7 +191,7 @@ func SeedScale(ctx context.Context, cfg config.Config, c ScaleCorpus, progress i
 	defer blobs.Close()
 	feed := store.NewFeed(db, quiet)
 	defer feed.Close()
-	reg := registry.NewService(db, blobs, nil, feed, nil, nil)
+	reg := registry.NewService(db, blobs, nil, feed, nil, nil, nil)
 
 	st := &ScaleState{Store: "sqlite", Packages: c.Packages, Versions: c.Versions, Users: c.Users, Tokens: c.Tokens,
 		Tarballs: c.Tarballs, ReadmeBytes: c.ReadmeBytes, Batch: c.Batch, HotPackage: c.PackageName(0)}

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/gc"
@@ -390,7 +391,7 @@ func orgCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer srv.Close()
-	o, err := srv.Orgs.Create(context.Background(), name, *owner)
+	o, err := srv.Orgs.Create(context.Background(), audit.Operator(), name, *owner)
 	if err != nil {
 		return err
 	}
@@ -443,7 +444,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer srv.Close()
-		rec, err := srv.Accounts.AdminRevokeToken(context.Background(), ref)
+		rec, err := srv.Accounts.AdminRevokeToken(context.Background(), audit.Operator(), ref)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
@@ -41,6 +42,9 @@ type Options struct {
 	Issuer string
 	// Log receives security events (lockouts, 2FA changes); nil discards them.
 	Log *slog.Logger
+	// Audit records every account event (sign-ins, tokens, 2FA, password
+	// and email changes); nil records nothing.
+	Audit audit.Recorder
 	// OnRevoke is called with a token's hash after it is revoked, so caches drop it.
 	OnRevoke func(hash []byte)
 	// FlushLastUse writes the token uses noted in memory but not yet stored
@@ -75,6 +79,7 @@ type Service struct {
 	// many sign-ins arrive at once, from however many addresses, the
 	// memory and CPU that hashing takes stay bounded.
 	hashing chan struct{}
+	audit   audit.Recorder
 }
 
 // NewService returns the account service.
@@ -97,6 +102,9 @@ func NewService(s *store.Store, f token.Format, opts Options) (*Service, error) 
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Audit == nil {
+		opts.Audit = audit.Discard{}
+	}
 	if opts.Keyring == nil {
 		return nil, fmt.Errorf("account service: no keyring")
 	}
@@ -116,7 +124,7 @@ func NewService(s *store.Store, f token.Format, opts Options) (*Service, error) 
 	if opts.MaxHashing <= 0 {
 		opts.MaxHashing = 2 * runtime.GOMAXPROCS(0)
 	}
-	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens, sealer: sealer, log: opts.Log,
+	return &Service{store: s, format: f, opts: opts, tokens: opts.Tokens, sealer: sealer, log: opts.Log, audit: opts.Audit,
 		passwordMatches: CheckPassword, dummyHash: dummy, hashing: make(chan struct{}, opts.MaxHashing)}, nil
 }
 
@@ -196,10 +204,34 @@ func ValidatePassword(password string) error {
 }
 
 // CreateUser makes an account, if policy lets who create one now
-// (policy.DecideRegistration); a taken name is a Conflict.
+// (policy.DecideRegistration); a taken name is a Conflict. An account an
+// administrator creates (gatehouse user add) is recorded as the
+// operator's.
 func (s *Service) CreateUser(ctx context.Context, who policy.Registrant, name, email, password string) (store.User, error) {
+	var by *auth.Principal
+	if who == policy.AdminRegistration {
+		by = audit.Operator()
+	}
+	return s.CreateUserAs(ctx, who, by, name, email, password, false)
+}
+
+// CreateUserAs makes an account as CreateUser does, a site administrator's
+// when admin is set; by is who creates it: nil for a sign-up, else an
+// administrator (or the operator at the command line), the only ones who
+// may create accounts when registration is closed, and administrators'
+// accounts at all. The account and its audit event (user.signup,
+// admin.user_create) commit together.
+func (s *Service) CreateUserAs(ctx context.Context, who policy.Registrant, by *auth.Principal, name, email, password string, admin bool) (store.User, error) {
 	if err := policy.DecideRegistration(who, s.opts.RegistrationOpen); err != nil {
 		return store.User{}, err
+	}
+	switch {
+	case who == policy.AdminRegistration:
+		if err := policy.DecideAdmin(by, policy.AdminChange); err != nil {
+			return store.User{}, err
+		}
+	case admin:
+		return store.User{}, fmt.Errorf("account: a sign-up cannot make an administrator")
 	}
 	if err := ValidateUserName(name); err != nil {
 		return store.User{}, err
@@ -209,11 +241,23 @@ func (s *Service) CreateUser(ctx context.Context, who policy.Registrant, name, e
 			return store.User{}, err
 		}
 	}
+	q := s.store.Q()
 	// A user name is a scope; an organization may hold it already.
-	if _, err := s.store.Q().OrgByName(ctx, name); err == nil {
+	if _, err := q.OrgByName(ctx, name); err == nil {
 		return store.User{}, fault.Conflictf("The name %s is taken by an organization", name)
 	} else if !fault.Is(err, fault.NotFound) {
 		return store.User{}, err
+	}
+	// The name of a deleted account stays retired: whoever took it would
+	// own its scope. An administrator may give it out again, deliberately.
+	if who == policy.SelfRegistration {
+		retired, err := q.NameRetired(ctx, name)
+		if err != nil {
+			return store.User{}, err
+		}
+		if retired {
+			return store.User{}, fault.Conflictf("The name %s belonged to a deleted account and cannot be used again", name)
+		}
 	}
 	if err := ValidatePassword(password); err != nil {
 		return store.User{}, err
@@ -225,11 +269,22 @@ func (s *Service) CreateUser(ctx context.Context, who policy.Registrant, name, e
 	var u store.User
 	err = s.store.InTx(ctx, func(q store.Queries) error {
 		var err error
-		if u, err = q.CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: hash}); err != nil {
+		u, err = q.CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: hash, Admin: admin})
+		if err != nil {
 			return err
 		}
 		// The user's name is now a local scope: never served from an uplink.
-		return q.Publish(ctx, store.ScopeTaken(name))
+		if err := q.Publish(ctx, store.ScopeTaken(name)); err != nil {
+			return err
+		}
+		if who == policy.SelfRegistration {
+			return s.record(ctx, q, userActor(u), audit.SignUp, userTarget(u), "")
+		}
+		detail := ""
+		if admin {
+			detail = "site administrator"
+		}
+		return s.record(ctx, q, by, audit.AdminUserCreate, userTarget(u), detail)
 	})
 	if fault.Is(err, fault.Conflict) {
 		return store.User{}, fault.Conflictf("User %s already exists", name)
@@ -276,17 +331,23 @@ func (s *Service) Login(ctx context.Context, name, email, password string) (Logi
 
 // SignIn logs an existing user in with the password and, with 2FA on, the
 // OTP carried by ctx; it never creates an account. label names the session
-// (shown on the website's sessions list).
-func (s *Service) SignIn(ctx context.Context, name, password, label string) (LoginResult, error) {
+// (shown on the website's sessions list). A success creates the session,
+// recorded as the user.signin event; a failure is recorded too.
+func (s *Service) SignIn(ctx context.Context, name, password, label string) (res LoginResult, err error) {
+	var target audit.Target
+	defer func() { s.refused(ctx, nil, audit.SignIn, target, &err) }()
 	wrong := &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
 	u, err := s.store.Q().UserByName(ctx, name)
 	if fault.Is(err, fault.NotFound) {
+		// The name typed is not recorded: it may be a password typed in
+		// the wrong box.
 		s.noSuchUser(ctx, password)
 		return LoginResult{}, wrong
 	}
 	if err != nil {
 		return LoginResult{}, err
 	}
+	target = userTarget(u)
 	ok, err := s.guarded(ctx, u.ID, pathPassword, func() (bool, error) { return s.matches(ctx, u.PasswordHash, password) })
 	if err != nil {
 		return LoginResult{}, err
@@ -294,6 +355,11 @@ func (s *Service) SignIn(ctx context.Context, name, password, label string) (Log
 	if !ok {
 		// No challenge header: npm then prints the message itself.
 		return LoginResult{}, wrong
+	}
+	// Told only with the right password: nobody learns who is disabled
+	// without it.
+	if u.Disabled() {
+		return LoginResult{}, auth.ErrAccountDisabled()
 	}
 	if err := s.RequireOTP(ctx, &auth.Principal{UserID: u.ID, UserName: u.Name, Kind: auth.KindSession},
 		policy.OTPLogin, nil); err != nil {
@@ -317,18 +383,47 @@ func randomPassword() string {
 	return base64.RawStdEncoding.EncodeToString(b)
 }
 
-// newSession issues a login session token for u.
+// newSession issues a login session token for u: the sign-in's change,
+// committed with its user.signin event and the time of the sign-in.
 func (s *Service) newSession(ctx context.Context, u store.User, label string) (string, error) {
-	raw, _, err := s.IssueToken(ctx, s.store.Q(), store.Token{UserID: u.ID, Kind: string(auth.KindSession),
-		Name: label, ExpiresAt: sql.NullInt64{Int64: s.opts.Now().Add(s.opts.SessionTTL).UnixMilli(), Valid: true}})
+	var raw string
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		var err error
+		raw, err = s.startSession(ctx, q, u, label)
+		return err
+	})
 	return raw, err
+}
+
+// startSession issues a login session for u in the transaction q runs in,
+// with its user.signin event; label names the session and the way in.
+func (s *Service) startSession(ctx context.Context, q store.Queries, u store.User, label string) (string, error) {
+	now := s.opts.Now()
+	raw, t, err := s.IssueToken(ctx, q, store.Token{UserID: u.ID, Kind: string(auth.KindSession),
+		Name: label, ExpiresAt: sql.NullInt64{Int64: now.Add(s.opts.SessionTTL).UnixMilli(), Valid: true}})
+	if err != nil {
+		return "", err
+	}
+	if err := q.MarkSignIn(ctx, u.ID, now.UnixMilli()); err != nil {
+		return "", err
+	}
+	target := userTarget(u)
+	target.Token = t.Key
+	return raw, s.record(ctx, q, userActor(u), audit.SignIn, target, label)
 }
 
 // SessionTTL is how long a login session lives.
 func (s *Service) SessionTTL() time.Duration { return s.opts.SessionTTL }
 
+// maxTokenAddresses bounds the addresses recorded per token (see
+// store.AddTokenAddress): past it, uses from new addresses are no longer
+// audit events.
+const maxTokenAddresses = 200
+
 // IssueToken generates a token string, stores its hash with t's settings and
-// returns the string (the only time it exists outside the client) and the row.
+// returns the string (the only time it exists outside the client) and the
+// row. The address it is created from is its first known address, so that
+// only a use from elsewhere is a token.new_address event.
 func (s *Service) IssueToken(ctx context.Context, q store.Queries, t store.Token) (string, store.Token, error) {
 	raw, err := s.format.Generate()
 	if err != nil {
@@ -344,6 +439,11 @@ func (s *Service) IssueToken(ctx context.Context, q store.Queries, t store.Token
 	t, err = q.CreateToken(ctx, t)
 	if err != nil {
 		return "", store.Token{}, err
+	}
+	if ip := auth.ClientIP(ctx); ip.IsValid() {
+		if _, err := q.AddTokenAddress(ctx, t.ID, ip.Unmap().String(), t.CreatedAt, maxTokenAddresses); err != nil {
+			return "", store.Token{}, err
+		}
 	}
 	return raw, t, nil
 }
@@ -364,7 +464,13 @@ func (s *Service) Logout(ctx context.Context, p *auth.Principal, raw string) err
 	if t.UserID != p.UserID {
 		return fault.NotFoundf("token not found")
 	}
-	if err := s.store.InTx(ctx, func(q store.Queries) error { return q.RevokeToken(ctx, t.ID, p.UserID) }); err != nil {
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		if err := q.RevokeToken(ctx, t.ID, p.UserID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TokenRevoke, audit.Target{Token: t.Key}, "signed out")
+	})
+	if err != nil {
 		return err
 	}
 	s.opts.OnRevoke(t.Hash)

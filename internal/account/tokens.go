@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -224,7 +225,8 @@ func validatePackageSelection(name string) error {
 // CreateToken checks the user's password and creates an access token for p's
 // user as req describes. Only a login session or a legacy publish token may
 // create tokens.
-func (s *Service) CreateToken(ctx context.Context, p *auth.Principal, req TokenRequest) (CreatedToken, error) {
+func (s *Service) CreateToken(ctx context.Context, p *auth.Principal, req TokenRequest) (_ CreatedToken, err error) {
+	defer s.refused(ctx, p, audit.TokenCreate, audit.Target{}, &err)
 	if err := MayManageTokens(p); err != nil {
 		return CreatedToken{}, err
 	}
@@ -256,8 +258,19 @@ func (s *Service) CreateToken(ctx context.Context, p *auth.Principal, req TokenR
 			return fault.Invalidf("You have reached the maximum number of tokens")
 		}
 		raw, stored, err := s.IssueToken(ctx, q, rec)
+		if err != nil {
+			return err
+		}
 		out = CreatedToken{Token: raw, Record: stored}
-		return err
+		info, err := Decode(stored)
+		if err != nil {
+			return err
+		}
+		detail := stored.Kind
+		if sum := info.Summary(); sum != "" && stored.Kind == string(auth.KindGranular) {
+			detail += ": " + sum
+		}
+		return s.record(ctx, q, p, audit.TokenCreate, audit.Target{Token: stored.Key}, detail)
 	})
 	return out, err
 }
@@ -456,7 +469,8 @@ func (s *Service) listTokens(ctx context.Context, userID int64, page, perPage in
 
 // RevokeToken revokes one of p's user's tokens, named by its whole string, its
 // key, or a unique key prefix of at least 6 characters.
-func (s *Service) RevokeToken(ctx context.Context, p *auth.Principal, ref string) (store.Token, error) {
+func (s *Service) RevokeToken(ctx context.Context, p *auth.Principal, ref string) (_ store.Token, err error) {
+	defer s.refused(ctx, p, audit.TokenRevoke, audit.Target{}, &err)
 	if err := MayManageTokens(p); err != nil {
 		return store.Token{}, err
 	}
@@ -465,7 +479,7 @@ func (s *Service) RevokeToken(ctx context.Context, p *auth.Principal, ref string
 	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
 		return store.Token{}, err
 	}
-	return s.revokeFor(ctx, p.UserID, ref)
+	return s.revokeFor(ctx, p, p.UserID, ref)
 }
 
 // AdminListTokens returns every live access token of the named user, for the
@@ -489,13 +503,18 @@ func (s *Service) AdminListTokens(ctx context.Context, userName string) ([]Token
 }
 
 // AdminRevokeToken revokes any user's token, named by its key, a unique key
-// prefix of at least 6 characters, or the whole token string.
-func (s *Service) AdminRevokeToken(ctx context.Context, ref string) (store.Token, error) {
-	return s.revokeFor(ctx, 0, ref)
+// prefix of at least 6 characters, or the whole token string; p is an
+// administrator, or the operator at the command line.
+func (s *Service) AdminRevokeToken(ctx context.Context, p *auth.Principal, ref string) (store.Token, error) {
+	if err := policy.DecideAdmin(p, policy.AdminChange); err != nil {
+		return store.Token{}, err
+	}
+	return s.revokeFor(ctx, p, 0, ref)
 }
 
-// revokeFor revokes the token ref of user userID (of any user when userID is 0).
-func (s *Service) revokeFor(ctx context.Context, userID int64, ref string) (store.Token, error) {
+// revokeFor revokes, for p, the token ref of user userID (of any user when
+// userID is 0), with its audit event.
+func (s *Service) revokeFor(ctx context.Context, p *auth.Principal, userID int64, ref string) (store.Token, error) {
 	notFound := fault.NotFoundf("token not found")
 	var rec store.Token
 	err := s.store.InTx(ctx, func(q store.Queries) error {
@@ -517,7 +536,18 @@ func (s *Service) revokeFor(ctx context.Context, userID int64, ref string) (stor
 		if (userID != 0 && rec.UserID != userID) || rec.RevokedAt.Valid {
 			return notFound
 		}
-		return q.RevokeToken(ctx, rec.ID, rec.UserID)
+		if err := q.RevokeToken(ctx, rec.ID, rec.UserID); err != nil {
+			return err
+		}
+		target := audit.Target{Token: rec.Key}
+		if rec.UserID != p.UserID {
+			owner, err := q.UserByID(ctx, rec.UserID)
+			if err != nil {
+				return err
+			}
+			target.UserID, target.User = owner.ID, owner.Name
+		}
+		return s.record(ctx, q, p, audit.TokenRevoke, target, rec.Kind)
 	})
 	if err == nil {
 		s.opts.OnRevoke(rec.Hash)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -147,7 +148,7 @@ func (s *Service) otpFacts(ctx context.Context, p *auth.Principal, pkg *store.Pa
 	if err != nil {
 		return tf, policy.OTPFacts{}, err
 	}
-	facts := policy.OTPFacts{RegistryRequires2FA: s.opts.Require2FA}
+	facts := policy.OTPFacts{RegistryRequires2FA: s.opts.Require2FA, Reenroll: tf.Reenroll}
 	if tf.Enabled() {
 		facts.UserMode = tf.Mode
 	}
@@ -251,7 +252,12 @@ const DisableTFA = "disable"
 // SetTFAMode starts enabling 2FA (answering with an otpauth URL to confirm),
 // changes the mode of an enabled 2FA, or ("disable") turns it off. The
 // password is required; with 2FA on, so is an OTP.
-func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, mode string) (SetTFAResult, error) {
+func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, mode string) (_ SetTFAResult, err error) {
+	action := audit.TFAModeChange
+	if mode == DisableTFA {
+		action = audit.TFADisable
+	}
+	defer s.refused(ctx, p, action, audit.Target{}, &err)
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return SetTFAResult{}, err
 	}
@@ -281,7 +287,10 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 			if err := q.SetTwoFactor(ctx, u.ID, store.TwoFactor{LastStep: tf.LastStep}); err != nil {
 				return err
 			}
-			return q.ReplaceRecoveryCodes(ctx, u.ID, nil)
+			if err := q.ReplaceRecoveryCodes(ctx, u.ID, nil); err != nil {
+				return err
+			}
+			return s.record(ctx, q, p, audit.TFADisable, audit.Target{}, "")
 		})
 		if err == nil {
 			s.log.InfoContext(ctx, "two-factor authentication disabled", slog.String("user", u.Name))
@@ -289,7 +298,13 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 		return SetTFAResult{}, err
 	case tf.Enabled():
 		tf.Mode = store.TFAMode(mode)
-		if err := q.SetTwoFactor(ctx, u.ID, tf); err != nil {
+		err := s.store.InTx(ctx, func(q store.Queries) error {
+			if err := q.SetTwoFactor(ctx, u.ID, tf); err != nil {
+				return err
+			}
+			return s.record(ctx, q, p, audit.TFAModeChange, audit.Target{}, mode)
+		})
+		if err != nil {
 			return SetTFAResult{}, err
 		}
 		s.log.InfoContext(ctx, "two-factor mode changed", slog.String("user", u.Name), slog.String("mode", mode))
@@ -311,7 +326,11 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 
 // ConfirmTFA finishes enabling 2FA with a first OTP from the authenticator and
 // returns the recovery codes, shown this once and stored only hashed.
-func (s *Service) ConfirmTFA(ctx context.Context, p *auth.Principal, code string) ([]string, error) {
+func (s *Service) ConfirmTFA(ctx context.Context, p *auth.Principal, code string) (_ []string, err error) {
+	defer func() {
+		// The code is the one-time password here: a wrong one is a refusal.
+		s.refused(auth.WithOTP(ctx, code), p, audit.TFAEnable, audit.Target{}, &err)
+	}()
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return nil, err
 	}
@@ -343,7 +362,15 @@ func (s *Service) ConfirmTFA(ctx context.Context, p *auth.Principal, code string
 		if err := q.SetTwoFactor(ctx, p.UserID, cur); err != nil {
 			return err
 		}
-		return q.ReplaceRecoveryCodes(ctx, p.UserID, hashes)
+		if err := q.ReplaceRecoveryCodes(ctx, p.UserID, hashes); err != nil {
+			return err
+		}
+		if cur.Reenroll {
+			if err := q.SetTFAReenroll(ctx, p.UserID, false); err != nil {
+				return err
+			}
+		}
+		return s.record(ctx, q, p, audit.TFAEnable, audit.Target{}, string(cur.Mode))
 	})
 	if err != nil {
 		return nil, err
@@ -368,7 +395,8 @@ func (s *Service) ChangePasswordRevokeTokens(ctx context.Context, p *auth.Princi
 	return s.changePassword(ctx, p, old, new, true)
 }
 
-func (s *Service) changePassword(ctx context.Context, p *auth.Principal, old, new string, revokeTokens bool) error {
+func (s *Service) changePassword(ctx context.Context, p *auth.Principal, old, new string, revokeTokens bool) (err error) {
+	defer s.refused(ctx, p, audit.PasswordChange, audit.Target{}, &err)
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return err
 	}
@@ -397,8 +425,10 @@ func (s *Service) changePassword(ctx context.Context, p *auth.Principal, old, ne
 		if err := q.SetPassword(ctx, u.ID, hash); err != nil {
 			return err
 		}
-		revoked, err = q.RevokeUserTokens(ctx, u.ID, keep, !revokeTokens)
-		return err
+		if revoked, err = q.RevokeUserTokens(ctx, u.ID, keep, !revokeTokens); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.PasswordChange, audit.Target{}, "")
 	})
 	if err != nil {
 		return err
@@ -416,7 +446,8 @@ func (s *Service) changePassword(ctx context.Context, p *auth.Principal, old, ne
 // no way to send a password): a stolen session alone cannot change it.
 // Setting the email it already has changes nothing and needs neither (npm
 // profile set password sends the email back unchanged).
-func (s *Service) SetEmail(ctx context.Context, p *auth.Principal, email, password string) error {
+func (s *Service) SetEmail(ctx context.Context, p *auth.Principal, email, password string) (err error) {
+	defer s.refused(ctx, p, audit.EmailChange, audit.Target{}, &err)
 	if err := policy.DecideAccount(p, policy.ChangeProfile); err != nil {
 		return err
 	}
@@ -447,7 +478,12 @@ func (s *Service) SetEmail(ctx context.Context, p *auth.Principal, email, passwo
 	if err := s.RequireOTP(ctx, p, policy.OTPProfile, nil); err != nil {
 		return err
 	}
-	if err := s.store.InTx(ctx, func(q store.Queries) error { return q.SetEmail(ctx, p.UserID, email) }); err != nil {
+	if err := s.store.InTx(ctx, func(q store.Queries) error {
+		if err := q.SetEmail(ctx, p.UserID, email); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.EmailChange, audit.Target{}, "")
+	}); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "email changed", slog.String("user", u.Name))

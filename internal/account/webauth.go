@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -159,7 +160,17 @@ func (s *Service) WebAuthInfo(ctx context.Context, loginID string) (WebAuthInfo,
 
 // CompleteWebAuth confirms in the browser with the user's password and, when
 // 2FA is on (always, for a web OTP), a one-time password.
-func (s *Service) CompleteWebAuth(ctx context.Context, loginID, username, password, otp string) error {
+func (s *Service) CompleteWebAuth(ctx context.Context, loginID, username, password, otp string) (err error) {
+	var target audit.Target
+	detail := "npm web login"
+	defer func() {
+		if strings.TrimSpace(otp) != "" {
+			ctx = auth.WithOTP(ctx, otp)
+		}
+		if reason, ok := audit.RefusalOf(err, strings.TrimSpace(otp) != ""); ok {
+			s.audit.Refused(ctx, audit.Event{Action: audit.SignIn, Target: target, Reason: reason, Detail: detail})
+		}
+	}()
 	q := s.store.Q()
 	w, err := s.liveWebAuth(q.WebAuthByLogin(ctx, idHash(loginID)))
 	if err != nil {
@@ -184,11 +195,18 @@ func (s *Service) CompleteWebAuth(ctx context.Context, loginID, username, passwo
 	if err != nil {
 		return err
 	}
+	target = userTarget(u)
+	if w.Kind == WebOTP {
+		detail = "npm web one-time password"
+	}
 	if err := s.checkPassword(ctx, u, password); err != nil {
 		if fault.Is(err, fault.Unauthorized) {
 			return &fault.Error{Kind: fault.Unauthorized, Message: "Incorrect username or password"}
 		}
 		return err
+	}
+	if u.Disabled() {
+		return auth.ErrAccountDisabled()
 	}
 	tf, err := q.TwoFactorOf(ctx, u.ID)
 	if err != nil {
@@ -241,36 +259,41 @@ func (s *Service) ContinueWebAuth(ctx context.Context, loginID string, p *auth.P
 // session for a web login, a one-time code for a web OTP, sealed until the
 // CLI picks it up.
 func (s *Service) finishWebAuth(ctx context.Context, w store.WebAuth, u store.User) error {
-	q := s.store.Q()
-	var err error
 	aad := []byte("webauth:" + strconv.FormatInt(w.ID, 10))
-	var secret string
-	var otpHash []byte
-	switch w.Kind {
-	case WebLogin:
-		secret, _, err = s.IssueToken(ctx, q, store.Token{UserID: u.ID, Kind: string(auth.KindSession), Name: "web login",
-			ExpiresAt: sql.NullInt64{Int64: s.opts.Now().Add(s.opts.SessionTTL).UnixMilli(), Valid: true}})
+	// The session (with its sign-in event) and the confirmation commit
+	// together: a confirmation raced by another leaves no session behind.
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		var secret string
+		var otpHash []byte
+		var err error
+		switch w.Kind {
+		case WebLogin:
+			if secret, err = s.startSession(ctx, q, u, "web login"); err != nil {
+				return err
+			}
+		case WebOTP:
+			if secret, err = randomDigits(webOTPDigits); err != nil {
+				return err
+			}
+			otpHash = idHash(secret)
+		default:
+			return fmt.Errorf("web auth %d: unknown kind %q", w.ID, w.Kind)
+		}
+		sealed, err := s.sealer.Seal([]byte(secret), aad)
 		if err != nil {
 			return err
 		}
-	case WebOTP:
-		if secret, err = randomDigits(webOTPDigits); err != nil {
+		ok, err := q.FinishWebAuth(ctx, w.ID, u.ID, sealed, otpHash)
+		if err != nil {
 			return err
 		}
-		otpHash = idHash(secret)
-	default:
-		return fmt.Errorf("web auth %d: unknown kind %q", w.ID, w.Kind)
-	}
-	sealed, err := s.sealer.Seal([]byte(secret), aad)
+		if !ok {
+			return fault.Conflictf("This request was confirmed already; return to your terminal.")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	ok, err := q.FinishWebAuth(ctx, w.ID, u.ID, sealed, otpHash)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fault.Conflictf("This request was confirmed already; return to your terminal.")
 	}
 	s.log.InfoContext(ctx, "confirmed in the browser", slog.String("user", u.Name), slog.String("kind", w.Kind))
 	return nil

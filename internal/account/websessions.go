@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -79,7 +80,13 @@ func (s *Service) RevokeSession(ctx context.Context, p *auth.Principal, key stri
 	if auth.Kind(rec.Kind) != auth.KindSession {
 		return store.Token{}, fault.NotFoundf("session not found")
 	}
-	if err := s.store.InTx(ctx, func(q store.Queries) error { return q.RevokeToken(ctx, rec.ID, p.UserID) }); err != nil {
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		if err := q.RevokeToken(ctx, rec.ID, p.UserID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TokenRevoke, audit.Target{Token: rec.Key}, "session")
+	})
+	if err != nil {
 		return store.Token{}, fmt.Errorf("revoke session %s: %w", rec.Key, err)
 	}
 	s.opts.OnRevoke(rec.Hash)

@@ -61,6 +61,10 @@ const (
 	OwnerAdd         Action = "package.owner_add"
 	OwnerRemove      Action = "package.owner_remove"
 	AccessChange     Action = "package.access_change"
+	// PackageChange is only ever a refusal: a package document sent back
+	// whole (npm deprecate, npm unpublish of a version, npm owner) refused
+	// before what it changes could be told.
+	PackageChange Action = "package.change"
 
 	// Organizations and teams.
 	OrgCreate         Action = "org.create"
@@ -93,6 +97,7 @@ func Actions() []Action {
 		TFAEnable, TFADisable, TFAModeChange,
 		TokenCreate, TokenRevoke, TokenNewAddress,
 		PackagePublish, PackageUnpublish, PackageDeprecate, DistTagSet, DistTagRemove, OwnerAdd, OwnerRemove, AccessChange,
+		PackageChange,
 		OrgCreate, OrgMemberSet, OrgMemberRemove, TeamCreate, TeamDelete, TeamMemberAdd, TeamMemberRemove,
 		TeamPackageGrant, TeamPackageRevoke,
 		AdminUserCreate, AdminPromote, AdminDemote, AdminDisable, AdminEnable, AdminPasswordReset, AdminTFAReset,

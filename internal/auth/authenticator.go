@@ -26,6 +26,14 @@ func ErrIPNotAllowed() *fault.Error {
 	return &fault.Error{Kind: fault.Unauthorized, Message: "Login is not allowed from your IP address", Challenge: "ipaddress"}
 }
 
+// ErrAccountDisabled is the refusal of every credential and sign-in of an
+// account an administrator disabled: a 403 that says so, on every request
+// (not the 401 of an unusable token, which lets a public read go on
+// anonymously), so that its owner knows why and whom to ask.
+func ErrAccountDisabled() *fault.Error {
+	return fault.Forbiddenf("This account is disabled: ask an administrator of this registry")
+}
+
 // touchEvery bounds last_used writes to one per token per interval.
 const touchEvery = time.Minute
 
@@ -79,6 +87,7 @@ const (
 	ResultExpired        = "expired"         // past its expiry
 	ResultLegacyDisabled = "legacy_disabled" // a legacy token while legacy tokens are disabled
 	ResultIPDenied       = "ip_denied"       // used from outside its IP ranges
+	ResultDisabled       = "disabled"        // its user is disabled
 	ResultError          = "error"           // the store failed
 )
 
@@ -219,6 +228,10 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 	if t.RevokedAt.Valid {
 		return nil, ResultRevoked, ErrAuthRequired()
 	}
+	if Kind(t.Kind) == KindOperator {
+		// The operator is never a token; a row claiming it is not one of ours.
+		return nil, ResultUnknown, ErrAuthRequired()
+	}
 	u, err := a.store.Q().UserByID(ctx, t.UserID)
 	if err != nil {
 		if fault.Is(err, fault.NotFound) {
@@ -226,8 +239,13 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 		}
 		return nil, ResultError, err
 	}
+	if u.Disabled() {
+		// Not cached: enabling the account (a user change, which empties
+		// the cache everywhere) must not wait for anything.
+		return nil, ResultDisabled, ErrAccountDisabled()
+	}
 	c := &cachedToken{principal: Principal{
-		UserID: u.ID, UserName: u.Name, Email: u.Email,
+		UserID: u.ID, UserName: u.Name, Email: u.Email, Admin: u.Admin,
 		TokenID: t.ID, TokenKey: t.Key, Kind: Kind(t.Kind), Bypass2FA: t.Bypass2FA,
 	}}
 	if t.ExpiresAt.Valid {

@@ -181,6 +181,6 @@ func Default() Config {
 
 		PublishUplinkNames: "refuse",
 		OIDCTokenTTL:       time.Hour,
-		AuditRetention:    365 * 24 * time.Hour,
+		AuditRetention:     365 * 24 * time.Hour,
 	}
 }

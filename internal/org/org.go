@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -25,6 +26,7 @@ type Service struct {
 	// readAccess is who may read the registry (SetReadAccess), for the
 	// package lists.
 	readAccess policy.ReadAccess
+	audit      audit.Recorder
 }
 
 // SetReadAccess sets who may read the registry (the setting read_access):
@@ -33,21 +35,31 @@ type Service struct {
 func (s *Service) SetReadAccess(m policy.ReadAccess) { s.readAccess = m }
 
 // NewService returns the organization service; tfa enforces two-factor
-// authentication on changes.
-func NewService(s *store.Store, tfa registry.TwoFactor, log *slog.Logger) *Service {
+// authentication on changes; rec, if not nil, records every change in the
+// audit log.
+func NewService(s *store.Store, tfa registry.TwoFactor, log *slog.Logger, rec audit.Recorder) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: s, tfa: tfa, log: log}
+	if rec == nil {
+		rec = audit.Discard{}
+	}
+	return &Service{store: s, tfa: tfa, log: log, audit: rec}
+}
+
+// record writes p's event a, for a change, in the change's transaction q.
+func (s *Service) record(ctx context.Context, q store.Queries, p *auth.Principal, a audit.Action, t audit.Target, detail string) error {
+	return s.audit.Record(ctx, q, audit.Event{Action: a, Actor: audit.ActorOf(p), Target: t, Detail: detail})
 }
 
 // normalize strips the "@" npm may put before an organization name.
 func normalize(name string) string { return strings.TrimPrefix(strings.TrimSpace(name), "@") }
 
 // Create makes an organization owned by the named user, with its developers
-// team (the owner in it). Its name is a scope, so it may not be taken by a
-// user or another organization.
-func (s *Service) Create(ctx context.Context, name, ownerName string) (store.Org, error) {
+// team (the owner in it); by is who asks (the owner on the website, the
+// operator at the command line). Its name is a scope, so it may not be
+// taken by a user, a deleted user's retired name, or another organization.
+func (s *Service) Create(ctx context.Context, by *auth.Principal, name, ownerName string) (store.Org, error) {
 	name = normalize(name)
 	if err := account.ValidateUserName(name); err != nil {
 		return store.Org{}, fault.Invalidf("Invalid organization name: %s", strings.TrimPrefix(err.Error(), "Name "))
@@ -66,6 +78,12 @@ func (s *Service) Create(ctx context.Context, name, ownerName string) (store.Org
 		} else if !fault.Is(err, fault.NotFound) {
 			return err
 		}
+		if retired, err := q.NameRetired(ctx, name); err != nil || retired {
+			if err != nil {
+				return err
+			}
+			return fault.Conflictf("The name %s belonged to a deleted account and cannot be used again", name)
+		}
 		if o, err = q.CreateOrg(ctx, name); err != nil {
 			if fault.Is(err, fault.Conflict) {
 				return fault.Conflictf("Organization %s already exists", name)
@@ -83,7 +101,10 @@ func (s *Service) Create(ctx context.Context, name, ownerName string) (store.Org
 		if err != nil {
 			return err
 		}
-		return q.AddTeamMember(ctx, team.ID, owner.ID)
+		if err := q.AddTeamMember(ctx, team.ID, owner.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, by, audit.OrgCreate, audit.Target{Org: o.Name, UserID: owner.ID, User: owner.Name}, "owner "+owner.Name)
 	})
 	if err == nil {
 		s.log.InfoContext(ctx, "organization created", slog.String("org", name), slog.String("owner", ownerName))
@@ -113,9 +134,16 @@ func (s *Service) load(ctx context.Context, q store.Queries, p *auth.Principal, 
 }
 
 // change checks permission and the OTP outside any transaction (OTP checks
-// write), then runs fn in one, deciding again on fresh rows.
-func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a policy.OrgAction,
-	fn func(q store.Queries, o store.Org, facts policy.Org) error) error {
+// write), then runs fn in one, deciding again on fresh rows. fn records the
+// change's audit events; a refusal is noted as act on target.
+func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a policy.OrgAction, act audit.Action, target audit.Target,
+	fn func(q store.Queries, o store.Org, facts policy.Org) error) (err error) {
+	defer func() {
+		if reason, ok := audit.RefusalOf(err, auth.OTP(ctx) != ""); ok {
+			target.Org = normalize(name)
+			s.audit.Refused(ctx, audit.Event{Action: act, Actor: audit.ActorOf(p), Target: target, Reason: reason})
+		}
+	}()
 	if _, _, err := s.load(ctx, s.store.Q(), p, name, a); err != nil {
 		return err
 	}
@@ -168,7 +196,7 @@ func (s *Service) SetMember(ctx context.Context, p *auth.Principal, orgName, use
 		return Membership{}, fault.Invalidf("role must be one of owner, admin or developer")
 	}
 	var out Membership
-	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, facts policy.Org) error {
+	err := s.change(ctx, p, orgName, policy.OrgManageMembers, audit.OrgMemberSet, audit.Target{User: userName}, func(q store.Queries, o store.Org, facts policy.Org) error {
 		u, current, err := memberRole(ctx, q, o, userName)
 		if err != nil {
 			return err
@@ -181,6 +209,13 @@ func (s *Service) SetMember(ctx context.Context, p *auth.Principal, orgName, use
 			return err
 		}
 		if err := q.SetMember(ctx, o.ID, u.ID, role); err != nil {
+			return err
+		}
+		detail := string(role)
+		if current != "" {
+			detail = string(current) + " to " + string(role)
+		}
+		if err := s.record(ctx, q, p, audit.OrgMemberSet, audit.Target{Org: o.Name, UserID: u.ID, User: u.Name}, detail); err != nil {
 			return err
 		}
 		if current == "" {
@@ -222,7 +257,7 @@ func otherOwners(ctx context.Context, q store.Queries, o store.Org, userID int64
 
 // RemoveMember takes a user out of the organization and all its teams (npm org rm).
 func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, orgName, userName string) error {
-	err := s.change(ctx, p, orgName, policy.OrgManageMembers, func(q store.Queries, o store.Org, facts policy.Org) error {
+	err := s.change(ctx, p, orgName, policy.OrgManageMembers, audit.OrgMemberRemove, audit.Target{User: userName}, func(q store.Queries, o store.Org, facts policy.Org) error {
 		u, current, err := memberRole(ctx, q, o, userName)
 		if err != nil {
 			return err
@@ -237,7 +272,10 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, orgName, 
 		if err := policy.DecideRoleChange(p, facts, policy.RoleChange{Current: current, OtherOwners: others}); err != nil {
 			return err
 		}
-		return q.RemoveMember(ctx, o.ID, u.ID)
+		if err := q.RemoveMember(ctx, o.ID, u.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.OrgMemberRemove, audit.Target{Org: o.Name, UserID: u.ID, User: u.Name}, string(current))
 	})
 	if err == nil {
 		s.log.InfoContext(ctx, "organization member removed", slog.String("org", orgName), slog.String("user", userName),
@@ -277,19 +315,22 @@ func (s *Service) CreateTeam(ctx context.Context, p *auth.Principal, orgName, te
 	if err := validTeam(team); err != nil {
 		return err
 	}
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, audit.TeamCreate, audit.Target{Team: team}, func(q store.Queries, o store.Org, _ policy.Org) error {
 		_, err := q.CreateTeam(ctx, o.ID, team, description)
 		if fault.Is(err, fault.Conflict) {
 			return fault.Conflictf("Team %s:%s already exists", o.Name, team)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TeamCreate, audit.Target{Org: o.Name, Team: team}, "")
 	})
 }
 
 // DestroyTeam removes a team and its grants (npm team destroy); the
 // developers team stays.
 func (s *Service) DestroyTeam(ctx context.Context, p *auth.Principal, orgName, team string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, audit.TeamDelete, audit.Target{Team: team}, func(q store.Queries, o store.Org, _ policy.Org) error {
 		if team == registry.DevelopersTeam {
 			return fault.Invalidf("The developers team cannot be removed")
 		}
@@ -297,13 +338,16 @@ func (s *Service) DestroyTeam(ctx context.Context, p *auth.Principal, orgName, t
 		if err != nil {
 			return err
 		}
-		return q.DeleteTeam(ctx, t.ID)
+		if err := q.DeleteTeam(ctx, t.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TeamDelete, audit.Target{Org: o.Name, Team: team}, "")
 	})
 }
 
 // AddTeamMember puts a member of the organization in a team (npm team add).
 func (s *Service) AddTeamMember(ctx context.Context, p *auth.Principal, orgName, team, userName string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, audit.TeamMemberAdd, audit.Target{Team: team, User: userName}, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, err := q.TeamByName(ctx, o.ID, team)
 		if err != nil {
 			return err
@@ -315,13 +359,16 @@ func (s *Service) AddTeamMember(ctx context.Context, p *auth.Principal, orgName,
 		if role == "" {
 			return fault.Invalidf("%s is not a member of %s; add them with npm org set first", u.Name, o.Name)
 		}
-		return q.AddTeamMember(ctx, t.ID, u.ID)
+		if err := q.AddTeamMember(ctx, t.ID, u.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TeamMemberAdd, audit.Target{Org: o.Name, Team: team, UserID: u.ID, User: u.Name}, "")
 	})
 }
 
 // RemoveTeamMember takes a user out of a team (npm team rm).
 func (s *Service) RemoveTeamMember(ctx context.Context, p *auth.Principal, orgName, team, userName string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, audit.TeamMemberRemove, audit.Target{Team: team, User: userName}, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, err := q.TeamByName(ctx, o.ID, team)
 		if err != nil {
 			return err
@@ -330,7 +377,10 @@ func (s *Service) RemoveTeamMember(ctx context.Context, p *auth.Principal, orgNa
 		if err != nil {
 			return err
 		}
-		return q.RemoveTeamMember(ctx, t.ID, u.ID)
+		if err := q.RemoveTeamMember(ctx, t.ID, u.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TeamMemberRemove, audit.Target{Org: o.Name, Team: team, UserID: u.ID, User: u.Name}, "")
 	})
 }
 
@@ -382,23 +432,29 @@ func (s *Service) GrantPackage(ctx context.Context, p *auth.Principal, orgName, 
 	if !permission.Valid() {
 		return fault.Invalidf("permissions must be read-only or read-write")
 	}
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, audit.TeamPackageGrant, audit.Target{Team: team, Package: pkgName}, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, pkg, err := s.teamAndPackage(ctx, q, o, team, pkgName)
 		if err != nil {
 			return err
 		}
-		return q.GrantTeam(ctx, t.ID, pkg.ID, permission)
+		if err := q.GrantTeam(ctx, t.ID, pkg.ID, permission); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TeamPackageGrant, audit.Target{Org: o.Name, Team: team, Package: pkg.Name}, string(permission))
 	})
 }
 
 // RevokePackage takes a team's access to a package away (npm access revoke).
 func (s *Service) RevokePackage(ctx context.Context, p *auth.Principal, orgName, team, pkgName string) error {
-	return s.change(ctx, p, orgName, policy.OrgManageTeams, func(q store.Queries, o store.Org, _ policy.Org) error {
+	return s.change(ctx, p, orgName, policy.OrgManageTeams, audit.TeamPackageRevoke, audit.Target{Team: team, Package: pkgName}, func(q store.Queries, o store.Org, _ policy.Org) error {
 		t, pkg, err := s.teamAndPackage(ctx, q, o, team, pkgName)
 		if err != nil {
 			return err
 		}
-		return q.RevokeTeam(ctx, t.ID, pkg.ID)
+		if err := q.RevokeTeam(ctx, t.ID, pkg.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.TeamPackageRevoke, audit.Target{Org: o.Name, Team: team, Package: pkg.Name}, "")
 	})
 }
 

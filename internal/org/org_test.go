@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
@@ -45,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.orgs = NewService(st, f.accounts, nil)
+	f.orgs = NewService(st, f.accounts, nil, nil)
 	return f
 }
 
@@ -80,7 +81,7 @@ func (f *fixture) pkg(t *testing.T, name, scope string, access store.Access, own
 // org creates the organization name owned by owner and sets the others' roles.
 func (f *fixture) org(t *testing.T, name string, owner *auth.Principal, members map[*auth.Principal]store.Role) {
 	t.Helper()
-	if _, err := f.orgs.Create(t.Context(), name, owner.UserName); err != nil {
+	if _, err := f.orgs.Create(t.Context(), audit.Operator(), name, owner.UserName); err != nil {
 		t.Fatal(err)
 	}
 	for p, role := range members {
@@ -122,7 +123,7 @@ func TestCreate(t *testing.T) {
 	ctx := t.Context()
 	alice := f.user(t, "alice")
 	f.user(t, "bob")
-	o, err := f.orgs.Create(ctx, "@acme", "alice")
+	o, err := f.orgs.Create(ctx, audit.Operator(), "@acme", "alice")
 	want(t, "create", err, ok, "")
 	if o.Name != "acme" {
 		t.Fatalf("created %q, want acme", o.Name)
@@ -144,7 +145,7 @@ func TestCreate(t *testing.T) {
 		{"unknown owner", "beta", "nobody", fault.NotFound, `user "nobody" not found`},
 	}
 	for _, tt := range tests {
-		_, err := f.orgs.Create(ctx, tt.org, tt.owner)
+		_, err := f.orgs.Create(ctx, audit.Operator(), tt.org, tt.owner)
 		want(t, tt.name, err, tt.kind, tt.msg)
 	}
 }

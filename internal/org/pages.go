@@ -34,5 +34,5 @@ func (s *Service) CreateFor(ctx context.Context, p *auth.Principal, name string)
 	if err := s.tfa.RequireOTP(ctx, p, policy.OTPGovernance, nil); err != nil {
 		return store.Org{}, err
 	}
-	return s.Create(ctx, name, p.UserName)
+	return s.Create(ctx, p, name, p.UserName)
 }

@@ -23,7 +23,7 @@ const (
 	// publishing: a one-time password whenever the user has 2FA, whatever
 	// the credential (no token is exempt).
 	OTPApprove OTPOp = "approve"
-	OTPAdmin        OTPOp = "admin"         // site administration: changes to other accounts
+	OTPAdmin   OTPOp = "admin" // site administration: changes to other accounts
 )
 
 // OTPFacts is what the caller knows for a two-factor decision.
@@ -32,6 +32,9 @@ type OTPFacts struct {
 	UserMode store.TFAMode
 	// RegistryRequires2FA is the registry's require_2fa policy.
 	RegistryRequires2FA bool
+	// Reenroll is set while the user must enable 2FA again after an
+	// administrator reset it: for them, as if the registry required 2FA.
+	Reenroll bool
 	// Publish is set for a publish, where the package's own setting applies too.
 	Publish bool
 	// PackageRequiresTFA and AutomationOverridesTFA are the package's setting
@@ -44,6 +47,12 @@ type OTPFacts struct {
 // ErrRequire2FA refuses a write to a user without 2FA on a registry that requires it.
 func ErrRequire2FA() error {
 	return fault.Forbiddenf("This registry requires two-factor authentication for this operation: enable it with npm profile enable-2fa auth-and-writes")
+}
+
+// ErrReenroll2FA refuses a write to a user whose 2FA an administrator reset,
+// until they enable it again.
+func ErrReenroll2FA() error {
+	return fault.Forbiddenf("An administrator reset your two-factor authentication: enable it again (npm profile enable-2fa auth-and-writes, or the website's Two-factor authentication page) before this operation")
 }
 
 // ErrPackageRequires2FA is npm's answer to a publish that a package's 2FA setting forbids.
@@ -71,10 +80,16 @@ func NeedsOTP(p *auth.Principal, op OTPOp, f OTPFacts) (bool, error) {
 	// Tokens exempt from the challenge: legacy automation tokens always;
 	// bypass-2FA granular tokens for package writes only.
 	exempt := p.Kind == auth.KindAutomation || (p.Kind == auth.KindGranular && p.Bypass2FA && op == OTPPackageWrite)
-	// require_2fa: no writes and no new tokens until the user has 2FA; logging
-	// in and turning 2FA on stay possible.
-	if f.RegistryRequires2FA && f.UserMode == store.TFAOff && op != OTPLogin && op != OTPProfile {
-		return false, ErrRequire2FA()
+	// require_2fa, or a 2FA reset by an administrator: no writes and no new
+	// tokens until the user has 2FA; logging in and turning 2FA on stay
+	// possible.
+	if f.UserMode == store.TFAOff && op != OTPLogin && op != OTPProfile {
+		switch {
+		case f.Reenroll:
+			return false, ErrReenroll2FA()
+		case f.RegistryRequires2FA:
+			return false, ErrRequire2FA()
+		}
 	}
 	// A token exchanged for a CI job's OIDC identity is the proof of that
 	// identity: no person is there to answer a challenge, and packages that

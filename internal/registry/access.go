@@ -2,7 +2,9 @@ package registry
 
 import (
 	"context"
+	"strings"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -56,11 +58,13 @@ func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string,
 		}
 	}
 	// Neither setting shows in the package's documents: nothing to rebuild.
-	return s.change(ctx, p, name, policy.ChangeAccess, policy.OTPGovernance, func(q store.Queries, pkg store.Package) (bool, error) {
+	return s.change(ctx, p, name, policy.ChangeAccess, policy.OTPGovernance, audit.AccessChange, func(q store.Queries, pkg store.Package) (bool, error) {
+		var changes []string
 		if ch.Access != nil && *ch.Access != pkg.Access {
 			if err := q.SetPackageAccess(ctx, pkg.ID, *ch.Access); err != nil {
 				return false, err
 			}
+			changes = append(changes, "access "+string(*ch.Access))
 		}
 		if ch.PublishRequiresTFA != nil || ch.AutomationOverridesTFA != nil {
 			mfa, err := q.PackageMFAOf(ctx, pkg.ID)
@@ -76,9 +80,24 @@ func (s *Service) SetAccess(ctx context.Context, p *auth.Principal, name string,
 			if err := q.SetPackageMFA(ctx, pkg.ID, mfa); err != nil {
 				return false, err
 			}
+			changes = append(changes, "mfa "+mfaSetting(mfa))
 		}
-		return false, nil
+		if len(changes) == 0 {
+			return false, nil
+		}
+		return false, s.record(ctx, q, p, audit.AccessChange, audit.Target{Package: pkg.Name}, strings.Join(changes, ", "))
 	})
+}
+
+// mfaSetting names a package's 2FA setting as npm access set mfa=... does.
+func mfaSetting(m store.PackageMFA) string {
+	switch {
+	case !m.PublishRequiresTFA:
+		return "none"
+	case m.AutomationOverridesTFA:
+		return "automation"
+	}
+	return "publish"
 }
 
 // Collaborators lists who may touch a package and how (npm access list

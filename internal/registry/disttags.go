@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -32,7 +33,7 @@ func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, 
 	if err := ValidateTag(tag); err != nil {
 		return err
 	}
-	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, audit.DistTagSet, func(q store.Queries, pkg store.Package) (bool, error) {
 		if _, err := q.VersionOf(ctx, pkg.ID, version); err != nil {
 			if fault.Is(err, fault.NotFound) {
 				return false, fault.NotFoundf("version %s of %s not found", version, name)
@@ -46,13 +47,16 @@ func (s *Service) SetDistTag(ctx context.Context, p *auth.Principal, name, tag, 
 		if err := checkTagCount(name, existing, map[string]string{tag: version}); err != nil {
 			return false, err
 		}
-		return true, q.SetDistTag(ctx, pkg.ID, tag, version)
+		if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
+			return false, err
+		}
+		return true, s.record(ctx, q, p, audit.DistTagSet, audit.Target{Package: pkg.Name, Version: version}, tag)
 	})
 }
 
 // DeleteDistTag removes tag; latest cannot be removed.
 func (s *Service) DeleteDistTag(ctx context.Context, p *auth.Principal, name, tag string) error {
-	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+	return s.change(ctx, p, name, policy.DistTag, policy.OTPPackageWrite, audit.DistTagRemove, func(q store.Queries, pkg store.Package) (bool, error) {
 		if tag == "latest" {
 			return false, fault.Invalidf("the latest dist-tag cannot be removed; point it at another version instead")
 		}
@@ -63,6 +67,9 @@ func (s *Service) DeleteDistTag(ctx context.Context, p *auth.Principal, name, ta
 		if _, ok := tags[tag]; !ok {
 			return false, fault.NotFoundf("%s is not a dist-tag on %s", tag, name)
 		}
-		return true, q.DeleteDistTag(ctx, pkg.ID, tag)
+		if err := q.DeleteDistTag(ctx, pkg.ID, tag); err != nil {
+			return false, err
+		}
+		return true, s.record(ctx, q, p, audit.DistTagRemove, audit.Target{Package: pkg.Name, Version: tags[tag]}, tag)
 	})
 }

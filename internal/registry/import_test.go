@@ -50,7 +50,7 @@ func newTestService(t testing.TB, now time.Time) (*Service, *auth.Principal) {
 		t.Fatal(err)
 	}
 	p := &auth.Principal{UserID: u.ID, UserName: u.Name, Email: u.Email, Kind: auth.KindSession}
-	return NewService(st, blobs, noOTP{}, feed, func() time.Time { return now }, nil), p
+	return NewService(st, blobs, noOTP{}, feed, func() time.Time { return now }, nil, nil), p
 }
 
 // TestImportMatchesPublish imports a package and publishes the same one

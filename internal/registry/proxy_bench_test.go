@@ -68,7 +68,7 @@ func BenchmarkPackumentFor(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewService(st, blobs, noOTP{}, feed, time.Now, nil)
+	s := NewService(st, blobs, noOTP{}, feed, time.Now, nil, nil)
 	s.UseUplinks(UplinkOptions{Uplinks: set}, feed)
 	defer s.Close()
 	x := s.proxy

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
@@ -19,6 +22,7 @@ import (
 // body is read.)
 func (s *Service) Publish(ctx context.Context, p *auth.Principal, name string, doc PublishDocument) (err error) {
 	defer func() { s.obs.Publish(PublishResult(err)) }()
+	defer s.refused(ctx, p, audit.PackagePublish, name, &err)
 	pub, err := DecodePublish(name, doc)
 	if err != nil {
 		return err
@@ -78,8 +82,10 @@ func (s *Service) insertPublication(ctx context.Context, q store.Queries, p *aut
 	key := blob.Key(pub.Digest.SHA512)
 	now := s.now().UnixMilli()
 	pkg, err := q.PackageByName(ctx, name)
+	created := false
 	switch {
 	case fault.Is(err, fault.NotFound):
+		created = true
 		f, err := s.newPackageFacts(ctx, q, p, name, scope)
 		if err != nil {
 			return err
@@ -157,10 +163,20 @@ func (s *Service) insertPublication(ctx context.Context, q store.Queries, p *aut
 	if err := checkTagCount(name, existing, tags); err != nil {
 		return err
 	}
+	tagNames := make([]string, 0, len(tags))
 	for tag := range tags {
 		if err := q.SetDistTag(ctx, pkg.ID, tag, version); err != nil {
 			return err
 		}
+		tagNames = append(tagNames, tag)
+	}
+	sort.Strings(tagNames)
+	detail := "tags " + strings.Join(tagNames, ", ")
+	if created {
+		detail = "new package, " + string(access) + "; " + detail
+	}
+	if err := s.record(ctx, q, p, audit.PackagePublish, audit.Target{Package: name, Version: version}, detail); err != nil {
+		return err
 	}
 	return s.rebuild(ctx, q, pkg, now)
 }

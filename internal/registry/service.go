@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
@@ -53,6 +54,7 @@ type Service struct {
 	// readAccess is who may read the registry (SetReadAccess): every read
 	// asks policy with it, the uplinks' packages' too.
 	readAccess policy.ReadAccess
+	audit      audit.Recorder
 }
 
 // SetReadAccess sets who may read the registry (the setting read_access):
@@ -68,19 +70,45 @@ func (s *Service) MayRead(p *auth.Principal) error { return policy.DecideRegistr
 // NewService returns the registry over a metadata store and a blob store,
 // with tfa enforcing two-factor authentication on writes; changes tells it
 // of packages changed by other processes, whose packuments it drops; obs,
-// if not nil, hears publishes and cache look-ups.
-func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Changes, now func() time.Time, obs Observer) *Service {
+// if not nil, hears publishes and cache look-ups; rec, if not nil, records
+// every package change in the audit log.
+func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Changes, now func() time.Time, obs Observer,
+	rec audit.Recorder) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	if obs == nil {
 		obs = silentObserver{}
 	}
+	if rec == nil {
+		rec = audit.Discard{}
+	}
 	docs := newDocCache(DefaultCacheBytes)
 	docs.follow(changes)
 	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: docs,
-		tarballs: blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs}
+		tarballs: blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs, audit: rec}
 }
+
+// record writes p's event a on package pkg, for a change, in the change's
+// transaction q.
+func (s *Service) record(ctx context.Context, q store.Queries, p *auth.Principal, a audit.Action, t audit.Target, detail string) error {
+	return s.audit.Record(ctx, q, audit.Event{Action: a, Actor: audit.ActorOf(p), Target: t, Detail: detail})
+}
+
+// refused notes that a by p on package name was refused, when *errp is a
+// refusal the audit log keeps (audit.RefusalOf).
+func (s *Service) refused(ctx context.Context, p *auth.Principal, a audit.Action, name string, errp *error) {
+	reason, ok := audit.RefusalOf(*errp, auth.OTP(ctx) != "")
+	if !ok {
+		return
+	}
+	s.audit.Refused(ctx, audit.Event{Action: a, Actor: audit.ActorOf(p), Target: audit.Target{Package: name}, Reason: reason})
+}
+
+// Changed makes the documents kept in memory stale, after a change to
+// packages committed outside the registry's own writes (an account
+// deleted, see HandOver).
+func (s *Service) Changed() { s.docs.changed() }
 
 // SetCacheBytes bounds the in-memory document cache (packuments, package
 // rows, versions' blob keys) to n bytes as it counts them; call it before
@@ -120,8 +148,12 @@ func (s *Service) write(ctx context.Context, fn func(q store.Queries) error) err
 // transaction). Then one write transaction reloads the package, decides a
 // again on the fresh row, runs fn on it and, when fn reports that it changed
 // what the package's documents show, rebuilds them.
-func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a policy.Action, op policy.OTPOp,
-	fn func(q store.Queries, pkg store.Package) (rebuild bool, err error)) error {
+//
+// A refusal is noted in the audit log as act (fn records the change's own
+// events).
+func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a policy.Action, op policy.OTPOp, act audit.Action,
+	fn func(q store.Queries, pkg store.Package) (rebuild bool, err error)) (err error) {
+	defer s.refused(ctx, p, act, name, &err)
 	if _, err := s.loadFor(ctx, s.store.Q(), p, name, a); err != nil {
 		return err
 	}

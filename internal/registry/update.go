@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -26,7 +29,7 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 	}
 	// Governance (owners) needs the same OTP as a package write in every
 	// mode, and the tokens exempt from it may not change owners anyway.
-	return s.change(ctx, p, name, policy.Deprecate, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+	return s.change(ctx, p, name, policy.Deprecate, policy.OTPPackageWrite, audit.PackageChange, func(q store.Queries, pkg store.Package) (bool, error) {
 		if err := checkRev(rev, pkg); err != nil {
 			return false, err
 		}
@@ -36,6 +39,8 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 		}
 		changed := false
 		var removed []string
+		// The versions whose deprecation changed, by their new message ("" cleared).
+		deprecations := map[string][]string{}
 		for _, v := range versions {
 			sent, ok := doc.Versions[v.Version]
 			if !ok {
@@ -53,6 +58,23 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 					return false, err
 				}
 				changed = true
+				msg := deprecationOf(newManifest)
+				deprecations[msg] = append(deprecations[msg], v.Version)
+			}
+		}
+		msgs := make([]string, 0, len(deprecations))
+		for msg := range deprecations {
+			msgs = append(msgs, msg)
+		}
+		sort.Strings(msgs)
+		for _, msg := range msgs {
+			vs := deprecations[msg]
+			detail := "cleared"
+			if msg != "" {
+				detail = strconv.Quote(msg)
+			}
+			if err := s.record(ctx, q, p, audit.PackageDeprecate, versionsTarget(pkg.Name, vs), detail+" on "+versionList(vs)); err != nil {
+				return false, err
 			}
 		}
 		if len(removed) > 0 {
@@ -63,6 +85,9 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 				return false, err
 			}
 			if err := s.removeVersions(ctx, q, pkg, removed); err != nil {
+				return false, err
+			}
+			if err := s.record(ctx, q, p, audit.PackageUnpublish, versionsTarget(pkg.Name, removed), versionList(removed)); err != nil {
 				return false, err
 			}
 			changed = true
@@ -76,6 +101,35 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, name, rev strin
 		}
 		return changed, nil
 	})
+}
+
+// versionsTarget names a package and, when there is one, the one version
+// an event concerns.
+func versionsTarget(name string, versions []string) audit.Target {
+	t := audit.Target{Package: name}
+	if len(versions) == 1 {
+		t.Version = versions[0]
+	}
+	return t
+}
+
+// versionList names versions for an event's detail: the first 20, and how
+// many more.
+func versionList(versions []string) string {
+	const shown = 20
+	if len(versions) <= shown {
+		return strings.Join(versions, ", ")
+	}
+	return strings.Join(versions[:shown], ", ") + fmt.Sprintf(" and %d more", len(versions)-shown)
+}
+
+// deprecationOf is a stored version document's deprecation message, "" for none.
+func deprecationOf(manifest []byte) string {
+	var m struct {
+		Deprecated string `json:"deprecated"`
+	}
+	_ = json.Unmarshal(manifest, &m)
+	return m.Deprecated
 }
 
 // applyDeprecation copies the deprecated field of sent into stored.
@@ -205,6 +259,9 @@ func (s *Service) setOwners(ctx context.Context, q store.Queries, p *auth.Princi
 	if len(want) == 0 {
 		return false, fault.Invalidf("Cannot remove all owners of a package. Add someone else first.")
 	}
+	target := func(id int64, user string) audit.Target {
+		return audit.Target{Package: pkg.Name, UserID: id, User: user}
+	}
 	names := make([]string, 0, len(want))
 	for n := range want {
 		names = append(names, n)
@@ -224,12 +281,23 @@ func (s *Service) setOwners(ctx context.Context, q store.Queries, p *auth.Princi
 		if err := q.AddOwner(ctx, pkg.ID, u.ID); err != nil {
 			return false, err
 		}
+		if err := s.record(ctx, q, p, audit.OwnerAdd, target(u.ID, u.Name), ""); err != nil {
+			return false, err
+		}
 	}
-	for n, id := range have {
+	gone := make([]string, 0, len(have))
+	for n := range have {
 		if !want[n] {
-			if err := q.RemoveOwner(ctx, pkg.ID, id); err != nil {
-				return false, err
-			}
+			gone = append(gone, n)
+		}
+	}
+	sort.Strings(gone)
+	for _, n := range gone {
+		if err := q.RemoveOwner(ctx, pkg.ID, have[n]); err != nil {
+			return false, err
+		}
+		if err := s.record(ctx, q, p, audit.OwnerRemove, target(have[n], n), ""); err != nil {
+			return false, err
 		}
 	}
 	return true, nil
@@ -238,11 +306,14 @@ func (s *Service) setOwners(ctx context.Context, q store.Queries, p *auth.Princi
 // UnpublishPackage removes a whole package. Its versions stay recorded as
 // published, so none of them can be published again.
 func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name, rev string) error {
-	return s.change(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+	return s.change(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite, audit.PackageUnpublish, func(q store.Queries, pkg store.Package) (bool, error) {
 		if err := checkRev(rev, pkg); err != nil {
 			return false, err
 		}
-		return false, q.DeletePackage(ctx, pkg.ID)
+		if err := q.DeletePackage(ctx, pkg.ID); err != nil {
+			return false, err
+		}
+		return false, s.record(ctx, q, p, audit.PackageUnpublish, audit.Target{Package: pkg.Name}, "the whole package")
 	})
 }
 
@@ -250,7 +321,7 @@ func (s *Service) UnpublishPackage(ctx context.Context, p *auth.Principal, name,
 // normally gone already (removed by Update); if it is still there, it is
 // removed now. The blob itself stays until garbage collection.
 func (s *Service) DeleteTarball(ctx context.Context, p *auth.Principal, name, filename string) error {
-	return s.change(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite, func(q store.Queries, pkg store.Package) (bool, error) {
+	return s.change(ctx, p, name, policy.Unpublish, policy.OTPPackageWrite, audit.PackageUnpublish, func(q store.Queries, pkg store.Package) (bool, error) {
 		version, ok := versionFromFilename(name, filename)
 		if !ok {
 			return false, fault.NotFoundf("Not found")
@@ -260,12 +331,20 @@ func (s *Service) DeleteTarball(ctx context.Context, p *auth.Principal, name, fi
 			return false, err
 		}
 		for _, v := range versions {
-			if v.Version == version {
-				if len(versions) == 1 {
-					return false, q.DeletePackage(ctx, pkg.ID)
-				}
-				return true, s.removeVersions(ctx, q, pkg, []string{version})
+			if v.Version != version {
+				continue
 			}
+			event := audit.Target{Package: pkg.Name, Version: version}
+			if len(versions) == 1 {
+				if err := q.DeletePackage(ctx, pkg.ID); err != nil {
+					return false, err
+				}
+				return false, s.record(ctx, q, p, audit.PackageUnpublish, event, "the last version: the whole package")
+			}
+			if err := s.removeVersions(ctx, q, pkg, []string{version}); err != nil {
+				return false, err
+			}
+			return true, s.record(ctx, q, p, audit.PackageUnpublish, event, version)
 		}
 		return false, nil
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 	"testing"
+
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 )
 
 // TestPackageLists: the user and organization package lists show what the
@@ -12,7 +14,7 @@ import (
 func TestPackageLists(t *testing.T) {
 	tr := newTestRegistry(t)
 	alice, bob, carol, mallory := tr.user("alice"), tr.user("bob"), tr.user("carol"), tr.user("mallory")
-	if _, err := tr.srv.Orgs.Create(context.Background(), "acme", "alice"); err != nil {
+	if _, err := tr.srv.Orgs.Create(context.Background(), audit.Operator(), "acme", "alice"); err != nil {
 		t.Fatal(err)
 	}
 	step := func(what, method, path, tok string, body any, status int) {

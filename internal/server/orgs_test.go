@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"testing"
+
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 )
 
 func TestOrganizations(t *testing.T) {
@@ -10,13 +12,13 @@ func TestOrganizations(t *testing.T) {
 	alice, bob, carol := tr.user("alice"), tr.user("bob"), tr.user("carol")
 	eve := tr.user("eve")
 	ctx := context.Background()
-	if _, err := tr.srv.Orgs.Create(ctx, "acme", "alice"); err != nil {
+	if _, err := tr.srv.Orgs.Create(ctx, audit.Operator(), "acme", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.srv.Orgs.Create(ctx, "acme", "alice"); err == nil {
+	if _, err := tr.srv.Orgs.Create(ctx, audit.Operator(), "acme", "alice"); err == nil {
 		t.Fatal("duplicate organization created")
 	}
-	if _, err := tr.srv.Orgs.Create(ctx, "bob", "alice"); err == nil {
+	if _, err := tr.srv.Orgs.Create(ctx, audit.Operator(), "bob", "alice"); err == nil {
 		t.Fatal("an organization took a user's name")
 	}
 	if res := tr.do("PUT", "/-/user/org.couchdb.user:acme", "", map[string]string{"name": "acme", "password": "x"}); res.status != 409 {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ import (
 func TestTeamGrantDoesNotRevealForeignPackages(t *testing.T) {
 	onEachStore(t, func(t *testing.T, tr *testRegistry) {
 		alice, bob := tr.user("alice"), tr.user("bob")
-		if _, err := tr.srv.Orgs.Create(t.Context(), "acme", "alice"); err != nil {
+		if _, err := tr.srv.Orgs.Create(t.Context(), audit.Operator(), "acme", "alice"); err != nil {
 			t.Fatal(err)
 		}
 		for _, name := range []string{"@bob/hidden", "hidden"} {
@@ -65,7 +66,7 @@ func TestTeamGrantDoesNotRevealForeignPackages(t *testing.T) {
 func TestOrgMemberListsOnlyReadablePackages(t *testing.T) {
 	onEachStore(t, func(t *testing.T, tr *testRegistry) {
 		alice, carol := tr.user("alice"), tr.user("carol")
-		if _, err := tr.srv.Orgs.Create(t.Context(), "acme", "alice"); err != nil {
+		if _, err := tr.srv.Orgs.Create(t.Context(), audit.Operator(), "acme", "alice"); err != nil {
 			t.Fatal(err)
 		}
 		step := func(what, method, path string, body any, status int) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 func TestGranularTokenSearchSeesOnlyItsReach(t *testing.T) {
 	onEachStore(t, func(t *testing.T, tr *testRegistry) {
 		alice := tr.user("alice")
-		if _, err := tr.srv.Orgs.Create(t.Context(), "acme", "alice"); err != nil {
+		if _, err := tr.srv.Orgs.Create(t.Context(), audit.Operator(), "acme", "alice"); err != nil {
 			t.Fatal(err)
 		}
 		all := []string{"@alice/hush-one", "@alice/hush-two", "@acme/hush-tool", "hush-public"}

@@ -119,6 +119,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		Log:              log,
 		OnRevoke:         authn.Forget,
 		FlushLastUse:     authn.FlushLastUse,
+		Audit:            s.Audit,
 	})
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -144,7 +145,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if created {
 		log.Info("created the registry signing key", slog.String("keyid", key.KeyID))
 	}
-	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil, s.metrics)
+	s.Registry = registry.NewService(st, blobs, s.Accounts, s.feed, nil, s.metrics, s.Audit)
 	s.Registry.SetCacheBytes(int(cfg.CacheSize))
 	spool, err := openSpool(cfg.DataDir)
 	if err != nil {
@@ -155,7 +156,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.Registry.SetReadAccess(readAccess)
 	s.Registry.UseUplinks(registry.UplinkOptions{Uplinks: uplinks, AllowUplinkNames: cfg.PublishUplinkNames == "allow",
 		Log: log}, s.feed)
-	s.Orgs = org.NewService(st, s.Accounts, log)
+	s.Orgs = org.NewService(st, s.Accounts, log, s.Audit)
 	s.Orgs.SetReadAccess(readAccess)
 	if s.Trust, err = openTrust(cfg, st, s.Accounts, s.Registry, authn, log); err != nil {
 		return nil, errors.Join(err, s.Close())

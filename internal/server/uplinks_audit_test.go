@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"io"
 	"net/http"
 	"strings"
@@ -86,7 +87,7 @@ func TestUplinkAudit(t *testing.T) {
 	up := startAuditUpstream(t)
 	proxy := proxyTo(t, up.url)
 	alice := proxy.user("alice")
-	if _, err := proxy.srv.Orgs.Create(t.Context(), "acme", "alice"); err != nil {
+	if _, err := proxy.srv.Orgs.Create(t.Context(), audit.Operator(), "acme", "alice"); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"internal-tool", "gone-tool", "@acme/x"} {

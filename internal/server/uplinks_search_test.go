@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"net/http"
 	"strconv"
 	"strings"
@@ -103,7 +104,7 @@ func TestUplinkSearch(t *testing.T) {
 
 	// Local names in the uplink's answer (a local package, a local
 	// organization's scope) are left out, and the total counts them not.
-	if _, err := proxy.srv.Orgs.Create(t.Context(), "acme", "alice"); err != nil {
+	if _, err := proxy.srv.Orgs.Create(t.Context(), audit.Operator(), "acme", "alice"); err != nil {
 		t.Fatal(err)
 	}
 	serveSearch(t, f, []string{"up-a", "local-a", "@acme/secret", "up-b"}, &failing)

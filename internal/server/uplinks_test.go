@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -308,7 +309,7 @@ func TestUplinkShield(t *testing.T) {
 	up := startUpstream(t)
 	proxy := proxyTo(t, up.url)
 	alice := proxy.user("alice")
-	if _, err := proxy.srv.Orgs.Create(t.Context(), "acme", "alice"); err != nil {
+	if _, err := proxy.srv.Orgs.Create(t.Context(), audit.Operator(), "acme", "alice"); err != nil {
 		t.Fatal(err)
 	}
 	// Local packages first: a new unscoped name is checked upstream once,
@@ -375,7 +376,7 @@ func TestUplinkShield(t *testing.T) {
 	if res := fresh.do("GET", "/@types%2fnode/-/node-9.0.0.tgz", alice, nil); res.status != 200 {
 		t.Fatalf("@types/node's tarball on another node: %d", res.status)
 	}
-	if _, err := proxy.srv.Orgs.Create(t.Context(), "types", "alice"); err != nil {
+	if _, err := proxy.srv.Orgs.Create(t.Context(), audit.Operator(), "types", "alice"); err != nil {
 		t.Fatal(err)
 	}
 	// This node, and the other through the change feed, drop what they
@@ -481,7 +482,7 @@ func TestUplinkGrants(t *testing.T) {
 	up.publish("express", "4.18.2")
 	proxy := proxyTo(t, up.url)
 	alice := proxy.user("alice")
-	if _, err := proxy.srv.Orgs.Create(t.Context(), "acme", "alice"); err != nil {
+	if _, err := proxy.srv.Orgs.Create(t.Context(), audit.Operator(), "acme", "alice"); err != nil {
 		t.Fatal(err)
 	}
 	acmeOnly := proxy.mustToken(alice, map[string]any{"password": "password-alice", "name": "acme", "scopes": []string{"@acme"}})

@@ -165,25 +165,6 @@ func (q Queries) FinishPasswordReset(ctx context.Context, userID int64, hash []b
 	return true, q.userChanged(ctx, userID)
 }
 
-// RevokeUserTokens revokes every live credential of the user (only the
-// login sessions when sessionsOnly), publishes the revocation, and reports
-// how many it revoked.
-func (q Queries) RevokeUserTokens(ctx context.Context, userID int64, sessionsOnly bool) (int64, error) {
-	query := `UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`
-	if sessionsOnly {
-		query += ` AND kind = 'session'`
-	}
-	res, err := q.exec(ctx, query, Now(), userID)
-	if err != nil {
-		return 0, fmt.Errorf("revoke tokens of user %d: %w", userID, err)
-	}
-	n, _ := res.RowsAffected()
-	if n == 0 {
-		return 0, nil
-	}
-	return n, q.Publish(ctx, Change{Kind: TokenRevoked})
-}
-
 // OwnedPackage is a package one user owns, and whether anyone else does.
 type OwnedPackage struct {
 	ID    int64

@@ -28,6 +28,9 @@ type TwoFactor struct {
 	Pending  bool
 	Secret   []byte // sealed
 	LastStep int64
+	// Reenroll is set while the user must enable 2FA again after an
+	// administrator reset it (users.tfa_reenroll; SetTwoFactor leaves it).
+	Reenroll bool
 }
 
 // Enabled reports whether 2FA is on and confirmed.
@@ -36,8 +39,8 @@ func (t TwoFactor) Enabled() bool { return t.Mode != "" && !t.Pending }
 // TwoFactorOf reads a user's two-factor state.
 func (q Queries) TwoFactorOf(ctx context.Context, userID int64) (TwoFactor, error) {
 	var t TwoFactor
-	err := q.row(ctx, `SELECT tfa_mode, tfa_pending, tfa_secret, tfa_last_step FROM users WHERE id = ?`, userID).
-		Scan(&t.Mode, &t.Pending, &t.Secret, &t.LastStep)
+	err := q.row(ctx, `SELECT tfa_mode, tfa_pending, tfa_secret, tfa_last_step, tfa_reenroll FROM users WHERE id = ?`, userID).
+		Scan(&t.Mode, &t.Pending, &t.Secret, &t.LastStep, &t.Reenroll)
 	if err != nil {
 		return TwoFactor{}, q.scanErr(err, "user not found")
 	}
