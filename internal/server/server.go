@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/admin"
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
@@ -57,7 +58,9 @@ type Server struct {
 	// Signing holds the registry's signing keys (dist.signatures).
 	Signing *signing.Service
 	// Trust is trusted publishing: npm trust and the OIDC exchange.
-	Trust   *trust.Service
+	Trust *trust.Service
+	// Admin is site administration, for the website and the command line.
+	Admin   *admin.Service
 	handler http.Handler
 	// certs is the TLS certificate served when tls_cert and tls_key are
 	// set; nil serves plain HTTP.
@@ -161,6 +164,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if s.Trust, err = openTrust(cfg, st, s.Accounts, s.Registry, authn, log); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	s.Admin = admin.New(st, s.Accounts, s.Registry, admin.Options{Audit: s.Audit, Forget: authn.ForgetAll})
 	s.feed.Start()
 	s.Audit.Start()
 	// One budget per address for the API and the website alike.
