@@ -31,7 +31,10 @@ var rank = map[string]int{
 	"internal/policy": 3,
 	// 4: domain services.
 	"internal/account": 4, "internal/registry": 4, "internal/org": 4, "internal/gc": 4,
-	"internal/signing": 4, "internal/trust": 4,
+	"internal/signing": 4, "internal/trust": 4, "internal/admin": 4,
+	// The audit log, which the domain services write (and policy's refusals
+	// tell its reasons).
+	"internal/audit": 4,
 	// 5: transport: the npm protocol and the website.
 	"internal/npmapi": 5, "internal/web": 5,
 	// 6: settings.
