@@ -61,6 +61,13 @@ const (
 	OwnerAdd         Action = "package.owner_add"
 	OwnerRemove      Action = "package.owner_remove"
 	AccessChange     Action = "package.access_change"
+	// Staged publishing and trusted publishing (issue 17).
+	PackageStage  Action = "package.stage"
+	StageApprove  Action = "package.stage_approve"
+	StageReject   Action = "package.stage_reject"
+	TrustCreate   Action = "package.trust_create"
+	TrustRevoke   Action = "package.trust_revoke"
+	TrustExchange Action = "token.oidc_exchange" // a CI job's OIDC identity exchanged for a short-lived token
 	// PackageChange is only ever a refusal: a package document sent back
 	// whole (npm deprecate, npm unpublish of a version, npm owner) refused
 	// before what it changes could be told.
@@ -97,6 +104,7 @@ func Actions() []Action {
 		TFAEnable, TFADisable, TFAModeChange,
 		TokenCreate, TokenRevoke, TokenNewAddress,
 		PackagePublish, PackageUnpublish, PackageDeprecate, DistTagSet, DistTagRemove, OwnerAdd, OwnerRemove, AccessChange,
+		PackageStage, StageApprove, StageReject, TrustCreate, TrustRevoke, TrustExchange,
 		PackageChange,
 		OrgCreate, OrgMemberSet, OrgMemberRemove, TeamCreate, TeamDelete, TeamMemberAdd, TeamMemberRemove,
 		TeamPackageGrant, TeamPackageRevoke,
@@ -135,7 +143,12 @@ func ActorOf(p *auth.Principal) Actor {
 	if p == nil {
 		return Actor{}
 	}
-	return Actor{UserID: p.UserID, User: p.UserName, TokenKey: p.TokenKey, TokenKind: string(p.Kind), OIDCSubject: p.OIDCSubject}
+	a := Actor{UserID: p.UserID, User: p.UserName, TokenKey: p.TokenKey, TokenKind: string(p.Kind), OIDCSubject: p.OIDCSubject}
+	if a.OIDCSubject == "" && p.Trust != nil {
+		// A token exchanged for a CI job's identity acts as that job.
+		a.OIDCSubject = p.Trust.Subject
+	}
+	return a
 }
 
 // Operator is the principal of the operator at the command line, named

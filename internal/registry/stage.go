@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
@@ -32,7 +33,8 @@ const MaxStagedPage = 100
 // its id. It needs what the Stage action needs (policy.Decide) and asks
 // for no one-time password: the approval is the step that does. A version
 // published or staged before is a Conflict.
-func (s *Service) Stage(ctx context.Context, p *auth.Principal, name string, body io.Reader) (string, error) {
+func (s *Service) Stage(ctx context.Context, p *auth.Principal, name string, body io.Reader) (_ string, err error) {
+	defer s.refused(ctx, p, audit.PackageStage, name, &err)
 	if err := s.authoriseStage(ctx, s.store.Q(), p, name); err != nil {
 		return "", err
 	}
@@ -77,7 +79,10 @@ func (s *Service) Stage(ctx context.Context, p *auth.Principal, name string, bod
 		if err := checkVersionFree(ctx, q, name, pub.Version); err != nil {
 			return err
 		}
-		return q.InsertStaged(ctx, row)
+		if err := q.InsertStaged(ctx, row); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.PackageStage, audit.Target{Package: name, Version: pub.Version}, "staged "+row.ID)
 	})
 	if err != nil {
 		return "", err
@@ -240,7 +245,8 @@ func (s *Service) StagedTarball(ctx context.Context, p *auth.Principal, id strin
 // transaction the staged row is deleted and the version published, with
 // every check of a publish run again on fresh rows: a version taken
 // meanwhile is a Conflict (or npm's refusal to publish over a version).
-func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) error {
+func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) (err error) {
+	defer s.refused(ctx, p, audit.StageApprove, "", &err)
 	st, err := s.loadStaged(ctx, s.store.Q(), p, id, policy.ApproveStaged)
 	if err != nil {
 		return err
@@ -280,6 +286,9 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) err
 		if err := q.DeleteStaged(ctx, id); err != nil {
 			return err
 		}
+		if err := s.record(ctx, q, p, audit.StageApprove, audit.Target{Package: st.Name, Version: st.Version}, "staged "+id); err != nil {
+			return err
+		}
 		return s.insertPublication(ctx, q, p, pub)
 	})
 	s.forgetProxiedCopy(st.Name)
@@ -290,7 +299,8 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) err
 // Reject deletes the staged version id (its tarball goes with the next
 // gatehouse gc, unless another version shares it). The user who staged it
 // may always reject it; others need write rights on the package.
-func (s *Service) Reject(ctx context.Context, p *auth.Principal, id string) error {
+func (s *Service) Reject(ctx context.Context, p *auth.Principal, id string) (err error) {
+	defer s.refused(ctx, p, audit.StageReject, "", &err)
 	if _, err := s.loadStaged(ctx, s.store.Q(), p, id, policy.RejectStaged); err != nil {
 		return err
 	}
@@ -298,10 +308,14 @@ func (s *Service) Reject(ctx context.Context, p *auth.Principal, id string) erro
 		return err
 	}
 	return s.store.InTx(ctx, func(q store.Queries) error {
-		if _, err := s.loadStaged(ctx, q, p, id, policy.RejectStaged); err != nil {
+		st, err := s.loadStaged(ctx, q, p, id, policy.RejectStaged)
+		if err != nil {
 			return err
 		}
-		return q.DeleteStaged(ctx, id)
+		if err := q.DeleteStaged(ctx, id); err != nil {
+			return err
+		}
+		return s.record(ctx, q, p, audit.StageReject, audit.Target{Package: st.Name, Version: st.Version}, "staged "+id)
 	})
 }
 

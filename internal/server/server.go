@@ -161,7 +161,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		Log: log}, s.feed)
 	s.Orgs = org.NewService(st, s.Accounts, log, s.Audit)
 	s.Orgs.SetReadAccess(readAccess)
-	if s.Trust, err = openTrust(cfg, st, s.Accounts, s.Registry, authn, log); err != nil {
+	if s.Trust, err = openTrust(cfg, st, s.Accounts, s.Registry, authn, log, s.Audit); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
 	s.Admin = admin.New(st, s.Accounts, s.Registry, admin.Options{Audit: s.Audit, Forget: authn.ForgetAll})
@@ -196,7 +196,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 // refused and no configuration can be made), tokens exchanged for the
 // configured life, and their revocation forgotten by the authenticator's cache.
 func openTrust(cfg config.Config, st *store.Store, accounts *account.Service, reg *registry.Service,
-	authn *auth.Authenticator, log *slog.Logger) (*trust.Service, error) {
+	authn *auth.Authenticator, log *slog.Logger, rec audit.Recorder) (*trust.Service, error) {
 	var verifier *idtoken.Verifier
 	if len(cfg.TrustedIssuers) > 0 {
 		var err error
@@ -215,6 +215,7 @@ func openTrust(cfg config.Config, st *store.Store, accounts *account.Service, re
 		TokenTTL: cfg.OIDCTokenTTL,
 		Log:      log,
 		OnRevoke: authn.Forget,
+		Audit:    rec,
 	}), nil
 }
 

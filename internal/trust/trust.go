@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
@@ -41,6 +42,9 @@ type Options struct {
 	// OnRevoke is called with the hash of each token revoked with its
 	// configuration, so caches drop it.
 	OnRevoke func(hash []byte)
+	// Audit records configurations made and revoked and exchanges made
+	// (with the OIDC subject as the actor) or refused; nil records nothing.
+	Audit audit.Recorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,6 +70,9 @@ func NewService(s *store.Store, accounts *account.Service, reg *registry.Service
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Audit == nil {
+		opts.Audit = audit.Discard{}
 	}
 	return &Service{store: s, accounts: accounts, registry: reg, opts: opts}
 }
@@ -151,7 +158,13 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, name string, re
 	row := store.TrustConfig{ID: uuid.NewString(), PackageID: pkg.ID, Type: req.Type, Issuer: issuer.URL,
 		Claims: string(mustJSON(claims.document(req.Type))), Permissions: string(mustJSON(perms)),
 		CreatedBy: p.UserID, CreatedAt: s.opts.Now().UnixMilli()}
-	err = s.store.Q().CreateTrustConfig(ctx, row)
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		if err := q.CreateTrustConfig(ctx, row); err != nil {
+			return err
+		}
+		return s.opts.Audit.Record(ctx, q, audit.Event{Action: audit.TrustCreate, Actor: audit.ActorOf(p),
+			Target: audit.Target{Package: name}, Detail: row.ID + " " + row.Type + " " + row.Issuer + " " + row.Permissions})
+	})
 	if fault.Is(err, fault.Conflict) {
 		return Config{}, errOneConfig(name)
 	}
@@ -203,7 +216,8 @@ func (s *Service) Revoke(ctx context.Context, p *auth.Principal, name, id string
 				return err
 			}
 		}
-		return nil
+		return s.opts.Audit.Record(ctx, q, audit.Event{Action: audit.TrustRevoke, Actor: audit.ActorOf(p),
+			Target: audit.Target{Package: name}, Detail: fmt.Sprintf("%s; %d token(s) revoked", row.ID, len(revoked))})
 	})
 	if err != nil {
 		return err
@@ -252,13 +266,21 @@ func (s *Service) Exchange(ctx context.Context, name, raw string) (Exchanged, er
 			level = slog.LevelWarn
 		}
 		log.Log(ctx, level, "trusted publishing exchange refused", slog.String("reason", err.Error()))
+		// Who presented a token that did not verify is not known: the
+		// refusal has no actor, and its reason says nothing of the token.
+		s.opts.Audit.Refused(ctx, audit.Event{Action: audit.TrustExchange, Target: audit.Target{Package: name},
+			Reason: "the ID token did not verify"})
 		return Exchanged{}, errUnauthorized()
 	}
 	log = log.With(slog.String("issuer", id.Issuer.URL), slog.String("subject", id.Subject))
-	refuse := func(reason string) (Exchanged, error) {
+	job := audit.Actor{OIDCSubject: id.Subject}
+	refuseAs := func(reason string, err error) (Exchanged, error) {
 		log.InfoContext(ctx, "trusted publishing exchange refused", slog.String("reason", reason))
-		return Exchanged{}, errPackageNotFound()
+		s.opts.Audit.Refused(ctx, audit.Event{Action: audit.TrustExchange, Actor: job, Target: audit.Target{Package: name},
+			Reason: reason})
+		return Exchanged{}, err
 	}
+	refuse := func(reason string) (Exchanged, error) { return refuseAs(reason, errPackageNotFound()) }
 	q := s.store.Q()
 	pkg, err := q.PackageByName(ctx, name)
 	if fault.Is(err, fault.NotFound) {
@@ -304,19 +326,37 @@ func (s *Service) Exchange(ctx context.Context, name, raw string) (Exchanged, er
 		return refuse(fmt.Sprintf("%s, who made the trust configuration, may not %s it: %v", owner.Name, action, err))
 	}
 	now := s.opts.Now()
-	fresh, err := q.UseExchange(ctx, id.ReplayKey, id.Expiry.Add(idtoken.DefaultSkew).UnixMilli(), now.UnixMilli())
-	if err != nil {
-		return Exchanged{}, err
-	}
-	if !fresh {
-		log.WarnContext(ctx, "trusted publishing exchange refused", slog.String("reason", "the ID token was exchanged before (replay)"))
-		return Exchanged{}, errUnauthorized()
-	}
 	expires := now.Add(s.opts.TokenTTL)
 	desc := truncate(id.Issuer.URL+" "+id.Subject, 1024)
-	token, rec, err := s.accounts.IssueToken(ctx, q, store.Token{UserID: owner.ID, Kind: string(auth.KindOIDC),
-		Name: "trusted publishing: " + pkg.Name, Description: desc, Grants: string(mustJSON(grant)),
-		CreatedAt: now.UnixMilli(), ExpiresAt: sql.NullInt64{Int64: expires.UnixMilli(), Valid: true}})
+	var token string
+	var rec store.Token
+	// The replay mark, the token and its audit event commit together.
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		fresh, err := q.UseExchange(ctx, id.ReplayKey, id.Expiry.Add(idtoken.DefaultSkew).UnixMilli(), now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			return errReplay
+		}
+		token, rec, err = s.accounts.IssueToken(ctx, q, store.Token{UserID: owner.ID, Kind: string(auth.KindOIDC),
+			Name: "trusted publishing: " + pkg.Name, Description: desc, Grants: string(mustJSON(grant)),
+			CreatedAt: now.UnixMilli(), ExpiresAt: sql.NullInt64{Int64: expires.UnixMilli(), Valid: true}})
+		if err != nil {
+			return err
+		}
+		return s.opts.Audit.Record(ctx, q, audit.Event{Action: audit.TrustExchange,
+			Actor:  audit.Actor{UserID: owner.ID, User: owner.Name, TokenKind: string(auth.KindOIDC), OIDCSubject: id.Subject},
+			Target: audit.Target{Package: pkg.Name, Token: rec.Key},
+			Detail: truncate(id.Issuer.URL+"; "+strings.Join(perms, ",")+"; configuration "+row.ID, 500)})
+	})
+	if errors.Is(err, errReplay) {
+		const reason = "the ID token was exchanged before (replay)"
+		log.WarnContext(ctx, "trusted publishing exchange refused", slog.String("reason", reason))
+		s.opts.Audit.Refused(ctx, audit.Event{Action: audit.TrustExchange, Actor: job, Target: audit.Target{Package: name},
+			Reason: reason})
+		return Exchanged{}, errUnauthorized()
+	}
 	if err != nil {
 		return Exchanged{}, err
 	}
@@ -324,6 +364,9 @@ func (s *Service) Exchange(ctx context.Context, name, raw string) (Exchanged, er
 		slog.String("permissions", strings.Join(perms, ",")), slog.Time("expires", expires))
 	return Exchanged{Token: token, Created: now, Expires: expires}, nil
 }
+
+// errReplay is an ID token presented a second time.
+var errReplay = errors.New("trust: ID token replayed")
 
 // issuerFor picks the trusted issuer a new configuration of type typ is
 // bound to: the one named, or the only one that can serve the type.
