@@ -234,13 +234,20 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 
 // RequestID returns the request id ctx carries, or "".
 func RequestID(ctx context.Context) string {
+	id, _ := LookupRequestID(ctx)
+	return id
+}
+
+// LookupRequestID returns the request id ctx carries and whether it
+// carries one (which may be "").
+func LookupRequestID(ctx context.Context) (string, bool) {
 	switch id := ctx.Value(RequestIDKey{}).(type) {
 	case string:
-		return id
+		return id, true
 	case *string:
-		return *id
+		return *id, true
 	}
-	return ""
+	return "", false
 }
 
 // maxReason bounds a failure's reason, in bytes.

@@ -49,15 +49,7 @@ func withRequestID(ctx context.Context, id string) context.Context {
 }
 
 // requestID returns the request's id in ctx, if it has one.
-func requestID(ctx context.Context) (string, bool) {
-	switch id := ctx.Value(audit.RequestIDKey{}).(type) {
-	case *string:
-		return *id, true
-	case string:
-		return id, true
-	}
-	return "", false
-}
+func requestID(ctx context.Context) (string, bool) { return audit.LookupRequestID(ctx) }
 
 // NewLogger returns a structured logger that adds each request's id to the
 // records logged with its context.
