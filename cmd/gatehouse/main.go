@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/admin"
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
@@ -56,7 +57,10 @@ const usage = `gatehouse: a self-hosted npm registry
 
 Usage:
   gatehouse serve [flags]              run the registry (see gatehouse serve --help)
-  gatehouse user add NAME --email E    create an account; reads the password from stdin
+  gatehouse user add NAME --email E [--admin]   create an account; reads the password from stdin
+  gatehouse user promote|demote NAME   make an account a site administrator, or not
+  gatehouse user disable|enable NAME   refuse every credential and sign-in of an account, or stop
+  gatehouse audit export [--since T]   write the audit log as JSON lines (docs/audit.md)
   gatehouse org create NAME --owner U  create an organization (scope @NAME) owned by user U
   gatehouse token list --user NAME     list a user's access tokens
   gatehouse token revoke KEY           revoke a token by key, unique key prefix, or whole token
@@ -85,6 +89,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = tokenCommand(args[1:], stdout, stderr)
 	case "org":
 		err = orgCommand(args[1:], stdout, stderr)
+	case "audit":
+		err = auditCommand(args[1:], stdout, stderr)
 	case "keys":
 		err = keysCommand(args[1:], stdout, stderr)
 	case "migrate":
@@ -337,13 +343,22 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 }
 
 func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const use = "usage: gatehouse user add NAME --email E [--data DIR] [--database URL] [--key-file FILE] [--config FILE]; the password is read from stdin"
-	if len(args) == 0 || args[0] != "add" {
+	const use = "usage: gatehouse user add NAME --email E [--admin] (the password is read from stdin) | " +
+		"gatehouse user promote|demote|disable|enable NAME; each takes [--data DIR] [--database URL] [--key-file FILE] [--config FILE]"
+	if len(args) == 0 {
+		return errors.New(use)
+	}
+	switch args[0] {
+	case "add":
+	case "promote", "demote", "disable", "enable":
+		return userChange(args[0], args[1:], stdout, stderr, use)
+	default:
 		return errors.New(use)
 	}
 	fs := flag.NewFlagSet("gatehouse user add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the account's email address (required)")
+	asAdmin := fs.Bool("admin", false, "make the account a site administrator")
 	storage := addStorageFlags(fs)
 	name, err := parseWithName(fs, args[1:])
 	if err != nil {
@@ -362,12 +377,93 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	}
 	defer srv.Close()
 	// An administrator creates accounts whether registration is open or not.
-	u, err := srv.Accounts.CreateUser(context.Background(), policy.AdminRegistration, name, *email, password)
+	u, err := srv.Accounts.CreateUserAs(context.Background(), policy.AdminRegistration, audit.Operator(), name, *email, password, *asAdmin)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created user %s <%s>\n", u.Name, u.Email)
+	role := ""
+	if u.Admin {
+		role = ", a site administrator"
+	}
+	fmt.Fprintf(stdout, "created user %s <%s>%s\n", u.Name, u.Email, role)
 	return nil
+}
+
+// userChange promotes, demotes, disables or enables the named account, as
+// the operator (recorded so in the audit log).
+func userChange(verb string, args []string, stdout, stderr io.Writer, use string) error {
+	fs := flag.NewFlagSet("gatehouse user "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storage := addStorageFlags(fs)
+	name, err := parseWithName(fs, args)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return errors.New(use)
+	}
+	srv, _, err := storage.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ctx, op := context.Background(), audit.Operator()
+	switch verb {
+	case "promote", "demote":
+		err = srv.Admin.SetAdmin(ctx, op, admin.Confirm{}, name, verb == "promote")
+	default:
+		err = srv.Admin.SetDisabled(ctx, op, admin.Confirm{}, name, verb == "disable")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%sd %s\n", verb, name)
+	return nil
+}
+
+// auditCommand writes the audit log out for a log collector or an
+// archive: gatehouse audit export, as JSON lines, oldest first.
+func auditCommand(args []string, stdout, stderr io.Writer) error {
+	const use = "usage: gatehouse audit export [--since T] [--until T] [--user NAME] [--action A] [--outcome success|failure] " +
+		"[--after ID] [--format jsonl] [--data DIR] [--database URL] [--key-file FILE] [--config FILE]"
+	if len(args) == 0 || args[0] != "export" {
+		return errors.New(use)
+	}
+	fs := flag.NewFlagSet("gatehouse audit export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	params := map[string]*string{}
+	for _, k := range []string{"since", "until", "user", "action", "outcome"} {
+		params[k] = fs.String(k, "", "keep the events whose "+k+" is this (times: RFC 3339, a date, Unix ms, or a span back such as 7d)")
+	}
+	after := fs.Int64("after", 0, "export the events after this id (the last id of a previous export)")
+	format := fs.String("format", "jsonl", "jsonl: one JSON object a line")
+	storage := addStorageFlags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errors.New(use)
+	}
+	if *format != "jsonl" {
+		return fmt.Errorf("--format %q: only jsonl is offered", *format)
+	}
+	f, err := audit.ParseFilter(func(k string) string { return *params[k] }, time.Now())
+	if err != nil {
+		return err
+	}
+	srv, _, err := storage.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	w := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(w)
+	if _, err := srv.Audit.Export(context.Background(), audit.Operator(), f, *after, 0, func(e audit.Event) error {
+		return enc.Encode(e)
+	}); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 func orgCommand(args []string, stdout, stderr io.Writer) error {
