@@ -415,11 +415,6 @@ func (s *Service) startSession(ctx context.Context, q store.Queries, u store.Use
 // SessionTTL is how long a login session lives.
 func (s *Service) SessionTTL() time.Duration { return s.opts.SessionTTL }
 
-// maxTokenAddresses bounds the addresses recorded per token (see
-// store.AddTokenAddress): past it, uses from new addresses are no longer
-// audit events.
-const maxTokenAddresses = 200
-
 // IssueToken generates a token string, stores its hash with t's settings and
 // returns the string (the only time it exists outside the client) and the
 // row. The address it is created from is its first known address, so that
@@ -441,7 +436,7 @@ func (s *Service) IssueToken(ctx context.Context, q store.Queries, t store.Token
 		return "", store.Token{}, err
 	}
 	if ip := auth.ClientIP(ctx); ip.IsValid() {
-		if _, err := q.AddTokenAddress(ctx, t.ID, ip.Unmap().String(), t.CreatedAt, maxTokenAddresses); err != nil {
+		if _, err := q.AddTokenAddress(ctx, t.ID, ip.Unmap().String(), t.CreatedAt, auth.MaxTokenAddresses); err != nil {
 			return "", store.Token{}, err
 		}
 	}

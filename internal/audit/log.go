@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -125,6 +126,15 @@ func (l *Log) Refused(ctx context.Context, e Event) {
 	}
 	l.overflow[row.Action] = &store.AuditEvent{At: row.At, LastAt: row.At, Count: 1, Action: row.Action,
 		Outcome: string(Failure), Reason: OverflowReason}
+}
+
+// TokenNewAddress records the use of p's token from ip, an address the
+// token was not used from before, in q, the transaction that records the
+// address (auth.AddressLog: the authenticator calls it off the request
+// path, at most auth.MaxTokenAddresses times a token).
+func (l *Log) TokenNewAddress(ctx context.Context, q store.Queries, p auth.Principal, ip netip.Addr, at time.Time) error {
+	return l.Record(ctx, q, Event{Time: at, Action: TokenNewAddress, Actor: ActorOf(&p), Client: ip,
+		Target: Target{UserID: p.UserID, User: p.UserName, Token: p.TokenKey}})
 }
 
 // row turns e into the stored row: the time, address and request id from

@@ -48,6 +48,11 @@ type cachedToken struct {
 
 	mu        sync.Mutex
 	lastTouch time.Time
+	// recent are the last addresses the token was used from, and
+	// addressesFull is set once the store holds all the addresses it may
+	// for the token (see address.go).
+	recent        []netip.Addr
+	addressesFull bool
 }
 
 // Authenticator checks bearer tokens. Known tokens are cached in memory by
@@ -193,6 +198,7 @@ func (a *Authenticator) bearer(ctx context.Context, raw string, ip netip.Addr) (
 		return nil, ResultIPDenied, ErrIPNotAllowed()
 	}
 	a.touch(c, now, ip)
+	a.noteAddress(c, ip, now)
 	p := c.principal
 	p.ClientIP = ip
 	return &p, ResultOK, nil

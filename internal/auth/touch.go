@@ -2,7 +2,10 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,8 +27,13 @@ type toucher struct {
 	store *store.Store
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	pending map[int64]store.Touch
+	// addrLog hears of tokens used from new addresses (see address.go);
+	// nil records none. Set before the first request.
+	addrLog AddressLog
+
+	mu        sync.Mutex
+	pending   map[int64]store.Touch
+	addresses map[addressKey]addressNote // uses from addresses not among their token's recent ones
 
 	// flushMu makes flushes one at a time, so a caller of Flush knows that
 	// every use noted before its call is written when it returns.
@@ -38,7 +46,7 @@ type toucher struct {
 
 func newToucher(s *store.Store, log *slog.Logger) *toucher {
 	t := &toucher{
-		store: s, log: log, pending: map[int64]store.Touch{},
+		store: s, log: log, pending: map[int64]store.Touch{}, addresses: map[addressKey]addressNote{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go t.run()
@@ -85,22 +93,35 @@ func (t *toucher) flushLogged(ctx context.Context) {
 	}
 }
 
-// flush writes every noted use in one transaction.
+// flush writes every noted use in one transaction, and the noted
+// addresses (with their events) in another.
 func (t *toucher) flush(ctx context.Context) error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
 	t.mu.Lock()
-	if len(t.pending) == 0 {
-		t.mu.Unlock()
-		return nil
-	}
 	batch := make([]store.Touch, 0, len(t.pending))
 	for _, u := range t.pending {
 		batch = append(batch, u)
 	}
+	notes := make([]addressNote, 0, len(t.addresses))
+	for _, n := range t.addresses {
+		notes = append(notes, n)
+	}
 	t.pending = map[int64]store.Touch{}
+	t.addresses = map[addressKey]addressNote{}
 	t.mu.Unlock()
-	return t.store.InTx(ctx, func(q store.Queries) error { return q.TouchTokens(ctx, batch) })
+	var err error
+	if len(batch) > 0 {
+		err = t.store.InTx(ctx, func(q store.Queries) error { return q.TouchTokens(ctx, batch) })
+	}
+	if len(notes) > 0 {
+		// Oldest first, so that the events follow the uses.
+		slices.SortFunc(notes, func(a, b addressNote) int { return a.at.Compare(b.at) })
+		if aerr := t.flushAddresses(ctx, notes); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("record token addresses: %w", aerr))
+		}
+	}
+	return err
 }
 
 // close writes what is waiting and stops the background writer.

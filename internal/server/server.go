@@ -112,6 +112,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	tokenPolicy.MaxWriteTokenDays = cfg.MaxWriteTokenDays
 	tokenPolicy.LegacyMaxDays = cfg.LegacyMaxDays
 	authn := auth.NewAuthenticator(st, format, s.feed, nil, func() bool { return tokenPolicy.LegacyTokens }, s.metrics, log)
+	authn.SetAddressLog(s.Audit)
 	s.authn = authn
 	s.Accounts, err = account.NewService(st, format, account.Options{
 		RegistrationOpen: cfg.Registration == "open",

@@ -249,12 +249,13 @@ func (q Queries) NameRetired(ctx context.Context, name string) (bool, error) {
 }
 
 // AddTokenAddress records that a token was used from ip at at (Unix ms),
-// unless the token already has max addresses; it reports whether ip is
-// new for the token (and so recorded).
+// unless the token already has max addresses or no longer exists; it
+// reports whether ip is new for the token (and so recorded).
 func (q Queries) AddTokenAddress(ctx context.Context, tokenID int64, ip string, at int64, max int) (bool, error) {
 	res, err := q.exec(ctx, `INSERT INTO token_addresses (token_id, ip, first_seen)
-		SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM token_addresses WHERE token_id = ?) < ?
-		ON CONFLICT (token_id, ip) DO NOTHING`, tokenID, ip, at, tokenID, max)
+		SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM tokens WHERE id = ?)
+		AND (SELECT COUNT(*) FROM token_addresses WHERE token_id = ?) < ?
+		ON CONFLICT (token_id, ip) DO NOTHING`, tokenID, ip, at, tokenID, tokenID, max)
 	if err != nil {
 		return false, fmt.Errorf("record token address: %w", err)
 	}

@@ -182,4 +182,9 @@ func testTokenAddresses(t *testing.T, b backend) {
 			t.Errorf("TokenAddressKnown(%s) = %v %v", ip, known, err)
 		}
 	}
+	// A token gone (its user deleted) records nothing, and fails nothing:
+	// the batch it is written in goes on.
+	if got, err := q.AddTokenAddress(ctx, tok.ID+1000, "192.0.2.9", 10, 2); err != nil || got {
+		t.Errorf("AddTokenAddress(no such token) = %v %v, want false nil", got, err)
+	}
 }
