@@ -59,7 +59,25 @@ func (l *Log) AccountLog(ctx context.Context, p *auth.Principal, cursor int64, p
 	if err := policy.DecideAccount(p, policy.ReadSecurityLog); err != nil {
 		return Page{}, err
 	}
-	return l.page(ctx, Filter{Account: p.UserID}, cursor, perPage)
+	page, err := l.page(ctx, Filter{Account: p.UserID}, cursor, perPage)
+	for i := range page.Events {
+		page.Events[i] = ownView(page.Events[i], p.UserID)
+	}
+	return page, err
+}
+
+// ownView is e as the account user sees it in their own log: what another
+// user did to their account (an administrator's disable, an owner adding
+// them) names that user, but not the credential, address or request it
+// came from, which are that user's own. A refusal with no actor (a wrong
+// password typed for their name) keeps its address: whoever it was, the
+// user should see where it came from.
+func ownView(e Event, user int64) Event {
+	if e.Actor.UserID != 0 && e.Actor.UserID != user {
+		e.Actor.TokenKey, e.Actor.TokenKind = "", ""
+		e.Client, e.RequestID = netip.Addr{}, ""
+	}
+	return e
 }
 
 // AdminLog is a page of the whole log, as f selects it, for an administrator.

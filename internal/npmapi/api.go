@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
@@ -38,6 +39,9 @@ type Options struct {
 	// Trust is trusted publishing (npm trust and the OIDC exchange); nil
 	// answers that the registry does not offer it.
 	Trust *trust.Service
+	// Audit is the audit log, read by GET /-/npm/v1/user/events and
+	// GET /-/admin/audit; nil answers 404 to both.
+	Audit *audit.Log
 }
 
 // KeyLister lists the public keys that verify the registry signatures

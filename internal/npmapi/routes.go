@@ -39,6 +39,11 @@ func (a *API) Routes() []route.Route {
 
 		{Method: "GET", Path: "/-/npm/v1/user", Name: "profile", Handler: a.signedIn(a.getProfile)},
 		{Method: "POST", Path: "/-/npm/v1/user", Name: "profile", MaxBody: smallBody, Handler: a.signedIn(a.setProfile)},
+		// The caller's own security log (the audit log's events of their account).
+		{Method: "GET", Path: "/-/npm/v1/user/events", Name: "security_log", Handler: a.signedIn(a.userEvents)},
+
+		// The whole audit log for log collectors, as JSON lines; administrators only.
+		{Method: "GET", Path: "/-/admin/audit", Name: "admin_audit", Handler: a.adminAudit},
 
 		// Registry signatures: the public keys that verify dist.signatures.
 		{Method: "GET", Path: "/-/npm/v1/keys", Name: "keys", Handler: a.reader(a.registryKeys)},

@@ -22,6 +22,15 @@ const (
 
 // DecideAccount returns nil when p may do a to its own account. Only a login
 // session and a legacy publish token ("everything its user may do") may.
+//
+// The security log is decided like the account's changes, not like reading
+// the profile (which any of the user's tokens may): it tells where and when
+// its user signs in, from which addresses each token is used, and which
+// tokens exist. A granular, automation or read-only token is what gets
+// handed to CI and to machines, and what leaks from them; its holder must
+// not learn from it how to find, or follow, its owner. The safer choice
+// costs the owner nothing: they read their log after npm login, or on the
+// website.
 func DecideAccount(p *auth.Principal, a AccountAction) error {
 	if !p.Authenticated() {
 		return auth.ErrAuthRequired()

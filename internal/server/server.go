@@ -175,7 +175,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits, Keys: s.Signing,
-		Trust: s.Trust})
+		Trust: s.Trust, Audit: s.Audit})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
 		// Served over HTTPS, directly or behind a proxy that says so in --url.
 		SecureCookies: strings.HasPrefix(cfg.URL, "https://") || certs != nil,
