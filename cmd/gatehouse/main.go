@@ -60,6 +60,12 @@ Usage:
   gatehouse user add NAME --email E [--admin]   create an account; reads the password from stdin
   gatehouse user promote|demote NAME   make an account a site administrator, or not
   gatehouse user disable|enable NAME   refuse every credential and sign-in of an account, or stop
+  gatehouse user list [--search S]     list the accounts: email, created, last sign-in, 2FA, admin, disabled
+  gatehouse user reset-password NAME   end the password and sessions of an account; prints a reset link to hand over
+  gatehouse user reset-2fa NAME        turn off the 2FA of an account that lost its device (it must enable 2FA again)
+  gatehouse user revoke-tokens NAME    revoke every token and session of an account
+  gatehouse user delete NAME [--heir USER|ORG]   delete an account; its packages go to the heir
+  gatehouse package add-owner PKG USER make USER an owner of PKG (an administrator taking a package over)
   gatehouse audit export [--since T]   write the audit log as JSON lines (docs/audit.md)
   gatehouse org create NAME --owner U  create an organization (scope @NAME) owned by user U
   gatehouse token list --user NAME     list a user's access tokens
@@ -91,6 +97,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = orgCommand(args[1:], stdout, stderr)
 	case "audit":
 		err = auditCommand(args[1:], stdout, stderr)
+	case "package":
+		err = packageCommand(args[1:], stdout, stderr)
 	case "keys":
 		err = keysCommand(args[1:], stdout, stderr)
 	case "migrate":
@@ -344,7 +352,9 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 
 func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	const use = "usage: gatehouse user add NAME --email E [--admin] (the password is read from stdin) | " +
-		"gatehouse user promote|demote|disable|enable NAME; each takes [--data DIR] [--database URL] [--key-file FILE] [--config FILE]"
+		"gatehouse user promote|demote|disable|enable|reset-password|reset-2fa|revoke-tokens NAME | " +
+		"gatehouse user delete NAME [--heir USER|ORG] | gatehouse user list [--search S] [--after NAME] [--per-page N] [--json]; " +
+		"each takes [--data DIR] [--database URL] [--key-file FILE] [--config FILE]"
 	if len(args) == 0 {
 		return errors.New(use)
 	}
@@ -352,6 +362,10 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	case "add":
 	case "promote", "demote", "disable", "enable":
 		return userChange(args[0], args[1:], stdout, stderr, use)
+	case "list":
+		return userList(args[1:], stdout, stderr)
+	case "reset-password", "reset-2fa", "revoke-tokens", "delete":
+		return userAdmin(args[0], args[1:], stdout, stderr, use)
 	default:
 		return errors.New(use)
 	}
