@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
@@ -31,6 +32,22 @@ const MaxPublishDocument = 16 << 20
 // it is checked. The tarball is then decoded, hashed, checked and spooled
 // while it is read (ReadDocument), so memory stays bounded whatever its size.
 func (s *Service) Put(ctx context.Context, p *auth.Principal, name, rev string, body io.Reader) (published bool, err error) {
+	// A refusal is an audit event: a publish's for PUT /:pkg (as the
+	// metrics count it: npm deprecate sends the same request, told apart
+	// only by the body) or once the body showed a publish; a package
+	// change's for a revision update refused before what it changes is
+	// known. Update records its own.
+	updating := false
+	defer func() {
+		if updating {
+			return
+		}
+		act := audit.PackageChange
+		if published || rev == "" {
+			act = audit.PackagePublish
+		}
+		s.refused(ctx, p, act, name, &err)
+	}()
 	if err := s.authorisePut(ctx, p, name, rev); err != nil {
 		// PUT /:pkg is npm's publish (and its deprecate): a refusal before
 		// the body is counted as a publish's, as it was when the body came
@@ -72,6 +89,7 @@ func (s *Service) Put(ctx context.Context, p *auth.Principal, name, rev string, 
 	}
 	defer doc.Close()
 	if len(doc.Attachments) == 0 {
+		updating = true
 		return false, s.Update(ctx, p, name, rev, doc, doc.Versions != nil)
 	}
 	published = true
