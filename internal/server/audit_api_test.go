@@ -26,8 +26,9 @@ type auditLine struct {
 		Token     string `json:"token"`
 		TokenKind string `json:"token_kind"`
 	} `json:"actor"`
-	Client string `json:"client"`
-	Target struct {
+	Client    string `json:"client"`
+	RequestID string `json:"request_id"`
+	Target    struct {
 		User    string `json:"user"`
 		Package string `json:"package"`
 	} `json:"target"`
@@ -264,6 +265,12 @@ func TestAuditAPI(t *testing.T) {
 			}
 			if !slices.Equal(ids, want) {
 				t.Errorf("%s: got %v, want %v", f.query, ids, want)
+			}
+		}
+		// Events of requests carry the request's id, as the access log does.
+		for _, e := range exportAll(t, alice, "?action=package.publish") {
+			if len(e.RequestID) != 16 {
+				t.Errorf("publish event %d has request id %q", e.ID, e.RequestID)
 			}
 		}
 		// An administrator's read-only token is the log collector's credential.
