@@ -182,6 +182,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		BaseURL:       cfg.URL,
 		Limits:        limits,
 		CSRFKey:       csrfKey,
+		Admin:         s.Admin,
+		Audit:         s.Audit,
 	})
 	routes, err := routeTable(api, site, s.ready)
 	if err != nil {

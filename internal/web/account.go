@@ -43,6 +43,7 @@ type signInView struct {
 	Error    string
 	Next     string
 	Register bool
+	Notice   string
 }
 
 func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +91,12 @@ func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ticket.Done(false)
 	s.setSession(w, res.Token)
+	if res.User.TFAReenroll {
+		// An administrator reset their 2FA: no write or new token until
+		// they enable it again, so that is where they go first.
+		http.Redirect(w, r, "/settings/"+url.PathEscape(res.User.Name)+"/2fa?reenroll=1", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
 

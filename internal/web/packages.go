@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/microcosm-cc/bluemonday"
@@ -142,6 +144,9 @@ type packageView struct {
 	// StagedURL is their page ("" when there are none).
 	Staged    int
 	StagedURL string
+	// AddOwner offers a site administrator who is not an owner "Add me as
+	// owner", with a one-time password when OwnerOTP is set.
+	AddOwner, OwnerOTP bool
 }
 
 // installCommand is how one client adds the package to a project.
@@ -214,6 +219,12 @@ func (s *Site) packageData(ctx context.Context, p *auth.Principal, name string, 
 	}
 	if acc, err := s.registry.Access(ctx, p, pk.Name); err == nil {
 		v.Private = acc.Access == store.Restricted
+	}
+	if s.opts.Admin != nil && policy.DecideAdmin(p, policy.AdminChange) == nil && !slices.Contains(v.Maintainers, p.UserName) {
+		v.AddOwner = true
+		if v.OwnerOTP, err = s.accounts.NeedsOTP(ctx, p, policy.OTPAdmin); err != nil {
+			return packageView{}, err
+		}
 	}
 	if p.Authenticated() {
 		// The package's Staged page, when it has staged versions p may see.

@@ -22,6 +22,10 @@ func (s *Site) Routes() []route.Route {
 		// the page signs them in.
 		{Method: "GET", Path: "/-/web/login/{secret}", Secret: true, Handler: s.confirmPage},
 		{Method: "POST", Path: "/-/web/login/{secret}", Secret: true, Handler: s.confirm},
+		// The password reset link an administrator hands over: the
+		// unguessable secret in the path lets its holder set a password, once.
+		{Method: "GET", Path: "/-/web/reset/{secret}", Secret: true, Handler: s.resetPage},
+		{Method: "POST", Path: "/-/web/reset/{secret}", Secret: true, Handler: s.resetPassword},
 
 		{Method: "GET", Path: "/login", Handler: s.loginPage},
 		{Method: "POST", Path: "/login", Handler: s.login},
@@ -59,6 +63,7 @@ func (s *Site) Routes() []route.Route {
 		{Method: "GET", Path: "/settings/{user}/staged", Handler: s.stagedPage},
 		{Method: "POST", Path: "/settings/{user}/staged/{id}/approve", Handler: s.approveStaged},
 		{Method: "POST", Path: "/settings/{user}/staged/{id}/reject", Handler: s.rejectStaged},
+		{Method: "GET", Path: "/settings/{user}/security", Handler: s.securityLogPage},
 		{Method: "GET", Path: "/settings/{user}/orgs", Handler: s.orgsPage},
 		{Method: "POST", Path: "/settings/{user}/orgs", Handler: s.createOrg},
 
@@ -73,6 +78,14 @@ func (s *Site) Routes() []route.Route {
 		{Method: "POST", Path: "/org/{org}/teams/{team}/packages/revoke", Handler: s.orgRevokePackage},
 		{Method: "POST", Path: "/org/{org}/teams/{team}/delete", Handler: s.orgDeleteTeam},
 
+		// Site administration, for administrators alone: to everyone else
+		// these are pages that do not exist (see adminPrincipal).
+		{Method: "GET", Path: "/admin/users", Handler: s.adminUsersPage},
+		{Method: "GET", Path: "/admin/users/{user}", Handler: s.adminUserPage},
+		{Method: "POST", Path: "/admin/users/{user}/{action}", Handler: s.adminUserAction},
+		{Method: "GET", Path: "/admin/audit", Handler: s.adminAuditPage},
+		{Method: "POST", Path: "/admin/owners", Handler: s.adminAddOwner},
+
 		// The rest of the website's paths, for any method a browser sends:
 		// pages that do not exist. (A browser's GET /logout is not the npm
 		// package logout; /org and /package, without a slash, are packages.)
@@ -85,6 +98,7 @@ func (s *Site) Routes() []route.Route {
 		{Path: "/settings/", Handler: s.notFound},
 		{Path: "/package/", Handler: s.notFound},
 		{Path: "/org/", Handler: s.notFound},
+		{Path: "/admin/", Handler: s.notFound},
 	}
 	for i := range rows {
 		rows[i].Handler = s.reads(rows[i].Handler)

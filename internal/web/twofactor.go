@@ -209,7 +209,13 @@ func (s *Site) twoFactorPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.renderTwoFactor(w, r, p, http.StatusOK, func(*twoFactorView) {})
+	s.renderTwoFactor(w, r, p, http.StatusOK, func(v *twoFactorView) {
+		// Where signing in sends someone whose 2FA an administrator reset.
+		if r.URL.Query().Get("reenroll") != "" && v.Mode == "" {
+			v.Notice = "An administrator reset your two-factor authentication. Enable it again: until you do, " +
+				"you cannot publish, change packages or create tokens."
+		}
+	})
 }
 
 // enableTwoFactor starts enabling 2FA: the password and a mode give a new

@@ -25,6 +25,8 @@ import (
 	template "github.com/DataDog/datadog-agent/pkg/template/html"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
+	"github.com/gatehouse-registry/gatehouse/internal/admin"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
@@ -59,6 +61,12 @@ type Options struct {
 	// out, from a random cookie), so that a token works for that session
 	// only; at least 32 bytes from the server key. Nil makes a random one.
 	CSRFKey []byte
+	// Admin is site administration, for the admin section; nil leaves the
+	// section out (every path of it is a page that does not exist).
+	Admin *admin.Service
+	// Audit is the audit log, for the security log and the admin section's
+	// audit page; nil leaves them out.
+	Audit *audit.Log
 }
 
 // Site is the website's pages: Routes lists them for the route table.
@@ -114,6 +122,8 @@ func parsePages(assets staticAssets) map[string]*template.Template {
 		"rfc3339":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"known":     func(t time.Time) bool { return !t.IsZero() },
 		"validAddr": func(a netip.Addr) bool { return a.IsValid() },
+		"adminForm": adminFormOf,
+		"eventsOf":  func(rows []eventRow) eventsView { return eventsView{Events: rows} },
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
@@ -152,10 +162,18 @@ func (s *Site) prepare(w http.ResponseWriter, r *http.Request, next http.Handler
 	session := ""
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 		p, err := s.authn.Bearer(ctx, c.Value, auth.ClientIP(ctx))
-		if err == nil && p.Kind == auth.KindSession {
+		switch {
+		case err == nil && p.Kind == auth.KindSession:
 			ctx = auth.WithPrincipal(ctx, p)
 			session = c.Value
-		} else {
+		case fault.Is(err, fault.Forbidden) && !strings.HasPrefix(r.URL.Path, staticPrefix):
+			// The account was disabled: its session ends, and the page
+			// says why (the only refusal of a known session that is not
+			// a 401).
+			s.clearSession(w)
+			s.renderError(w, r.WithContext(ctx), err)
+			return
+		default:
 			s.clearSession(w)
 		}
 	}
