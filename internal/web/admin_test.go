@@ -325,18 +325,35 @@ func TestAdminWithTwoFactor(t *testing.T) {
 	wantNotIn(t, "bob's package page", bob.get("/package/fay-lib"), "Add me as owner")
 }
 
-// TestDisabledSessionSaysWhy: a disabled account's open website session
-// ends at its next page, which says why; its sign-in is refused with the
-// same words.
+// TestDisabledSessionSaysWhy: a disabled account's open website session is
+// refused at its next page, which says why, and its sign-in with the same
+// words; nothing is deleted, so enabling the account makes the same session
+// work again. The sign-in page stays open to someone else.
 func TestDisabledSessionSaysWhy(t *testing.T) {
 	s, srv := newAdminSite(t)
 	s.apiUser("gus")
+	s.apiUser("hal")
 	gus := s.browser()
 	gus.signIn("gus", "")
-	if err := srv.Admin.SetDisabled(context.Background(), audit.Operator(), admin.Confirm{}, "gus", true); err != nil {
-		t.Fatal(err)
+	set := func(disabled bool) {
+		t.Helper()
+		if err := srv.Admin.SetDisabled(context.Background(), audit.Operator(), admin.Confirm{}, "gus", disabled); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wantIn(t, "gus's session", gus.get("/settings/gus/profile"), http.StatusForbidden, "This account is disabled")
-	wantIn(t, "gus's next page", gus.get("/"), http.StatusOK, `<a href="/login">Sign in</a>`)
-	wantIn(t, "gus signs in", gus.signIn("gus", ""), http.StatusForbidden, "This account is disabled")
+	set(true)
+	for _, path := range []string{"/settings/gus/profile", "/", "/settings/gus/security"} {
+		wantIn(t, "gus's session on "+path, gus.get(path), http.StatusForbidden, "This account is disabled: ask an administrator")
+	}
+	wantIn(t, "the sign-in page", gus.get("/login"), http.StatusOK, `<a href="/login">Sign in</a>`, "<h1>Sign in</h1>")
+	wantIn(t, "gus signs in", gus.signIn("gus", ""), http.StatusForbidden, "This account is disabled: ask an administrator")
+	set(false)
+	wantIn(t, "gus's session, enabled", gus.get("/settings/gus/profile"), http.StatusOK, "Account menu for gus")
+
+	// Someone else signs in on that browser while gus is disabled.
+	set(true)
+	if p := gus.signIn("hal", ""); p.status != http.StatusSeeOther {
+		t.Fatalf("hal signs in where gus's session was: %d %s", p.status, p.body)
+	}
+	wantIn(t, "hal's page", gus.get("/settings/hal/profile"), http.StatusOK, "Account menu for hal")
 }

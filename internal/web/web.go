@@ -166,13 +166,20 @@ func (s *Site) prepare(w http.ResponseWriter, r *http.Request, next http.Handler
 		case err == nil && p.Kind == auth.KindSession:
 			ctx = auth.WithPrincipal(ctx, p)
 			session = c.Value
-		case fault.Is(err, fault.Forbidden) && !strings.HasPrefix(r.URL.Path, staticPrefix):
-			// The account was disabled: its session ends, and the page
-			// says why (the only refusal of a known session that is not
-			// a 401).
-			s.clearSession(w)
-			s.renderError(w, r.WithContext(ctx), err)
-			return
+		case fault.Is(err, fault.Forbidden):
+			// The account was disabled. Nothing is deleted: the session
+			// works again once the account is enabled, so the cookie
+			// stays, and every page says why it is refused, but those
+			// where another person signs in, or out, here (and the
+			// static files), which go on signed out.
+			switch r.URL.Path {
+			case "/login", "/logout", "/signup":
+			default:
+				if !strings.HasPrefix(r.URL.Path, staticPrefix) {
+					s.renderError(w, r.WithContext(ctx), err)
+					return
+				}
+			}
 		default:
 			s.clearSession(w)
 		}
