@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -209,50 +210,12 @@ func (s *Site) adminUserAction(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	c := admin.Confirm{Password: f.Get("password")}
 	ctx := ctxWithFormOTP(r, "otp")
-	svc := s.opts.Admin
-	var (
-		notice string
-		reset  admin.PasswordReset
-		err    error
-	)
-	do := map[string]func(){
-		"disable": func() {
-			err = svc.SetDisabled(ctx, p, c, name, true)
-			notice = name + " is disabled: their sessions and tokens are refused, and they cannot sign in."
-		},
-		"enable": func() {
-			err = svc.SetDisabled(ctx, p, c, name, false)
-			notice = name + " is enabled again."
-		},
-		"promote": func() {
-			err = svc.SetAdmin(ctx, p, c, name, true)
-			notice = name + " is an administrator now."
-		},
-		"demote": func() {
-			err = svc.SetAdmin(ctx, p, c, name, false)
-			notice = name + " is no longer an administrator."
-		},
-		"reset-2fa": func() {
-			err = svc.ResetTFA(ctx, p, c, name)
-			notice = name + "'s two-factor authentication is off: they must enable it again before any write or new token."
-		},
-		"revoke-tokens": func() {
-			var n int64
-			n, err = svc.RevokeTokens(ctx, p, c, name)
-			notice = fmt.Sprintf("Revoked %d token(s) and session(s) of %s.", n, name)
-		},
-		"reset-password": func() {
-			reset, err = svc.ResetPassword(ctx, p, c, name)
-			notice = name + "'s password no longer works and their sessions ended."
-		},
-	}
 	once := f.Get("once")
 	if action == "delete" {
 		s.adminDeleteUser(w, r, p, name, once)
 		return
 	}
-	fn, known := do[action]
-	if !known {
+	if !slices.Contains([]string{"disable", "enable", "promote", "demote", "reset-2fa", "revoke-tokens", "reset-password"}, action) {
 		s.notFound(w, r)
 		return
 	}
@@ -262,20 +225,10 @@ func (s *Site) adminUserAction(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	fn()
+	notice, reset, err := s.adminChange(ctx, p, c, name, action)
 	if err != nil {
 		s.release(once)
-		msg, status, ok := s.faultForForm(w, r, err)
-		if !ok {
-			return
-		}
-		s.adminUserAnswer(w, r, p, name, status, func(v *adminUserView) {
-			v.Error = msg
-			if e, _ := fault.As(err); e != nil && e.Challenge == "OTP" {
-				v.NeedOTP = true
-				v.Error = "Enter the one-time password from your authenticator app with your password."
-			}
-		})
+		s.adminRefused(w, r, p, name, err, func(*adminUserView) {})
 		return
 	}
 	s.adminUserAnswer(w, r, p, name, http.StatusOK, func(v *adminUserView) {
@@ -284,6 +237,53 @@ func (s *Site) adminUserAction(w http.ResponseWriter, r *http.Request) {
 			v.Reset = strings.TrimSuffix(s.registryURL(r), "/") + reset.Path()
 			v.ResetExpires = reset.Expires
 		}
+	})
+}
+
+// adminChange does the action (one of adminUserAction's but delete) on the
+// named account, and says what was done.
+func (s *Site) adminChange(ctx context.Context, p *auth.Principal, c admin.Confirm, name, action string) (
+	notice string, reset admin.PasswordReset, err error) {
+	svc := s.opts.Admin
+	switch action {
+	case "disable":
+		return name + " is disabled: their sessions and tokens are refused, and they cannot sign in.", reset,
+			svc.SetDisabled(ctx, p, c, name, true)
+	case "enable":
+		return name + " is enabled again.", reset, svc.SetDisabled(ctx, p, c, name, false)
+	case "promote":
+		return name + " is an administrator now.", reset, svc.SetAdmin(ctx, p, c, name, true)
+	case "demote":
+		return name + " is no longer an administrator.", reset, svc.SetAdmin(ctx, p, c, name, false)
+	case "reset-2fa":
+		return name + "'s two-factor authentication is off: they must enable it again before any write or new token.",
+			reset, svc.ResetTFA(ctx, p, c, name)
+	case "revoke-tokens":
+		n, err := svc.RevokeTokens(ctx, p, c, name)
+		return fmt.Sprintf("Revoked %d token(s) and session(s) of %s.", n, name), reset, err
+	case "reset-password":
+		reset, err = svc.ResetPassword(ctx, p, c, name)
+		return name + "'s password no longer works and their sessions ended.", reset, err
+	}
+	return "", reset, fmt.Errorf("admin action %q", action)
+}
+
+// adminRefused shows the account's page again with the service's refusal
+// above the forms (and the one-time password field when it asked for one),
+// with its status; set adds what the form had (the heir).
+func (s *Site) adminRefused(w http.ResponseWriter, r *http.Request, p *auth.Principal, name string, err error,
+	set func(v *adminUserView)) {
+	msg, status, ok := s.faultForForm(w, r, err)
+	if !ok {
+		return
+	}
+	s.adminUserAnswer(w, r, p, name, status, func(v *adminUserView) {
+		v.Error = msg
+		if e, _ := fault.As(err); e != nil && e.Challenge == "OTP" {
+			v.NeedOTP = true
+			v.Error = "Enter the one-time password from your authenticator app with your password."
+		}
+		set(v)
 	})
 }
 
@@ -321,17 +321,7 @@ func (s *Site) adminDeleteUser(w http.ResponseWriter, r *http.Request, p *auth.P
 	d, err := s.opts.Admin.DeleteUser(ctxWithFormOTP(r, "otp"), p, admin.Confirm{Password: r.PostForm.Get("password")}, name, heir)
 	if err != nil {
 		s.release(once)
-		msg, status, ok := s.faultForForm(w, r, err)
-		if !ok {
-			return
-		}
-		s.adminUserAnswer(w, r, p, name, status, func(v *adminUserView) {
-			v.Error, v.Heir = msg, heir
-			if e, _ := fault.As(err); e != nil && e.Challenge == "OTP" {
-				v.NeedOTP = true
-				v.Error = "Enter the one-time password from your authenticator app with your password."
-			}
-		})
+		s.adminRefused(w, r, p, name, err, func(v *adminUserView) { v.Heir = heir })
 		return
 	}
 	v, err := s.adminUsers(r, p, "", "")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -356,4 +357,67 @@ func TestDisabledSessionSaysWhy(t *testing.T) {
 		t.Fatalf("hal signs in where gus's session was: %d %s", p.status, p.body)
 	}
 	wantIn(t, "hal's page", gus.get("/settings/hal/profile"), http.StatusOK, "Account menu for hal")
+}
+
+var olderOnPage = regexp.MustCompile(`<a href="([^"]+)">Older</a>`)
+
+// TestSecurityLogPages: the security log and the audit page go back page
+// by page (25 events a page, newest first), the audit page keeping its
+// filter; an unknown action is a page that does not exist, for an
+// administrator too.
+func TestSecurityLogPages(t *testing.T) {
+	s, srv := newAdminSite(t)
+	s.apiUser("root")
+	s.apiUser("ida")
+	promote(t, srv, "root")
+	// 30 sign-ins, as npm login makes them, after the sign-up.
+	for range 30 {
+		if st, b := s.api("PUT", "/-/user/org.couchdb.user:ida", "", map[string]string{"name": "ida", "password": "password-ida"}); st != http.StatusCreated {
+			t.Fatalf("npm login ida: %d %s", st, b)
+		}
+	}
+	ida, root := s.browser(), s.browser()
+	ida.signIn("ida", "")
+	root.signIn("root", "")
+
+	first := ida.get("/settings/ida/security")
+	wantIn(t, "security log, newest", first, http.StatusOK, "Signed in")
+	var total int
+	if m := regexp.MustCompile(`<span>(\d+) events</span>`).FindStringSubmatch(first.body); m == nil {
+		t.Fatalf("no count of events:\n%s", first.body)
+	} else if total, _ = strconv.Atoi(m[1]); total < 32 || total > 50 {
+		t.Fatalf("%d events: want the sign-up, 31 sign-ins and a few more", total)
+	}
+	wantNotIn(t, "security log, newest", first, "Account created", "Newest</a>")
+	if n := strings.Count(first.body, `data-label="What"`); n != 25 {
+		t.Errorf("the first page shows %d events, want 25", n)
+	}
+	m := olderOnPage.FindStringSubmatch(first.body)
+	if m == nil {
+		t.Fatalf("no Older link:\n%s", first.body)
+	}
+	second := ida.get(html.UnescapeString(m[1]))
+	wantIn(t, "security log, older", second, http.StatusOK, "Account created", `<a href="/settings/ida/security">Newest</a>`)
+	wantNotIn(t, "security log, older", second, "Older</a>")
+	if n := strings.Count(second.body, `data-label="What"`); n != total-25 {
+		t.Errorf("the second page shows %d events, want %d", n, total-25)
+	}
+	wantIn(t, "a bad page address", ida.get("/settings/ida/security?before=x"), http.StatusBadRequest, "not valid")
+
+	audit := root.get("/admin/audit?user=ida&action=user.")
+	wantIn(t, "audit page, newest", audit, http.StatusOK, "events</span>", "Older</a>")
+	m = olderOnPage.FindStringSubmatch(audit.body)
+	if m == nil || !strings.Contains(m[1], "user=ida") || !strings.Contains(m[1], "action=user.") {
+		t.Fatalf("the Older link does not keep the filter: %v", m)
+	}
+	wantIn(t, "audit page, older", root.get(html.UnescapeString(m[1])), http.StatusOK, "Account created",
+		"Newest</a>", `value="ida"`)
+
+	missing := root.get("/admin/no-such-page")
+	pg := root.get("/admin/users/ida")
+	csrf, once := csrfOnPage.FindStringSubmatch(pg.body)[1], onceOnPage.FindStringSubmatch(pg.body)[1]
+	got := root.post("/admin/users/ida/explode", url.Values{"csrf": {csrf}, "once": {once}, "password": {"password-root"}})
+	if got.status != http.StatusNotFound || got.body != missing.body {
+		t.Errorf("an unknown action: %d\n%s", got.status, got.body)
+	}
 }
