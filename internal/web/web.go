@@ -118,12 +118,13 @@ func parsePages(assets staticAssets) map[string]*template.Template {
 		"datetime": func(t time.Time) string {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
-		"clock":     func(t time.Time) string { return t.UTC().Format("15:04:05 UTC, 2006-01-02") },
-		"rfc3339":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"known":     func(t time.Time) bool { return !t.IsZero() },
-		"validAddr": func(a netip.Addr) bool { return a.IsValid() },
-		"adminForm": adminFormOf,
-		"eventsOf":  func(rows []eventRow) eventsView { return eventsView{Events: rows} },
+		"clock":       func(t time.Time) string { return t.UTC().Format("15:04:05 UTC, 2006-01-02") },
+		"rfc3339":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"known":       func(t time.Time) bool { return !t.IsZero() },
+		"validAddr":   func(a netip.Addr) bool { return a.IsValid() },
+		"adminForm":   adminFormOf,
+		"actionWords": func(a audit.Action) string { return a.Words() },
+		"eventsOf":    func(rows []eventRow) eventsView { return eventsView{Events: rows} },
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
