@@ -271,6 +271,7 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 		}
 		c.cidrs = append(c.cidrs, p)
 	}
+	c.principal.AddressBound = len(c.cidrs) > 0
 	if c.principal.Kind == KindGranular {
 		var g Grants
 		if err := json.Unmarshal([]byte(t.Grants), &g); err != nil {

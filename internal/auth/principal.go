@@ -47,6 +47,9 @@ type Principal struct {
 	// Admin is set when the user is a site administrator (read with the
 	// credential; a promotion or demotion drops every cached credential).
 	Admin bool
+	// AddressBound is set when the credential is a token limited to
+	// address ranges (npm token create --cidr): made for one place.
+	AddressBound bool
 	// OIDCSubject is the subject of the OpenID Connect token a credential
 	// was exchanged for (trusted publishing), "" for every other credential;
 	// the audit log records it.

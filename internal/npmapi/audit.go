@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 )
 
 // userEvents is the caller's own security log, GET /-/npm/v1/user/events
@@ -63,6 +64,12 @@ func (a *API) adminAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := auth.FromContext(r.Context())
+	// Decided before the parameters are read: to anyone who may not, a
+	// bad cursor or limit must answer exactly as a path nothing serves.
+	if err := policy.DecideAdmin(p, policy.AuditRead); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	cursor, err := nonNegative64(q.Get("cursor"))
 	if err != nil {

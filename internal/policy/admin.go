@@ -31,9 +31,12 @@ const (
 //     power does not travel in the long-lived tokens given to CI, and a
 //     granular token's grants (packages, scopes, organizations) say
 //     nothing about the site.
-//   - The one exception is AuditRead with a read-only token, so that a log
-//     collector holds a credential that can change nothing at all (make
-//     one for it, limited to its address with --cidr).
+//   - The one exception is AuditRead with a read-only token limited to
+//     address ranges (npm token create --read-only --cidr=…), so that a
+//     log collector holds a credential that can change nothing at all and
+//     works only from where the collector runs. A plain read-only token
+//     is what CI is given to install packages (all the more in a private
+//     registry): it must not read every account's addresses and actions.
 //   - The operator at the command line, who holds the database itself, may
 //     do everything.
 //
@@ -55,8 +58,10 @@ func DecideAdmin(p *auth.Principal, a AdminAction) error {
 	switch {
 	case p.Kind == auth.KindSession:
 		return nil
-	case p.Kind == auth.KindReadOnly && a == AuditRead:
+	case p.Kind == auth.KindReadOnly && a == AuditRead && p.AddressBound:
 		return nil
+	case p.Kind == auth.KindReadOnly && a == AuditRead:
+		return fault.Forbiddenf("A read-only token reads the audit log only when it is limited to the collector's addresses: npm token create --read-only --cidr=ADDRESS")
 	case p.Kind == auth.KindReadOnly:
 		return fault.Forbiddenf("A read-only token can read the audit log, nothing else of the site's administration; sign in (npm login or the website)")
 	}

@@ -55,6 +55,7 @@ func TestAuditAPI(t *testing.T) {
 		"packages_and_scopes_permission": "read-write"})
 	carolRead := tr.mustToken(carol, map[string]any{"password": "password-carol", "readonly": true})
 	aliceRead := tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true})
+	aliceCollector := tr.mustToken(alice, map[string]any{"password": "password-alice", "readonly": true, "cidr_whitelist": []string{"127.0.0.1/32"}})
 	aliceGranular := tr.mustToken(alice, map[string]any{"password": "password-alice", "name": "ci", "packages_all": true,
 		"packages_and_scopes_permission": "read-write"})
 	for i := range 3 {
@@ -273,9 +274,14 @@ func TestAuditAPI(t *testing.T) {
 				t.Errorf("publish event %d has request id %q", e.ID, e.RequestID)
 			}
 		}
-		// An administrator's read-only token is the log collector's credential.
-		if got := exportAll(t, aliceRead, "?action=package.publish"); len(got) != 4 {
-			t.Errorf("the read-only token of an administrator read %d publishes, want 4", len(got))
+		// An administrator's read-only token limited to the collector's
+		// address is the log collector's credential; a plain read-only
+		// token, the kind CI installs with, is refused and told why.
+		if got := exportAll(t, aliceCollector, "?action=package.publish"); len(got) != 4 {
+			t.Errorf("the address-bound read-only token of an administrator read %d publishes, want 4", len(got))
+		}
+		if res := tr.do("GET", "/-/admin/audit", aliceRead, nil); res.status != http.StatusForbidden || !bytes.Contains(res.body, []byte("--cidr")) {
+			t.Errorf("alice's read-only token without address ranges: %d %s, want 403 naming --cidr", res.status, res.body)
 		}
 		for _, q := range []string{"?limit=0", "?limit=10001", "?cursor=-5", "?since=yesterday", "?outcome=maybe"} {
 			if res := tr.do("GET", "/-/admin/audit"+q, alice, nil); res.status != http.StatusBadRequest {
@@ -293,7 +299,8 @@ func TestAuditAPI(t *testing.T) {
 			{"anonymous", ""}, {"carol's session", carol}, {"bob's session", bob}, {"bob's read-only token", bobRead},
 			{"carol's read-only token", carolRead}, {"bob's granular token", bobGranular},
 		} {
-			for _, q := range []string{"", "?user=bob", "?cursor=1&limit=5"} {
+			// Bad parameters too: they are not even read for those who may not.
+			for _, q := range []string{"", "?user=bob", "?cursor=1&limit=5", "?limit=0", "?cursor=-5", "?since=yesterday"} {
 				res := tr.do("GET", "/-/admin/audit"+q, tt.tok, nil)
 				if res.status != missing.status || !bytes.Equal(res.body, missing.body) ||
 					res.header.Get("Content-Type") != missing.header.Get("Content-Type") {
