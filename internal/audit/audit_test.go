@@ -121,7 +121,8 @@ func TestTokensAreMasked(t *testing.T) {
 
 // TestRefusalsFold: the same refusal repeated is one row with a count; a
 // flood of distinct refusals writes at most refusalRows rows a minute, the
-// rest folded into one row per action, written when the minute ends.
+// rest folded into one row per action, account and address (foldedRows of
+// them) and past that one row per action, written when the minute ends.
 func TestRefusalsFold(t *testing.T) {
 	l, st, c := newLog(t, 0)
 	ctx := requestCtx()
@@ -156,22 +157,26 @@ func TestRefusalsFold(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows = all(t, st)
-	if len(rows) != refusalRows+2 {
-		t.Fatalf("rows once the minute is over: %d, want %d", len(rows), refusalRows+2)
+	if len(rows) != refusalRows+foldedRows+2 {
+		t.Fatalf("rows once the minute is over: %d, want %d", len(rows), refusalRows+foldedRows+2)
 	}
 	var counted int64
 	folded := map[string]int64{}
+	byClient := 0
 	for _, r := range rows {
 		counted += r.Count
-		if r.Reason == OverflowReason {
+		if r.Reason != OverflowReason {
+			continue
+		}
+		if r.ClientIP == "" && r.TargetUser == "" {
 			folded[r.Action] = r.Count
-			if r.ClientIP != "" || r.TargetUser != "" {
-				t.Errorf("a folded row names someone: %+v", r)
-			}
+		} else {
+			byClient++
 		}
 	}
-	if counted != 25+10000 || len(folded) != 2 {
-		t.Errorf("refusals counted: %d (want %d); folded by action: %v", counted, 25+10000, folded)
+	if counted != 25+10000 || len(folded) != 2 || byClient != foldedRows {
+		t.Errorf("refusals counted: %d (want %d); folded by action: %v; folded rows naming an address: %d (want %d)",
+			counted, 25+10000, folded, byClient, foldedRows)
 	}
 
 	// A new minute has a new budget.
@@ -179,8 +184,62 @@ func TestRefusalsFold(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(all(t, st)); n != refusalRows+3 {
+	if n := len(all(t, st)); n != refusalRows+foldedRows+3 {
 		t.Fatalf("rows after a refusal in the next minute: %d", n)
+	}
+}
+
+// TestRefusalsOneAddressCannotHideOthers: an attacker who floods refusals
+// from one address spends only that address's share of the minute's rows:
+// password guesses against an account from another address are still
+// written one by one, with the account and the address; the attacker's own
+// guesses, past its share, are folded by account and address, not into a
+// row that names nobody.
+func TestRefusalsOneAddressCannotHideOthers(t *testing.T) {
+	l, st, c := newLog(t, 0)
+	attacker := auth.WithClientIP(context.Background(), netip.MustParseAddr("198.51.100.9"))
+	for i := range 500 {
+		l.Refused(attacker, Event{Action: PackagePublish, Reason: "forbidden", Target: Target{Package: fmt.Sprintf("noise-%d", i)}})
+	}
+	other := auth.WithClientIP(context.Background(), netip.MustParseAddr("203.0.113.4"))
+	for range 3 {
+		l.Refused(other, Event{Action: SignIn, Reason: "Incorrect username or password", Target: Target{UserID: 1, User: "alice"}})
+		l.Refused(attacker, Event{Action: SignIn, Reason: "Incorrect username or password", Target: Target{UserID: 1, User: "alice"}})
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows := all(t, st)
+	if len(rows) != clientRows+1 {
+		t.Fatalf("rows within the minute: %d, want the attacker's %d and the other address's 1", len(rows), clientRows)
+	}
+	found := false
+	for _, r := range rows {
+		if r.Action == string(SignIn) && r.TargetUser == "alice" && r.ClientIP == "203.0.113.4" && r.Count == 3 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the other address's guesses against alice are not one row of 3 naming her and the address: %+v", rows)
+	}
+	c.add(window)
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var guesses, noise int64
+	for _, r := range all(t, st) {
+		switch {
+		case r.Reason != OverflowReason:
+		case r.Action == string(SignIn) && r.TargetUser == "alice" && r.ClientIP == "198.51.100.9":
+			guesses += r.Count
+		case r.Action == string(PackagePublish) && r.ClientIP == "198.51.100.9":
+			noise += r.Count
+		case r.ClientIP == "" && r.TargetUser == "":
+			t.Errorf("a row folded past naming anyone, with two fold keys in use: %+v", r)
+		}
+	}
+	if guesses != 3 || noise != 500-clientRows {
+		t.Errorf("the attacker's folded rows: guesses against alice %d (want 3), noise %d (want %d)", guesses, noise, 500-clientRows)
 	}
 }
 

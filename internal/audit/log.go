@@ -18,16 +18,25 @@ import (
 // Refusals are written in batches: every flushEvery, each distinct refusal
 // noted since (the same action, outcome, reason, actor, address and target)
 // becomes one row counting its repeats. At most refusalRows rows a minute
-// are written so; refusals past that, in the same minute, are folded into
-// one row per action with no actor, address or target, written when the
-// minute ends. A flood of wrong passwords from any number of addresses
-// thus adds at most refusalRows rows, plus one per action, a minute to the
-// table (docs/audit.md).
+// are written so, and at most clientRows of them for one client address,
+// so that one address cannot spend the minute's rows and hide the others'
+// refusals. Refusals past either bound, in the same minute, are folded into
+// one row per action, target account and address (up to foldedRows such
+// rows), and past that into one row per action with no actor, address or
+// target, written when the minute ends. A flood of wrong passwords from
+// any number of addresses thus adds at most refusalRows + foldedRows rows,
+// plus one per action, a minute to the table (docs/audit.md).
 const (
 	flushEvery  = 10 * time.Second
 	refusalRows = 60
+	clientRows  = refusalRows / 4
+	foldedRows  = 256
 	window      = time.Minute
 )
+
+// foldKey is what a folded refusal keeps: its action, the account it was
+// aimed at, and the address it came from ("" for both in the last fold).
+type foldKey struct{ action, user, client string }
 
 // Retention: events older than the retention are deleted every purgeEvery,
 // purgeBatch rows per transaction.
@@ -64,7 +73,8 @@ type Log struct {
 	mu          sync.Mutex
 	pending     map[store.AuditEvent]*store.AuditEvent // refusals to write, by what makes them the same
 	order       []store.AuditEvent                     // pending's keys, in the order first noted
-	overflow    map[string]*store.AuditEvent           // refusals past the bound, by action
+	overflow    map[foldKey]*store.AuditEvent          // refusals past the bounds, folded
+	perClient   map[string]int                         // rows of each client address since windowStart, pending or written
 	windowStart time.Time
 	written     int // refusal rows written since windowStart
 
@@ -84,7 +94,7 @@ func New(st *store.Store, opts Options) *Log {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Log{store: st, opts: opts, pending: map[store.AuditEvent]*store.AuditEvent{},
-		overflow: map[string]*store.AuditEvent{}, windowStart: opts.Now(),
+		overflow: map[foldKey]*store.AuditEvent{}, perClient: map[string]int{}, windowStart: opts.Now(),
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -113,19 +123,24 @@ func (l *Log) Refused(ctx context.Context, e Event) {
 		p.LastAt = row.At
 		return
 	}
-	if len(l.pending)+l.written < refusalRows {
+	if len(l.pending)+l.written < refusalRows && l.perClient[row.ClientIP] < clientRows {
 		r := row
 		l.pending[key] = &r
 		l.order = append(l.order, key)
+		l.perClient[row.ClientIP]++
 		return
 	}
-	if o, ok := l.overflow[row.Action]; ok {
+	fk := foldKey{action: row.Action, user: row.TargetUser, client: row.ClientIP}
+	if _, ok := l.overflow[fk]; !ok && len(l.overflow) >= foldedRows {
+		fk = foldKey{action: row.Action}
+	}
+	if o, ok := l.overflow[fk]; ok {
 		o.Count++
 		o.LastAt = row.At
 		return
 	}
-	l.overflow[row.Action] = &store.AuditEvent{At: row.At, LastAt: row.At, Count: 1, Action: row.Action,
-		Outcome: string(Failure), Reason: OverflowReason}
+	l.overflow[fk] = &store.AuditEvent{At: row.At, LastAt: row.At, Count: 1, Action: row.Action,
+		Outcome: string(Failure), Reason: OverflowReason, TargetUser: fk.user, ClientIP: fk.client}
 }
 
 // TokenNewAddress records the use of p's token from ip, an address the
@@ -225,7 +240,8 @@ func (l *Log) flush(ctx context.Context, final bool) error {
 		for _, o := range l.overflow {
 			rows = append(rows, *o)
 		}
-		l.overflow = map[string]*store.AuditEvent{}
+		l.overflow = map[foldKey]*store.AuditEvent{}
+		l.perClient = map[string]int{}
 		l.windowStart, l.written = now, 0
 	}
 	l.mu.Unlock()

@@ -98,6 +98,12 @@ func (s *Service) record(ctx context.Context, q store.Queries, p *auth.Principal
 // refused notes that a by p on package name was refused, when *errp is a
 // refusal the audit log keeps (audit.RefusalOf).
 func (s *Service) refused(ctx context.Context, p *auth.Principal, a audit.Action, name string, errp *error) {
+	if !p.Authenticated() {
+		// An anonymous client is only ever told to log in: nothing about
+		// an account to record, and recording it would let anyone spend
+		// the refusals' budget for nothing (docs/audit.md).
+		return
+	}
 	reason, ok := audit.RefusalOf(*errp, auth.OTP(ctx) != "")
 	if !ok {
 		return
