@@ -46,11 +46,21 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 }
 
 // CreateUser inserts u and returns it with its ID; a taken name is a Conflict.
+// An ID is never given twice, even after an account is deleted: events in
+// the audit log name accounts by ID. PostgreSQL's sequence sees to that;
+// SQLite, which would give the highest deleted ID again, starts past the
+// IDs of retired accounts (one statement, so one writer's atomic step).
 func (q Queries) CreateUser(ctx context.Context, u User) (User, error) {
 	now := Now()
 	u.CreatedAt, u.UpdatedAt = now, now
-	err := q.row(ctx, `INSERT INTO users (name, email, password_hash, created_at, updated_at, admin)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, u.Name, u.Email, u.PasswordHash, now, now, u.Admin).Scan(&u.ID)
+	query := `INSERT INTO users (name, email, password_hash, created_at, updated_at, admin)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`
+	if q.d.name() == "sqlite" {
+		query = `INSERT INTO users (id, name, email, password_hash, created_at, updated_at, admin)
+		VALUES ((SELECT MAX(v) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS v FROM users
+			UNION ALL SELECT COALESCE(MAX(user_id), 0) FROM retired_names)), ?, ?, ?, ?, ?, ?) RETURNING id`
+	}
+	err := q.row(ctx, query, u.Name, u.Email, u.PasswordHash, now, now, u.Admin).Scan(&u.ID)
 	if err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", u.Name, q.d.mapError(err))
 	}

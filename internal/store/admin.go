@@ -225,8 +225,8 @@ func (q Queries) DeleteUser(ctx context.Context, u User) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return q.scanErr(sql.ErrNoRows, "user not found")
 	}
-	if _, err := q.exec(ctx, `INSERT INTO retired_names (name, retired_at) VALUES (?, ?)
-		ON CONFLICT (name) DO NOTHING`, u.Name, Now()); err != nil {
+	if _, err := q.exec(ctx, `INSERT INTO retired_names (name, retired_at, user_id) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING`, u.Name, Now(), u.ID); err != nil {
 		return fmt.Errorf("retire name %s: %w", u.Name, err)
 	}
 	if err := q.Publish(ctx, Change{Kind: TokenRevoked}); err != nil {

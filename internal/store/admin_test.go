@@ -158,6 +158,15 @@ func testUserAdmin(t *testing.T, b backend) {
 		t.Errorf("owners of shared after deletion: %+v", owners)
 	}
 	wantKind(t, "delete twice", s.InTx(ctx, func(q Queries) error { return q.DeleteUser(ctx, bb) }), fault.NotFound)
+
+	// An id is never given twice (the audit log names accounts by id):
+	// the newest account deleted, the next one made gets an id of its own.
+	newest := mustUser(t, q, "newest")
+	must(t, s.InTx(ctx, func(q Queries) error { return q.DeleteUser(ctx, newest) }))
+	next := mustUser(t, q, "next")
+	if next.ID <= newest.ID {
+		t.Errorf("the account made after deleting the newest one got id %d, the deleted one had %d", next.ID, newest.ID)
+	}
 }
 
 func testTokenAddresses(t *testing.T, b backend) {
