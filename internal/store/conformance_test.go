@@ -120,6 +120,7 @@ func runSuite(t *testing.T, b backend) {
 		{"AuditEvents", testAuditEvents},
 		{"UserAdmin", testUserAdmin},
 		{"TokenAddresses", testTokenAddresses},
+		{"SSOIdentities", testSSOIdentities},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
