@@ -26,7 +26,7 @@ var rank = map[string]int{
 	// 1: storage, and the upstream registries beside it.
 	"internal/store": 1, "internal/blob": 1, "internal/uplink": 1,
 	// 2: who is asking: credentials, and the CI identities of trusted publishing.
-	"internal/auth": 2, "internal/idtoken": 2,
+	"internal/auth": 2, "internal/idtoken": 2, "internal/sso": 2,
 	// 3: may it.
 	"internal/policy": 3,
 	// 4: domain services.
@@ -56,7 +56,7 @@ const domain = 4
 // uplinks (their HTTP client), the route table, the metrics endpoint and the
 // ID token verifier (its client fetches issuers' keys). Domain packages never do.
 var httpAllowed = map[string]bool{"internal/blob": true, "internal/uplink": true, "internal/route": true,
-	"internal/metrics": true, "internal/idtoken": true}
+	"internal/metrics": true, "internal/idtoken": true, "internal/sso": true}
 
 // testOnly may be imported only from tests.
 func testOnly(pkg string) bool { return rank[pkg] == 9 }
