@@ -53,6 +53,10 @@ type Options struct {
 	FlushLastUse func(ctx context.Context) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SSOOnly turns local passwords off for everyone but site
+	// administrators: they sign in through a single sign-on provider
+	// (policy.DecidePasswordSignIn).
+	SSOOnly bool
 	// MaxHashing bounds the password hashes computed at once (each takes
 	// argon2id's 19 MiB and a core for tens of milliseconds); more wait
 	// their turn. 0 means twice the CPUs Go uses.
@@ -295,6 +299,9 @@ func (s *Service) CreateUserAs(ctx context.Context, who policy.Registrant, by *a
 // Registration reports whether people may sign themselves up now: nil when
 // they may, else the refusal they would get.
 func (s *Service) Registration() error {
+	if s.opts.SSOOnly {
+		return fault.Forbiddenf("Accounts on this registry are created by signing in with single sign-on")
+	}
 	return policy.DecideRegistration(policy.SelfRegistration, s.opts.RegistrationOpen)
 }
 
@@ -317,6 +324,9 @@ func (s *Service) Login(ctx context.Context, name, email, password string) (Logi
 	_, err := s.store.Q().UserByName(ctx, name)
 	switch {
 	case fault.Is(err, fault.NotFound):
+		if s.opts.SSOOnly {
+			return LoginResult{}, policy.DecidePasswordSignIn(true, false)
+		}
 		u, err := s.CreateUser(ctx, policy.SelfRegistration, name, email, password)
 		if err != nil {
 			return LoginResult{}, err
@@ -361,6 +371,10 @@ func (s *Service) SignIn(ctx context.Context, name, password, label string) (res
 	if u.Disabled() {
 		return LoginResult{}, auth.ErrAccountDisabled()
 	}
+	// Told, like a disabled account, only with the right password.
+	if err := policy.DecidePasswordSignIn(s.opts.SSOOnly, u.Admin); err != nil {
+		return LoginResult{}, err
+	}
 	if err := s.RequireOTP(ctx, &auth.Principal{UserID: u.ID, UserName: u.Name, Kind: auth.KindSession},
 		policy.OTPLogin, nil); err != nil {
 		return LoginResult{}, err
@@ -398,6 +412,12 @@ func (s *Service) newSession(ctx context.Context, u store.User, label string) (s
 // startSession issues a login session for u in the transaction q runs in,
 // with its user.signin event; label names the session and the way in.
 func (s *Service) startSession(ctx context.Context, q store.Queries, u store.User, label string) (string, error) {
+	return s.startSessionAs(ctx, q, u, userActor(u), label, label)
+}
+
+// startSessionAs is startSession with the event's actor (a provider's
+// subject beside the account, for a single sign-on) and detail.
+func (s *Service) startSessionAs(ctx context.Context, q store.Queries, u store.User, actor *auth.Principal, label, detail string) (string, error) {
 	now := s.opts.Now()
 	raw, t, err := s.IssueToken(ctx, q, store.Token{UserID: u.ID, Kind: string(auth.KindSession),
 		Name: label, ExpiresAt: sql.NullInt64{Int64: now.Add(s.opts.SessionTTL).UnixMilli(), Valid: true}})
@@ -409,7 +429,7 @@ func (s *Service) startSession(ctx context.Context, q store.Queries, u store.Use
 	}
 	target := userTarget(u)
 	target.Token = t.Key
-	return raw, s.record(ctx, q, userActor(u), audit.SignIn, target, label)
+	return raw, s.record(ctx, q, actor, audit.SignIn, target, detail)
 }
 
 // SessionTTL is how long a login session lives.

@@ -238,10 +238,10 @@ func (s *Service) CreateToken(ctx context.Context, p *auth.Principal, req TokenR
 	if err != nil {
 		return CreatedToken{}, err
 	}
-	if req.Password == "" {
-		return CreatedToken{}, fault.Invalidf("Password is required to create a token")
-	}
-	if err := s.checkPassword(ctx, u, req.Password); err != nil {
+	if err := s.proveUser(ctx, p, u, req.Password); err != nil {
+		if fault.KindOf(err) == fault.Invalid {
+			return CreatedToken{}, fault.Invalidf("Password is required to create a token")
+		}
 		return CreatedToken{}, err
 	}
 	if err := s.RequireOTP(ctx, p, policy.OTPTokens, nil); err != nil {

@@ -51,14 +51,11 @@ func (s *Service) ConfirmPassword(ctx context.Context, p *auth.Principal, passwo
 	if !p.Authenticated() {
 		return auth.ErrAuthRequired()
 	}
-	if password == "" {
-		return fault.Invalidf("Password is required")
-	}
 	u, err := s.store.Q().UserByID(ctx, p.UserID)
 	if err != nil {
 		return err
 	}
-	return s.checkPassword(ctx, u, password)
+	return s.proveUser(ctx, p, u, password)
 }
 
 // verifyOTP checks code (a TOTP code, or an unused recovery code) for the
@@ -269,7 +266,7 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 	if err != nil {
 		return SetTFAResult{}, err
 	}
-	if err := s.checkPassword(ctx, u, password); err != nil {
+	if err := s.proveUser(ctx, p, u, password); err != nil {
 		return SetTFAResult{}, err
 	}
 	tf, err := q.TwoFactorOf(ctx, u.ID)

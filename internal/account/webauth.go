@@ -208,6 +208,9 @@ func (s *Service) CompleteWebAuth(ctx context.Context, loginID, username, passwo
 	if u.Disabled() {
 		return auth.ErrAccountDisabled()
 	}
+	if err := policy.DecidePasswordSignIn(s.opts.SSOOnly, u.Admin); err != nil {
+		return err
+	}
 	tf, err := q.TwoFactorOf(ctx, u.ID)
 	if err != nil {
 		return err
@@ -259,6 +262,12 @@ func (s *Service) ContinueWebAuth(ctx context.Context, loginID string, p *auth.P
 // session for a web login, a one-time code for a web OTP, sealed until the
 // CLI picks it up.
 func (s *Service) finishWebAuth(ctx context.Context, w store.WebAuth, u store.User) error {
+	return s.finishWebAuthAs(ctx, w, u, userActor(u), "web login")
+}
+
+// finishWebAuthAs is finishWebAuth with the sign-in event's actor and
+// detail (a single sign-on names the provider and subject).
+func (s *Service) finishWebAuthAs(ctx context.Context, w store.WebAuth, u store.User, actor *auth.Principal, detail string) error {
 	aad := []byte("webauth:" + strconv.FormatInt(w.ID, 10))
 	// The session (with its sign-in event) and the confirmation commit
 	// together: a confirmation raced by another leaves no session behind.
@@ -268,7 +277,7 @@ func (s *Service) finishWebAuth(ctx context.Context, w store.WebAuth, u store.Us
 		var err error
 		switch w.Kind {
 		case WebLogin:
-			if secret, err = s.startSession(ctx, q, u, "web login"); err != nil {
+			if secret, err = s.startSessionAs(ctx, q, u, actor, "web login", detail); err != nil {
 				return err
 			}
 		case WebOTP:

@@ -41,6 +41,10 @@ const (
 	PasswordChange Action = "user.password_change"
 	PasswordReset  Action = "user.password_reset" // a new password set with an administrator's reset link
 	EmailChange    Action = "user.email_change"
+	// SSOLink links an account to a single sign-on provider's subject
+	// (its first sign-in through a provider is a user.signup or a
+	// user.signin naming the provider and subject).
+	SSOLink Action = "user.sso_link"
 
 	// Two-factor authentication.
 	TFAEnable     Action = "tfa.enable"
@@ -100,7 +104,7 @@ const (
 // Actions lists every action, in the order of docs/audit.md.
 func Actions() []Action {
 	return []Action{
-		SignIn, SignUp, PasswordChange, PasswordReset, EmailChange,
+		SignIn, SignUp, PasswordChange, PasswordReset, EmailChange, SSOLink,
 		TFAEnable, TFADisable, TFAModeChange,
 		TokenCreate, TokenRevoke, TokenNewAddress,
 		PackagePublish, PackageUnpublish, PackageDeprecate, DistTagSet, DistTagRemove, OwnerAdd, OwnerRemove, AccessChange,
