@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
+	"github.com/gatehouse-registry/gatehouse/internal/sso"
 	"github.com/gatehouse-registry/gatehouse/internal/uplink"
 )
 
@@ -135,6 +136,13 @@ type Config struct {
 	// forever (--audit-retention, GATEHOUSE_AUDIT_RETENTION, audit_retention;
 	// days such as "365d" or a Go duration).
 	AuditRetention time.Duration
+	// SSOProviders are the OpenID Connect providers people sign in with
+	// (--sso-providers as JSON, GATEHOUSE_SSO_PROVIDERS as JSON,
+	// sso_providers as a list of tables in the file); none by default.
+	SSOProviders []sso.Provider
+	// SSOOnly turns local passwords off for everyone but site
+	// administrators (--sso-only, GATEHOUSE_SSO_ONLY, sso_only).
+	SSOOnly bool
 }
 
 // Audience is the aud that CI jobs' ID tokens must carry for trusted

@@ -42,7 +42,7 @@ type setting struct {
 
 // settings lists every Config field in the order --help shows them.
 func settings() []setting {
-	return append(coreSettings(), uplinkSettings()...)
+	return append(append(coreSettings(), uplinkSettings()...), ssoSettings()...)
 }
 
 // coreSettings are the settings of the registry itself.
