@@ -275,3 +275,10 @@ func (s *Service) proveUser(ctx context.Context, p *auth.Principal, u store.User
 	}
 	return s.checkPassword(ctx, u, password)
 }
+
+// RefusedSSO notes a sign-in through provider prov refused before anyone
+// was known: the provider's answer or its ID token refused (state, nonce,
+// audience, issuer, signature, expiry). way says what the sign-in was for.
+func (s *Service) RefusedSSO(ctx context.Context, prov sso.Provider, way string, err error) {
+	s.refusedSSO(ctx, sso.Identity{Provider: prov.Name, Issuer: prov.Issuer}, store.User{}, way, &err)
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/signing"
+	"github.com/gatehouse-registry/gatehouse/internal/sso"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
@@ -124,7 +125,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		OnRevoke:         authn.Forget,
 		FlushLastUse:     authn.FlushLastUse,
 		Audit:            s.Audit,
+		SSOOnly:          cfg.SSOOnly,
 	})
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	relying, err := openSSO(cfg, keys, log)
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -184,6 +190,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		CSRFKey:       csrfKey,
 		Admin:         s.Admin,
 		Audit:         s.Audit,
+		SSO:           relying,
 	})
 	routes, err := routeTable(api, site, s.ready)
 	if err != nil {
@@ -192,6 +199,29 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.handler = chain(routes, recoverPanics(log, routes), limitBody(cfg.MaxBodySize), pace(cfg.TransferTimeout, cfg.MinTransferRate),
 		observe(log, s.metrics, routes), requestContext(cfg.TrustedProxies))
 	return s, nil
+}
+
+// openSSO builds the single sign-on relying party of the configured
+// providers, reading their client secrets; nil when there is none. The
+// flows in the browsers' cookies are sealed with a key of the server key.
+func openSSO(cfg config.Config, keys *keyring.Keyring, log *slog.Logger) (*sso.Relying, error) {
+	if len(cfg.SSOProviders) == 0 {
+		return nil, nil
+	}
+	sealer, err := keys.Sealer("sso flow")
+	if err != nil {
+		return nil, err
+	}
+	relying, err := sso.New(cfg.SSOProviders, sealer, sso.Options{})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(cfg.SSOProviders))
+	for i, p := range cfg.SSOProviders {
+		names[i] = p.Name + " (" + p.Issuer + ")"
+	}
+	log.Info("single sign-on", slog.String("providers", strings.Join(names, ", ")), slog.Bool("sso_only", cfg.SSOOnly))
+	return relying, nil
 }
 
 // openTrust builds trusted publishing: the verifier of the trusted

@@ -44,18 +44,28 @@ type signInView struct {
 	Next     string
 	Register bool
 	Notice   string
+	// Providers are the single sign-on providers ("Sign in with NAME");
+	// SSOOnly says passwords are for administrators only.
+	Providers []ssoButton
+	SSOOnly   bool
+}
+
+// signInView completes v with what every sign-in page shows.
+func (s *Site) signInView(v signInView) signInView {
+	v.Register = s.accounts.Registration() == nil
+	v.Providers, v.SSOOnly = s.ssoButtons(), s.accounts.SSOOnly()
+	return v
 }
 
 func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "login.html", "Sign in", signInView{Next: safeNext(r.URL.Query().Get("next")),
-		Register: s.accounts.Registration() == nil})
+	s.render(w, r, http.StatusOK, "login.html", "Sign in", s.signInView(signInView{Next: safeNext(r.URL.Query().Get("next"))}))
 }
 
 // login signs in with the username, password and, with 2FA on, a one-time
 // password; attempts are limited per client address and per user.
 func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
-	v := signInView{Username: strings.TrimSpace(f.Get("username")), Next: safeNext(f.Get("next")), Register: s.accounts.Registration() == nil}
+	v := s.signInView(signInView{Username: strings.TrimSpace(f.Get("username")), Next: safeNext(f.Get("next"))})
 	ticket, ok, wait := s.limits.SignIns.Take(auth.ClientIP(r.Context()))
 	if !ok {
 		v.Error = "Too many failed sign-ins from your address; try again in " + strconv.Itoa(throttle.RetryAfter(wait)) + " seconds."

@@ -26,6 +26,20 @@ type confirmView struct {
 	// Elsewhere is set for a signed-in person shown a login started from
 	// another address: they confirm with the password, if at all.
 	Elsewhere bool
+	// Providers offer confirming a web login through single sign-on;
+	// LoginID is the confirmation's id, for their links.
+	Providers []ssoButton
+	LoginID   string
+	SSOOnly   bool
+}
+
+// withSSO completes v, for the confirmation id, with the single sign-on
+// providers a web login may be confirmed through.
+func (s *Site) withSSO(v confirmView, id string) confirmView {
+	if v.Info.Kind == account.WebLogin && !v.Done {
+		v.Providers, v.LoginID, v.SSOOnly = s.ssoButtons(), id, s.accounts.SSOOnly()
+	}
+	return v
 }
 
 // continueAction is the form value of the "Continue as NAME" button.
@@ -47,7 +61,7 @@ func (s *Site) confirmPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "confirm.html", "Confirm", v)
+	s.render(w, r, http.StatusOK, "confirm.html", "Confirm", s.withSSO(v, r.PathValue("secret")))
 }
 
 // offerContinue fills in what the page offers a signed-in person: policy
@@ -122,7 +136,7 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 			s.renderError(w, r, err)
 			return
 		}
-		s.render(w, r, status, "confirm.html", "Confirm", v)
+		s.render(w, r, status, "confirm.html", "Confirm", s.withSSO(v, id))
 		return
 	}
 	ticket.Done(false)

@@ -76,6 +76,6 @@ func (s *Site) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ticket.Done(false)
-	s.render(w, r, http.StatusOK, "login.html", "Sign in", signInView{Username: u.Name, Next: "/",
-		Register: s.accounts.Registration() == nil, Notice: "Your new password is set. Sign in with it."})
+	s.render(w, r, http.StatusOK, "login.html", "Sign in", s.signInView(signInView{Username: u.Name, Next: "/",
+		Notice: "Your new password is set. Sign in with it."}))
 }

@@ -26,6 +26,13 @@ func (s *Site) Routes() []route.Route {
 		// unguessable secret in the path lets its holder set a password, once.
 		{Method: "GET", Path: "/-/web/reset/{secret}", Secret: true, Handler: s.resetPage},
 		{Method: "POST", Path: "/-/web/reset/{secret}", Secret: true, Handler: s.resetPassword},
+		// Single sign-on (docs/sso.md): a provider's sign-in started for the
+		// website, for an npm web login, or to link the signed-in account;
+		// and the provider's callback.
+		{Method: "GET", Path: "/-/web/login/{secret}/sso/{provider}", Secret: true, Handler: s.ssoWebLogin},
+		{Method: "GET", Path: "/-/web/sso/{provider}/start", Handler: s.ssoSignIn},
+		{Method: "GET", Path: "/-/web/sso/{provider}/link", Handler: s.ssoLink},
+		{Method: "GET", Path: "/-/web/sso/{provider}/callback", Handler: s.ssoCallback},
 
 		{Method: "GET", Path: "/login", Handler: s.loginPage},
 		{Method: "POST", Path: "/login", Handler: s.login},

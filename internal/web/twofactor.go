@@ -41,6 +41,10 @@ type profileView struct {
 
 	EmailError, PasswordError string
 	Notice                    string
+
+	// SSO lists the single sign-on providers and whether the account is
+	// linked to each (docs/sso.md).
+	SSO []ssoLink
 }
 
 // profileData reads p's profile into a view with the email form filled in.
@@ -54,6 +58,9 @@ func (s *Site) profileData(ctx context.Context, p *auth.Principal) (profileView,
 		v.ModeLabel = tfaModeLabel(pr.TFAMode)
 	}
 	if v.NeedOTP, err = s.accounts.NeedsOTP(ctx, p, policy.OTPProfile); err != nil {
+		return profileView{}, err
+	}
+	if v.SSO, err = s.ssoLinks(ctx, p); err != nil {
 		return profileView{}, err
 	}
 	return v, nil

@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/sso"
 	"github.com/gatehouse-registry/gatehouse/internal/throttle"
 	"github.com/gatehouse-registry/gatehouse/internal/token"
 )
@@ -57,6 +58,9 @@ type Options struct {
 	// Limits are the per-address limits, shared with the npm API; the zero
 	// value means throttle.DefaultLimits.
 	Limits throttle.Limits
+	// SSO is the single sign-on relying party: the providers the sign-in
+	// pages offer; nil offers none.
+	SSO *sso.Relying
 	// CSRFKey derives each form's CSRF token from the session (or, signed
 	// out, from a random cookie), so that a token works for that session
 	// only; at least 32 bytes from the server key. Nil makes a random one.
