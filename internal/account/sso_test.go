@@ -117,11 +117,11 @@ func TestSSONeverTakesOver(t *testing.T) {
 	prov := corp
 	prov.AllowedDomains = nil
 	_, err := f.svc.SignInSSO(ctx, prov, ident("s-mallory", "mallory", "BOB@example.com"), "website")
-	if !fault.Is(err, fault.Conflict) || !strings.Contains(err.Error(), "never takes an account over") {
+	if !fault.Is(err, fault.Forbidden) || !strings.Contains(err.Error(), "never takes an account over") {
 		t.Fatalf("a first sign-in with bob's email: %v", err)
 	}
 	_, err = f.svc.SignInSSO(ctx, prov, ident("s-mallory", "bob", "mallory@corp.test"), "website")
-	if !fault.Is(err, fault.Conflict) || !strings.Contains(err.Error(), "user name bob is taken") {
+	if !fault.Is(err, fault.Forbidden) || !strings.Contains(err.Error(), "user name bob is taken") {
 		t.Fatalf("a first sign-in with bob's name: %v", err)
 	}
 	if links, _ := f.st.Q().SSOIdentitiesOf(ctx, 1); len(links) != 0 {

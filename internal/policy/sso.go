@@ -62,14 +62,15 @@ type SSOFirstSignIn struct {
 }
 
 // DecideSSOAccount returns nil when a first sign-in through a provider may
-// create an account for the person. An account is never taken over because
+// create an account for the person (every refusal is Forbidden, a refused
+// sign-in the audit log keeps). An account is never taken over because
 // the provider gives its email: that person signs in to it with its
 // password once and links the provider from the profile page (account
 // links are by the provider's subject only).
 func DecideSSOAccount(f SSOFirstSignIn) error {
 	switch {
 	case f.EmailTaken:
-		return fault.Conflictf("An account here already has the email of your %s account, and a single sign-on never "+
+		return fault.Forbiddenf("An account here already has the email of your %s account, and a single sign-on never "+
 			"takes an account over: sign in to it with its password, then link %s from your profile page", f.Provider, f.Provider)
 	case !f.CreateUsers:
 		return fault.Forbiddenf("No account here is linked to your %s account, and accounts are not created on a first "+
@@ -77,7 +78,7 @@ func DecideSSOAccount(f SSOFirstSignIn) error {
 	case f.Name == "":
 		return fault.Forbiddenf("Your %s account gives no user name for a new account here; ask an administrator", f.Provider)
 	case f.NameTaken:
-		return fault.Conflictf("The user name %s is taken here; if it is yours, sign in with its password and link %s "+
+		return fault.Forbiddenf("The user name %s is taken here; if it is yours, sign in with its password and link %s "+
 			"from your profile page", f.Name, f.Provider)
 	}
 	return nil

@@ -56,9 +56,9 @@ func TestDecideSSOAccount(t *testing.T) {
 	}{
 		{"created", SSOFirstSignIn{Provider: "corp", CreateUsers: true, Name: "alice"}, "ok"},
 		{"not created", SSOFirstSignIn{Provider: "corp", Name: "alice"}, "403"},
-		{"email taken", SSOFirstSignIn{Provider: "corp", CreateUsers: true, Name: "alice", EmailTaken: true}, "409"},
-		{"email taken, no creation", SSOFirstSignIn{Provider: "corp", Name: "alice", EmailTaken: true}, "409"},
-		{"name taken", SSOFirstSignIn{Provider: "corp", CreateUsers: true, Name: "alice", NameTaken: true}, "409"},
+		{"email taken", SSOFirstSignIn{Provider: "corp", CreateUsers: true, Name: "alice", EmailTaken: true}, "403"},
+		{"email taken, no creation", SSOFirstSignIn{Provider: "corp", Name: "alice", EmailTaken: true}, "403"},
+		{"name taken", SSOFirstSignIn{Provider: "corp", CreateUsers: true, Name: "alice", NameTaken: true}, "403"},
 		{"no name", SSOFirstSignIn{Provider: "corp", CreateUsers: true}, "403"},
 	}
 	for _, tt := range tests {
