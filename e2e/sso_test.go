@@ -83,6 +83,19 @@ func TestSSO(t *testing.T) {
 		if got := b.text("#sso-links"); !strings.Contains(got, "Corp: linked (alice@corp.test)") {
 			t.Fatalf("the profile shows %q", got)
 		}
+		// A classic token on the website: the fresh sign-in stands in for
+		// the password alice does not have.
+		b.run("open the classic token form", chromedp.Navigate(base+"/settings/alice/tokens/new/classic"),
+			chromedp.WaitVisible(`#type-read-only`, chromedp.ByQuery))
+		if strings.Contains(b.html(), `id="password"`) {
+			t.Fatal("the token form asks alice for a password")
+		}
+		b.run("generate a read-only token", chromedp.Click(`#type-read-only`, chromedp.ByQuery),
+			chromedp.Click(`//button[normalize-space()="Generate Token"]`, chromedp.BySearch),
+			chromedp.WaitVisible(`#new-token`, chromedp.ByQuery))
+		if tok := strings.TrimSpace(b.text("#new-token")); !wholeToken.MatchString(tok) {
+			t.Fatalf("no token on the page: %q", tok)
+		}
 	})
 
 	t.Run("outsider refused", func(t *testing.T) {

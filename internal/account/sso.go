@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
@@ -256,24 +255,50 @@ func (s *Service) freshSignIn(ctx context.Context, p *auth.Principal) error {
 }
 
 // proveUser checks that p is u's person for a step that asks for the
-// password (creating a token, changing 2FA, approving a staged version):
-// with the password; or, when u's password is off (SSO-only) or u signs in
-// through a provider and gave none, with a sign-in of the last minutes.
+// password (creating a token, changing 2FA, approving a staged version).
+// When u's password is off (SSO-only), a sign-in of the last minutes
+// (freshSignIn) stands in for it, and a password given is not looked at.
+// When u is linked to a provider and gave no password (an account made by
+// a first sign-in has none anybody knows), the same fresh sign-in does.
+// Otherwise, the password.
 func (s *Service) proveUser(ctx context.Context, p *auth.Principal, u store.User, password string) error {
 	if s.passwordOff(u) {
 		return s.freshSignIn(ctx, p)
 	}
-	if strings.TrimSpace(password) == "" {
-		links, err := s.store.Q().SSOIdentitiesOf(ctx, u.ID)
+	if password == "" {
+		linked, err := s.linked(ctx, u.ID)
 		if err != nil {
 			return err
 		}
-		if len(links) > 0 {
+		if linked {
 			return s.freshSignIn(ctx, p)
 		}
 		return fault.Invalidf("Password is required")
 	}
 	return s.checkPassword(ctx, u, password)
+}
+
+// linked reports whether the account is linked to a provider.
+func (s *Service) linked(ctx context.Context, userID int64) (bool, error) {
+	links, err := s.store.Q().SSOIdentitiesOf(ctx, userID)
+	return len(links) > 0, err
+}
+
+// PasswordOptional reports whether p's steps that ask for a password may
+// be taken without one (see proveUser), for the website's forms: p's
+// password is off, or p is linked to a provider.
+func (s *Service) PasswordOptional(ctx context.Context, p *auth.Principal) (bool, error) {
+	if !p.Authenticated() {
+		return false, nil
+	}
+	u, err := s.store.Q().UserByID(ctx, p.UserID)
+	if err != nil {
+		return false, err
+	}
+	if s.passwordOff(u) {
+		return true, nil
+	}
+	return s.linked(ctx, u.ID)
 }
 
 // RefusedSSO notes a sign-in through provider prov refused before anyone

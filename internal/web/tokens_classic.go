@@ -32,9 +32,12 @@ type tokenClassicView struct {
 	Name      string
 	Type      string
 	Types     []tokenClassicType
-	TwoFactor bool   // ask for a one-time password
-	Disabled  string // why classic tokens cannot be created, if they cannot
-	Error     string
+	TwoFactor bool // ask for a one-time password
+	// NoPassword: the person signs in through single sign-on, and a recent
+	// sign-in stands in for the password (docs/sso.md).
+	NoPassword bool
+	Disabled   string // why classic tokens cannot be created, if they cannot
+	Error      string
 }
 
 // tokenClassicData is the classic token form for p, empty, with Read-only chosen.
@@ -45,6 +48,9 @@ func (s *Site) tokenClassicData(ctx context.Context, p *auth.Principal) (tokenCl
 		return v, err
 	}
 	v.TwoFactor = on
+	if v.NoPassword, err = s.accounts.PasswordOptional(ctx, p); err != nil {
+		return v, err
+	}
 	if !s.accounts.TokenPolicy().LegacyTokens {
 		ro := true
 		if err := s.accounts.CheckTokenRequest(account.TokenRequest{ReadOnly: &ro}); err != nil {

@@ -35,6 +35,7 @@ type tokenReviewView struct {
 	Orgs        []string
 	Bypass2FA   bool
 	TwoFactor   bool // ask for a one-time password
+	NoPassword  bool // a recent single sign-on stands in for the password (docs/sso.md)
 	Error       string
 }
 
@@ -50,6 +51,10 @@ func (s *Site) renderTokenReview(w http.ResponseWriter, r *http.Request, p *auth
 	v := tokenReviewView{Base: tokensBase(p.UserName), Form: g, CIDR: plan.CIDR,
 		PackagePerm: tokenPermissionLabel(gr.PackagePerm), PackagesAll: gr.PackagesAll, OrgPerm: tokenPermissionLabel(gr.OrgPerm),
 		Orgs: gr.Orgs, Bypass2FA: plan.Record.Bypass2FA, TwoFactor: on || needOTP, Error: msg}
+	if v.NoPassword, err = s.accounts.PasswordOptional(r.Context(), p); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
 	v.Packages = append(v.Packages, gr.Packages...)
 	for _, sc := range gr.Scopes {
 		v.Packages = append(v.Packages, "@"+sc)
