@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
@@ -166,7 +167,10 @@ func (s *Service) ssoAccount(ctx context.Context, q store.Queries, prov sso.Prov
 		if u.Disabled() {
 			return u, false, auth.ErrAccountDisabled()
 		}
-		return u, false, q.TouchSSOIdentity(ctx, link.ID, id.Email, now)
+		if err := q.TouchSSOIdentity(ctx, link.ID, id.Email, now); err != nil {
+			return u, false, err
+		}
+		return u, false, s.grantGroups(ctx, q, u, prov, id)
 	case !fault.Is(err, fault.NotFound):
 		return store.User{}, false, err
 	}
@@ -213,8 +217,78 @@ func (s *Service) ssoAccount(ctx context.Context, q store.Queries, prov sso.Prov
 		Provider: prov.Name, Email: id.Email, CreatedAt: now, LastSignInAt: now}); err != nil {
 		return store.User{}, false, err
 	}
-	return u, true, s.audit.Record(ctx, q, audit.Event{Action: audit.SignUp, Actor: audit.ActorOf(ssoActor(u, id)),
-		Target: userTarget(u), Detail: ssoDetail(id, "first sign-in")})
+	if err := s.audit.Record(ctx, q, audit.Event{Action: audit.SignUp, Actor: audit.ActorOf(ssoActor(u, id)),
+		Target: userTarget(u), Detail: ssoDetail(id, "first sign-in")}); err != nil {
+		return u, true, err
+	}
+	return u, true, s.grantGroups(ctx, q, u, prov, id)
+}
+
+// grantGroups gives u, signing in through prov, the organization
+// memberships and teams its group mapping (off by default) gives the
+// person's groups (policy.SSOMemberships): as a developer (npm's plain member) of each
+// organization they are not in yet, and of each team. Each addition is an
+// audit event; an organization or team that does not exist is skipped
+// (and logged): the mapping never creates one.
+func (s *Service) grantGroups(ctx context.Context, q store.Queries, u store.User, prov sso.Provider, id sso.Identity) error {
+	if len(prov.GroupMapping) == 0 {
+		return nil
+	}
+	mapping := make([]policy.SSOGroupGrant, len(prov.GroupMapping))
+	for i, m := range prov.GroupMapping {
+		mapping[i] = policy.SSOGroupGrant{Group: m.Group, Org: m.Org, Team: m.Team}
+	}
+	actor := ssoActor(u, id)
+	for _, g := range policy.SSOMemberships(mapping, id.Groups) {
+		detail := "from group " + g.Group + " " + ssoDetail(id, "sign-in")
+		o, err := q.OrgByName(ctx, g.Org)
+		if fault.Is(err, fault.NotFound) {
+			s.log.WarnContext(ctx, "sso group mapping: no such organization", "provider", prov.Name, "org", g.Org)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		role, err := q.RoleIn(ctx, o.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if role == "" {
+			if err := q.SetMember(ctx, o.ID, u.ID, store.RoleDeveloper); err != nil {
+				return err
+			}
+			if err := s.audit.Record(ctx, q, audit.Event{Action: audit.OrgMemberSet, Actor: audit.ActorOf(actor),
+				Target: audit.Target{Org: o.Name, UserID: u.ID, User: u.Name}, Detail: string(store.RoleDeveloper) + ", " + detail}); err != nil {
+				return err
+			}
+		}
+		if g.Team == "" {
+			continue
+		}
+		team, err := q.TeamByName(ctx, o.ID, g.Team)
+		if fault.Is(err, fault.NotFound) {
+			s.log.WarnContext(ctx, "sso group mapping: no such team", "provider", prov.Name, "org", g.Org, "team", g.Team)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		members, err := q.TeamMembers(ctx, team.ID)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(members, u.Name) {
+			continue
+		}
+		if err := q.AddTeamMember(ctx, team.ID, u.ID); err != nil {
+			return err
+		}
+		if err := s.audit.Record(ctx, q, audit.Event{Action: audit.TeamMemberAdd, Actor: audit.ActorOf(actor),
+			Target: audit.Target{Org: o.Name, Team: team.Name, UserID: u.ID, User: u.Name}, Detail: detail}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // nameTaken reports whether an account has name, or had it (deleted

@@ -251,3 +251,78 @@ func TestSSOFreshSignInWithoutSSOOnly(t *testing.T) {
 		t.Fatalf("frank's token without a password: %v", err)
 	}
 }
+
+// TestSSOGroupMapping: a provider's group mapping (off by default) makes
+// the person a developer of the mapped organization and a member of the
+// mapped team, once; a role they have already is kept; unknown
+// organizations and teams are skipped; other groups give nothing.
+func TestSSOGroupMapping(t *testing.T) {
+	f, log := ssoFixture(t, Options{})
+	ctx := t.Context()
+	q := f.st.Q()
+	acme, err := q.CreateOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := q.CreateTeam(ctx, acme.ID, "devs", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := q.CreateOrg(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := corp
+	prov.GroupMapping = []sso.GroupMapping{{Group: "eng", Org: "acme", Team: "devs"}, {Group: "eng", Org: "ghost"},
+		{Group: "eng", Org: "acme", Team: "ghost"}, {Group: "ops", Org: "other"}}
+	id := ident("s-gina", "gina", "gina@corp.test")
+	id.Groups = []string{"eng", "design"}
+	res, err := f.svc.SignInSSO(ctx, prov, id, "website")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if role, _ := q.RoleIn(ctx, acme.ID, res.User.ID); role != store.RoleDeveloper {
+		t.Fatalf("gina's role in acme: %q, want developer", role)
+	}
+	if members, _ := q.TeamMembers(ctx, devs.ID); len(members) != 1 || members[0] != "gina" {
+		t.Fatalf("devs: %v", members)
+	}
+	if role, _ := q.RoleIn(ctx, other.ID, res.User.ID); role != "" {
+		t.Fatalf("gina got into other (group ops, which she is not in): %q", role)
+	}
+	// Made an admin of acme meanwhile: the next sign-in keeps that.
+	if err := q.SetMember(ctx, acme.ID, res.User.ID, store.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SignInSSO(ctx, prov, id, "website"); err != nil {
+		t.Fatal(err)
+	}
+	if role, _ := q.RoleIn(ctx, acme.ID, res.User.ID); role != store.RoleAdmin {
+		t.Fatalf("gina's role after the second sign-in: %q, want admin kept", role)
+	}
+	var sets, adds int
+	for _, e := range events(t, log) {
+		if e.Actor.OIDCSubject == "s-gina" && e.Target.Org == "acme" {
+			switch e.Action {
+			case audit.OrgMemberSet:
+				sets++
+			case audit.TeamMemberAdd:
+				adds++
+			}
+		}
+	}
+	if sets != 1 || adds != 1 {
+		t.Fatalf("audit: %d org.member_set and %d team.member_add, want 1 each", sets, adds)
+	}
+
+	// Off by default: no mapping, no memberships.
+	id2 := ident("s-hal", "hal", "hal@corp.test")
+	id2.Groups = []string{"eng"}
+	res, err = f.svc.SignInSSO(ctx, corp, id2, "website")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if role, _ := q.RoleIn(ctx, acme.ID, res.User.ID); role != "" {
+		t.Fatalf("hal got into acme without a mapping: %q", role)
+	}
+}

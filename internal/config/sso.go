@@ -23,7 +23,8 @@ func ssoSettings() []setting {
 				"loopback address); the client secret is read from a file or an environment variable, never from " +
 				"this setting; scopes default to email and profile; username_claim (default preferred_username) " +
 				"names a new account; allowed_domains and allowed_groups (groups_claim, default groups) limit who " +
-				"may sign in; create_users creates accounts on a first sign-in. In the file, a list of tables; as a " +
+				"may sign in; create_users creates accounts on a first sign-in; group_mapping, a list of {group, org, team}, " +
+				"makes members of a group developers of an organization (and members of a team) here, off when empty. In the file, a list of tables; as a " +
 				"flag or variable, JSON. Needs --url. See docs/sso.md.",
 			decode: func(c *Config, v any) error {
 				text, err := structuredText(v)

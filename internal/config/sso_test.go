@@ -16,7 +16,8 @@ func TestSSOProviders(t *testing.T) {
 	want := []sso.Provider{
 		{Name: "corp", Title: "Corp SSO", Issuer: "https://id.corp.example", ClientID: "gatehouse",
 			ClientSecretFile: "/etc/gatehouse/corp-secret", Scopes: []string{"email", "groups"},
-			UsernameClaim: "nickname", AllowedDomains: []string{"corp.example"}, AllowedGroups: []string{"eng"}, CreateUsers: true},
+			UsernameClaim: "nickname", AllowedDomains: []string{"corp.example"}, AllowedGroups: []string{"eng"}, CreateUsers: true,
+			GroupMapping: []sso.GroupMapping{{Group: "eng", Org: "acme", Team: "devs"}, {Group: "ops", Org: "acme"}}},
 		{Name: "partners", Issuer: "https://login.partners.example/realms/x", ClientID: "npm", ClientSecretEnv: "PARTNERS_SECRET"},
 	}
 	const toml = `url = "https://npm.example.com"
@@ -33,6 +34,7 @@ username_claim = "nickname"
 allowed_domains = ["corp.example"]
 allowed_groups = ["eng"]
 create_users = true
+group_mapping = [{ group = "eng", org = "acme", team = "devs" }, { group = "ops", org = "acme" }]
 
 [[sso_providers]]
 name = "partners"
@@ -53,6 +55,9 @@ sso_providers:
     allowed_domains: [corp.example]
     allowed_groups: [eng]
     create_users: true
+    group_mapping:
+      - {group: eng, org: acme, team: devs}
+      - {group: ops, org: acme}
   - name: partners
     issuer: https://login.partners.example/realms/x
     client_id: npm
@@ -60,7 +65,8 @@ sso_providers:
 `
 	const js = `[{"name":"corp","title":"Corp SSO","issuer":"https://id.corp.example","client_id":"gatehouse",
 		"client_secret_file":"/etc/gatehouse/corp-secret","scopes":["email","groups"],"username_claim":"nickname",
-		"allowed_domains":["corp.example"],"allowed_groups":["eng"],"create_users":true},
+		"allowed_domains":["corp.example"],"allowed_groups":["eng"],"create_users":true,
+		"group_mapping":[{"group":"eng","org":"acme","team":"devs"},{"group":"ops","org":"acme"}]},
 		{"name":"partners","issuer":"https://login.partners.example/realms/x","client_id":"npm","client_secret_env":"PARTNERS_SECRET"}]`
 	check := func(t *testing.T, c Config, err error) {
 		t.Helper()
@@ -110,6 +116,7 @@ func TestSSOProvidersRefused(t *testing.T) {
 		{"plain http", []string{"--sso-providers", `[{"name":"a","issuer":"http://id.example","client_id":"c","client_secret_env":"S"}]`}, "must be https"},
 		{"bad name", []string{"--sso-providers", `[{"name":"A b",` + ok + `}]`}, "name must be"},
 		{"twice", []string{"--sso-providers", `[{"name":"a",` + ok + `},{"name":"a",` + ok + `}]`}, "listed twice"},
+		{"group mapping without an org", []string{"--sso-providers", `[{"name":"a",` + ok + `,"group_mapping":[{"group":"eng"}]}]`}, "need a group and an org"},
 		{"sso-only without providers", []string{"--sso-only", "true"}, "needs at least one"},
 	}
 	for _, tt := range tests {

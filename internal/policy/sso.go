@@ -84,6 +84,26 @@ func DecideSSOAccount(f SSOFirstSignIn) error {
 	return nil
 }
 
+// SSOGroupGrant is an organization membership (and, when Team is set, a
+// team) that members of a provider's Group get.
+type SSOGroupGrant struct {
+	Group, Org, Team string
+}
+
+// SSOMemberships returns the grants of mapping that a person in groups
+// gets, in mapping's order. Group names compare exactly. Memberships are
+// only added, as a member: a role someone has already is never changed,
+// and leaving a group at the provider removes nothing here.
+func SSOMemberships(mapping []SSOGroupGrant, groups []string) []SSOGroupGrant {
+	var out []SSOGroupGrant
+	for _, m := range mapping {
+		if slices.Contains(groups, m.Group) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // PasswordOff reports whether local passwords are off for an account: the
 // SSO-only setting turns them off for everyone but site administrators
 // (who keep them, so that a provider's outage never locks the registry's

@@ -111,3 +111,19 @@ func TestDecideFreshSignIn(t *testing.T) {
 		}
 	}
 }
+
+// TestSSOMemberships: only the groups a person is in give memberships.
+func TestSSOMemberships(t *testing.T) {
+	mapping := []SSOGroupGrant{{Group: "eng", Org: "acme"}, {Group: "eng", Org: "acme", Team: "devs"},
+		{Group: "ops", Org: "acme", Team: "ops"}, {Group: "ENG", Org: "other"}}
+	got := SSOMemberships(mapping, []string{"eng", "design"})
+	if len(got) != 2 || got[0] != mapping[0] || got[1] != mapping[1] {
+		t.Fatalf("eng and design: %+v", got)
+	}
+	if got := SSOMemberships(mapping, nil); len(got) != 0 {
+		t.Fatalf("no groups: %+v", got)
+	}
+	if got := SSOMemberships(nil, []string{"eng"}); len(got) != 0 {
+		t.Fatalf("no mapping (the default): %+v", got)
+	}
+}

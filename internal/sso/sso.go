@@ -64,6 +64,18 @@ type Provider struct {
 	// CreateUsers creates an account on a person's first sign-in; without
 	// it, only people already linked to an account may sign in.
 	CreateUsers bool `json:"create_users,omitempty"`
+	// GroupMapping, off when empty, makes members of a provider's group
+	// members of an organization here (and of one of its teams) when they
+	// sign in. It only adds: see docs/sso.md.
+	GroupMapping []GroupMapping `json:"group_mapping,omitempty"`
+}
+
+// GroupMapping maps a provider's group to an organization and, optionally,
+// one of its teams.
+type GroupMapping struct {
+	Group string `json:"group"`
+	Org   string `json:"org"`
+	Team  string `json:"team,omitempty"`
 }
 
 // DisplayName is what the sign-in button names.
@@ -114,6 +126,12 @@ func Check(list []Provider) error {
 		for _, d := range p.AllowedDomains {
 			if d == "" || strings.ContainsAny(d, "@ /") {
 				errs = append(errs, fmt.Errorf("%s: allowed domain %q: want a domain such as example.com", where, d))
+			}
+		}
+		for _, m := range p.GroupMapping {
+			if m.Group == "" || m.Org == "" || strings.HasPrefix(m.Org, "@") {
+				errs = append(errs, fmt.Errorf("%s: group_mapping entries need a group and an org (without @)", where))
+				break
 			}
 		}
 		if len(p.Title) > 64 {
