@@ -31,13 +31,20 @@ type confirmView struct {
 	Providers []ssoButton
 	LoginID   string
 	SSOOnly   bool
+	// SSOElsewhere warns, beside the providers' buttons, that the login was
+	// not started from this browser's address: a provider that signs its
+	// people in without asking would sign whoever started it in as them.
+	SSOElsewhere bool
 }
 
 // withSSO completes v, for the confirmation id, with the single sign-on
 // providers a web login may be confirmed through.
-func (s *Site) withSSO(v confirmView, id string) confirmView {
+func (s *Site) withSSO(r *http.Request, v confirmView, id string) confirmView {
 	if v.Info.Kind == account.WebLogin && !v.Done {
 		v.Providers, v.LoginID, v.SSOOnly = s.ssoButtons(), id, s.accounts.SSOOnly()
+		here := auth.ClientIP(r.Context())
+		v.SSOElsewhere = len(v.Providers) > 0 && (!here.IsValid() || !v.Info.StartedFrom.IsValid() ||
+			here.Unmap() != v.Info.StartedFrom.Unmap())
 	}
 	return v
 }
@@ -61,7 +68,7 @@ func (s *Site) confirmPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "confirm.html", "Confirm", s.withSSO(v, r.PathValue("secret")))
+	s.render(w, r, http.StatusOK, "confirm.html", "Confirm", s.withSSO(r, v, r.PathValue("secret")))
 }
 
 // offerContinue fills in what the page offers a signed-in person: policy
@@ -136,7 +143,7 @@ func (s *Site) confirm(w http.ResponseWriter, r *http.Request) {
 			s.renderError(w, r, err)
 			return
 		}
-		s.render(w, r, status, "confirm.html", "Confirm", s.withSSO(v, id))
+		s.render(w, r, status, "confirm.html", "Confirm", s.withSSO(r, v, id))
 		return
 	}
 	ticket.Done(false)
