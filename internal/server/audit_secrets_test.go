@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
+	"github.com/gatehouse-registry/gatehouse/internal/sso"
 	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
@@ -219,6 +220,20 @@ func testAuditEveryEvent(t *testing.T, database string) {
 	secret("not-alices-password-at-all")
 	if err := tr.srv.Admin.SetDisabled(ctx, a, admin.Confirm{Password: "not-alices-password-at-all"}, "bob", true); err == nil {
 		t.Fatal("a wrong password disabled bob")
+	}
+
+	// Single sign-on (docs/sso.md): a first sign-in through a provider,
+	// which makes the account, and alice's account linked to a provider
+	// from her fresh session.
+	corp := sso.Provider{Name: "corp", Issuer: "https://id.corp.test", ClientID: "c", ClientSecretEnv: "X", CreateUsers: true}
+	first, err := tr.srv.Accounts.SignInSSO(ctx, corp, sso.Identity{Provider: "corp", Issuer: corp.Issuer, Subject: "sub-sso",
+		UserName: "sso-user", Email: "sso-user@corp.test", EmailVerified: true}, "website")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret(first.Token)
+	if err := tr.srv.Accounts.LinkSSO(ctx, a, corp, sso.Identity{Provider: "corp", Issuer: corp.Issuer, Subject: "sub-alice"}); err != nil {
+		t.Fatalf("link: %v", err)
 	}
 
 	// Read back: every action is in the log.
