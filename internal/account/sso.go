@@ -334,8 +334,9 @@ func (s *Service) freshSignIn(ctx context.Context, p *auth.Principal) error {
 // (freshSignIn) stands in for it, and a password given is not looked at.
 // When u is linked to a provider and gave no password (an account made by
 // a first sign-in has none anybody knows), the same fresh sign-in does.
-// Otherwise, the password.
-func (s *Service) proveUser(ctx context.Context, p *auth.Principal, u store.User, password string) error {
+// Otherwise, the password; an empty one is Invalid with the message
+// required, when it is not empty (else it is checked like any other).
+func (s *Service) proveUser(ctx context.Context, p *auth.Principal, u store.User, password, required string) error {
 	if s.passwordOff(u) {
 		return s.freshSignIn(ctx, p)
 	}
@@ -347,7 +348,9 @@ func (s *Service) proveUser(ctx context.Context, p *auth.Principal, u store.User
 		if linked {
 			return s.freshSignIn(ctx, p)
 		}
-		return fault.Invalidf("Password is required")
+		if required != "" {
+			return fault.Invalidf("%s", required)
+		}
 	}
 	return s.checkPassword(ctx, u, password)
 }

@@ -238,10 +238,7 @@ func (s *Service) CreateToken(ctx context.Context, p *auth.Principal, req TokenR
 	if err != nil {
 		return CreatedToken{}, err
 	}
-	if err := s.proveUser(ctx, p, u, req.Password); err != nil {
-		if fault.KindOf(err) == fault.Invalid {
-			return CreatedToken{}, fault.Invalidf("Password is required to create a token")
-		}
+	if err := s.proveUser(ctx, p, u, req.Password, "Password is required to create a token"); err != nil {
 		return CreatedToken{}, err
 	}
 	if err := s.RequireOTP(ctx, p, policy.OTPTokens, nil); err != nil {

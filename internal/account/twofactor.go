@@ -55,7 +55,7 @@ func (s *Service) ConfirmPassword(ctx context.Context, p *auth.Principal, passwo
 	if err != nil {
 		return err
 	}
-	return s.proveUser(ctx, p, u, password)
+	return s.proveUser(ctx, p, u, password, "Password is required")
 }
 
 // verifyOTP checks code (a TOTP code, or an unused recovery code) for the
@@ -266,7 +266,7 @@ func (s *Service) SetTFAMode(ctx context.Context, p *auth.Principal, password, m
 	if err != nil {
 		return SetTFAResult{}, err
 	}
-	if err := s.proveUser(ctx, p, u, password); err != nil {
+	if err := s.proveUser(ctx, p, u, password, ""); err != nil {
 		return SetTFAResult{}, err
 	}
 	tf, err := q.TwoFactorOf(ctx, u.ID)
