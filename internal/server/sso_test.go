@@ -52,6 +52,8 @@ func (b *ssoBrowser) get(rawURL string) *http.Response {
 // start the sign-in (login CSRF), a token for another nonce, another
 // audience, another issuer, an expired token, and a provider that does not
 // admit the person. None sets a session cookie; each is an audit event.
+// The registry is private (read_access authenticated): the pages of the
+// sign-in stay open to the visitors who must sign in.
 func TestSSOCallbackRefusals(t *testing.T) {
 	op := testkit.NewProvider(t)
 	secret := filepath.Join(t.TempDir(), "secret")
@@ -60,6 +62,7 @@ func TestSSOCallbackRefusals(t *testing.T) {
 	}
 	tr := newTestRegistry(t, func(c *config.Config) {
 		c.URL = "http://127.0.0.1/"
+		c.ReadAccess = "authenticated"
 		c.SSOProviders = []sso.Provider{{Name: "corp", Issuer: op.Issuer(), ClientID: op.ClientID,
 			ClientSecretFile: secret, AllowedDomains: []string{"corp.test"}, CreateUsers: true}}
 	})
