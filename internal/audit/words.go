@@ -16,6 +16,8 @@ func (a Action) Words() string {
 		return "Password set with a reset link"
 	case EmailChange:
 		return "Email changed"
+	case SSOLink:
+		return "Single sign-on provider linked"
 	case TFAEnable:
 		return "Two-factor authentication enabled"
 	case TFADisable:
