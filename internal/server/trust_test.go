@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-registry/gatehouse/internal/admin"
+	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
@@ -131,6 +133,18 @@ func TestTrustedToken(t *testing.T) {
 		if res.status != s.status && !(s.status == http.StatusForbidden && res.status == http.StatusUnauthorized) {
 			t.Errorf("%s with the exchanged token: %d %s, want %d", s.what, res.status, res.body, s.status)
 		}
+	}
+	// A disabled owner's configuration mints nothing (the token would be
+	// refused at its first use; the log must not record an exchange).
+	op := audit.Operator()
+	if err := tr.srv.Admin.SetDisabled(t.Context(), op, admin.Confirm{}, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if res := tr.do("POST", exchangePath+"lib", is.Sign(is.Claims("npm:127.0.0.1", claims)), nil); res.status == http.StatusCreated {
+		t.Errorf("exchange for a disabled owner's configuration: %d %s, want a refusal", res.status, res.body)
+	}
+	if err := tr.srv.Admin.SetDisabled(t.Context(), op, admin.Confirm{}, "alice", false); err != nil {
+		t.Fatal(err)
 	}
 	// Revoked with its configuration (which needs an OTP too).
 	wantOTPChallenge(t, tr.do("DELETE", "/-/package/lib/trust/"+id, alice, nil))

@@ -314,6 +314,11 @@ func (s *Service) Exchange(ctx context.Context, name, raw string) (Exchanged, er
 	if err != nil {
 		return Exchanged{}, err
 	}
+	if owner.Disabled() {
+		// The token would be refused at its first use; refuse it now, so
+		// that the log says so instead of recording an exchange.
+		return refuse(owner.Name + ", who made the trust configuration, is disabled")
+	}
 	grant := &auth.Trust{Package: pkg.Name, Permissions: perms, ConfigID: row.ID, Issuer: id.Issuer.URL, Subject: id.Subject}
 	p := &auth.Principal{UserID: owner.ID, UserName: owner.Name, Email: owner.Email, Kind: auth.KindOIDC, Trust: grant}
 	// The token acts with the rights of the owner who made the
