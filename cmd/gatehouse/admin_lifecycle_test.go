@@ -189,6 +189,9 @@ func testUserLifecycle(t *testing.T, database string) {
 				}
 			}},
 		{"delete, heir is nobody", []string{"user", "delete", "bob", "--heir", "nobody"}, 1, []string{"neither a user nor an organization"}, nil},
+		{"disable the heir", []string{"user", "disable", "carol"}, 0, []string{"disabled carol"}, nil},
+		{"delete, heir is disabled", []string{"user", "delete", "bob", "--heir", "carol"}, 1, []string{"the heir carol is disabled"}, nil},
+		{"enable the heir", []string{"user", "enable", "carol"}, 0, []string{"enabled carol"}, nil},
 		{"delete with an heir", []string{"user", "delete", "bob", "--heir", "carol"}, 0, []string{"deleted bob; bobs-lib handed to carol"},
 			func(t *testing.T, out string) {
 				eventually("carol owns bobs-lib", func() bool {

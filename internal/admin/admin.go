@@ -415,6 +415,11 @@ func (s *Service) heirs(ctx context.Context, q store.Queries, name string, delet
 		if u.ID == deleted.ID {
 			return nil, fault.Invalidf("the heir must be someone else")
 		}
+		if u.Disabled() {
+			// Packages handed to an account nobody can use would have no
+			// owner who can act for them.
+			return nil, fault.Invalidf("the heir %s is disabled; enable the account first, or choose another heir", u.Name)
+		}
 		return []store.User{u}, nil
 	} else if !fault.Is(err, fault.NotFound) {
 		return nil, err
@@ -439,10 +444,13 @@ func (s *Service) heirs(ctx context.Context, q store.Queries, name string, delet
 		if err != nil {
 			return nil, err
 		}
+		if u.Disabled() {
+			continue
+		}
 		heirs = append(heirs, u)
 	}
 	if len(heirs) == 0 {
-		return nil, fault.Invalidf("the organization %s has no other owner to take the packages", o.Name)
+		return nil, fault.Invalidf("the organization %s has no other owner (not disabled) to take the packages", o.Name)
 	}
 	return heirs, nil
 }
