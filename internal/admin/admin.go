@@ -389,6 +389,16 @@ func (s *Service) DeleteUser(ctx context.Context, p *auth.Principal, c Confirm, 
 		if err != nil {
 			return "", err
 		}
+		// What goes with the account, for the log: trusted publishing it
+		// configured stops, and its memberships end.
+		trusted, err := q.TrustedPackagesBy(ctx, u.ID)
+		if err != nil {
+			return "", err
+		}
+		memberships, err := q.OrgsOf(ctx, u.ID)
+		if err != nil {
+			return "", err
+		}
 		if err := q.DeleteUser(ctx, u); err != nil {
 			return "", err
 		}
@@ -396,10 +406,21 @@ func (s *Service) DeleteUser(ctx context.Context, p *auth.Principal, c Confirm, 
 		for _, h := range heirs {
 			out.Heirs = append(out.Heirs, h.Name)
 		}
-		if len(handed) == 0 {
-			return "", nil
+		var detail []string
+		if len(handed) > 0 {
+			detail = append(detail, fmt.Sprintf("%d package(s) handed to %s", len(handed), strings.Join(out.Heirs, ", ")))
 		}
-		return fmt.Sprintf("%d package(s) handed to %s", len(handed), strings.Join(out.Heirs, ", ")), nil
+		if len(trusted) > 0 {
+			detail = append(detail, "trusted publishing removed from "+listed(trusted))
+		}
+		if len(memberships) > 0 {
+			orgs := make([]string, len(memberships))
+			for i, m := range memberships {
+				orgs[i] = m.Org.Name
+			}
+			detail = append(detail, "left "+listed(orgs))
+		}
+		return strings.Join(detail, "; "), nil
 	})
 	return out, err
 }
@@ -479,4 +500,12 @@ func (s *Service) AddOwner(ctx context.Context, p *auth.Principal, c Confirm, pk
 		s.registry.Changed()
 	}
 	return err
+}
+
+// listed names up to ten of names, and how many more there are.
+func listed(names []string) string {
+	if len(names) <= 10 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:10], ", "), len(names)-10)
 }

@@ -8,7 +8,10 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/admin"
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
+	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // TestAdminDisableEnable: a disabled account's token and sign-in are
@@ -96,6 +99,55 @@ func TestAdminDisableEnable(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("audit log lacks %q; admin events: %q", w, got)
+		}
+	}
+}
+
+// TestDeleteUserSaysWhatWentWithIt: deleting an account removes, by
+// cascade, the trusted publishing it configured and its memberships; the
+// audit event of the deletion names them, so that a CI job that stops
+// publishing can be traced to it.
+func TestDeleteUserSaysWhatWentWithIt(t *testing.T) {
+	is := testkit.NewIssuer(t)
+	tr := newTestRegistry(t, func(c *config.Config) {
+		c.URL = "http://127.0.0.1/"
+		c.TrustedIssuers = []idtoken.Issuer{{URL: is.URL, Kind: idtoken.GitHub}}
+	})
+	alice, bob := tr.user("alice"), tr.user("bob")
+	ctx := t.Context()
+	op := audit.Operator()
+	if _, err := tr.srv.Orgs.Create(ctx, op, "acme", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if res := tr.do("PUT", "/-/org/acme/user", alice, map[string]string{"user": "bob"}); res.status/100 != 2 {
+		t.Fatalf("add bob to acme: %d %s", res.status, res.body)
+	}
+	if res := tr.do("PUT", "/blib", bob, publishBody(t, "blib", "1.0.0")); res.status != http.StatusCreated {
+		t.Fatalf("publish blib: %d %s", res.status, res.body)
+	}
+	secret, _ := tr.enable2FA(bob, "password-bob", "auth-only")
+	trust := []map[string]any{{"type": "github", "claims": map[string]any{"repository": "o/r",
+		"workflow_ref": map[string]string{"file": "publish.yml"}}, "permissions": []string{"createPackage"}}}
+	if res := tr.do("POST", "/-/package/blib/trust", bob, trust, "npm-otp", otpAt(secret, 0)); res.status != http.StatusOK {
+		t.Fatalf("trust blib: %d %s", res.status, res.body)
+	}
+	deleted, err := tr.srv.Admin.DeleteUser(ctx, op, admin.Confirm{}, "bob", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted.HandedOver) != 1 || deleted.HandedOver[0] != "blib" {
+		t.Fatalf("handed over: %+v", deleted)
+	}
+	var detail string
+	if _, err := tr.srv.Audit.Export(ctx, op, audit.Filter{Action: string(audit.AdminUserDelete)}, 0, 0, func(e audit.Event) error {
+		detail = e.Detail
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1 package(s) handed to alice", "trusted publishing removed from blib", "left acme"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("the deletion's event says %q, without %q", detail, want)
 		}
 	}
 }

@@ -1617,6 +1617,14 @@ func testTrustConfigs(t *testing.T, b backend) {
 		t.Fatalf("live tokens of the configuration: %+v %v", live, err)
 	}
 
+	bob := mustUser(t, q, "bob")
+	if names, err := q.TrustedPackagesBy(ctx, alice.ID); err != nil || !slices.Equal(names, []string{"lib"}) {
+		t.Fatalf("packages whose trust alice configured: %v %v", names, err)
+	}
+	if names, err := q.TrustedPackagesBy(ctx, bob.ID); err != nil || len(names) != 0 {
+		t.Fatalf("packages whose trust bob configured: %v %v", names, err)
+	}
+
 	must(t, q.DeleteTrustConfig(ctx, lib.ID, c.ID))
 	_, err = q.TrustConfigOf(ctx, lib.ID)
 	wantKind(t, "deleted", err, fault.NotFound)

@@ -48,6 +48,26 @@ func (q Queries) TrustConfigOf(ctx context.Context, packageID int64) (TrustConfi
 	return c, nil
 }
 
+// TrustedPackagesBy lists the names of the packages whose trust
+// configuration userID made (and which go with the account), by name.
+func (q Queries) TrustedPackagesBy(ctx context.Context, userID int64) ([]string, error) {
+	rows, err := q.query(ctx, `SELECT p.name FROM trust_configs c JOIN packages p ON p.id = c.package_id
+		WHERE c.created_by = ? ORDER BY p.name`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list trust configurations of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("scan trust configuration: %w", err)
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
 // DeleteTrustConfig removes the package's trust configuration id; NotFound
 // when the package has no configuration of that id.
 func (q Queries) DeleteTrustConfig(ctx context.Context, packageID int64, id string) error {
