@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,29 +36,14 @@ func TestTLS(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
-	srv, err := Open(context.Background(), cfg, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln, mln) }()
+	l := serveListening(t, cfg)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
+		l.stop()
+		if err := <-l.served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	base := "https://" + ln.Addr().String()
+	base := "https://" + l.registry
 
 	client := func(tc *tls.Config) *http.Client {
 		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true},
@@ -108,14 +92,14 @@ func TestTLS(t *testing.T) {
 	if _, err := get(client(&tls.Config{}), "/-/ping"); err == nil {
 		t.Error("a client that does not trust the CA was served")
 	}
-	plain, err := http.Get("http://" + ln.Addr().String() + "/-/ping")
+	plain, err := http.Get("http://" + l.registry + "/-/ping")
 	if err == nil {
 		plain.Body.Close()
 		if plain.StatusCode == http.StatusOK {
 			t.Error("plain HTTP was served on the TLS address")
 		}
 	}
-	metrics, err := http.Get("http://" + mln.Addr().String() + "/metrics")
+	metrics, err := http.Get("http://" + l.metrics + "/metrics")
 	if err != nil || metrics.StatusCode != http.StatusOK {
 		t.Errorf("metrics over plain HTTP: %v %v", metrics, err)
 	} else {
