@@ -102,15 +102,7 @@ func userAdmin(verb string, args []string, stdout, stderr io.Writer, use string)
 	case "reset-password":
 		url = fs.String("url", "", "the registry's public address, to print the whole reset link (default: serve's --url, from GATEHOUSE_URL or the config file)")
 	}
-	storage := addStorageFlags(fs)
-	name, err := parseWithName(fs, args)
-	if err != nil {
-		return err
-	}
-	if name == "" || fs.NArg() > 1 || (fs.NArg() == 1 && fs.Arg(0) != name) {
-		return errors.New(use)
-	}
-	srv, cfg, err := storage.open(stderr)
+	name, srv, cfg, err := addStorageFlags(fs).openNamed(fs, args, stderr, use)
 	if err != nil {
 		return err
 	}

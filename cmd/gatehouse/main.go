@@ -336,6 +336,24 @@ func gcCommand(args []string, stdout, stderr io.Writer) error {
 }
 
 // parseWithName parses args that start with one positional NAME before the flags.
+// openNamed parses args of a command that takes one name and storage
+// flags (the name before or after the flags, nothing else), and opens the
+// store; use is the usage error. The caller closes the server.
+func (f storageFlags) openNamed(fs *flag.FlagSet, args []string, stderr io.Writer, use string) (string, *server.Server, config.Config, error) {
+	name, err := parseWithName(fs, args)
+	if err != nil {
+		return "", nil, config.Config{}, err
+	}
+	if name == "" || fs.NArg() > 1 || (fs.NArg() == 1 && fs.Arg(0) != name) {
+		return "", nil, config.Config{}, errors.New(use)
+	}
+	srv, cfg, err := f.open(stderr)
+	if err != nil {
+		return "", nil, cfg, err
+	}
+	return name, srv, cfg, nil
+}
+
 func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -408,15 +426,7 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 func userChange(verb string, args []string, stdout, stderr io.Writer, use string) error {
 	fs := flag.NewFlagSet("gatehouse user "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	storage := addStorageFlags(fs)
-	name, err := parseWithName(fs, args)
-	if err != nil {
-		return err
-	}
-	if name == "" {
-		return errors.New(use)
-	}
-	srv, _, err := storage.open(stderr)
+	name, srv, _, err := addStorageFlags(fs).openNamed(fs, args, stderr, use)
 	if err != nil {
 		return err
 	}
@@ -541,15 +551,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		return printTokens(stdout, tokens, *asJSON)
 	case "revoke", "rm":
-		storage := addStorageFlags(fs)
-		ref, err := parseWithName(fs, args[1:])
-		if err != nil {
-			return err
-		}
-		if ref == "" {
-			return errors.New(use)
-		}
-		srv, _, err := storage.open(stderr)
+		ref, srv, _, err := addStorageFlags(fs).openNamed(fs, args[1:], stderr, use)
 		if err != nil {
 			return err
 		}
