@@ -121,6 +121,8 @@ func runSuite(t *testing.T, b backend) {
 		{"UserAdmin", testUserAdmin},
 		{"TokenAddresses", testTokenAddresses},
 		{"SSOIdentities", testSSOIdentities},
+		{"Hooks", testHooks},
+		{"HookDeliveries", testHookDeliveries},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })

@@ -187,6 +187,8 @@ func (postgresDialect) lockMigrations(ctx context.Context, db *sql.DB) (func(), 
 // notify sends the payload on the changes channel; PostgreSQL delivers it to
 // every listening session when the transaction commits, and drops it on
 // rollback.
+func (postgresDialect) skipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+
 func (postgresDialect) notify(ctx context.Context, r Runner, payload string) error {
 	_, err := r.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changeChannel, payload)
 	return err

@@ -57,6 +57,10 @@ type dialect interface {
 	// notify tells other processes about a change when the transaction r
 	// runs in commits (see Queries.Publish).
 	notify(ctx context.Context, r Runner, payload string) error
+	// skipLocked ends a SELECT whose rows a statement then claims: on
+	// PostgreSQL, rows another transaction is claiming are skipped, not
+	// waited for; SQLite has one writer and needs nothing.
+	skipLocked() string
 }
 
 // Store is the metadata database.
@@ -274,6 +278,8 @@ func (sqliteDialect) lockMigrations(context.Context, *sql.DB) (func(), error) { 
 // notify has nothing to send: the counter Publish bumps is what a Feed on
 // SQLite polls.
 func (sqliteDialect) notify(context.Context, Runner, string) error { return nil }
+
+func (sqliteDialect) skipLocked() string { return "" }
 
 func (sqliteDialect) mapError(err error) error {
 	if err == nil {
