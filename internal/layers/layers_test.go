@@ -25,13 +25,15 @@ var rank = map[string]int{
 	"internal/units": 0, "internal/route": 0, "internal/metrics": 0, "internal/logqueue": 0, "internal/heapfloor": 0, "internal/certificate": 0,
 	// 1: storage, and the upstream registries beside it.
 	"internal/store": 1, "internal/blob": 1, "internal/uplink": 1,
+	// Webhook deliveries' guarded HTTP client, beside the uplinks'.
+	"internal/delivery": 1,
 	// 2: who is asking: credentials, and the CI identities of trusted publishing.
 	"internal/auth": 2, "internal/idtoken": 2, "internal/sso": 2,
 	// 3: may it.
 	"internal/policy": 3,
 	// 4: domain services.
 	"internal/account": 4, "internal/registry": 4, "internal/org": 4, "internal/gc": 4,
-	"internal/signing": 4, "internal/trust": 4, "internal/admin": 4,
+	"internal/signing": 4, "internal/trust": 4, "internal/admin": 4, "internal/hook": 4,
 	// The audit log, which the domain services write (and policy's refusals
 	// tell its reasons).
 	"internal/audit": 4,
@@ -53,9 +55,9 @@ const domain = 4
 
 // httpAllowed are the packages below the transport layer that may import
 // net/http: the blob store (its S3 client's transport, serving files), the
-// uplinks (their HTTP client), the route table, the metrics endpoint and the
+// uplinks (their HTTP client), webhook deliveries (theirs), the route table, the metrics endpoint and the
 // ID token verifier (its client fetches issuers' keys). Domain packages never do.
-var httpAllowed = map[string]bool{"internal/blob": true, "internal/uplink": true, "internal/route": true,
+var httpAllowed = map[string]bool{"internal/blob": true, "internal/uplink": true, "internal/delivery": true, "internal/route": true,
 	"internal/metrics": true, "internal/idtoken": true, "internal/sso": true}
 
 // testOnly may be imported only from tests.
