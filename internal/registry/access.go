@@ -124,3 +124,18 @@ func (s *Service) PackageFor(ctx context.Context, p *auth.Principal, name string
 	}
 	return s.loadFor(ctx, s.store.Q(), p, name, a)
 }
+
+// Facts returns what policy knows of package name and of p's rights on it,
+// for the services that decide with rules of their own about packages
+// (webhooks). A name with no local package is one that does not exist.
+func (s *Service) Facts(ctx context.Context, p *auth.Principal, name string) (policy.Package, error) {
+	q := s.store.Q()
+	pkg, err := q.PackageByName(ctx, name)
+	if fault.Is(err, fault.NotFound) {
+		return policy.Package{Name: name, ReadAccess: s.readAccess}, nil
+	}
+	if err != nil {
+		return policy.Package{}, err
+	}
+	return s.facts(ctx, q, p, pkg)
+}
