@@ -27,6 +27,9 @@ type Hook struct {
 	CreatedAt, UpdatedAt int64
 	LastDeliveryAt       int64
 	LastStatus           int
+	// AfterEvent is the ID of the audit log's last event when the hook was
+	// made (set by CreateHook): it is told of later events only.
+	AfterEvent int64
 }
 
 // Hook types.
@@ -38,19 +41,19 @@ const (
 )
 
 const hookColumns = `h.id, h.user_id, u.name, h.type, h.name, h.endpoint, h.secret, h.events, h.created_at,
-	h.updated_at, h.last_delivery_at, h.last_status`
+	h.updated_at, h.last_delivery_at, h.last_status, h.after_event`
 
 func scanHook(row interface{ Scan(...any) error }) (Hook, error) {
 	var h Hook
 	err := row.Scan(&h.ID, &h.UserID, &h.UserName, &h.Type, &h.Name, &h.Endpoint, &h.Secret, &h.Events,
-		&h.CreatedAt, &h.UpdatedAt, &h.LastDeliveryAt, &h.LastStatus)
+		&h.CreatedAt, &h.UpdatedAt, &h.LastDeliveryAt, &h.LastStatus, &h.AfterEvent)
 	return h, err
 }
 
-// CreateHook adds h.
+// CreateHook adds h, told of the audit events after the last one now.
 func (q Queries) CreateHook(ctx context.Context, h Hook) error {
-	_, err := q.exec(ctx, `INSERT INTO hooks (id, user_id, type, name, endpoint, secret, events, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, h.ID, h.UserID, h.Type, h.Name, h.Endpoint, h.Secret, h.Events,
+	_, err := q.exec(ctx, `INSERT INTO hooks (id, user_id, type, name, endpoint, secret, events, created_at, updated_at,
+		after_event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(id), 0) FROM audit_events))`, h.ID, h.UserID, h.Type, h.Name, h.Endpoint, h.Secret, h.Events,
 		h.CreatedAt, h.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create hook: %w", err)
@@ -63,7 +66,7 @@ func (q Queries) HookByID(ctx context.Context, id string) (Hook, error) {
 	h, err := scanHook(q.row(ctx, `SELECT `+hookColumns+` FROM hooks h JOIN users u ON u.id = h.user_id
 		WHERE h.id = ?`, id))
 	if err != nil {
-		return Hook{}, q.scanErr(err, "hook not found")
+		return Hook{}, q.scanErr(err, "Not found")
 	}
 	return h, nil
 }
@@ -146,13 +149,13 @@ func (q Queries) hooks(ctx context.Context, query string, args ...any) ([]Hook, 
 func (q Queries) UpdateHook(ctx context.Context, id, endpoint string, secret []byte, events string, now int64) error {
 	res, err := q.exec(ctx, `UPDATE hooks SET endpoint = ?, secret = ?, events = ?, updated_at = ? WHERE id = ?`,
 		endpoint, secret, events, now, id)
-	return affectedOne(res, err, "update hook", "hook not found")
+	return affectedOne(res, err, "update hook", "Not found")
 }
 
 // DeleteHook removes hook id and its deliveries.
 func (q Queries) DeleteHook(ctx context.Context, id string) error {
 	res, err := q.exec(ctx, `DELETE FROM hooks WHERE id = ?`, id)
-	return affectedOne(res, err, "delete hook", "hook not found")
+	return affectedOne(res, err, "delete hook", "Not found")
 }
 
 // affectedOne is a write's error, or NotFound (notFound) when it changed no row.
@@ -359,4 +362,15 @@ func (q Queries) PurgeDeliveries(ctx context.Context, cutoff int64, limit int) (
 		return 0, fmt.Errorf("purge hook deliveries: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// ReleaseLeases ends the leases owner holds, so that another node (or this
+// one started again) takes their deliveries at once: a node shutting down
+// calls it after its deliveries under way stopped.
+func (q Queries) ReleaseLeases(ctx context.Context, owner string) error {
+	if _, err := q.exec(ctx, `UPDATE hook_deliveries SET lease_until = 0, lease_owner = ''
+		WHERE lease_owner = ? AND state = 'pending'`, owner); err != nil {
+		return fmt.Errorf("release hook delivery leases: %w", err)
+	}
+	return nil
 }

@@ -89,14 +89,25 @@ func testHookDeliveries(t *testing.T, b backend) {
 	ctx := t.Context()
 	q := s.Q()
 	alice := mustUser(t, q, "alice")
+	before, err := q.InsertAuditEvent(ctx, AuditEvent{At: 1, Action: "package.publish", Outcome: "success", TargetPackage: "lib"})
+	must(t, err)
 	must(t, q.CreateHook(ctx, Hook{ID: "h1", UserID: alice.ID, Type: HookRegistry, Name: "*", Endpoint: "https://x/",
 		Secret: []byte{1}, CreatedAt: 1, UpdatedAt: 1}))
 
-	// The cursor starts at the log's end and moves only from where it is.
+	// A hook is told of the events after it was made.
+	if h, err := q.HookByID(ctx, "h1"); err != nil || h.AfterEvent != before {
+		t.Fatalf("hook's first event: %+v %v, want after %d", h, err, before)
+	}
+	// The cursor starts where the log ended when the migration ran, and
+	// moves only from where it is.
 	start, err := q.HookCursor(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ok, err := q.AdvanceHookCursor(ctx, start, before); !ok || err != nil {
+		t.Fatalf("advance to the first event: %v %v", ok, err)
+	}
+	start = before
 	var ids []int64
 	for _, a := range []string{"package.publish", "user.signin", "package.dist_tag_set"} {
 		id, err := q.InsertAuditEvent(ctx, AuditEvent{At: 10, Action: a, Outcome: "success", TargetPackage: "lib"})
@@ -141,6 +152,16 @@ func testHookDeliveries(t *testing.T, b backend) {
 	stolen, err := q.ClaimDeliveries(ctx, "node-b", 1300, 2300, 1)
 	if err != nil || len(stolen) != 1 || stolen[0].ID != dids[0] {
 		t.Fatalf("claim after the lease: %+v %v", stolen, err)
+	}
+	// A node shutting down releases its leases: the delivery is due again at once.
+	must(t, q.ReleaseLeases(ctx, "node-b"))
+	if again, err := q.ClaimDeliveries(ctx, "node-c", 1000, 1100, 10); err != nil || len(again) != 2 ||
+		again[0].ID != dids[0] || again[1].ID != dids[2] {
+		t.Fatalf("claim after node-b released its leases: %+v %v", again, err)
+	}
+	stolen, err = q.ClaimDeliveries(ctx, "node-b", 1300, 2300, 1)
+	if err != nil || len(stolen) != 1 || stolen[0].ID != dids[0] {
+		t.Fatalf("claim after node-c's lease: %+v %v", stolen, err)
 	}
 	// The first owner's result is refused: the row is node-b's now.
 	d := got[0]

@@ -2,6 +2,8 @@
 -- and watches a package, a scope, an owner's packages, or (an
 -- administrator's) the whole registry. Its secret signs deliveries, so it is
 -- sealed with a key derived from the server secret, never stored in the clear.
+-- after_event is the audit log's last event when the hook was made: it is
+-- told of later events only.
 CREATE TABLE hooks (
     id               TEXT    COLLATE "C" PRIMARY KEY,
     user_id          BIGINT  NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -13,7 +15,8 @@ CREATE TABLE hooks (
     created_at       BIGINT  NOT NULL,
     updated_at       BIGINT  NOT NULL,
     last_delivery_at BIGINT  NOT NULL DEFAULT 0,
-    last_status      BIGINT  NOT NULL DEFAULT 0
+    last_status      BIGINT  NOT NULL DEFAULT 0,
+    after_event      BIGINT  NOT NULL DEFAULT 0
 );
 CREATE INDEX hooks_by_user ON hooks (user_id, created_at);
 CREATE INDEX hooks_by_target ON hooks (type, name);
