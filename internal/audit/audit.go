@@ -88,6 +88,11 @@ const (
 	TeamPackageGrant  Action = "team.package_grant"
 	TeamPackageRevoke Action = "team.package_revoke"
 
+	// Webhooks.
+	HookCreate Action = "hook.create"
+	HookUpdate Action = "hook.update"
+	HookDelete Action = "hook.delete"
+
 	// Site administration.
 	AdminUserCreate    Action = "admin.user_create"
 	AdminPromote       Action = "admin.promote"
@@ -112,6 +117,7 @@ func Actions() []Action {
 		PackageChange,
 		OrgCreate, OrgMemberSet, OrgMemberRemove, TeamCreate, TeamDelete, TeamMemberAdd, TeamMemberRemove,
 		TeamPackageGrant, TeamPackageRevoke,
+		HookCreate, HookUpdate, HookDelete,
 		AdminUserCreate, AdminPromote, AdminDemote, AdminDisable, AdminEnable, AdminPasswordReset, AdminTFAReset,
 		AdminTokensRevoke, AdminUserDelete, AdminOwnerAdd,
 	}

@@ -52,6 +52,12 @@ func (a Action) Words() string {
 		return "Staged version approved"
 	case StageReject:
 		return "Staged version rejected"
+	case HookCreate:
+		return "Webhook added"
+	case HookUpdate:
+		return "Webhook changed"
+	case HookDelete:
+		return "Webhook removed"
 	case TrustCreate:
 		return "Trusted publisher added"
 	case TrustRevoke:
