@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/hook"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/signing"
@@ -42,6 +43,8 @@ type Options struct {
 	// Audit is the audit log, read by GET /-/npm/v1/user/events and
 	// GET /-/admin/audit; nil answers 404 to both.
 	Audit *audit.Log
+	// Hooks are the webhooks (npm hook); nil answers 404.
+	Hooks *hook.Service
 }
 
 // KeyLister lists the public keys that verify the registry signatures

@@ -45,6 +45,16 @@ func (a *API) Routes() []route.Route {
 		// The whole audit log for log collectors, as JSON lines; administrators only.
 		{Method: "GET", Path: "/-/admin/audit", Name: "admin_audit", Handler: a.adminAudit},
 
+		// Webhooks (npm hook; libnpmhook), and their deliveries.
+		{Method: "POST", Path: "/-/npm/v1/hooks/hook", Name: "hooks", MaxBody: smallBody, Handler: a.signedIn(a.createHook)},
+		{Method: "GET", Path: "/-/npm/v1/hooks", Name: "hooks", Handler: a.signedIn(a.listHooks)},
+		{Method: "GET", Path: "/-/npm/v1/hooks/hook/{id}", Name: "hooks", Handler: a.signedIn(a.getHook)},
+		{Method: "PUT", Path: "/-/npm/v1/hooks/hook/{id}", Name: "hooks", MaxBody: smallBody, Handler: a.signedIn(a.updateHook)},
+		{Method: "DELETE", Path: "/-/npm/v1/hooks/hook/{id}", Name: "hooks", MaxBody: smallBody, Handler: a.signedIn(a.deleteHook)},
+		{Method: "GET", Path: "/-/npm/v1/hooks/hook/{id}/deliveries", Name: "hooks", Handler: a.signedIn(a.hookDeliveries)},
+		{Method: "POST", Path: "/-/npm/v1/hooks/hook/{id}/deliveries/{delivery}/redeliver", Name: "hooks", MaxBody: smallBody,
+			Handler: a.signedIn(a.redeliver)},
+
 		// Registry signatures: the public keys that verify dist.signatures.
 		{Method: "GET", Path: "/-/npm/v1/keys", Name: "keys", Handler: a.reader(a.registryKeys)},
 
