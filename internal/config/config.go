@@ -100,6 +100,15 @@ type Config struct {
 	// TrustedProxies are the CIDR ranges of reverse proxies whose X-Forwarded-For is believed
 	// (--trusted-proxies, GATEHOUSE_TRUSTED_PROXIES, trusted_proxies; comma-separated, or a list in the file).
 	TrustedProxies []netip.Prefix
+	// HookAllow lists the internal addresses (CIDR ranges, addresses) and
+	// host names that webhook endpoints may reach, which are refused
+	// otherwise (--hook-allow, GATEHOUSE_HOOK_ALLOW, hook_allow;
+	// docs/webhooks.md).
+	HookAllow []string
+	// HookRetry is the wait before a failed delivery's first retry,
+	// doubled after each failure up to an hour (--hook-retry,
+	// GATEHOUSE_HOOK_RETRY, hook_retry).
+	HookRetry time.Duration
 	// LegacyTokens is "enabled" or "disabled": whether read-only, automation and publish tokens
 	// may be created and used (--legacy-tokens, GATEHOUSE_LEGACY_TOKENS, legacy_tokens).
 	LegacyTokens string
@@ -177,6 +186,7 @@ func Default() Config {
 		SessionTTL:      12 * time.Hour,
 		TokenPrefix:     "npm_",
 		ShutdownTimeout: 30 * time.Second,
+		HookRetry:       10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		LegacyTokens:    "enabled",

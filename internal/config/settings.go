@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/delivery"
 	"github.com/gatehouse-registry/gatehouse/internal/units"
 )
 
@@ -217,6 +218,35 @@ func coreSettings() []setting {
 			},
 			check: func(Config) error { return nil },
 		},
+		{
+			flag: "hook-allow", env: "GATEHOUSE_HOOK_ALLOW", key: "hook_allow", arg: "CIDR-OR-HOST,...",
+			help: "Internal receivers webhooks may reach: CIDR ranges, addresses and host names. Without them a " +
+				"hook's endpoint may not be a loopback, private, link-local or cloud-metadata address, checked " +
+				"when the hook is made and on every connection (docs/webhooks.md).",
+			list: true,
+			show: func(c Config) string {
+				if len(c.HookAllow) == 0 {
+					return "empty (internal addresses refused)"
+				}
+				return strings.Join(c.HookAllow, ",")
+			},
+			set: func(c *Config, s string) error {
+				c.HookAllow = nil
+				for _, part := range strings.Split(s, ",") {
+					if part = strings.TrimSpace(part); part != "" {
+						c.HookAllow = append(c.HookAllow, part)
+					}
+				}
+				_, err := delivery.ParseAllow(c.HookAllow)
+				return err
+			},
+			check: func(Config) error { return nil },
+		},
+		setting{
+			flag: "hook-retry", env: "GATEHOUSE_HOOK_RETRY", key: "hook_retry", arg: "DURATION",
+			help: "How long a failed webhook delivery waits before its first retry, as a Go duration such as 10s; " +
+				"doubled after each failure up to an hour, for a day.",
+		}.duration(func(c *Config) *time.Duration { return &c.HookRetry }),
 		setting{
 			flag: "legacy-tokens", env: "GATEHOUSE_LEGACY_TOKENS", key: "legacy_tokens", arg: "enabled|disabled",
 			help: "Whether legacy read-only, automation and publish tokens may be created and used. " +

@@ -145,6 +145,16 @@ func testAuditEveryEvent(t *testing.T, database string) {
 	must("publish gone", tr.do("PUT", "/gone", alice, publishBody(t, "gone", "1.0.0")), 201)
 	must("unpublish", tr.do("DELETE", "/gone/-rev/"+doc("gone")["_rev"].(string), alice, nil), 200)
 
+	// Webhooks: made, changed, removed; neither their secrets nor the
+	// credential in an endpoint's query is written to the log.
+	const hookSecret, hookSecret2, receiverKey = "hook-secret-shared-with-a-receiver", "hook-secret-changed-later-on", "receiver-credential-in-the-query"
+	secret(hookSecret, hookSecret2, receiverKey)
+	hookID := must("hook add", tr.do("POST", "/-/npm/v1/hooks/hook", alice, map[string]string{"type": "package", "name": "lib",
+		"endpoint": "https://93.184.215.14/hook?key=" + receiverKey, "secret": hookSecret}), 201).json(t)["id"].(string)
+	must("hook update", tr.do("PUT", "/-/npm/v1/hooks/hook/"+hookID, alice, map[string]string{
+		"endpoint": "https://93.184.215.14/other?key=" + receiverKey, "secret": hookSecret2}), 200)
+	must("hook rm", tr.do("DELETE", "/-/npm/v1/hooks/hook/"+hookID, alice, nil), 200)
+
 	// Staged publishing.
 	must("publish blib", tr.do("PUT", "/blib", bob, publishBody(t, "blib", "1.0.0")), 201)
 	stage := func(v string) string {

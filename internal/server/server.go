@@ -24,6 +24,8 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/certificate"
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/delivery"
+	"github.com/gatehouse-registry/gatehouse/internal/hook"
 	"github.com/gatehouse-registry/gatehouse/internal/idtoken"
 	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/metrics"
@@ -61,8 +63,11 @@ type Server struct {
 	// Trust is trusted publishing: npm trust and the OIDC exchange.
 	Trust *trust.Service
 	// Admin is site administration, for the website and the command line.
-	Admin   *admin.Service
-	handler http.Handler
+	Admin *admin.Service
+	// Hooks are the webhooks; dispatch delivers their events.
+	Hooks    *hook.Service
+	dispatch *hook.Dispatcher
+	handler  http.Handler
 	// certs is the TLS certificate served when tls_cert and tls_key are
 	// set; nil serves plain HTTP.
 	certs *certificate.Keeper
@@ -172,8 +177,19 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	s.Admin = admin.New(st, s.Accounts, s.Registry, admin.Options{Audit: s.Audit, Forget: authn.ForgetAll})
+	allow, err := delivery.ParseAllow(cfg.HookAllow)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.Hooks, err = hook.NewService(st, s.Registry, keys, delivery.New(delivery.Options{Allow: allow,
+		UserAgent: "gatehouse-hooks"}), hook.Options{Audit: s.Audit, Log: log})
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.dispatch = s.Hooks.NewDispatcher(hook.DispatchOptions{RetryBase: cfg.HookRetry})
 	s.feed.Start()
 	s.Audit.Start()
+	s.dispatch.Start()
 	// One budget per address for the API and the website alike.
 	limits := throttle.DefaultLimits()
 	csrfKey, err := keys.Key("csrf")
@@ -181,7 +197,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, errors.Join(err, s.Close())
 	}
 	api := npmapi.New(s.Accounts, s.Registry, s.Orgs, authn, log, npmapi.Options{BaseURL: cfg.URL, Limits: limits, Keys: s.Signing,
-		Trust: s.Trust, Audit: s.Audit})
+		Trust: s.Trust, Audit: s.Audit, Hooks: s.Hooks})
 	site := web.New(s.Accounts, s.Registry, s.Orgs, authn, format, log, web.Options{
 		// Served over HTTPS, directly or behind a proxy that says so in --url.
 		SecureCookies: strings.HasPrefix(cfg.URL, "https://") || certs != nil,
@@ -390,6 +406,9 @@ func (s *Server) Close() error {
 	}
 	if s.Registry != nil {
 		s.Registry.Close() // uplink fetches and revalidations in the background
+	}
+	if s.dispatch != nil {
+		s.dispatch.Close() // deliveries under way; those left wait in the database
 	}
 	return errors.Join(s.Audit.Close(), s.feed.Close(), s.blobs.Close(), s.store.Close())
 }
