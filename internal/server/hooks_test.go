@@ -466,9 +466,19 @@ func TestHookRetryAndRestart(t *testing.T) {
 		t.Fatal(res.status)
 	}
 	recv.wait("the delivery after two failures", 20*time.Second, func(got []map[string]any) bool { return len(got) == 1 })
-	dl := tr.do("GET", "/-/npm/v1/hooks/hook/"+id+"/deliveries", alice, nil).json(t)["objects"].([]any)
-	if d := dl[0].(map[string]any); len(dl) != 1 || d["attempts"].(float64) != 3 || d["state"] != "delivered" {
-		t.Fatalf("deliveries: %v", dl)
+	// The receiver has it before the attempt is recorded: wait for the record.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		dl := tr.do("GET", "/-/npm/v1/hooks/hook/"+id+"/deliveries", alice, nil).json(t)["objects"].([]any)
+		d := dl[0].(map[string]any)
+		if len(dl) != 1 || d["attempts"].(float64) > 3 || time.Now().After(deadline) {
+			t.Fatalf("deliveries: %v", dl)
+		}
+		if d["state"] == "delivered" {
+			if d["attempts"].(float64) != 3 || d["status"].(float64) != 200 {
+				t.Fatalf("delivered after two failures: %v", d)
+			}
+			break
+		}
 	}
 
 	// Restart: the receiver hangs on the next delivery until the server is

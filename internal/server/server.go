@@ -207,6 +207,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		Admin:         s.Admin,
 		Audit:         s.Audit,
 		SSO:           relying,
+		Hooks:         s.Hooks,
 	})
 	routes, err := routeTable(api, site, s.ready)
 	if err != nil {

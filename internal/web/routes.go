@@ -71,6 +71,10 @@ func (s *Site) Routes() []route.Route {
 		{Method: "POST", Path: "/settings/{user}/staged/{id}/approve", Handler: s.approveStaged},
 		{Method: "POST", Path: "/settings/{user}/staged/{id}/reject", Handler: s.rejectStaged},
 		{Method: "GET", Path: "/settings/{user}/security", Handler: s.securityLogPage},
+		{Method: "GET", Path: "/settings/{user}/hooks", Handler: s.hooksPage},
+		{Method: "POST", Path: "/settings/{user}/hooks", Handler: s.addHook},
+		{Method: "POST", Path: "/settings/{user}/hooks/{id}/delete", Handler: s.removeHook},
+		{Method: "POST", Path: "/settings/{user}/hooks/{id}/deliveries/{delivery}/redeliver", Handler: s.redeliverHook},
 		{Method: "GET", Path: "/settings/{user}/orgs", Handler: s.orgsPage},
 		{Method: "POST", Path: "/settings/{user}/orgs", Handler: s.createOrg},
 

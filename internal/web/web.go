@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/hook"
 	"github.com/gatehouse-registry/gatehouse/internal/org"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/sso"
@@ -68,6 +69,8 @@ type Options struct {
 	// Admin is site administration, for the admin section; nil leaves the
 	// section out (every path of it is a page that does not exist).
 	Admin *admin.Service
+	// Hooks are the webhooks, for the Webhooks page; nil leaves it out.
+	Hooks *hook.Service
 	// Audit is the audit log, for the security log and the admin section's
 	// audit page; nil leaves them out.
 	Audit *audit.Log
@@ -125,6 +128,7 @@ func parsePages(assets staticAssets) map[string]*template.Template {
 		"clock":       func(t time.Time) string { return t.UTC().Format("15:04:05 UTC, 2006-01-02") },
 		"rfc3339":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"known":       func(t time.Time) bool { return !t.IsZero() },
+		"millis":      func(ms int64) time.Time { return time.UnixMilli(ms) },
 		"validAddr":   func(a netip.Addr) bool { return a.IsValid() },
 		"adminForm":   adminFormOf,
 		"actionWords": func(a audit.Action) string { return a.Words() },
