@@ -55,8 +55,9 @@ const domain = 4
 
 // httpAllowed are the packages below the transport layer that may import
 // net/http: the blob store (its S3 client's transport, serving files), the
-// uplinks (their HTTP client), webhook deliveries (theirs), the route table, the metrics endpoint and the
-// ID token verifier (its client fetches issuers' keys). Domain packages never do.
+// uplinks (their HTTP client), webhook deliveries (theirs), the route
+// table, the metrics endpoint and the ID token verifier (its client fetches
+// issuers' keys). Domain packages never do.
 var httpAllowed = map[string]bool{"internal/blob": true, "internal/uplink": true, "internal/delivery": true, "internal/route": true,
 	"internal/metrics": true, "internal/idtoken": true, "internal/sso": true}
 
