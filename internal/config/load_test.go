@@ -282,6 +282,7 @@ func TestLoadFileFormats(t *testing.T) {
 		PublishUplinkNames: "refuse",
 		OIDCTokenTTL:       time.Hour,
 		AuditRetention:     30 * 24 * time.Hour,
+		HookRetry:          10 * time.Second,
 	}
 	const tomlText = `# gatehouse settings
 listen = "0.0.0.0:8080"
@@ -579,6 +580,30 @@ func TestLoadHelp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHookSettings reads the webhooks' allow-list and retry from a file,
+// the environment and flags, and refuses entries that are none of a range,
+// an address or a host name.
+func TestHookSettings(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "g.toml")
+	if err := os.WriteFile(file, []byte("hook_allow = [\"127.0.0.0/8\", \"hooks.internal\"]\nhook_retry = \"2s\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load([]string{"--config", file}, func(string) string { return "" }, nil)
+	if err != nil || len(got.HookAllow) != 2 || got.HookAllow[1] != "hooks.internal" || got.HookRetry != 2*time.Second {
+		t.Fatalf("from the file: %v %v %v", got.HookAllow, got.HookRetry, err)
+	}
+	env := map[string]string{"GATEHOUSE_HOOK_ALLOW": "10.0.0.0/8, ::1"}
+	got, err = Load(nil, func(k string) string { return env[k] }, nil)
+	if err != nil || len(got.HookAllow) != 2 || got.HookAllow[1] != "::1" || got.HookRetry != 10*time.Second {
+		t.Fatalf("from the environment: %v %v %v", got.HookAllow, got.HookRetry, err)
+	}
+	for _, bad := range []string{"10.0.0.0/99", "user@host", "a host"} {
+		if _, err := Load([]string{"--hook-allow", bad}, func(string) string { return "" }, nil); err == nil {
+			t.Errorf("--hook-allow %q accepted", bad)
+		}
 	}
 }
 
