@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/delivery"
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/hook"
+	"github.com/gatehouse-registry/gatehouse/internal/keyring"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 )
@@ -558,5 +562,112 @@ func TestHookOnePerEventOnSeveralNodes(t *testing.T) {
 	}
 	if len(got) != versions || len(seen) != versions {
 		t.Fatalf("%d deliveries of %d versions: %v", len(got), len(seen), seen)
+	}
+}
+
+// TestHookBounds: an account's hooks and the delivery queue are bounded,
+// and a hook whose maker lost the right it was made with is told nothing
+// more. The hook service here has small bounds; the server's own
+// dispatcher is stopped so that this one alone reads the log.
+func TestHookBounds(t *testing.T) {
+	tr := newTestRegistry(t, loopbackHooks)
+	if err := tr.srv.dispatch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	alice, bob := tr.user("alice"), tr.user("bob")
+	if res := tr.do("PUT", "/lib", alice, publishBody(t, "lib", "1.0.0")); res.status != 201 {
+		t.Fatal(res.status)
+	}
+	allow, err := delivery.ParseAllow([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := hook.NewService(tr.srv.store, tr.srv.Registry, keyring.New(make([]byte, 32)),
+		delivery.New(delivery.Options{Allow: allow}), hook.Options{MaxHooks: 2, MaxQueue: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatch := svc.NewDispatcher(hook.DispatchOptions{})
+	pa := tr.principal(alice)
+	req := hook.Request{Type: "package", Name: "lib", Endpoint: "http://127.0.0.1:9/", Secret: "s"}
+	var ids []string
+	for range 2 {
+		h, err := svc.Create(ctx, pa, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, h.ID)
+	}
+	if _, err := svc.Create(ctx, pa, req); !fault.Is(err, fault.Conflict) {
+		t.Fatalf("a third hook with a bound of two: %v", err)
+	}
+
+	// Three publishes for two hooks: six deliveries, three queued.
+	for _, v := range []string{"1.1.0", "1.2.0", "1.3.0"} {
+		if res := tr.do("PUT", "/lib", alice, publishBody(t, "lib", v)); res.status != 201 {
+			t.Fatal(res.status)
+		}
+	}
+	if err := dispatch.Feed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := tr.srv.store.Q()
+	if n, err := q.CountPendingDeliveries(ctx); err != nil || n != 3 {
+		t.Fatalf("pending deliveries: %d %v, want the bound, 3", n, err)
+	}
+	ds, err := q.DeliveriesOf(ctx, ids[0], 10)
+	if err != nil || len(ds) == 0 {
+		t.Fatalf("deliveries of the first hook: %v %v", ds, err)
+	}
+	if _, err := svc.Redeliver(ctx, pa, ids[0], ds[0].ID); !fault.Is(err, fault.Conflict) {
+		t.Fatalf("a redelivery with the queue full: %v", err)
+	}
+
+	// Bob, an owner of lib, watches it; once he is no longer an owner his
+	// hook is told nothing more, though it still exists. (A service with
+	// room in its queue, emptied.)
+	if _, err := tr.srv.store.DB().ExecContext(ctx, `DELETE FROM hook_deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	svc, err = hook.NewService(tr.srv.store, tr.srv.Registry, keyring.New(make([]byte, 32)),
+		delivery.New(delivery.Options{Allow: allow}), hook.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatch = svc.NewDispatcher(hook.DispatchOptions{})
+	pk := tr.do("GET", "/lib", alice, nil, "Accept", "application/json").json(t)
+	if res := tr.do("PUT", "/lib/-rev/"+pk["_rev"].(string), alice, map[string]any{"_id": "lib", "_rev": pk["_rev"],
+		"maintainers": []map[string]string{{"name": "alice"}, {"name": "bob"}}}); res.status != 200 && res.status != 201 {
+		t.Fatal(res.status, string(res.body))
+	}
+	bobHook, err := svc.Create(ctx, tr.principal(bob), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk = tr.do("GET", "/lib", alice, nil, "Accept", "application/json").json(t)
+	if res := tr.do("PUT", "/lib/-rev/"+pk["_rev"].(string), alice, map[string]any{"_id": "lib", "_rev": pk["_rev"],
+		"maintainers": []map[string]string{{"name": "alice"}}}); res.status != 200 && res.status != 201 {
+		t.Fatal(res.status, string(res.body))
+	}
+	if res := tr.do("PUT", "/lib", alice, publishBody(t, "lib", "1.4.0")); res.status != 201 {
+		t.Fatal(res.status)
+	}
+	if err := dispatch.Feed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.DeliveriesOf(ctx, bobHook.ID, 10)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("bob, no longer an owner, was told: %+v %v", got, err)
+	}
+	// Alice's hook was told of bob's arrival and removal, and of the publish.
+	got, err = q.DeliveriesOf(ctx, ids[0], 10)
+	if err != nil || len(got) != 3 || got[0].Event != "package:publish" || got[1].Event != "package:owner-rm" ||
+		got[2].Event != "package:owner" {
+		t.Fatalf("alice's hook after bob left: %+v %v", got, err)
+	}
+
+	if h, err := svc.Get(ctx, tr.principal(bob), bobHook.ID); err != nil || h.ID != bobHook.ID {
+		t.Fatalf("bob's hook: %+v %v", h, err)
 	}
 }
