@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/hook"
+	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
@@ -139,4 +140,44 @@ func (s *Site) redeliverHook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, hooksBase(p.UserName)+"?redelivered", http.StatusSeeOther)
+}
+
+// adminHooksView is the administrators' Webhooks page: every account's hooks.
+type adminHooksView struct {
+	Hooks      []hook.Hook
+	Total      int
+	Prev, Next string
+}
+
+// adminHooksPerPage is how many hooks a page of /admin/hooks shows.
+const adminHooksPerPage = 100
+
+// adminHooksPage serves GET /admin/hooks[?page=N]: every account's webhooks
+// (who made each, what it watches, its endpoint, its last delivery), for
+// administrators; to everyone else the page does not exist.
+func (s *Site) adminHooksPage(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.adminPrincipal(w, r, policy.AdminRead)
+	if !ok {
+		return
+	}
+	if s.opts.Hooks == nil {
+		s.notFound(w, r)
+		return
+	}
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	page = max(page, 0)
+	list, total, err := s.opts.Hooks.List(r.Context(), p, hook.ListOptions{All: true, Limit: adminHooksPerPage,
+		Offset: page * adminHooksPerPage})
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	v := adminHooksView{Hooks: list, Total: total}
+	if page > 0 {
+		v.Prev = "/admin/hooks?page=" + strconv.Itoa(page-1)
+	}
+	if (page+1)*adminHooksPerPage < total {
+		v.Next = "/admin/hooks?page=" + strconv.Itoa(page+1)
+	}
+	s.render(w, r, http.StatusOK, "admin_hooks.html", "Webhooks (administration)", v)
 }

@@ -25,7 +25,7 @@ func TestHooksPage(t *testing.T) {
 	cfg := servertest.Config(t)
 	cfg.MaxBodySize = 4 << 20
 	cfg.HookAllow = []string{"127.0.0.0/8"}
-	_, u := servertest.Start(t, cfg)
+	srv, u := servertest.Start(t, cfg)
 	s := &site{t: t, url: u}
 
 	var mu sync.Mutex
@@ -92,10 +92,17 @@ func TestHooksPage(t *testing.T) {
 
 	// Bob sees none of it, and cannot redeliver or remove it.
 	wantIn(t, "alice's page as bob", bob.get(base), 404)
+	wantIn(t, "the admin page as bob", bob.get("/admin/hooks"), 404)
+	wantNotIn(t, "bob's page", bob.get("/settings/bob/hooks"), `value="registry"`)
 	redeliver := base + "/" + id + "/deliveries/" + delivery + "/redeliver"
 	if p := bob.submit("/settings/bob/hooks", "/settings/bob/hooks/"+id+"/delete", url.Values{}); p.status != 404 {
 		t.Fatalf("bob removes alice's hook: %d", p.status)
 	}
+
+	// An administrator sees every account's hooks, and may watch the registry.
+	promote(t, srv, "bob")
+	wantIn(t, "the admin page", bob.get("/admin/hooks"), 200, `data-id="`+id+`"`, recv.URL+"/in", "lib (package)", "1 webhook.")
+	wantIn(t, "an administrator's page", bob.get("/settings/bob/hooks"), 200, `value="registry"`)
 
 	p = alice.submit(base, redeliver, url.Values{})
 	if p.status != http.StatusSeeOther || p.location != base+"?redelivered" {

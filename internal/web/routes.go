@@ -95,6 +95,7 @@ func (s *Site) Routes() []route.Route {
 		{Method: "GET", Path: "/admin/users/{user}", Handler: s.adminUserPage},
 		{Method: "POST", Path: "/admin/users/{user}/{action}", Handler: s.adminUserAction},
 		{Method: "GET", Path: "/admin/audit", Handler: s.adminAuditPage},
+		{Method: "GET", Path: "/admin/hooks", Handler: s.adminHooksPage},
 		{Method: "POST", Path: "/admin/owners", Handler: s.adminAddOwner},
 
 		// The rest of the website's paths, for any method a browser sends:
