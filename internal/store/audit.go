@@ -166,7 +166,12 @@ func (q Queries) AuditEvents(ctx context.Context, f AuditFilter, p AuditPage) ([
 		order += " DESC"
 	}
 	args = append(args, p.Limit)
-	rows, err := q.query(ctx, `SELECT `+auditColumns+` FROM audit_events`+where+order+` LIMIT ?`, args...)
+	return q.auditEvents(ctx, `SELECT `+auditColumns+` FROM audit_events`+where+order+` LIMIT ?`, args...)
+}
+
+// auditEvents runs query, which selects auditColumns, and scans its rows.
+func (q Queries) auditEvents(ctx context.Context, query string, args ...any) ([]AuditEvent, error) {
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}

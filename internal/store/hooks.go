@@ -198,27 +198,11 @@ func (q Queries) AdvanceHookCursor(ctx context.Context, from, to int64) (bool, e
 	return n == 1, nil
 }
 
-// AuditEventsAfter returns up to limit successful events about packages
-// with an ID above after, in ID order: what webhooks are told of.
+// AuditEventsAfter returns up to limit events with an ID above after, in ID
+// order: what the webhook dispatcher reads (it keeps the successful events
+// about packages).
 func (q Queries) AuditEventsAfter(ctx context.Context, after int64, limit int) ([]AuditEvent, error) {
-	rows, err := q.query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`,
-		after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
-	}
-	defer rows.Close()
-	var out []AuditEvent
-	for rows.Next() {
-		e, err := scanAuditEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan audit event: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
-	}
-	return out, nil
+	return q.auditEvents(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
 
 // HookDelivery is one event to deliver to one hook, and how its last
