@@ -79,13 +79,21 @@ func (s *Site) renderHooks(w http.ResponseWriter, r *http.Request, status int, v
 	s.render(w, r, status, "hooks.html", "Webhooks", v)
 }
 
+// hooksUser is ownSettingsUser for the Webhooks forms: without webhooks
+// the page does not exist.
+func (s *Site) hooksUser(w http.ResponseWriter, r *http.Request) (*auth.Principal, bool) {
+	p, ok := s.ownSettingsUser(w, r)
+	if ok && s.opts.Hooks == nil {
+		s.notFound(w, r)
+		return nil, false
+	}
+	return p, ok
+}
+
 // addHook serves POST /settings/:user/hooks.
 func (s *Site) addHook(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.ownSettingsUser(w, r)
-	if !ok || s.opts.Hooks == nil {
-		if ok {
-			s.notFound(w, r)
-		}
+	p, ok := s.hooksUser(w, r)
+	if !ok {
 		return
 	}
 	f := r.PostForm
@@ -107,11 +115,8 @@ func (s *Site) addHook(w http.ResponseWriter, r *http.Request) {
 
 // removeHook serves POST /settings/:user/hooks/:id/delete.
 func (s *Site) removeHook(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.ownSettingsUser(w, r)
-	if !ok || s.opts.Hooks == nil {
-		if ok {
-			s.notFound(w, r)
-		}
+	p, ok := s.hooksUser(w, r)
+	if !ok {
 		return
 	}
 	if _, err := s.opts.Hooks.Delete(r.Context(), p, r.PathValue("id")); err != nil {
@@ -123,11 +128,8 @@ func (s *Site) removeHook(w http.ResponseWriter, r *http.Request) {
 
 // redeliverHook serves POST /settings/:user/hooks/:id/deliveries/:delivery/redeliver.
 func (s *Site) redeliverHook(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.ownSettingsUser(w, r)
-	if !ok || s.opts.Hooks == nil {
-		if ok {
-			s.notFound(w, r)
-		}
+	p, ok := s.hooksUser(w, r)
+	if !ok {
 		return
 	}
 	did, err := strconv.ParseInt(r.PathValue("delivery"), 10, 64)
