@@ -52,6 +52,7 @@ type addressNote struct {
 	token *cachedToken
 	ip    netip.Addr
 	at    time.Time
+	seq   uint64 // the order noted, for uses within the same clock reading
 }
 
 // noteAddress notes c's use from ip unless ip is among its recent addresses
@@ -94,6 +95,8 @@ func (t *toucher) noteAddress(n addressNote) {
 	if _, ok := t.addresses[k]; ok || len(t.addresses) >= maxPendingAddresses {
 		return
 	}
+	t.addressSeq++
+	n.seq = t.addressSeq
 	t.addresses[k] = n
 }
 

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,9 +32,10 @@ type toucher struct {
 	// nil records none. Set before the first request.
 	addrLog AddressLog
 
-	mu        sync.Mutex
-	pending   map[int64]store.Touch
-	addresses map[addressKey]addressNote // uses from addresses not among their token's recent ones
+	mu         sync.Mutex
+	pending    map[int64]store.Touch
+	addresses  map[addressKey]addressNote // uses from addresses not among their token's recent ones
+	addressSeq uint64                     // notes taken so far, to keep their order
 
 	// flushMu makes flushes one at a time, so a caller of Flush knows that
 	// every use noted before its call is written when it returns.
@@ -116,7 +118,12 @@ func (t *toucher) flush(ctx context.Context) error {
 	}
 	if len(notes) > 0 {
 		// Oldest first, so that the events follow the uses.
-		slices.SortFunc(notes, func(a, b addressNote) int { return a.at.Compare(b.at) })
+		slices.SortFunc(notes, func(a, b addressNote) int {
+			if c := a.at.Compare(b.at); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
 		if aerr := t.flushAddresses(ctx, notes); aerr != nil {
 			err = errors.Join(err, fmt.Errorf("record token addresses: %w", aerr))
 		}
