@@ -5,6 +5,10 @@
 //	seed publish -registry URL -token T [-count N -size B]     time publishes one at a time
 //	seed scale -data DIR [-packages N -tokens N ...]            seed a store directly, for bench/scale.sh
 //	seed scalereport -results DIR [-docs FILE]                 render the scale table, update the docs section
+//	seed zipf -lists DIR [-s S -seed N]                         package names by popularity, for bench/scale.lua
+//	seed dbsizes -data DIR [-database URL]                      sizes of a store's database and largest tables
+//	seed pgdb create|drop -admin URL -name NAME                 a PostgreSQL database for bench/scale.sh
+//	seed cputime -out FILE -- COMMAND [ARGS]                    run a command, record its CPU time
 //	seed prime -registry URL -tokens FILE                      one whoami with each token (warms a token cache)
 //	seed project -dir DIR [-deps N]                            write the install project's package.json
 //	seed memwatch -pid PID -out FILE                           peak RSS of a process tree until interrupted
@@ -38,6 +42,10 @@ commands:
   publish    time publishes of a package of a given size, one at a time
   scale      seed users, packages and tokens straight into a store (bench/scale.sh)
   scalereport render bench/scale.sh's results, and update docs/benchmarks.md
+  zipf       list the packages by popularity (a Zipf law), for bench/scale.lua
+  dbsizes    sizes of a store's database and of its largest tables
+  pgdb       create or drop a PostgreSQL database (bench/scale.sh)
+  cputime    run a command and record the CPU time it used
   prime      send one whoami with each token of a file
   project    write the package.json of the project the harness installs
   memwatch   peak resident memory of a process tree, until interrupted
@@ -68,6 +76,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = publishCommand(ctx, args[1:], stdout, stderr)
 	case "scale":
 		err = scaleCommand(ctx, args[1:], stdout, stderr)
+	case "zipf":
+		err = zipfCommand(args[1:], stderr)
+	case "dbsizes":
+		err = dbsizesCommand(ctx, args[1:], stdout, stderr)
+	case "pgdb":
+		err = pgdbCommand(ctx, args[1:], stdout, stderr)
+	case "cputime":
+		err = cputimeCommand(ctx, args[1:], stdout, stderr)
 	case "scalereport":
 		err = scaleReportCommand(args[1:], stdout, stderr)
 	case "prime":

@@ -22,6 +22,9 @@ type MemResult struct {
 	Method  string `json:"method"`
 	Samples int    `json:"samples"`
 	PIDs    []int  `json:"pids"`
+	// CPUSeconds is the CPU time (user and system) the processes used
+	// while watched.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // memwatchCommand watches the resident memory of a process and its
@@ -58,6 +61,7 @@ func memwatchCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	tick := time.NewTicker(*interval)
 	defer tick.Stop()
 	res := MemResult{Method: "sampled"}
+	ticks := cpuTicks(proc, pids)
 	for n := 0; ; n++ {
 		if n > 0 && n%10 == 0 {
 			if p, err := Descendants(proc, *pid); err == nil {
@@ -74,6 +78,7 @@ func memwatchCommand(ctx context.Context, args []string, stdout, stderr io.Write
 				res.PeakRSSBytes, res.Method = max(res.PeakRSSBytes, hwm), "VmHWM"
 			}
 			res.PIDs = pids
+			res.CPUSeconds = float64(cpuTicks(proc, pids)-ticks) / clockTicks
 			return writeJSON(*out, stdout, res)
 		case <-tick.C:
 		}
