@@ -4,7 +4,8 @@
 --
 -- Environment (set by bench/scale.sh):
 --   SCALE_LISTS     folder of seed scale's -lists files
---   SCALE_SCENARIO  abbreviated, full, tarball, notfound or cold
+--   SCALE_SCENARIO  abbreviated, full, tarball, notfound, cold,
+--                   zipf-abbreviated, zipf-full or zipf-tarball
 --   SCALE_THREADS   wrk's thread count (-t)
 --
 -- abbreviated, full, notfound: a random warm token (tokens-SCENARIO.txt,
@@ -12,7 +13,10 @@
 -- (packages.txt); tarball: the same tokens, and a random package's latest
 -- tarball (tarballs.txt); cold: the abbreviated packument of a random package with
 -- a token no request has used yet (cold-tokens.txt, split between the
--- threads).
+-- threads). zipf-*: as the scenario after the dash, the package drawn by
+-- popularity (zipf.txt, written by `seed zipf`: every package, most popular
+-- first, with the cumulative probability of the ranks up to it): a uniform
+-- draw per request, and a binary search over those cumulative weights.
 --
 -- A cold thread stops once every one of its tokens has been answered, so
 -- its figures are of cold requests only; wrk, though, divides by the whole
@@ -50,17 +54,62 @@ function setup(thread)
   threads[#threads + 1] = thread
 end
 
-local tokens, paths, cold
+-- zipf-abbreviated is abbreviated with names drawn by popularity, and so on.
+local kind = scenario
+local zipf = false
+if scenario:sub(1, 5) == "zipf-" then
+  kind = scenario:sub(6)
+  zipf = true
+end
+
+local tokens, paths, cold, cdf
 local cold_next = 1
+
+-- read_zipf fills paths (package or tarball paths, most popular first) and
+-- cdf (their cumulative probabilities) from zipf.txt.
+local function read_zipf()
+  paths, cdf = {}, {}
+  local column = kind == "tarball" and 3 or 2
+  for _, line in ipairs(read_lines("zipf.txt")) do
+    local fields = {}
+    for f in line:gmatch("[^\t]+") do
+      fields[#fields + 1] = f
+    end
+    assert(#fields == 3, "zipf.txt: bad line " .. line)
+    cdf[#cdf + 1] = assert(tonumber(fields[1]), "zipf.txt: bad weight " .. fields[1])
+    paths[#paths + 1] = fields[column]
+  end
+end
+
+-- pick is a random path: by popularity (binary search for the first rank
+-- whose cumulative probability exceeds a uniform draw), or uniformly.
+local function pick()
+  if cdf == nil then
+    return paths[math.random(#paths)]
+  end
+  local u = math.random()
+  local lo, hi = 1, #cdf
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cdf[mid] > u then
+      hi = mid
+    else
+      lo = mid + 1
+    end
+  end
+  return paths[lo]
+end
 
 function init(args)
   math.randomseed(os.time() * 1000 + (id or 0) * 7919)
-  if scenario == "tarball" then
+  if zipf then
+    read_zipf()
+  elseif kind == "tarball" then
     paths = read_lines("tarballs.txt")
   else
     paths = read_lines("packages.txt")
   end
-  if spread > 0 and spread < #paths then
+  if not zipf and spread > 0 and spread < #paths then
     for i = #paths, spread + 1, -1 do
       paths[i] = nil
     end
@@ -76,8 +125,14 @@ function init(args)
   end
 end
 
+-- The request is one string concatenation, not wrk.format (which walks
+-- header tables for every request): the load generator shares the
+-- machine's two cores with gatehouse, and bench/scale.sh records its CPU
+-- time beside gatehouse's.
+local head, accept, suffix
+
 function request()
-  local path = paths[math.random(#paths)]
+  local path = pick()
   local token
   if cold then
     if first == nil then
@@ -90,15 +145,18 @@ function request()
   else
     token = tokens[math.random(#tokens)]
   end
-  local headers = { ["Authorization"] = "Bearer " .. token }
-  if scenario == "abbreviated" or cold then
-    headers["Accept"] = abbreviated
-  elseif scenario == "full" then
-    headers["Accept"] = "application/json"
-  elseif scenario == "notfound" then
-    path = path .. "-no-such-package"
+  if head == nil then
+    local host = wrk.headers["Host"] or (wrk.host .. ":" .. tostring(wrk.port))
+    head = " HTTP/1.1\r\nHost: " .. host .. "\r\nAuthorization: Bearer "
+    accept = "\r\n\r\n"
+    if kind == "abbreviated" or cold then
+      accept = "\r\nAccept: " .. abbreviated .. "\r\n\r\n"
+    elseif kind == "full" then
+      accept = "\r\nAccept: application/json\r\n\r\n"
+    end
+    suffix = kind == "notfound" and "-no-such-package" or ""
   end
-  return wrk.format("GET", path, headers)
+  return "GET " .. path .. suffix .. head .. token .. accept
 end
 
 if scenario == "cold" then
