@@ -308,8 +308,9 @@ func RenderScale(r *ScaleResults) string {
 	b.WriteString("† Every request brings a token no request has used before (so it is looked up in the database " +
 		"and its last use recorded); a wrk thread stops once its fresh tokens are answered, so requests/s is " +
 		"the rate of those requests as bench/scale.lua timed them, not wrk's figure.\n\n" +
-		"‡ wrk's CPU time over gatehouse's during the run, small / big store: well below 1, the load " +
-		"generator is not what limits the run.\n\n")
+		"‡ wrk's CPU time over gatehouse's during the run, small / big store: the two share the machine's " +
+		"cores, so the higher it is, the more of the CPU the load generator takes from gatehouse; above " +
+		"0.5 the run is listed among the anomalies.\n\n")
 	return b.String()
 }
 
