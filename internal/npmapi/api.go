@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
 	"github.com/gatehouse-registry/gatehouse/internal/audit"
@@ -65,6 +66,16 @@ type API struct {
 	// routeNames names each route by its pattern (see Route.Pattern), for
 	// the log line of a request that fails.
 	routeNames map[string]string
+	// lastBase is the base URL made last from a request (without
+	// BaseURL): the next request for the same host reuses it.
+	lastBase atomic.Pointer[requestBase]
+}
+
+// requestBase is the base URL of the requests for one host, over TLS or not.
+type requestBase struct {
+	host string
+	tls  bool
+	url  string
 }
 
 // New returns the API.
@@ -399,11 +410,19 @@ func (a *API) baseURL(r *http.Request) string {
 	if a.opts.BaseURL != "" {
 		return a.opts.BaseURL
 	}
+	// The same host comes again and again: its URL is made once, not on
+	// every request (one entry, whatever Host a client sends).
+	tls := r.TLS != nil
+	if b := a.lastBase.Load(); b != nil && b.host == r.Host && b.tls == tls {
+		return b.url
+	}
 	scheme := "http"
-	if r.TLS != nil {
+	if tls {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host
+	b := &requestBase{host: r.Host, tls: tls, url: scheme + "://" + r.Host}
+	a.lastBase.Store(b)
+	return b.url
 }
 
 // fillBase replaces the base placeholder in a stored document, escaping the

@@ -160,6 +160,7 @@ func (t *Table) add(rt *Route) error {
 	if rt.MaxBody > 0 {
 		rt.Handler = limitBody(rt.MaxBody, rt.Handler)
 	}
+	rt.Handler = tell(rt, rt.Handler)
 	if rt.Secret {
 		t.secrets = append(t.secrets, p.prefix(p.secret))
 	}
@@ -198,6 +199,35 @@ func (t *Table) add(rt *Route) error {
 	}
 	g.routes = append(g.routes, packageRoute{route: rt, rest: p.segs[p.pkg+1:], pattern: rt.Pattern()})
 	return nil
+}
+
+// A Recorder is a ResponseWriter that wants to know which route answers
+// the request. The table tells it just before the route's handler runs,
+// finding it through the writers' Unwrap methods (as
+// http.ResponseController finds net/http's writer): a middleware that
+// names the request after serving it (metrics, the access log) learns the
+// name without matching the request again.
+type Recorder interface {
+	RouteMatched(*Route)
+}
+
+// tell runs next after telling the request's Recorder, if any, that rt
+// answers.
+func tell(rt *Route, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for u := w; ; {
+			if rec, ok := u.(Recorder); ok {
+				rec.RouteMatched(rt)
+				break
+			}
+			uw, ok := u.(interface{ Unwrap() http.ResponseWriter })
+			if !ok {
+				break
+			}
+			u = uw.Unwrap()
+		}
+		next(w, r)
+	}
 }
 
 // limitBody bounds the body next reads to max bytes.

@@ -182,7 +182,8 @@ func TestDispatch(t *testing.T) {
 			matched, name := table.Match(r), table.Name(r)
 			*rec = recorder{}
 			w := httptest.NewRecorder()
-			table.ServeHTTP(w, r)
+			told := &toldWriter{ResponseWriter: w}
+			table.ServeHTTP(&wrapped{told}, r)
 			got := rec.route
 			if got == "" {
 				got = strconv.Itoa(w.Code)
@@ -194,6 +195,17 @@ func TestDispatch(t *testing.T) {
 				if rec.values[k] != v {
 					t.Errorf("PathValue(%q) = %q, want %q", k, rec.values[k], v)
 				}
+			}
+			// A Recorder under the writers is told the route whose
+			// handler answered, and only then.
+			answered := rec.route != "" && rec.route != "notFound"
+			switch {
+			case !answered && told.route != nil:
+				t.Errorf("the recorder was told %q, but no route answered", told.route.Pattern())
+			case answered && (told.route == nil || told.route.Pattern() != rec.route):
+				t.Errorf("the recorder was told %v; %q answered", told.route, rec.route)
+			case told.calls > 1:
+				t.Errorf("the recorder was told %d times", told.calls)
 			}
 			// Match names what answered: the route, or nothing for notFound and redirects.
 			switch {
@@ -215,6 +227,20 @@ func TestDispatch(t *testing.T) {
 		})
 	}
 }
+
+// toldWriter is a Recorder: it keeps the route the table told it of.
+type toldWriter struct {
+	http.ResponseWriter
+	route *Route
+	calls int
+}
+
+func (w *toldWriter) RouteMatched(rt *Route) { w.route, w.calls = rt, w.calls+1 }
+
+// wrapped is a middleware's writer around another, reached with Unwrap.
+type wrapped struct{ http.ResponseWriter }
+
+func (w *wrapped) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // TestNoPackageRoutes checks a table without routes for {pkg}: every other
 // path is unknown.

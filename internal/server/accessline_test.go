@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -151,4 +152,67 @@ func BenchmarkAccessLine(b *testing.B) {
 			lines.write(ctx, time.Now(), e)
 		}
 	})
+}
+
+// TestStampsMatchFormat checks that the access line's time written through
+// the stamps of the last second is what time.Format writes, for times in
+// one second, across seconds, going back in time, in other zones (one
+// changing its offset on a whole second), at the ends of the year and of
+// the range of four-digit years, and from several goroutines at once.
+func TestStampsMatchFormat(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		berlin = time.FixedZone("CET", 3600)
+	}
+	odd := time.FixedZone("odd", -(3*3600 + 30*60))
+	base := time.Date(2026, 12, 5, 18, 20, 1, 0, time.UTC)
+	times := []time.Time{
+		base, base.Add(time.Millisecond), base.Add(999_999_999), base.Add(100 * time.Millisecond),
+		base.Add(time.Second), base.Add(time.Second + 7*time.Millisecond), base.Add(-time.Nanosecond),
+		base.In(odd), base.Add(5 * time.Millisecond).In(odd), base.Local(), base.Add(time.Millisecond).Local(),
+		base, // back to UTC after another location in the same second
+		// Summer time ends in Berlin at 01:00 UTC on 2026-10-25: the same
+		// wall clock hour twice, with two offsets.
+		time.Date(2026, 10, 25, 0, 59, 59, 999_000_000, time.UTC).In(berlin),
+		time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC).In(berlin),
+		time.Date(2026, 12, 31, 23, 59, 59, 999_000_000, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 1_000_000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 5_000_000, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 500_000_000, time.UTC), time.Date(-1, 3, 1, 0, 0, 0, 20_000_000, time.UTC),
+		time.Now(), time.Now().Add(time.Millisecond),
+	}
+	var st stamps
+	for _, at := range times {
+		want := at.Format(stampLayout)
+		if got := string(st.append(nil, at)); got != want {
+			t.Errorf("%v: got %q, want %q", at, got, want)
+		}
+	}
+	// Lines of many goroutines at once, each in its own second and zone.
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			loc := time.FixedZone("g", g*1800)
+			for i := range 2000 {
+				at := base.Add(time.Duration(g)*time.Second + time.Duration(i)*time.Millisecond).In(loc)
+				if got, want := string(st.append([]byte("x"), at)), "x"+at.Format(stampLayout); got != want {
+					errs <- got + " != " + want
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	// And the whole line through the stamps is the line without them.
+	e := accessEntry{method: "GET", route: "package", path: "/left-pad", status: 200, bytes: 45612,
+		duration: 1234567 * time.Nanosecond, client: netip.MustParseAddr("127.0.0.1")}
+	for _, at := range times {
+		if got, want := string(appendAccessEntry(nil, &st, at, e, "id", true)), string(appendAccessLine(nil, at, e, "id", true)); got != want {
+			t.Errorf("%v: got %q, want %q", at, got, want)
+		}
+	}
 }

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -131,8 +133,9 @@ type accessEntry struct {
 // lineWriter writes access lines, each with one Write, from buffers it
 // reuses.
 type lineWriter struct {
-	w    io.Writer
-	bufs sync.Pool // *[]byte
+	w      io.Writer
+	bufs   sync.Pool // *[]byte
+	stamps stamps
 }
 
 // write writes e's line at level info, with the request id in ctx.
@@ -142,7 +145,7 @@ func (l *lineWriter) write(ctx context.Context, t time.Time, e accessEntry) {
 		bp = new([]byte)
 	}
 	id, hasID := requestID(ctx)
-	*bp = appendAccessLine((*bp)[:0], t, e, id, hasID)
+	*bp = appendAccessEntry((*bp)[:0], &l.stamps, t, e, id, hasID)
 	_, _ = l.w.Write(*bp)
 	if cap(*bp) <= 4<<10 {
 		l.bufs.Put(bp)
@@ -154,8 +157,18 @@ func (l *lineWriter) write(ctx context.Context, t time.Time, e accessEntry) {
 // route, path, status, bytes, duration, client and (when hasID)
 // request_id, each value quoted where slog quotes it.
 func appendAccessLine(b []byte, t time.Time, e accessEntry, id string, hasID bool) []byte {
+	return appendAccessEntry(b, nil, t, e, id, hasID)
+}
+
+// appendAccessEntry is appendAccessLine with the time written through
+// the stamps of the current second, when st is not nil.
+func appendAccessEntry(b []byte, st *stamps, t time.Time, e accessEntry, id string, hasID bool) []byte {
 	b = append(b, "time="...)
-	b = t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	if st != nil {
+		b = st.append(b, t)
+	} else {
+		b = t.AppendFormat(b, stampLayout)
+	}
 	b = append(b, " level=INFO msg=request method="...)
 	b = appendTextString(b, e.method)
 	b = append(b, " route="...)
@@ -179,6 +192,46 @@ func appendAccessLine(b []byte, t time.Time, e accessEntry, id string, hasID boo
 		b = appendTextString(b, id)
 	}
 	return append(b, '\n')
+}
+
+// stampLayout is the access line's time: slog's, to the millisecond.
+const stampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// stamps keeps the access line's time formatted for the last second it
+// wrote: every line of that second (each request's, at any rate) shares the
+// date, the clock to the second and the zone, and only its milliseconds are
+// written, instead of the whole layout being interpreted again.
+type stamps struct {
+	last atomic.Pointer[stamp]
+}
+
+// stamp is the formatted time of one second in one location: before is up
+// to the milliseconds ("2026-12-05T18:20:01."), after is what follows them
+// (the zone, "Z" or "+01:00").
+type stamp struct {
+	sec           int64
+	loc           *time.Location
+	before, after string
+}
+
+// append appends t as t.AppendFormat(b, stampLayout) does.
+func (st *stamps) append(b []byte, t time.Time) []byte {
+	s := st.last.Load()
+	if s == nil || s.sec != t.Unix() || s.loc != t.Location() {
+		// A new second (or location): format it once. Its zone offset is
+		// the same all through the second (zones change on whole seconds).
+		whole := t.AppendFormat(nil, stampLayout)
+		dot := bytes.IndexByte(whole, '.')
+		if dot < 0 || len(whole) < dot+4 {
+			return append(b, whole...)
+		}
+		s = &stamp{sec: t.Unix(), loc: t.Location(), before: string(whole[:dot+1]), after: string(whole[dot+4:])}
+		st.last.Store(s)
+	}
+	ms := t.Nanosecond() / int(time.Millisecond)
+	b = append(b, s.before...)
+	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, s.after...)
 }
 
 // appendTextString appends s as slog's text format writes a string value:

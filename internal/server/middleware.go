@@ -128,7 +128,13 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// route is the name of the route that answered, "" until the route
+	// table says (route.Recorder).
+	route string
 }
+
+// RouteMatched records the name of the route that answers.
+func (s *statusRecorder) RouteMatched(rt *route.Route) { s.route = rt.Name }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
@@ -203,7 +209,9 @@ func wholeInMemory(src io.Reader) (io.WriterTo, bool) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // observe logs one line per request and counts it in the metrics under the
-// name of the route that answers it (route.Table.Name). The line holds the
+// name of the route that answers it (which the route table tells the
+// recorder, route.Recorder; route.Table.Name when no route's handler ran,
+// so the request is matched once, not twice). The line holds the
 // method, route, path, status, response size, duration and client address
 // (and, through the context, the request id): never the query string, a
 // header, a cookie or a body; the secret in the path of a route that carries
@@ -215,9 +223,15 @@ func observe(log *slog.Logger, m *metrics.Metrics, routes *route.Table) middlewa
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			name := routes.Name(r)
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
+			// The table told the recorder which route answered; when no
+			// route's handler ran (a middleware answered first: a body
+			// over the limit), the route the table would have chosen.
+			name := rec.route
+			if name == "" {
+				name = routes.Name(r)
+			}
 			now := time.Now()
 			elapsed := now.Sub(start)
 			status := rec.status

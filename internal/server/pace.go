@@ -22,10 +22,11 @@ import (
 func pace(grace time.Duration, rate int64) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The controller lives inside the writer: one allocation a
-			// request for both.
-			pw := &pacedWriter{ResponseWriter: w, rc: *http.NewResponseController(w), grace: grace, rate: rate}
-			rc := &pw.rc
+			// The connection's deadlines, found once for the request (an
+			// http.ResponseController looks for them on every call, and
+			// is an allocation of its own).
+			rc := connDeadlines(w)
+			pw := &pacedWriter{ResponseWriter: w, rc: rc, grace: grace, rate: rate}
 			hasBody := r.Body != nil && r.Body != http.NoBody
 			if hasBody {
 				r.Body = &pacedBody{ReadCloser: r.Body, rc: rc, start: time.Now(), grace: grace, rate: rate}
@@ -60,9 +61,38 @@ func atRate(n, rate int64) time.Duration {
 // below the transfer rate, or paused too long.
 var errSlowBody = errors.New("the request body came slower than the server's minimum transfer rate")
 
+// deadlines sets the connection's deadlines: what http.ResponseController
+// calls on the writer net/http gives a handler.
+type deadlines interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// connDeadlines finds, through the writers' Unwrap methods, the writer
+// that sets the connection's deadlines, as http.ResponseController does;
+// when there is none, its methods return http.ErrNotSupported.
+func connDeadlines(w http.ResponseWriter) deadlines {
+	for {
+		if d, ok := w.(deadlines); ok {
+			return d
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return noDeadlines{}
+		}
+		w = u.Unwrap()
+	}
+}
+
+// noDeadlines is the deadlines of a writer that has none.
+type noDeadlines struct{}
+
+func (noDeadlines) SetReadDeadline(time.Time) error  { return http.ErrNotSupported }
+func (noDeadlines) SetWriteDeadline(time.Time) error { return http.ErrNotSupported }
+
 type pacedBody struct {
 	io.ReadCloser
-	rc    *http.ResponseController
+	rc    deadlines
 	start time.Time
 	grace time.Duration
 	rate  int64
@@ -88,7 +118,7 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 
 type pacedWriter struct {
 	http.ResponseWriter
-	rc    http.ResponseController
+	rc    deadlines
 	grace time.Duration
 	rate  int64
 	until time.Time // the write deadline last set; zero before the first

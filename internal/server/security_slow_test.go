@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +188,35 @@ func (t *throttled) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	t.n += n
 	return n, err
+}
+
+// TestConnDeadlinesFound checks that pace finds the connection's deadlines
+// through the writers around net/http's (each with Unwrap), as
+// http.ResponseController does, and that a writer without them answers
+// http.ErrNotSupported, which pace ignores.
+func TestConnDeadlinesFound(t *testing.T) {
+	found := make(chan deadlines, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		found <- connDeadlines(&pacedWriter{ResponseWriter: &statusRecorder{ResponseWriter: w}})
+	}))
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	d := <-found
+	if _, ok := d.(noDeadlines); ok {
+		t.Fatal("the deadlines of net/http's writer were not found under two wrappers")
+	}
+	if _, ok := d.(http.ResponseWriter); !ok {
+		t.Fatalf("found %T, want net/http's writer", d)
+	}
+	none := connDeadlines(&statusRecorder{ResponseWriter: httptest.NewRecorder()})
+	if err := none.SetWriteDeadline(time.Now()); !errors.Is(err, http.ErrNotSupported) {
+		t.Fatalf("a recorder's write deadline: %v, want http.ErrNotSupported", err)
+	}
+	if err := none.SetReadDeadline(time.Now()); !errors.Is(err, http.ErrNotSupported) {
+		t.Fatalf("a recorder's read deadline: %v, want http.ErrNotSupported", err)
+	}
 }

@@ -1,0 +1,64 @@
+package npmapi
+
+import (
+	"crypto/tls"
+	"net/http/httptest"
+	"sync"
+	"testing"
+)
+
+// TestBaseURLFromRequest checks the base URL made from a request (no
+// --url), reused for the host it was made for: for hosts and schemes in
+// turn, from several goroutines at once, each request gets its own host's
+// URL; with --url set, that one whatever the request says.
+func TestBaseURLFromRequest(t *testing.T) {
+	a := &API{}
+	cases := []struct {
+		host string
+		tls  bool
+		want string
+	}{
+		{"127.0.0.1:4873", false, "http://127.0.0.1:4873"},
+		{"127.0.0.1:4873", false, "http://127.0.0.1:4873"},
+		{"127.0.0.1:4873", true, "https://127.0.0.1:4873"},
+		{"registry.example:8443", true, "https://registry.example:8443"},
+		{"registry.example:8443", false, "http://registry.example:8443"},
+		{"127.0.0.1:4873", false, "http://127.0.0.1:4873"},
+		{"[::1]:4873", false, "http://[::1]:4873"},
+	}
+	request := func(host string, overTLS bool) string {
+		r := httptest.NewRequest("GET", "/left-pad", nil)
+		r.Host = host
+		r.TLS = nil
+		if overTLS {
+			r.TLS = &tls.ConnectionState{}
+		}
+		return a.baseURL(r)
+	}
+	for _, c := range cases {
+		if got := request(c.host, c.tls); got != c.want {
+			t.Errorf("host %q, TLS %v: got %q, want %q", c.host, c.tls, got, c.want)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, len(cases))
+	for _, c := range cases {
+		wg.Go(func() {
+			for range 2000 {
+				if got := request(c.host, c.tls); got != c.want {
+					errs <- got + " != " + c.want
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	a.opts.BaseURL = "https://npm.example/registry"
+	if got := request("127.0.0.1:4873", false); got != a.opts.BaseURL {
+		t.Errorf("with --url: got %q, want %q", got, a.opts.BaseURL)
+	}
+}
