@@ -16,17 +16,28 @@ import (
 // their prebuilt documents with the base URL already filled in, which names
 // do not exist, and which blob holds each version's tarball.
 //
-// Correctness rests on one generation number: every change to any package
-// bumps it after its transaction commits, and an entry is served only when it
-// was read under the current generation. A reader that raced a change stored
-// its entry under the old generation, so it is never served. Changes made by
-// another process (another node) reach it through the store's change feed
-// (see follow).
+// Correctness rests on generation numbers: a change bumps one after its
+// transaction commits, and an entry is served only when it was read under
+// the current generation of its package. A reader that raced a change stored
+// its entry under the old generation, so it is never served. A package's
+// generation (genOf) is the sum of two counters that only grow: the cache's
+// own, which a change that may touch any package bumps (everything goes
+// stale), and its name's stripe's, one of stripes counters that a change to
+// one named package bumps (its entries go stale, and those of the few other
+// names that share its stripe). The sum grows whenever either does, so an
+// entry stamped before a change never matches after it; and a publish, a
+// dist-tag or the signing of one package no longer makes every package's
+// entries stale, which on a big store emptied the cache many times a second
+// (docs/benchmarks.md, issue 20). Changes made by another process (another
+// node) reach it through the store's change feed (see follow).
 //
 // What a user may read is not cached: a restricted package's rights are
 // read afresh on every request (see Service.readable).
 type docCache struct {
 	gen atomic.Int64
+	// stripes are the per-name generations (see genOf), indexed by
+	// stripeOf.
+	stripes []atomic.Int64
 
 	mu         sync.RWMutex
 	entries    map[docKey]*docEntry
@@ -68,6 +79,7 @@ type docEntry struct {
 type versionKey struct {
 	pkgID   int64
 	version string
+	name    string // the package's name, whose generation the entry follows
 }
 
 type versionEntry struct {
@@ -88,12 +100,26 @@ const (
 	DefaultCacheBytes = 64 << 20
 	bytesPerEntry     = 512
 	entryOverhead     = 128 // map slot, key and entry, roughly
+	// stripes is how many per-name generations the cache keeps (8 bytes
+	// each): a change to one package makes about 1/stripes of the other
+	// packages' entries stale with its own.
+	stripes = 1 << 16
 )
 
 func newDocCache(maxBytes int) *docCache {
-	c := &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{}}
+	c := &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{},
+		stripes: make([]atomic.Int64, stripes)}
 	c.setBound(maxBytes)
 	return c
+}
+
+// stripeOf is the index of name's stripe.
+func stripeOf(name string) uint32 { return hashString(name) & (stripes - 1) }
+
+// genOf is the generation of package name's entries: read it before
+// reading the package from the store, and store the entry under it.
+func (c *docCache) genOf(name string) int64 {
+	return c.gen.Load() + c.stripes[stripeOf(name)].Load()
 }
 
 // setBound sets the byte bound, and the entry bound that follows from it.
@@ -106,7 +132,7 @@ func (c *docCache) get(k docKey) (*docEntry, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[k]
 	c.mu.RUnlock()
-	if !ok || e.gen != c.gen.Load() {
+	if !ok || e.gen != c.genOf(k.name) {
 		return nil, false
 	}
 	return e, true
@@ -129,7 +155,7 @@ func (c *docCache) getVersion(k versionKey) (store.Version, []string, bool) {
 	c.mu.RLock()
 	e, ok := c.versions[k]
 	c.mu.RUnlock()
-	if !ok || e.gen != c.gen.Load() {
+	if !ok || e.gen != c.genOf(k.name) {
 		return store.Version{}, nil, false
 	}
 	return e.v, e.validators, true
@@ -158,9 +184,8 @@ func (c *docCache) makeRoom(size int) {
 	wantEntries := c.maxEntries - c.maxEntries/8
 	wantBytes := c.maxBytes - c.maxBytes/8 - size
 	room := func() bool { return len(c.entries)+len(c.versions) <= wantEntries && c.bytes <= wantBytes }
-	current := c.gen.Load()
-	stale := func(gen int64) bool { return gen != current }
-	always := func(int64) bool { return true }
+	stale := func(name string, gen int64) bool { return gen != c.genOf(name) }
+	always := func(string, int64) bool { return true }
 	evict(c, c.entries, stale, nil)
 	evict(c, c.versions, stale, nil)
 	evict(c, c.entries, always, room)
@@ -174,14 +199,24 @@ type cached interface{ genCost() (int64, int) }
 func (e *docEntry) genCost() (int64, int)    { return e.gen, e.cost }
 func (e versionEntry) genCost() (int64, int) { return e.gen, e.cost }
 
-// evict deletes from m, one of c's maps, the entries whose generation drop
-// accepts, until enough (if not nil) says there is room. Called with mu held.
-func evict[K comparable, V cached](c *docCache, m map[K]V, drop func(gen int64) bool, enough func() bool) {
+// named is what the cache's two maps are keyed by: something of a package.
+type named interface{ packageName() string }
+
+func (k docKey) packageName() string     { return k.name }
+func (k versionKey) packageName() string { return k.name }
+
+// evict deletes from m, one of c's maps, the entries that drop accepts (by
+// their package's name and generation), until enough (if not nil) says
+// there is room. Called with mu held.
+func evict[K interface {
+	comparable
+	named
+}, V cached](c *docCache, m map[K]V, drop func(name string, gen int64) bool, enough func() bool) {
 	for k, e := range m {
 		if enough != nil && enough() {
 			return
 		}
-		if gen, cost := e.genCost(); drop(gen) {
+		if gen, cost := e.genCost(); drop(k.packageName(), gen) {
 			delete(m, k)
 			c.bytes -= cost
 		}
@@ -196,14 +231,30 @@ func (c *docCache) size() (entries, bytes, limit int) {
 	return len(c.entries) + len(c.versions), c.bytes, c.maxBytes
 }
 
-// changed makes every entry stale; call it after a change commits.
+// changed makes every entry stale; call it after a change that may touch
+// any package commits.
 func (c *docCache) changed() { c.gen.Add(1) }
 
-// follow makes every entry stale when another process changes a package,
-// or when changes may have been missed.
+// changedPackage makes package name's entries stale (and those of the
+// names that share its stripe); call it after a change to that package
+// alone commits. An empty name is any package (changed).
+func (c *docCache) changedPackage(name string) {
+	if name == "" {
+		c.changed()
+		return
+	}
+	c.stripes[stripeOf(name)].Add(1)
+}
+
+// follow makes entries stale when another process changes a package: that
+// package's when the change names it, every one when it does not (a change
+// read from the counters, on SQLite) or when changes may have been missed.
 func (c *docCache) follow(changes store.Changes) {
 	changes.Subscribe(func(ch store.Change) {
-		if ch.Kind == store.PackageChanged || ch.Kind == store.AnyChange {
+		switch ch.Kind {
+		case store.PackageChanged:
+			c.changedPackage(ch.Key)
+		case store.AnyChange:
 			c.changed()
 		}
 	})
