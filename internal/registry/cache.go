@@ -41,7 +41,7 @@ type docCache struct {
 
 	mu         sync.RWMutex
 	entries    map[docKey]*docEntry
-	versions   map[versionKey]versionEntry
+	versions   map[versionKey]*versionEntry
 	bytes      int
 	maxBytes   int
 	maxEntries int
@@ -69,7 +69,10 @@ type docKey struct {
 // docEntry is one package as read under generation gen, or the fact that no
 // package of that name existed then (missing).
 type docEntry struct {
-	gen     int64
+	gen int64
+	// hits counts the reads served from the entry since it was put, up to
+	// maxHits, halved each time an eviction pass spares it (see makeRoom).
+	hits    atomic.Int32
 	missing bool
 	cost    int // bytes counted against the cache's bound when put
 	pkg     store.Package
@@ -84,6 +87,7 @@ type versionKey struct {
 
 type versionEntry struct {
 	gen        int64
+	hits       atomic.Int32 // as docEntry's
 	cost       int
 	v          store.Version // without its manifest
 	validators []string      // tarballValidators(v), made once
@@ -91,9 +95,9 @@ type versionEntry struct {
 
 // Bounds on what the cache holds: maxBytes as counted (DefaultCacheBytes
 // unless set), and an entry for every 512 of those bytes. Past one, entries
-// go: first those no longer current, then arbitrary ones (Go's map order is
-// random, so this is random eviction, which keeps most of a popular set
-// without any bookkeeping per hit) until an eighth of the room is free.
+// go: first those no longer current, then those read least (see makeRoom;
+// the only bookkeeping per hit is a count that stops at maxHits) until an
+// eighth of the room is free.
 // Only the filled document is kept, so a document's bytes count once.
 const (
 	// DefaultCacheBytes bounds the document cache unless told otherwise.
@@ -107,7 +111,7 @@ const (
 )
 
 func newDocCache(maxBytes int) *docCache {
-	c := &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{},
+	c := &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]*versionEntry{},
 		stripes: make([]atomic.Int64, stripes)}
 	c.setBound(maxBytes)
 	return c
@@ -135,6 +139,7 @@ func (c *docCache) get(k docKey) (*docEntry, bool) {
 	if !ok || e.gen != c.genOf(k.name) {
 		return nil, false
 	}
+	e.hit()
 	return e, true
 }
 
@@ -158,6 +163,7 @@ func (c *docCache) getVersion(k versionKey) (store.Version, []string, bool) {
 	if !ok || e.gen != c.genOf(k.name) {
 		return store.Version{}, nil, false
 	}
+	e.hit()
 	return e.v, e.validators, true
 }
 
@@ -170,13 +176,23 @@ func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
 		delete(c.versions, k)
 	}
 	c.makeRoom(size)
-	c.versions[k] = versionEntry{gen: gen, cost: size, v: v, validators: tarballValidators(v)}
+	c.versions[k] = &versionEntry{gen: gen, cost: size, v: v, validators: tarballValidators(v)}
 	c.bytes += size
 }
 
+// maxHits is where an entry's read count stops.
+const maxHits = 15
+
 // makeRoom evicts entries when adding size bytes (one entry) would pass a
-// bound: the stale ones first, then arbitrary ones, until an eighth of each
-// bound is free. Called with mu held.
+// bound, until an eighth of each bound is free: the stale ones first; then
+// documents and rows not read since they were put or last spared, sparing
+// each one read (its count halved, so that what was read often is spared
+// several passes and what is no longer read ages out); then blob keys; and
+// last, should all that not make room, arbitrary entries. Go's map order is
+// random, so each pass starts somewhere else. A package read once (a
+// spread's one-off read, a crawler) goes before one read again and again:
+// frequency decides, as the spread of real installs needs, not arrival.
+// Called with mu held.
 func (c *docCache) makeRoom(size int) {
 	if len(c.entries)+len(c.versions) < c.maxEntries && c.bytes+size <= c.maxBytes {
 		return
@@ -184,20 +200,52 @@ func (c *docCache) makeRoom(size int) {
 	wantEntries := c.maxEntries - c.maxEntries/8
 	wantBytes := c.maxBytes - c.maxBytes/8 - size
 	room := func() bool { return len(c.entries)+len(c.versions) <= wantEntries && c.bytes <= wantBytes }
-	stale := func(name string, gen int64) bool { return gen != c.genOf(name) }
-	always := func(string, int64) bool { return true }
+	stale := func(name string, gen int64, _ *atomic.Int32) bool { return gen != c.genOf(name) }
+	always := func(string, int64, *atomic.Int32) bool { return true }
 	evict(c, c.entries, stale, nil)
 	evict(c, c.versions, stale, nil)
+	// Each pass halves the counts it spares: after five, none is left of
+	// maxHits, and the pass after that would find every entry cold.
+	for pass := 0; pass < 5 && !room(); pass++ {
+		evict(c, c.entries, cold, room)
+		evict(c, c.versions, cold, room)
+	}
 	evict(c, c.entries, always, room)
 	evict(c, c.versions, always, room)
 }
 
-// cached is what the cache's two maps hold: an entry read under a
-// generation, counted as cost bytes.
-type cached interface{ genCost() (int64, int) }
+// cold is true of an entry not read since it was put or last spared; it
+// spares one that was, halving its count. Called with mu held.
+func cold(_ string, _ int64, hits *atomic.Int32) bool {
+	if h := hits.Load(); h > 0 {
+		hits.Store(h / 2)
+		return false
+	}
+	return true
+}
 
-func (e *docEntry) genCost() (int64, int)    { return e.gen, e.cost }
-func (e versionEntry) genCost() (int64, int) { return e.gen, e.cost }
+// cached is what the cache's two maps hold: an entry read under a
+// generation, counted as cost bytes, with its read count.
+type cached interface {
+	genCost() (int64, int)
+	counter() *atomic.Int32
+}
+
+func (e *docEntry) genCost() (int64, int)      { return e.gen, e.cost }
+func (e *versionEntry) genCost() (int64, int)  { return e.gen, e.cost }
+func (e *docEntry) counter() *atomic.Int32     { return &e.hits }
+func (e *versionEntry) counter() *atomic.Int32 { return &e.hits }
+
+// hit counts a read served from e, up to maxHits: once there, reads
+// write nothing (a popular entry's count is not a shared write per read).
+func hit(hits *atomic.Int32) {
+	if hits.Load() < maxHits {
+		hits.Add(1)
+	}
+}
+
+func (e *docEntry) hit()     { hit(&e.hits) }
+func (e *versionEntry) hit() { hit(&e.hits) }
 
 // named is what the cache's two maps are keyed by: something of a package.
 type named interface{ packageName() string }
@@ -206,17 +254,17 @@ func (k docKey) packageName() string     { return k.name }
 func (k versionKey) packageName() string { return k.name }
 
 // evict deletes from m, one of c's maps, the entries that drop accepts (by
-// their package's name and generation), until enough (if not nil) says
+// their package's name, generation and read count), until enough (if not nil) says
 // there is room. Called with mu held.
 func evict[K interface {
 	comparable
 	named
-}, V cached](c *docCache, m map[K]V, drop func(name string, gen int64) bool, enough func() bool) {
+}, V cached](c *docCache, m map[K]V, drop func(name string, gen int64, hits *atomic.Int32) bool, enough func() bool) {
 	for k, e := range m {
 		if enough != nil && enough() {
 			return
 		}
-		if gen, cost := e.genCost(); drop(k.packageName(), gen) {
+		if gen, cost := e.genCost(); drop(k.packageName(), gen, e.counter()) {
 			delete(m, k)
 			c.bytes -= cost
 		}

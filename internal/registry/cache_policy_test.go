@@ -185,3 +185,115 @@ func TestDocCacheEvictsStaleOfOnePackageFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestDocCacheKeepsWhatIsReadOften: past its bound the cache evicts what
+// was read least: packages read again and again stay while a stream of
+// packages read once (a spread, a crawler) passes through, and the newest
+// entry is always there.
+func TestDocCacheKeepsWhatIsReadOften(t *testing.T) {
+	const per = 1 << 10
+	c := newDocCache(1 << 20)
+	body := make([]byte, per)
+	fits := (1 << 20) / (per + entryOverhead + len("cold-000000"))
+	hot := make([]docKey, fits/4)
+	for i := range hot {
+		hot[i] = docKey{name: fmt.Sprintf("hot-%06d", i), kind: kindAbbreviated}
+		c.put(hot[i], &docEntry{gen: c.genOf(hot[i].name), doc: Document{Body: body}})
+	}
+	for i := range 20 * fits {
+		if i%(fits/8) == 0 { // the hot set is read between evictions
+			for _, k := range hot {
+				if _, ok := c.get(k); !ok {
+					t.Fatalf("after %d one-off packages, hot package %s was evicted", i, k.name)
+				}
+			}
+		}
+		k := docKey{name: fmt.Sprintf("cold-%06d", i), kind: kindAbbreviated}
+		c.put(k, &docEntry{gen: c.genOf(k.name), doc: Document{Body: body}})
+		if _, ok := c.get(k); !ok {
+			t.Fatalf("one-off package %d not held right after its put", i)
+		}
+		if _, b := sizeOf(c); b > 1<<20 {
+			t.Fatalf("the cache counts %d bytes, over its bound", b)
+		}
+	}
+}
+
+// TestDocCacheAgesOutWhatIsNoLongerRead: a package read often once, then
+// never again, does not stay for ever: each eviction pass halves its count.
+func TestDocCacheAgesOutWhatIsNoLongerRead(t *testing.T) {
+	c := newDocCache(1 << 20)
+	body := make([]byte, 1<<10)
+	old := docKey{name: "was-popular", kind: kindFull}
+	c.put(old, &docEntry{gen: c.genOf(old.name), doc: Document{Body: body}})
+	for range 100 {
+		c.get(old)
+	}
+	for i := range 50 * (1 << 10) {
+		k := docKey{name: fmt.Sprintf("p-%06d", i), kind: kindFull}
+		c.put(k, &docEntry{gen: c.genOf(k.name), doc: Document{Body: body}})
+		c.get(k) // each read once: as warm as the old one is now
+		c.mu.RLock()
+		_, still := c.entries[old]
+		c.mu.RUnlock()
+		if !still {
+			return
+		}
+	}
+	t.Fatal("a package no longer read was never evicted")
+}
+
+// TestDocCacheEntryBound: tiny entries are bounded by count (an entry per
+// 512 bytes of the bound, at least 1,024), not only by bytes.
+func TestDocCacheEntryBound(t *testing.T) {
+	c := newDocCache(1 << 20) // 2,048 entries
+	for i := range 10_000 {
+		c.putVersion(versionKey{pkgID: int64(i), version: "1.0.0", name: "v"}, c.genOf("v"), store.Version{BlobKey: "k"})
+		c.put(docKey{name: fmt.Sprintf("m-%05d", i), kind: kindRow}, &docEntry{gen: c.genOf(fmt.Sprintf("m-%05d", i)), missing: true})
+		if n, _ := sizeOf(c); n > c.maxEntries {
+			t.Fatalf("after %d puts the cache holds %d entries, over its bound %d", i+1, n, c.maxEntries)
+		}
+	}
+	if n, _ := sizeOf(c); n < c.maxEntries*3/4 {
+		t.Fatalf("the cache holds %d entries of the %d allowed: it emptied rather than evicted", n, c.maxEntries)
+	}
+}
+
+// TestDocCacheConcurrent reads, puts and changes from many goroutines at
+// once (run with -race): the bounds hold and a current entry is served.
+func TestDocCacheConcurrent(t *testing.T) {
+	c := newDocCache(1 << 20)
+	body := make([]byte, 512)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 5_000 {
+				name := fmt.Sprintf("p-%d", (i*7+g)%3_000)
+				k := docKey{name: name, kind: kindAbbreviated}
+				if _, ok := c.get(k); !ok {
+					c.put(k, &docEntry{gen: c.genOf(name), doc: Document{Body: body}})
+				}
+				vk := versionKey{pkgID: int64(i % 500), version: "1.0.0", name: name}
+				if _, _, ok := c.getVersion(vk); !ok {
+					c.putVersion(vk, c.genOf(name), store.Version{BlobKey: "k"})
+				}
+				if i%997 == 0 {
+					c.changedPackage(name)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	n, b := sizeOf(c)
+	if b > 1<<20 || n > c.maxEntries {
+		t.Fatalf("%d entries, %d bytes: past the bounds", n, b)
+	}
+	k := docKey{name: "last", kind: kindFull}
+	c.put(k, &docEntry{gen: c.genOf("last"), doc: Document{Body: body}})
+	if _, ok := c.get(k); !ok {
+		t.Fatal("a current entry is not served")
+	}
+}
