@@ -15,6 +15,7 @@ func BenchmarkDocCacheGet(b *testing.B) {
 		c.put(keys[i], &docEntry{gen: c.gen.Load(), doc: Document{Body: []byte("{}")}})
 	}
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
