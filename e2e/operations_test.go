@@ -3,10 +3,12 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/memsize"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
@@ -127,11 +129,13 @@ func TestOperations(t *testing.T) {
 }
 
 // TestGarbageCollectorSettings: serve sets the Go collector's pace from
-// --gc-percent (400 unless told) and --memory-limit (256 MiB), replacing the GOGC and
+// --gc-percent (400 unless told) and --memory-limit (unless told, sized
+// from this machine's memory: internal/memsize), replacing the GOGC and
 // GOMEMLIMIT a process would otherwise take from its environment; the Go
 // runtime's own metrics show what it runs with.
 func TestGarbageCollectorSettings(t *testing.T) {
 	t.Parallel()
+	sized := float64(memsize.Size(memsize.Read(os.DirFS("/")), memsize.Settings{}).MemoryLimit)
 	tests := []struct {
 		name      string
 		args      []string
@@ -139,7 +143,7 @@ func TestGarbageCollectorSettings(t *testing.T) {
 		wantGOGC  float64
 		wantLimit float64 // 0: Go's own, no limit
 	}{
-		{"default", nil, []string{"GOGC=100", "GOMEMLIMIT=100MiB"}, 400, 256 << 20},
+		{"default", nil, []string{"GOGC=100", "GOMEMLIMIT=100MiB"}, 400, sized},
 		{"no limit of its own", []string{"--memory-limit", "0"}, nil, 400, 0},
 		{"flags", []string{"--gc-percent", "250", "--memory-limit", "300MiB"}, []string{"GOGC=100", "GOMEMLIMIT=100MiB"}, 250, 300 << 20},
 		{"environment", nil, []string{"GATEHOUSE_GC_PERCENT=150", "GATEHOUSE_MEMORY_LIMIT=64MiB"}, 150, 64 << 20},

@@ -30,7 +30,8 @@ import (
 // An entry is the folder DIR/ID (ID from ScaleCacheKey.ID) holding key.json
 // (the key, which must match), state.json (the ScaleState, plaintext tokens
 // of the throwaway store included) and data/ (the data folder: for SQLite
-// the database and the tarballs, for PostgreSQL the tarballs alone). A
+// the database and the tarballs, for PostgreSQL the tarballs and the server
+// key, which the database's signing key is sealed with). A
 // PostgreSQL entry's database is a database on the same server named
 // CacheDatabase(ID), never served from: a run gets a fresh database copied
 // from it (CREATE DATABASE ... TEMPLATE). An entry appears whole or not at
@@ -38,8 +39,9 @@ import (
 
 // scaleSeedFormat is the version of what `seed scale` writes: bump it when
 // the seeding changes the store it makes (names, documents, token kinds),
-// so that older cached stores are no longer used.
-const scaleSeedFormat = 1
+// so that older cached stores are no longer used. 2: packages signed at
+// import (no signing backlog), with the server key in the data folder.
+const scaleSeedFormat = 2
 
 // ScaleCacheKey is everything that decides a seeded store's content.
 type ScaleCacheKey struct {
@@ -226,6 +228,13 @@ func keepScale(ctx context.Context, cfg config.Config, cache ScaleCache, key Sca
 		}
 		if err := copyTree(data, filepath.Join(tmp, "data", "tarballs")); err != nil {
 			return err
+		}
+		// The store was first used with this key (the seed signs with it):
+		// a run on a copy of the database needs the same one.
+		if cfg.KeyFile == "" {
+			if err := copyFile(cfg.KeyPath(), filepath.Join(tmp, "data", filepath.Base(cfg.KeyPath()))); err != nil {
+				return fmt.Errorf("cache: server key: %w", err)
+			}
 		}
 	} else if err := copyTree(data, filepath.Join(tmp, "data")); err != nil {
 		return err

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 )
@@ -241,7 +244,7 @@ func TestSeedScaleCachedPostgres(t *testing.T) {
 		}
 		return st, cfg, progress.String()
 	}
-	first, _, log1 := seed("first")
+	first, cfg1, log1 := seed("first")
 	if first.Reused || first.Store != "postgres" || !strings.Contains(log1, "kept a copy") {
 		t.Fatalf("the first seeding reused a store or kept none:\n%s", log1)
 	}
@@ -254,6 +257,23 @@ func TestSeedScaleCachedPostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg2.DataDir, "tarballs")); err != nil {
 		t.Errorf("the copy has no tarball folder: %v", err)
+	}
+	// The copy's database was first used with the seed's server key, which
+	// its signing key is sealed with: the copy carries that key, and a
+	// server opens its signing with it.
+	key1, err1 := os.ReadFile(cfg1.KeyPath())
+	key2, err2 := os.ReadFile(cfg2.KeyPath())
+	if err1 != nil || err2 != nil || !bytes.Equal(key1, key2) {
+		t.Fatalf("the copy's server key is not the seeded store's (%v, %v)", err1, err2)
+	}
+	db, err := server.OpenStore(ctx, cfg2, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.OpenSigning(ctx, cfg2, db, slog.New(slog.DiscardHandler))
+	db.Close()
+	if err != nil {
+		t.Fatalf("the copy's signing does not open: %v", err)
 	}
 	sizes, err := MeasureDB(ctx, cfg2)
 	if err != nil {

@@ -208,6 +208,14 @@ func SeedScale(ctx context.Context, cfg config.Config, c ScaleCorpus, progress i
 	feed := store.NewFeed(db, quiet)
 	defer feed.Close()
 	reg := registry.NewService(db, blobs, nil, feed, nil, nil, nil)
+	// Sign as a publish does: a store seeded unsigned would spend its first
+	// minutes of serving signing the backlog (a write per package), not in
+	// the steady state the load is meant to measure.
+	signer, err := server.OpenSigning(ctx, cfg, db, quiet)
+	if err != nil {
+		return nil, err
+	}
+	reg.SetSigner(signer)
 
 	st := &ScaleState{Store: "sqlite", Packages: c.Packages, Versions: c.Versions, Users: c.Users, Tokens: c.Tokens,
 		Tarballs: c.Tarballs, ReadmeBytes: c.ReadmeBytes, Batch: c.Batch, HotPackage: c.PackageName(0)}

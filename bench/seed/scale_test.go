@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
+	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/server/servertest"
 	"github.com/gatehouse-registry/gatehouse/internal/store/pgtest"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
@@ -68,6 +70,18 @@ func checkSeededStore(t *testing.T, base config.Config) {
 		t.Errorf("packages.txt lists %d packages, want %d", n, c.Packages)
 	}
 
+	// Seeded as a publish writes: signed, nothing left on the signing
+	// backlog for the server's first start.
+	db, err := server.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backlog, err := db.Q().SigningBacklogSize(ctx)
+	db.Close()
+	if err != nil || backlog != 0 {
+		t.Fatalf("the seeded store's signing backlog holds %d packages (%v), want 0", backlog, err)
+	}
+
 	_, site := servertest.Start(t, cfg)
 	get := func(path, tok, accept string) (int, []byte) {
 		t.Helper()
@@ -110,7 +124,10 @@ func checkSeededStore(t *testing.T, base config.Config) {
 				DistTags map[string]string `json:"dist-tags"`
 				Versions map[string]struct {
 					Name, Version string
-					Dist          struct{ Tarball, Integrity, Shasum string }
+					Dist          struct {
+						Tarball, Integrity, Shasum string
+						Signatures                 []struct{ Keyid, Sig string }
+					}
 				}
 				Maintainers []struct{ Name string }
 			}
@@ -128,6 +145,9 @@ func checkSeededStore(t *testing.T, base config.Config) {
 			for v, m := range doc.Versions {
 				if m.Name != name || m.Version != v {
 					t.Errorf("%s@%s: the manifest says %s@%s", name, v, m.Name, m.Version)
+				}
+				if accept == "application/json" && (len(m.Dist.Signatures) == 0 || m.Dist.Signatures[0].Sig == "") {
+					t.Errorf("%s@%s: no registry signature in dist.signatures", name, v)
 				}
 				want := site + "/" + name + "/-/" + registry.TarballFilename(name, v)
 				if m.Dist.Tarball != want {

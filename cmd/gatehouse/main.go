@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -36,6 +37,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/gc"
 	"github.com/gatehouse-registry/gatehouse/internal/heapfloor"
 	"github.com/gatehouse-registry/gatehouse/internal/logqueue"
+	"github.com/gatehouse-registry/gatehouse/internal/memsize"
 	"github.com/gatehouse-registry/gatehouse/internal/policy"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/signing"
@@ -155,6 +157,7 @@ func serve(args []string, stderr io.Writer) error {
 	// the live heap is small and collections come more than once a second,
 	// the heap may grow to a floor before it is collected, so that a small
 	// heap under load is not collected many times a second.
+	sized := sizeMemory(&cfg, memsize.Read(os.DirFS("/")))
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
@@ -162,6 +165,10 @@ func serve(args []string, stderr io.Writer) error {
 	defer floor.Stop()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if sized {
+		log.Info("memory sized from the machine (docs/operations.md)", slog.String("memory_limit", units.FormatSize(cfg.MemoryLimit)),
+			slog.String("cache_size", units.FormatSize(cfg.CacheSize)))
+	}
 	srv, err := server.Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -729,6 +736,21 @@ func readPassword(stdin io.Reader) (string, error) {
 // heapFloor is the heap size below which serve does not collect garbage:
 // 64 MiB, or a quarter of the memory limit when that is lower
 // (docs/operations.md).
+// sizeMemory sets cfg's memory limit and cache size from host's memory
+// (internal/memsize) where they are left at their defaults; it reports
+// whether it changed either.
+func sizeMemory(cfg *config.Config, host memsize.Host) bool {
+	def := config.Default()
+	l := memsize.Size(host, memsize.Settings{
+		MemoryLimit: cfg.MemoryLimit, MemoryLimitSet: cfg.MemoryLimit != def.MemoryLimit,
+		CacheSize: cfg.CacheSize, CacheSizeSet: cfg.CacheSize != def.CacheSize,
+		Uplinks: len(cfg.Uplinks) > 0,
+	})
+	changed := l.MemoryLimit != cfg.MemoryLimit || l.CacheSize != cfg.CacheSize
+	cfg.MemoryLimit, cfg.CacheSize = l.MemoryLimit, l.CacheSize
+	return changed
+}
+
 func heapFloor(memoryLimit int64) uint64 {
 	const floor = 64 << 20
 	if memoryLimit > 0 && memoryLimit/4 < floor {

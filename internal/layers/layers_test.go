@@ -22,7 +22,7 @@ var rank = map[string]int{
 	// units, the route table's mechanism, metrics, per-address limits, the
 	// log's buffer.
 	"internal/throttle": 0, "internal/fault": 0, "internal/token": 0, "internal/totp": 0, "internal/keyring": 0,
-	"internal/units": 0, "internal/route": 0, "internal/metrics": 0, "internal/logqueue": 0, "internal/heapfloor": 0, "internal/certificate": 0,
+	"internal/units": 0, "internal/route": 0, "internal/metrics": 0, "internal/logqueue": 0, "internal/heapfloor": 0, "internal/memsize": 0, "internal/certificate": 0,
 	// 1: storage, and the upstream registries beside it.
 	"internal/store": 1, "internal/blob": 1, "internal/uplink": 1,
 	// Webhook deliveries' guarded HTTP client, beside the uplinks'.

@@ -16,21 +16,32 @@ import (
 // their prebuilt documents with the base URL already filled in, which names
 // do not exist, and which blob holds each version's tarball.
 //
-// Correctness rests on one generation number: every change to any package
-// bumps it after its transaction commits, and an entry is served only when it
-// was read under the current generation. A reader that raced a change stored
-// its entry under the old generation, so it is never served. Changes made by
-// another process (another node) reach it through the store's change feed
-// (see follow).
+// Correctness rests on generation numbers: a change bumps one after its
+// transaction commits, and an entry is served only when it was read under
+// the current generation of its package. A reader that raced a change stored
+// its entry under the old generation, so it is never served. A package's
+// generation (genOf) is the sum of two counters that only grow: the cache's
+// own, which a change that may touch any package bumps (everything goes
+// stale), and its name's stripe's, one of stripes counters that a change to
+// one named package bumps (its entries go stale, and those of the few other
+// names that share its stripe). The sum grows whenever either does, so an
+// entry stamped before a change never matches after it; and a publish, a
+// dist-tag or the signing of one package no longer makes every package's
+// entries stale, which on a big store emptied the cache many times a second
+// (docs/benchmarks.md, issue 20). Changes made by another process (another
+// node) reach it through the store's change feed (see follow).
 //
 // What a user may read is not cached: a restricted package's rights are
 // read afresh on every request (see Service.readable).
 type docCache struct {
 	gen atomic.Int64
+	// stripes are the per-name generations (see genOf), indexed by
+	// stripeOf.
+	stripes []atomic.Int64
 
 	mu         sync.RWMutex
 	entries    map[docKey]*docEntry
-	versions   map[versionKey]versionEntry
+	versions   map[versionKey]*versionEntry
 	bytes      int
 	maxBytes   int
 	maxEntries int
@@ -58,7 +69,10 @@ type docKey struct {
 // docEntry is one package as read under generation gen, or the fact that no
 // package of that name existed then (missing).
 type docEntry struct {
-	gen     int64
+	gen int64
+	// hits counts the reads served from the entry since it was put, up to
+	// maxHits, halved each time an eviction pass spares it (see makeRoom).
+	hits    atomic.Int32
 	missing bool
 	cost    int // bytes counted against the cache's bound when put
 	pkg     store.Package
@@ -68,10 +82,12 @@ type docEntry struct {
 type versionKey struct {
 	pkgID   int64
 	version string
+	name    string // the package's name, whose generation the entry follows
 }
 
 type versionEntry struct {
 	gen        int64
+	hits       atomic.Int32 // as docEntry's
 	cost       int
 	v          store.Version // without its manifest
 	validators []string      // tarballValidators(v), made once
@@ -79,21 +95,35 @@ type versionEntry struct {
 
 // Bounds on what the cache holds: maxBytes as counted (DefaultCacheBytes
 // unless set), and an entry for every 512 of those bytes. Past one, entries
-// go: first those no longer current, then arbitrary ones (Go's map order is
-// random, so this is random eviction, which keeps most of a popular set
-// without any bookkeeping per hit) until an eighth of the room is free.
+// go: first those no longer current, then those read least (see makeRoom;
+// the only bookkeeping per hit is a count that stops at maxHits) until an
+// eighth of the room is free.
 // Only the filled document is kept, so a document's bytes count once.
 const (
 	// DefaultCacheBytes bounds the document cache unless told otherwise.
 	DefaultCacheBytes = 64 << 20
 	bytesPerEntry     = 512
 	entryOverhead     = 128 // map slot, key and entry, roughly
+	// stripes is how many per-name generations the cache keeps (8 bytes
+	// each): a change to one package makes about 1/stripes of the other
+	// packages' entries stale with its own.
+	stripes = 1 << 16
 )
 
 func newDocCache(maxBytes int) *docCache {
-	c := &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]versionEntry{}}
+	c := &docCache{entries: map[docKey]*docEntry{}, versions: map[versionKey]*versionEntry{},
+		stripes: make([]atomic.Int64, stripes)}
 	c.setBound(maxBytes)
 	return c
+}
+
+// stripeOf is the index of name's stripe.
+func stripeOf(name string) uint32 { return hashString(name) & (stripes - 1) }
+
+// genOf is the generation of package name's entries: read it before
+// reading the package from the store, and store the entry under it.
+func (c *docCache) genOf(name string) int64 {
+	return c.gen.Load() + c.stripes[stripeOf(name)].Load()
 }
 
 // setBound sets the byte bound, and the entry bound that follows from it.
@@ -106,9 +136,10 @@ func (c *docCache) get(k docKey) (*docEntry, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[k]
 	c.mu.RUnlock()
-	if !ok || e.gen != c.gen.Load() {
+	if !ok || e.gen != c.genOf(k.name) {
 		return nil, false
 	}
+	e.hit()
 	return e, true
 }
 
@@ -129,9 +160,10 @@ func (c *docCache) getVersion(k versionKey) (store.Version, []string, bool) {
 	c.mu.RLock()
 	e, ok := c.versions[k]
 	c.mu.RUnlock()
-	if !ok || e.gen != c.gen.Load() {
+	if !ok || e.gen != c.genOf(k.name) {
 		return store.Version{}, nil, false
 	}
+	e.hit()
 	return e.v, e.validators, true
 }
 
@@ -144,13 +176,23 @@ func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
 		delete(c.versions, k)
 	}
 	c.makeRoom(size)
-	c.versions[k] = versionEntry{gen: gen, cost: size, v: v, validators: tarballValidators(v)}
+	c.versions[k] = &versionEntry{gen: gen, cost: size, v: v, validators: tarballValidators(v)}
 	c.bytes += size
 }
 
+// maxHits is where an entry's read count stops.
+const maxHits = 15
+
 // makeRoom evicts entries when adding size bytes (one entry) would pass a
-// bound: the stale ones first, then arbitrary ones, until an eighth of each
-// bound is free. Called with mu held.
+// bound, until an eighth of each bound is free: the stale ones first; then
+// documents and rows not read since they were put or last spared, sparing
+// each one read (its count halved, so that what was read often is spared
+// several passes and what is no longer read ages out); then blob keys; and
+// last, should all that not make room, arbitrary entries. Go's map order is
+// random, so each pass starts somewhere else. A package read once (a
+// spread's one-off read, a crawler) goes before one read again and again:
+// frequency decides, as the spread of real installs needs, not arrival.
+// Called with mu held.
 func (c *docCache) makeRoom(size int) {
 	if len(c.entries)+len(c.versions) < c.maxEntries && c.bytes+size <= c.maxBytes {
 		return
@@ -158,30 +200,71 @@ func (c *docCache) makeRoom(size int) {
 	wantEntries := c.maxEntries - c.maxEntries/8
 	wantBytes := c.maxBytes - c.maxBytes/8 - size
 	room := func() bool { return len(c.entries)+len(c.versions) <= wantEntries && c.bytes <= wantBytes }
-	current := c.gen.Load()
-	stale := func(gen int64) bool { return gen != current }
-	always := func(int64) bool { return true }
+	stale := func(name string, gen int64, _ *atomic.Int32) bool { return gen != c.genOf(name) }
+	always := func(string, int64, *atomic.Int32) bool { return true }
 	evict(c, c.entries, stale, nil)
 	evict(c, c.versions, stale, nil)
+	// Each pass halves the counts it spares: after five, none is left of
+	// maxHits, and the pass after that would find every entry cold.
+	for pass := 0; pass < 5 && !room(); pass++ {
+		evict(c, c.entries, cold, room)
+		evict(c, c.versions, cold, room)
+	}
 	evict(c, c.entries, always, room)
 	evict(c, c.versions, always, room)
 }
 
+// cold is true of an entry not read since it was put or last spared; it
+// spares one that was, halving its count. Called with mu held.
+func cold(_ string, _ int64, hits *atomic.Int32) bool {
+	if h := hits.Load(); h > 0 {
+		hits.Store(h / 2)
+		return false
+	}
+	return true
+}
+
 // cached is what the cache's two maps hold: an entry read under a
-// generation, counted as cost bytes.
-type cached interface{ genCost() (int64, int) }
+// generation, counted as cost bytes, with its read count.
+type cached interface {
+	genCost() (int64, int)
+	counter() *atomic.Int32
+}
 
-func (e *docEntry) genCost() (int64, int)    { return e.gen, e.cost }
-func (e versionEntry) genCost() (int64, int) { return e.gen, e.cost }
+func (e *docEntry) genCost() (int64, int)      { return e.gen, e.cost }
+func (e *versionEntry) genCost() (int64, int)  { return e.gen, e.cost }
+func (e *docEntry) counter() *atomic.Int32     { return &e.hits }
+func (e *versionEntry) counter() *atomic.Int32 { return &e.hits }
 
-// evict deletes from m, one of c's maps, the entries whose generation drop
-// accepts, until enough (if not nil) says there is room. Called with mu held.
-func evict[K comparable, V cached](c *docCache, m map[K]V, drop func(gen int64) bool, enough func() bool) {
+// hit counts a read served from e, up to maxHits: once there, reads
+// write nothing (a popular entry's count is not a shared write per read).
+func hit(hits *atomic.Int32) {
+	if hits.Load() < maxHits {
+		hits.Add(1)
+	}
+}
+
+func (e *docEntry) hit()     { hit(&e.hits) }
+func (e *versionEntry) hit() { hit(&e.hits) }
+
+// named is what the cache's two maps are keyed by: something of a package.
+type named interface{ packageName() string }
+
+func (k docKey) packageName() string     { return k.name }
+func (k versionKey) packageName() string { return k.name }
+
+// evict deletes from m, one of c's maps, the entries that drop accepts (by
+// their package's name, generation and read count), until enough (if not nil) says
+// there is room. Called with mu held.
+func evict[K interface {
+	comparable
+	named
+}, V cached](c *docCache, m map[K]V, drop func(name string, gen int64, hits *atomic.Int32) bool, enough func() bool) {
 	for k, e := range m {
 		if enough != nil && enough() {
 			return
 		}
-		if gen, cost := e.genCost(); drop(gen) {
+		if gen, cost := e.genCost(); drop(k.packageName(), gen, e.counter()) {
 			delete(m, k)
 			c.bytes -= cost
 		}
@@ -196,14 +279,30 @@ func (c *docCache) size() (entries, bytes, limit int) {
 	return len(c.entries) + len(c.versions), c.bytes, c.maxBytes
 }
 
-// changed makes every entry stale; call it after a change commits.
+// changed makes every entry stale; call it after a change that may touch
+// any package commits.
 func (c *docCache) changed() { c.gen.Add(1) }
 
-// follow makes every entry stale when another process changes a package,
-// or when changes may have been missed.
+// changedPackage makes package name's entries stale (and those of the
+// names that share its stripe); call it after a change to that package
+// alone commits. An empty name is any package (changed).
+func (c *docCache) changedPackage(name string) {
+	if name == "" {
+		c.changed()
+		return
+	}
+	c.stripes[stripeOf(name)].Add(1)
+}
+
+// follow makes entries stale when another process changes a package: that
+// package's when the change names it, every one when it does not (a change
+// read from the counters, on SQLite) or when changes may have been missed.
 func (c *docCache) follow(changes store.Changes) {
 	changes.Subscribe(func(ch store.Change) {
-		if ch.Kind == store.PackageChanged || ch.Kind == store.AnyChange {
+		switch ch.Kind {
+		case store.PackageChanged:
+			c.changedPackage(ch.Key)
+		case store.AnyChange:
 			c.changed()
 		}
 	})

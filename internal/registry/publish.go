@@ -42,7 +42,7 @@ func (s *Service) commitPublication(ctx context.Context, p *auth.Principal, pub 
 	if err := s.storeTarball(ctx, pub); err != nil {
 		return err
 	}
-	err := s.write(ctx, func(q store.Queries) error { return s.insertPublication(ctx, q, p, pub) })
+	err := s.write(ctx, pub.Name, func(q store.Queries) error { return s.insertPublication(ctx, q, p, pub) })
 	s.forgetProxiedCopy(pub.Name)
 	return err
 }

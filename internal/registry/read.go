@@ -91,7 +91,7 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
 	if !ok {
-		e = &docEntry{gen: s.docs.gen.Load()}
+		e = &docEntry{gen: s.docs.genOf(name)}
 		var err error
 		switch kind {
 		case kindRow:
@@ -235,10 +235,10 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 	if !ok {
 		return Tarball{}, fault.NotFoundf("Not found")
 	}
-	vk := versionKey{pkgID: e.pkg.ID, version: version}
+	vk := versionKey{pkgID: e.pkg.ID, version: version, name: name}
 	v, validators, ok := s.docs.getVersion(vk)
 	if !ok {
-		gen := s.docs.gen.Load()
+		gen := s.docs.genOf(name)
 		v, err = q.VersionFile(ctx, e.pkg.ID, version)
 		if err != nil {
 			if fault.Is(err, fault.NotFound) {

@@ -132,18 +132,20 @@ func (s *Service) SetCacheBytes(n int) {
 // counts them, and its bound in bytes.
 func (s *Service) CacheUse() (entries, bytes, limit int) { return s.docs.size() }
 
-// write runs fn in one transaction that also publishes a package change (for
-// the other nodes' packuments), and, once it has committed, makes the
-// packuments kept in memory stale. Every change to a package goes through it.
-func (s *Service) write(ctx context.Context, fn func(q store.Queries) error) error {
+// write runs fn in one transaction that also publishes a change of package
+// name (for the other nodes' packuments), and, once it has committed, makes
+// what is kept in memory of it stale. fn must change no package but name;
+// an empty name is any package (every package's entries go stale). Every
+// change to a package goes through it.
+func (s *Service) write(ctx context.Context, name string, fn func(q store.Queries) error) error {
 	err := s.store.InTx(ctx, func(q store.Queries) error {
 		if err := fn(q); err != nil {
 			return err
 		}
-		return q.Publish(ctx, store.Change{Kind: store.PackageChanged})
+		return q.Publish(ctx, store.Change{Kind: store.PackageChanged, Key: name})
 	})
 	// Even a failed transaction may have raced a reader; staleness is cheap.
-	s.docs.changed()
+	s.docs.changedPackage(name)
 	return err
 }
 
@@ -166,7 +168,7 @@ func (s *Service) change(ctx context.Context, p *auth.Principal, name string, a 
 	if err := s.tfa.RequireOTP(ctx, p, op, nil); err != nil {
 		return err
 	}
-	return s.write(ctx, func(q store.Queries) error {
+	return s.write(ctx, name, func(q store.Queries) error {
 		pkg, err := s.loadFor(ctx, q, p, name, a)
 		if err != nil {
 			return err

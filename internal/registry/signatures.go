@@ -126,7 +126,7 @@ func (s *Service) SignBacklog(ctx context.Context) (int, error) {
 // signPackage signs the unsigned versions of one package of the backlog;
 // took is false when another process took it first.
 func (s *Service) signPackage(ctx context.Context, name string) (took bool, err error) {
-	err = s.write(ctx, func(q store.Queries) error {
+	err = s.write(ctx, name, func(q store.Queries) error {
 		pkg, err := q.PackageByName(ctx, name)
 		if fault.Is(err, fault.NotFound) {
 			return nil // removed since it was listed: its backlog row went with it

@@ -274,7 +274,7 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) (er
 	if err := s.tfa.RequireOTP(ctx, p, policy.OTPApprove, &mfa); err != nil {
 		return err
 	}
-	err = s.write(ctx, func(q store.Queries) error {
+	err = s.write(ctx, "", func(q store.Queries) error {
 		st, err := s.loadStaged(ctx, q, p, id, policy.ApproveStaged)
 		if err != nil {
 			return err

@@ -343,6 +343,27 @@ func loadKey(ctx context.Context, cfg config.Config, st *store.Store) (*keyring.
 	return keys, nil
 }
 
+// OpenSigning opens the registry's signing service on st with the server
+// key cfg names (created when missing, and checked against the key st was
+// first used with), creating the signing key when st has none, as serve
+// does: for tools that write packages straight into the store (bench/seed)
+// and whose packages must be signed as a publish's are, not left on the
+// signing backlog for the next start.
+func OpenSigning(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*signing.Service, error) {
+	keys, err := loadKey(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := signing.NewService(st, keys, signing.Options{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := sg.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	return sg, nil
+}
+
 // OpenBlobs opens the tarball store --blobs names: the folder tarballs under
 // the data folder by default, another folder, or an S3-compatible bucket
 // (shared by every node), and checks that it answers. The location is logged;

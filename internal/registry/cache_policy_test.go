@@ -1,0 +1,299 @@
+package registry
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// otherStripe returns a package name whose stripe differs from name's.
+func otherStripe(t *testing.T, name string) string {
+	t.Helper()
+	for i := range 100 {
+		if o := fmt.Sprintf("other-%d", i); stripeOf(o) != stripeOf(name) {
+			return o
+		}
+	}
+	t.Fatal("no name of another stripe")
+	return ""
+}
+
+// TestDocCacheChangeOfOnePackage: a change to one package makes its
+// entries stale (documents, the row, the fact that it did not exist, the
+// versions' blob keys) and leaves every other package's current.
+func TestDocCacheChangeOfOnePackage(t *testing.T) {
+	c := newDocCache(1 << 20)
+	const changed = "changed"
+	kept := otherStripe(t, changed)
+	for _, name := range []string{changed, kept} {
+		c.put(docKey{name: name, kind: kindAbbreviated}, &docEntry{gen: c.genOf(name), doc: Document{Body: []byte("{}")}})
+		c.put(docKey{name: name + "-missing", kind: kindFull}, &docEntry{gen: c.genOf(name + "-missing"), missing: true})
+		c.putVersion(versionKey{pkgID: 1, version: "1.0.0", name: name}, c.genOf(name), store.Version{BlobKey: "k"})
+	}
+	c.changedPackage(changed)
+	c.changedPackage(changed + "-missing")
+
+	for _, tt := range []struct {
+		name    string
+		current bool
+	}{{changed, false}, {kept, true}} {
+		if _, ok := c.get(docKey{name: tt.name, kind: kindAbbreviated}); ok != tt.current {
+			t.Errorf("%s: document served = %v, want %v", tt.name, ok, tt.current)
+		}
+		if _, ok := c.get(docKey{name: tt.name + "-missing", kind: kindFull}); ok != tt.current {
+			t.Errorf("%s-missing: 'no such package' served = %v, want %v", tt.name, ok, tt.current)
+		}
+		if _, _, ok := c.getVersion(versionKey{pkgID: 1, version: "1.0.0", name: tt.name}); ok != tt.current {
+			t.Errorf("%s: blob key served = %v, want %v", tt.name, ok, tt.current)
+		}
+	}
+
+	// A change to any package (no name) makes every entry stale.
+	c.changedPackage("")
+	if _, ok := c.get(docKey{name: kept, kind: kindAbbreviated}); ok {
+		t.Error("a change to any package left an entry current")
+	}
+	if _, _, ok := c.getVersion(versionKey{pkgID: 1, version: "1.0.0", name: kept}); ok {
+		t.Error("a change to any package left a blob key current")
+	}
+}
+
+// TestDocCacheRaceWithChangeOfItsPackage: a reader that read the store
+// before a change to its package committed, and stores its entry after it
+// (stamped with the generation it read under), is never served; an entry
+// read after the change is.
+func TestDocCacheRaceWithChangeOfItsPackage(t *testing.T) {
+	for _, global := range []bool{false, true} {
+		t.Run(fmt.Sprintf("global=%v", global), func(t *testing.T) {
+			c := newDocCache(1 << 20)
+			k := docKey{name: "raced", kind: kindFull}
+			vk := versionKey{pkgID: 7, version: "2.0.0", name: "raced"}
+			before := c.genOf("raced") // the reader reads the store now
+			if global {
+				c.changed()
+			} else {
+				c.changedPackage("raced") // a change commits meanwhile
+			}
+			c.put(k, &docEntry{gen: before, doc: Document{Body: []byte("old")}})
+			c.putVersion(vk, before, store.Version{BlobKey: "old"})
+			if _, ok := c.get(k); ok {
+				t.Fatal("an entry read before the change was served after it")
+			}
+			if _, _, ok := c.getVersion(vk); ok {
+				t.Fatal("a blob key read before the change was served after it")
+			}
+			c.put(k, &docEntry{gen: c.genOf("raced"), doc: Document{Body: []byte("new")}})
+			if e, ok := c.get(k); !ok || string(e.doc.Body) != "new" {
+				t.Fatal("an entry read after the change is not served")
+			}
+		})
+	}
+}
+
+// TestDocCacheGenerationNeverRepeats: every change to a package, whether
+// to it alone or to any package, gives its entries a generation they never
+// had, in any order of the two (the sum of two counters that only grow).
+func TestDocCacheGenerationNeverRepeats(t *testing.T) {
+	c := newDocCache(1 << 20)
+	seen := map[int64]bool{c.genOf("p"): true}
+	for i := range 50 {
+		if i%3 == 0 {
+			c.changed()
+		} else {
+			c.changedPackage("p")
+		}
+		g := c.genOf("p")
+		if seen[g] {
+			t.Fatalf("change %d: generation %d came back", i, g)
+		}
+		seen[g] = true
+	}
+}
+
+// feedFunc is a store.Changes that delivers what the test sends.
+type feedFunc struct{ fn func(store.Change) }
+
+func (f *feedFunc) Subscribe(fn func(store.Change)) func() { f.fn = fn; return func() {} }
+
+// TestDocCacheFollowsChangesByName: a change from another process that
+// names its package makes that package's entries stale; one that names none
+// (SQLite's counters), or news that changes may have been missed, makes
+// every entry stale; other kinds of change touch nothing.
+func TestDocCacheFollowsChangesByName(t *testing.T) {
+	const changed = "changed"
+	kept := otherStripe(t, changed)
+	for _, tt := range []struct {
+		change                  store.Change
+		changedStale, keptStale bool
+	}{
+		{store.Change{Kind: store.PackageChanged, Key: changed}, true, false},
+		{store.Change{Kind: store.PackageChanged, Key: changed, Own: true}, true, false},
+		{store.Change{Kind: store.PackageChanged}, true, true},
+		{store.Change{Kind: store.AnyChange}, true, true},
+		{store.Change{Kind: store.TokenRevoked, Key: changed}, false, false},
+		{store.Change{Kind: store.UplinkChanged, Key: changed}, false, false},
+	} {
+		t.Run(fmt.Sprintf("%s:%s", tt.change.Kind, tt.change.Key), func(t *testing.T) {
+			c := newDocCache(1 << 20)
+			feed := &feedFunc{}
+			c.follow(feed)
+			for _, name := range []string{changed, kept} {
+				c.put(docKey{name: name, kind: kindRow}, &docEntry{gen: c.genOf(name)})
+			}
+			feed.fn(tt.change)
+			for name, stale := range map[string]bool{changed: tt.changedStale, kept: tt.keptStale} {
+				if _, ok := c.get(docKey{name: name, kind: kindRow}); ok == stale {
+					t.Errorf("%s: served = %v, want %v", name, ok, !stale)
+				}
+			}
+		})
+	}
+}
+
+// TestDocCacheEvictsStaleOfOnePackageFirst: when the cache is full, the
+// entries of a changed package go before any current one (random eviction
+// alone would take it with each first eviction one time in eight; twenty
+// caches in a row rule that out).
+func TestDocCacheEvictsStaleOfOnePackageFirst(t *testing.T) {
+	const changed = "changed-0"
+	stale := docKey{name: changed, kind: kindRow}
+	for trial := range 20 {
+		c := newDocCache(1 << 20)
+		c.setBound(64 * (entryOverhead + 8))
+		c.put(stale, &docEntry{gen: c.genOf(changed)})
+		c.changedPackage(changed)
+		for i := 0; ; i++ {
+			c.mu.RLock()
+			before := len(c.entries)
+			c.mu.RUnlock()
+			name := fmt.Sprintf("p%06d", i)
+			c.put(docKey{name: name, kind: kindRow}, &docEntry{gen: c.genOf(name)})
+			c.mu.RLock()
+			_, still := c.entries[stale]
+			after := len(c.entries)
+			c.mu.RUnlock()
+			if after <= before { // the first eviction
+				if still {
+					t.Fatalf("trial %d: the first eviction kept the changed package's entry", trial)
+				}
+				break
+			}
+			if i > 1000 {
+				t.Fatal("nothing was ever evicted")
+			}
+		}
+	}
+}
+
+// TestDocCacheKeepsWhatIsReadOften: past its bound the cache evicts what
+// was read least: packages read again and again stay while a stream of
+// packages read once (a spread, a crawler) passes through, and the newest
+// entry is always there.
+func TestDocCacheKeepsWhatIsReadOften(t *testing.T) {
+	const per = 1 << 10
+	c := newDocCache(1 << 20)
+	body := make([]byte, per)
+	fits := (1 << 20) / (per + entryOverhead + len("cold-000000"))
+	hot := make([]docKey, fits/4)
+	for i := range hot {
+		hot[i] = docKey{name: fmt.Sprintf("hot-%06d", i), kind: kindAbbreviated}
+		c.put(hot[i], &docEntry{gen: c.genOf(hot[i].name), doc: Document{Body: body}})
+	}
+	for i := range 20 * fits {
+		if i%(fits/8) == 0 { // the hot set is read between evictions
+			for _, k := range hot {
+				if _, ok := c.get(k); !ok {
+					t.Fatalf("after %d one-off packages, hot package %s was evicted", i, k.name)
+				}
+			}
+		}
+		k := docKey{name: fmt.Sprintf("cold-%06d", i), kind: kindAbbreviated}
+		c.put(k, &docEntry{gen: c.genOf(k.name), doc: Document{Body: body}})
+		if _, ok := c.get(k); !ok {
+			t.Fatalf("one-off package %d not held right after its put", i)
+		}
+		if _, b := sizeOf(c); b > 1<<20 {
+			t.Fatalf("the cache counts %d bytes, over its bound", b)
+		}
+	}
+}
+
+// TestDocCacheAgesOutWhatIsNoLongerRead: a package read often once, then
+// never again, does not stay for ever: each eviction pass halves its count.
+func TestDocCacheAgesOutWhatIsNoLongerRead(t *testing.T) {
+	c := newDocCache(1 << 20)
+	body := make([]byte, 1<<10)
+	old := docKey{name: "was-popular", kind: kindFull}
+	c.put(old, &docEntry{gen: c.genOf(old.name), doc: Document{Body: body}})
+	for range 100 {
+		c.get(old)
+	}
+	for i := range 50 * (1 << 10) {
+		k := docKey{name: fmt.Sprintf("p-%06d", i), kind: kindFull}
+		c.put(k, &docEntry{gen: c.genOf(k.name), doc: Document{Body: body}})
+		c.get(k) // each read once: as warm as the old one is now
+		c.mu.RLock()
+		_, still := c.entries[old]
+		c.mu.RUnlock()
+		if !still {
+			return
+		}
+	}
+	t.Fatal("a package no longer read was never evicted")
+}
+
+// TestDocCacheEntryBound: tiny entries are bounded by count (an entry per
+// 512 bytes of the bound, at least 1,024), not only by bytes.
+func TestDocCacheEntryBound(t *testing.T) {
+	c := newDocCache(1 << 20) // 2,048 entries
+	for i := range 10_000 {
+		c.putVersion(versionKey{pkgID: int64(i), version: "1.0.0", name: "v"}, c.genOf("v"), store.Version{BlobKey: "k"})
+		c.put(docKey{name: fmt.Sprintf("m-%05d", i), kind: kindRow}, &docEntry{gen: c.genOf(fmt.Sprintf("m-%05d", i)), missing: true})
+		if n, _ := sizeOf(c); n > c.maxEntries {
+			t.Fatalf("after %d puts the cache holds %d entries, over its bound %d", i+1, n, c.maxEntries)
+		}
+	}
+	if n, _ := sizeOf(c); n < c.maxEntries*3/4 {
+		t.Fatalf("the cache holds %d entries of the %d allowed: it emptied rather than evicted", n, c.maxEntries)
+	}
+}
+
+// TestDocCacheConcurrent reads, puts and changes from many goroutines at
+// once (run with -race): the bounds hold and a current entry is served.
+func TestDocCacheConcurrent(t *testing.T) {
+	c := newDocCache(1 << 20)
+	body := make([]byte, 512)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 5_000 {
+				name := fmt.Sprintf("p-%d", (i*7+g)%3_000)
+				k := docKey{name: name, kind: kindAbbreviated}
+				if _, ok := c.get(k); !ok {
+					c.put(k, &docEntry{gen: c.genOf(name), doc: Document{Body: body}})
+				}
+				vk := versionKey{pkgID: int64(i % 500), version: "1.0.0", name: name}
+				if _, _, ok := c.getVersion(vk); !ok {
+					c.putVersion(vk, c.genOf(name), store.Version{BlobKey: "k"})
+				}
+				if i%997 == 0 {
+					c.changedPackage(name)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	n, b := sizeOf(c)
+	if b > 1<<20 || n > c.maxEntries {
+		t.Fatalf("%d entries, %d bytes: past the bounds", n, b)
+	}
+	k := docKey{name: "last", kind: kindFull}
+	c.put(k, &docEntry{gen: c.genOf("last"), doc: Document{Body: body}})
+	if _, ok := c.get(k); !ok {
+		t.Fatal("a current entry is not served")
+	}
+}
