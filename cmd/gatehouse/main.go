@@ -733,17 +733,13 @@ func readPassword(stdin io.Reader) (string, error) {
 	return pw, nil
 }
 
-// heapFloor is the heap size below which serve does not collect garbage:
-// 64 MiB, or a quarter of the memory limit when that is lower
-// (docs/operations.md).
 // sizeMemory sets cfg's memory limit and cache size from host's memory
 // (internal/memsize) where they are left at their defaults; it reports
 // whether it changed either.
 func sizeMemory(cfg *config.Config, host memsize.Host) bool {
-	def := config.Default()
 	l := memsize.Size(host, memsize.Settings{
-		MemoryLimit: cfg.MemoryLimit, MemoryLimitSet: cfg.MemoryLimit != def.MemoryLimit,
-		CacheSize: cfg.CacheSize, CacheSizeSet: cfg.CacheSize != def.CacheSize,
+		MemoryLimit: cfg.MemoryLimit, MemoryLimitSet: cfg.MemoryLimitSet,
+		CacheSize: cfg.CacheSize, CacheSizeSet: cfg.CacheSizeSet,
 		Uplinks: len(cfg.Uplinks) > 0,
 	})
 	changed := l.MemoryLimit != cfg.MemoryLimit || l.CacheSize != cfg.CacheSize
@@ -751,6 +747,9 @@ func sizeMemory(cfg *config.Config, host memsize.Host) bool {
 	return changed
 }
 
+// heapFloor is the heap size below which serve does not collect garbage:
+// 64 MiB, or a quarter of the memory limit when that is lower
+// (docs/operations.md).
 func heapFloor(memoryLimit int64) uint64 {
 	const floor = 64 << 20
 	if memoryLimit > 0 && memoryLimit/4 < floor {

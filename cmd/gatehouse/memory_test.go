@@ -24,8 +24,12 @@ func TestSizeMemory(t *testing.T) {
 		{"defaults, machine unknown", memsize.Host{}, func(*config.Config) {}, 256 * mib, 64 * mib, false},
 		{"defaults in a 256 MiB container", memsize.Host{Total: 24 << 30, Cgroup: 256 * mib}, func(*config.Config) {},
 			192 * mib, 32 * mib, true},
-		{"both set", big, func(c *config.Config) { c.MemoryLimit, c.CacheSize = 300*mib, 100*mib }, 300 * mib, 100 * mib, false},
-		{"no memory limit", big, func(c *config.Config) { c.MemoryLimit = 0 }, 0, 192 * mib, true},
+		{"both set", big, func(c *config.Config) {
+			c.MemoryLimit, c.CacheSize, c.MemoryLimitSet, c.CacheSizeSet = 300*mib, 100*mib, true, true
+		}, 300 * mib, 100 * mib, false},
+		{"both set to the fallbacks", big, func(c *config.Config) { c.MemoryLimitSet, c.CacheSizeSet = true, true },
+			256 * mib, 64 * mib, false},
+		{"no memory limit", big, func(c *config.Config) { c.MemoryLimit, c.MemoryLimitSet = 0, true }, 0, 192 * mib, true},
 		{"uplinks", big, func(c *config.Config) { c.Uplinks = []uplink.Spec{{Name: "up"}} }, 512 * mib, 96 * mib, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

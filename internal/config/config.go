@@ -97,6 +97,11 @@ type Config struct {
 	// it replaces; 0 leaves Go's own (--memory-limit, GATEHOUSE_MEMORY_LIMIT,
 	// memory_limit).
 	MemoryLimit int64
+	// CacheSizeSet and MemoryLimitSet say whether cache_size and
+	// memory_limit were given (by flag, environment or file), even at their
+	// default values: serve sizes those not given from the machine's memory
+	// (internal/memsize), and never overrides one an operator wrote.
+	CacheSizeSet, MemoryLimitSet bool
 	// TrustedProxies are the CIDR ranges of reverse proxies whose X-Forwarded-For is believed
 	// (--trusted-proxies, GATEHOUSE_TRUSTED_PROXIES, trusted_proxies; comma-separated, or a list in the file).
 	TrustedProxies []netip.Prefix

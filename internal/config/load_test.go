@@ -275,6 +275,7 @@ func TestLoadFileFormats(t *testing.T) {
 		LegacyTokens:    "enabled",
 		GCPercent:       200,
 		MemoryLimit:     256 << 20,
+		MemoryLimitSet:  true, // the file says memory_limit, at its fallback value
 		CacheSize:       64 << 20,
 		LogBuffer:       1 << 20,
 
@@ -708,5 +709,39 @@ func TestBlobsSetting(t *testing.T) {
 	}
 	if !strings.Contains(help.String(), "--blobs URL") || !strings.Contains(help.String(), "AWS_SECRET_ACCESS_KEY") {
 		t.Errorf("--help does not explain --blobs:\n%s", help.String())
+	}
+}
+
+// TestSizesGiven: a memory limit or cache size given in any way counts as
+// given, even at its fallback value, so that serve never sizes over what an
+// operator wrote; one not given is left for serve to size.
+func TestSizesGiven(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.toml")
+	if err := os.WriteFile(file, []byte("cache_size = \"64MiB\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name               string
+		args               []string
+		env                map[string]string
+		wantLimit, wantSet bool
+	}{
+		{"nothing", nil, nil, false, false},
+		{"flag at the fallback", []string{"--memory-limit", "256MiB"}, nil, true, false},
+		{"flag 0", []string{"--memory-limit", "0"}, nil, true, false},
+		{"environment", nil, map[string]string{"GATEHOUSE_CACHE_SIZE": "64MiB"}, false, true},
+		{"file", []string{"--config", file}, nil, false, true},
+		{"both", []string{"--memory-limit", "1GiB", "--cache-size", "128MiB"}, nil, true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Load(tt.args, func(k string) string { return tt.env[k] }, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.MemoryLimitSet != tt.wantLimit || got.CacheSizeSet != tt.wantSet {
+				t.Fatalf("MemoryLimitSet %v, CacheSizeSet %v; want %v, %v", got.MemoryLimitSet, got.CacheSizeSet, tt.wantLimit, tt.wantSet)
+			}
+		})
 	}
 }

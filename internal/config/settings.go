@@ -330,8 +330,8 @@ func coreSettings() []setting {
 			help: "Bound on the in-memory cache of package documents (packuments as served), package rows and " +
 				"tarball locations, and on the cache of the same for packages proxied from uplinks (each may hold " +
 				"this much). Reads of packages in it cost no database query; raise it, with memory_limit, " +
-				"when the packages read often do not fit (docs/benchmarks.md, scale). Left at 64MiB, serve sizes it from " +
-				"the machine's memory (docs/operations.md). Plain bytes or a whole number with a unit, e.g. 256MiB; " +
+				"when the packages read often do not fit (docs/benchmarks.md, scale). When not set, serve sizes it from " +
+				"the machine's memory (docs/operations.md); 64MiB when that is unknown. Plain bytes or a whole number with a unit, e.g. 256MiB; " +
 				"at least 1MiB.",
 			check: func(c Config) error {
 				if c.CacheSize < 1<<20 || c.CacheSize > 1<<40 {
@@ -339,7 +339,7 @@ func coreSettings() []setting {
 				}
 				return nil
 			},
-		}.size(func(c *Config) *int64 { return &c.CacheSize }),
+		}.size(func(c *Config) *int64 { c.CacheSizeSet = true; return &c.CacheSize }),
 		setting{
 			flag: "gc-percent", env: "GATEHOUSE_GC_PERCENT", key: "gc_percent", arg: "PERCENT",
 			help: "How far the heap may grow past the memory in use before Go collects garbage, in percent (Go's GOGC, " +
@@ -354,8 +354,8 @@ func coreSettings() []setting {
 			flag: "memory-limit", env: "GATEHOUSE_MEMORY_LIMIT", key: "memory_limit", arg: "SIZE",
 			help: "A soft limit on the memory the Go runtime uses (Go's GOMEMLIMIT, which this replaces): nearing it, " +
 				"garbage is collected more often, whatever gc_percent says, so that a node whose caches are full does " +
-				"not grow to gc_percent times them. Left at 256MiB, serve sizes it from the machine's memory and the " +
-				"container's limit (docs/operations.md). Plain bytes or a whole number with a unit, e.g. 512MiB. " +
+				"not grow to gc_percent times them. When not set, serve sizes it from the machine's memory and the " +
+				"container's limit (docs/operations.md); 256MiB when that is unknown. Plain bytes or a whole number with a unit, e.g. 512MiB. " +
 				"0 leaves Go's own setting (GOMEMLIMIT when set, else none).",
 			numeric: true,
 			show: func(c Config) string {
@@ -365,6 +365,7 @@ func coreSettings() []setting {
 				return units.FormatSize(c.MemoryLimit)
 			},
 			set: func(c *Config, s string) error {
+				c.MemoryLimitSet = true
 				if strings.TrimSpace(s) == "0" {
 					c.MemoryLimit = 0
 					return nil
