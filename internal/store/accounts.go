@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
@@ -143,6 +144,35 @@ func (q Queries) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
 	return t, nil
 }
 
+// tokenUserColumns are tokenColumns and userColumns of a tokens row t
+// joined with its users row u, in the order scanTokenUser reads them.
+const tokenUserColumns = `t.id, t.key, t.hash, t.user_id, t.kind, t.name, t.description, t.masked, t.cidr, t.grants,
+	t.bypass_2fa, t.created_at, t.expires_at, t.revoked_at, t.last_used_at, t.last_used_ip,
+	u.id, u.name, u.email, u.password_hash, u.created_at, u.updated_at, u.admin, u.disabled_at, u.last_signin_at,
+	u.tfa_reenroll`
+
+// tokenUserByHash is the query of TokenUserByHash: one probe of the unique
+// index on tokens.hash, then the users row by its primary key.
+const tokenUserByHash = `SELECT ` + tokenUserColumns + ` FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`
+
+// TokenUserByHash finds a token by the SHA-256 of its string, revoked or
+// not, with its user, in one query: what authenticating a token not yet
+// cached costs. A token whose user is gone is a NotFound, as a missing one.
+func (q Queries) TokenUserByHash(ctx context.Context, hash []byte) (Token, User, error) {
+	var t Token
+	var u User
+	var disabled, signin sql.NullInt64
+	err := q.row(ctx, tokenUserByHash, hash).Scan(&t.ID, &t.Key, &t.Hash, &t.UserID, &t.Kind, &t.Name, &t.Description,
+		&t.Masked, &t.CIDR, &t.Grants, &t.Bypass2FA, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt,
+		&t.LastUsedIP, &u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt, &u.Admin, &disabled,
+		&signin, &u.TFAReenroll)
+	if err != nil {
+		return Token{}, User{}, q.scanErr(err, "token not found")
+	}
+	u.DisabledAt, u.LastSignInAt = disabled.Int64, signin.Int64
+	return t, u, nil
+}
+
 // RevokeToken marks the token revoked and publishes the revocation (run it in
 // a transaction to do both or neither); it is a NotFound if it does not
 // exist, belongs to someone else, or is already revoked.
@@ -176,15 +206,44 @@ type Touch struct {
 	IP      string
 }
 
-// TouchTokens records many tokens' last uses; run it in a transaction so
-// they cost one commit. A use older than the one recorded does not replace
-// it.
+// touchChunk is how many uses one statement of TouchTokens writes: 3
+// parameters each, far below either database's limit on parameters.
+const touchChunk = 512
+
+// TouchTokens records many tokens' last uses, a statement per touchChunk
+// of them; run it in a transaction so they cost one commit. A use older
+// than the one recorded does not replace it; of several uses of one token
+// in touches, the newest counts.
 func (q Queries) TouchTokens(ctx context.Context, touches []Touch) error {
+	newest := make(map[int64]int, len(touches)) // token ID → index in batch
+	batch := make([]Touch, 0, len(touches))
 	for _, t := range touches {
-		_, err := q.exec(ctx, `UPDATE tokens SET last_used_at = ?, last_used_ip = ?
-			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, t.At, t.IP, t.TokenID, t.At)
-		if err != nil {
-			return fmt.Errorf("touch token %d: %w", t.TokenID, err)
+		if i, ok := newest[t.TokenID]; ok {
+			if batch[i].At < t.At {
+				batch[i] = t
+			}
+			continue
+		}
+		newest[t.TokenID] = len(batch)
+		batch = append(batch, t)
+	}
+	for len(batch) > 0 {
+		chunk := batch[:min(len(batch), touchChunk)]
+		batch = batch[len(chunk):]
+		var b strings.Builder
+		args := make([]any, 0, 3*len(chunk))
+		b.WriteString(`UPDATE tokens SET last_used_at = v.column2, last_used_ip = v.column3 FROM (VALUES `)
+		for i, t := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(`(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`)
+			args = append(args, t.TokenID, t.At, t.IP)
+		}
+		b.WriteString(`) AS v WHERE tokens.id = v.column1
+			AND (tokens.last_used_at IS NULL OR tokens.last_used_at < v.column2)`)
+		if _, err := q.execBuilt(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("touch %d tokens: %w", len(chunk), err)
 		}
 	}
 	return nil

@@ -263,6 +263,121 @@ func (q Queries) AddTokenAddress(ctx context.Context, tokenID int64, ip string, 
 	return n == 1, nil
 }
 
+// TokenAddress is a token's use from an address, at At (Unix ms).
+type TokenAddress struct {
+	TokenID int64
+	IP      string
+	At      int64
+}
+
+// addressChunk is how many addresses one statement of AddTokenAddresses
+// writes (4 parameters each).
+const addressChunk = 512
+
+// AddTokenAddresses records many uses as AddTokenAddress does each: an
+// address is recorded unless it is already recorded for its token, the
+// token is gone, or it has max addresses (counting those recorded before
+// it in uses). It returns the uses recorded (new to their token), in the
+// order of uses, and the tokens of uses that hold max addresses afterwards.
+// A statement per addressChunk uses; run it in a transaction.
+func (q Queries) AddTokenAddresses(ctx context.Context, uses []TokenAddress, max int) (added []TokenAddress, full []int64, err error) {
+	type key struct {
+		token int64
+		ip    string
+	}
+	seen := make(map[key]bool, len(uses))
+	batch := make([]TokenAddress, 0, len(uses))
+	for _, u := range uses {
+		if k := (key{u.TokenID, u.IP}); !seen[k] {
+			seen[k] = true
+			batch = append(batch, u)
+		}
+	}
+	recorded := make(map[key]bool)
+	for off := 0; off < len(batch); off += addressChunk {
+		chunk := batch[off:min(len(batch), off+addressChunk)]
+		var b strings.Builder
+		args := make([]any, 0, 4*len(chunk)+1)
+		// n numbers a token's new addresses in this chunk, so that the
+		// count of its addresses before the statement plus n bounds them
+		// all (the statement does not see its own rows).
+		b.WriteString(`INSERT INTO token_addresses (token_id, ip, first_seen)
+			SELECT x.token_id, x.ip, x.at FROM (
+				SELECT v.column1 AS token_id, v.column2 AS ip, v.column3 AS at,
+					ROW_NUMBER() OVER (PARTITION BY v.column1 ORDER BY v.column4) AS n
+				FROM (VALUES `)
+		for i, u := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(`(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))`)
+			args = append(args, u.TokenID, u.IP, u.At, int64(i))
+		}
+		b.WriteString(`) AS v
+				WHERE EXISTS (SELECT 1 FROM tokens t WHERE t.id = v.column1)
+				AND NOT EXISTS (SELECT 1 FROM token_addresses a WHERE a.token_id = v.column1 AND a.ip = v.column2)
+			) AS x
+			WHERE x.n + (SELECT COUNT(*) FROM token_addresses a WHERE a.token_id = x.token_id) <= ?
+			ON CONFLICT (token_id, ip) DO NOTHING
+			RETURNING token_id, ip`)
+		args = append(args, max)
+		if err := q.addressRows(ctx, b.String(), args, func(id int64, ip string) { recorded[key{id, ip}] = true }); err != nil {
+			return nil, nil, fmt.Errorf("record %d token addresses: %w", len(chunk), err)
+		}
+	}
+	tokens := make(map[int64]bool)
+	var ids []any
+	for _, u := range batch {
+		if recorded[key{u.TokenID, u.IP}] {
+			added = append(added, u)
+		}
+		if !tokens[u.TokenID] {
+			tokens[u.TokenID] = true
+			ids = append(ids, u.TokenID)
+		}
+	}
+	for off := 0; off < len(ids); off += addressChunk {
+		chunk := ids[off:min(len(ids), off+addressChunk)]
+		query := `SELECT token_id, COUNT(*) FROM token_addresses WHERE token_id IN (?` +
+			strings.Repeat(", ?", len(chunk)-1) + `) GROUP BY token_id HAVING COUNT(*) >= ?`
+		rows, err := q.queryBuilt(ctx, query, append(chunk, max)...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("count token addresses: %w", err)
+		}
+		for rows.Next() {
+			var id, n int64
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("count token addresses: %w", err)
+			}
+			full = append(full, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("count token addresses: %w", err)
+		}
+	}
+	return added, full, nil
+}
+
+// addressRows runs query and hands each (token_id, ip) row it returns to each.
+func (q Queries) addressRows(ctx context.Context, query string, args []any, each func(int64, string)) error {
+	rows, err := q.queryBuilt(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var ip string
+		if err := rows.Scan(&id, &ip); err != nil {
+			return err
+		}
+		each(id, ip)
+	}
+	return rows.Err()
+}
+
 // TokenAddressKnown reports whether the token was used from ip before.
 func (q Queries) TokenAddressKnown(ctx context.Context, tokenID int64, ip string) (bool, error) {
 	var n int

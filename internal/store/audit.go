@@ -79,6 +79,44 @@ func (q Queries) InsertAuditEvent(ctx context.Context, e AuditEvent) (int64, err
 	return id, nil
 }
 
+// auditChunk is how many events one statement of InsertAuditEvents writes
+// (21 parameters each, below either database's limit).
+const auditChunk = 256
+
+// InsertAuditEvents appends events to the audit log in their order, a
+// statement per auditChunk of them; run it in the transaction of the
+// changes they record.
+func (q Queries) InsertAuditEvents(ctx context.Context, events []AuditEvent) error {
+	for len(events) > 0 {
+		chunk := events[:min(len(events), auditChunk)]
+		events = events[len(chunk):]
+		var b strings.Builder
+		args := make([]any, 0, 21*len(chunk))
+		b.WriteString(`INSERT INTO audit_events (at, last_at, count, action, outcome, reason, actor_id, actor_name,
+		token_key, token_kind, oidc_subject, client_ip, request_id, target_user_id, target_user, target_package,
+		target_version, target_org, target_team, target_token, detail) VALUES `)
+		for i, e := range chunk {
+			if e.LastAt < e.At {
+				e.LastAt = e.At
+			}
+			if e.Count < 1 {
+				e.Count = 1
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			args = append(args, e.At, e.LastAt, e.Count, e.Action, e.Outcome, e.Reason, nullID(e.ActorID), e.ActorName,
+				e.TokenKey, e.TokenKind, e.OIDCSubject, e.ClientIP, e.RequestID, nullID(e.TargetUserID), e.TargetUser,
+				e.TargetPackage, e.TargetVersion, e.TargetOrg, e.TargetTeam, e.TargetToken, e.Detail)
+		}
+		if _, err := q.execBuilt(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("insert %d audit events: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
 // AuditFilter selects events of the audit log; its zero value selects all.
 type AuditFilter struct {
 	// Account keeps an account's security log: the events its user did

@@ -163,6 +163,20 @@ func (q Queries) exec(ctx context.Context, query string, args ...any) (sql.Resul
 	return res, q.d.mapError(err)
 }
 
+// execBuilt runs a statement built for one call (a multi-row statement
+// whose text depends on how many rows it writes) without preparing it, so
+// that such statements never fill the cache of prepared ones.
+func (q Queries) execBuilt(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := q.r.ExecContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
+	return res, q.d.mapError(err)
+}
+
+// queryBuilt is execBuilt for a statement that returns rows.
+func (q Queries) queryBuilt(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := q.r.QueryContext(ctx, q.d.rebind(query), q.d.bindArgs(args)...)
+	return rows, q.d.mapError(err)
+}
+
 func (q Queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	query, args = q.d.rebind(query), q.d.bindArgs(args)
 	if st := q.stmts.get(ctx, query); st != nil {
