@@ -152,6 +152,28 @@ func (l *Log) TokenNewAddress(ctx context.Context, q store.Queries, p auth.Princ
 		Target: Target{UserID: p.UserID, User: p.UserName, Token: p.TokenKey}})
 }
 
+// The authenticator writes a batch's events at once through a Log.
+var _ auth.AddressBatchLog = (*Log)(nil)
+
+// TokenNewAddresses records many such uses at once, in their order
+// (auth.AddressBatchLog: the authenticator's background writer hands it
+// the new addresses of a batch).
+func (l *Log) TokenNewAddresses(ctx context.Context, q store.Queries, uses []auth.AddressUse) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	rows := make([]store.AuditEvent, len(uses))
+	for i, u := range uses {
+		rows[i] = l.row(ctx, Event{Time: u.At, Action: TokenNewAddress, Actor: ActorOf(&u.Principal), Client: u.IP,
+			Target: Target{UserID: u.Principal.UserID, User: u.Principal.UserName, Token: u.Principal.TokenKey}})
+		rows[i].Outcome = string(Success)
+	}
+	if err := q.InsertAuditEvents(ctx, rows); err != nil {
+		return fmt.Errorf("audit %s: %w", TokenNewAddress, err)
+	}
+	return nil
+}
+
 // row turns e into the stored row: the time, address and request id from
 // ctx where e has none, token strings masked.
 func (l *Log) row(ctx context.Context, e Event) store.AuditEvent {
