@@ -15,9 +15,10 @@ import (
 //   - Each cached token remembers the last recentAddresses addresses it was
 //     used from; a use from one of them is not looked at again.
 //   - A use from another is noted in memory, and written by the background
-//     writer within a second (store.AddTokenAddress in one transaction, the
-//     event in the same one): the store says whether the address is new
-//     for the token, on any node, so each address is one event at most.
+//     writer within a second, with the batch's last uses
+//     (store.AddTokenAddresses in one transaction, the events in the same
+//     one): the store says whether the address is new for the token, on
+//     any node, so each address is one event at most.
 //   - The store keeps at most MaxTokenAddresses addresses a token. Past
 //     that, no address of the token is new any more: the cached token
 //     stops noting, and the token makes no more events. A token used from
@@ -41,6 +42,20 @@ const (
 // writes the event).
 type AddressLog interface {
 	TokenNewAddress(ctx context.Context, q store.Queries, p Principal, ip netip.Addr, at time.Time) error
+}
+
+// AddressBatchLog is an AddressLog that also hears of many such uses at
+// once, in their order (internal/audit writes their events together).
+type AddressBatchLog interface {
+	AddressLog
+	TokenNewAddresses(ctx context.Context, q store.Queries, uses []AddressUse) error
+}
+
+// AddressUse is a token's use from an address new to it.
+type AddressUse struct {
+	Principal Principal
+	IP        netip.Addr
+	At        time.Time
 }
 
 // SetAddressLog makes uses of tokens from new addresses events of log.
@@ -100,42 +115,45 @@ func (t *toucher) noteAddress(n addressNote) {
 	t.addresses[k] = n
 }
 
-// flushAddresses records the noted addresses, and for each that is new to
-// its token, the event, in one transaction.
-func (t *toucher) flushAddresses(ctx context.Context, notes []addressNote) error {
-	var full []*cachedToken
-	err := t.store.InTx(ctx, func(q store.Queries) error {
-		full = full[:0]
-		for _, n := range notes {
-			p := n.token.principal
-			added, err := q.AddTokenAddress(ctx, p.TokenID, n.ip.String(), n.at.UnixMilli(), MaxTokenAddresses)
-			if err != nil {
-				return err
-			}
-			if added {
-				if err := t.addrLog.TokenNewAddress(ctx, q, p, n.ip, n.at); err != nil {
-					return err
-				}
-				continue
-			}
-			known, err := q.TokenAddressKnown(ctx, p.TokenID, n.ip.String())
-			if err != nil {
-				return err
-			}
-			if !known {
-				// Neither new nor known: the token has all its addresses (or is gone).
-				full = append(full, n.token)
+// recordAddresses records the noted addresses in q, and for each that is
+// new to its token, the event (all at once when the log can); it returns
+// the tokens that have all the addresses they may have.
+func (t *toucher) recordAddresses(ctx context.Context, q store.Queries, notes []addressNote) ([]*cachedToken, error) {
+	if len(notes) == 0 {
+		return nil, nil
+	}
+	uses := make([]store.TokenAddress, len(notes))
+	byUse := make(map[store.TokenAddress]*addressNote, len(notes))
+	tokens := make(map[int64]*cachedToken)
+	for i := range notes {
+		n := &notes[i]
+		uses[i] = store.TokenAddress{TokenID: n.token.principal.TokenID, IP: n.ip.String(), At: n.at.UnixMilli()}
+		byUse[uses[i]] = n
+		tokens[uses[i].TokenID] = n.token
+	}
+	added, fullIDs, err := q.AddTokenAddresses(ctx, uses, MaxTokenAddresses)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]AddressUse, 0, len(added))
+	for _, u := range added {
+		n := byUse[u]
+		events = append(events, AddressUse{Principal: n.token.principal, IP: n.ip, At: n.at})
+	}
+	if batch, ok := t.addrLog.(AddressBatchLog); ok {
+		if err := batch.TokenNewAddresses(ctx, q, events); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, e := range events {
+			if err := t.addrLog.TokenNewAddress(ctx, q, e.Principal, e.IP, e.At); err != nil {
+				return nil, err
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
-	for _, c := range full {
-		c.mu.Lock()
-		c.addressesFull = true
-		c.mu.Unlock()
+	full := make([]*cachedToken, 0, len(fullIDs))
+	for _, id := range fullIDs {
+		full = append(full, tokens[id])
 	}
-	return nil
+	return full, nil
 }

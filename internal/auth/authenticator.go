@@ -37,7 +37,8 @@ func ErrAccountDisabled() *fault.Error {
 // touchEvery bounds last_used writes to one per token per interval.
 const touchEvery = time.Minute
 
-// cacheLimit bounds the number of tokens kept in memory.
+// cacheLimit bounds the number of tokens kept in memory (see tokenCache
+// for which stay).
 const cacheLimit = 100_000
 
 // cachedToken is what a request needs of a token, kept between requests.
@@ -68,8 +69,11 @@ type Authenticator struct {
 
 	touches *toucher
 
-	mu    sync.RWMutex
-	cache map[[32]byte]*cachedToken
+	mu sync.RWMutex
+	// tokens are the cached tokens, and cache its index by hash (the
+	// same map, for a plain look-up): both are replaced together.
+	tokens *tokenCache
+	cache  map[[32]byte]*cacheEntry
 	// gen grows with every Forget and ForgetAll: a token read from the
 	// store before one of them is not cached after it.
 	gen uint64
@@ -114,8 +118,9 @@ func NewAuthenticator(s *store.Store, f token.Format, changes store.Changes, now
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Authenticator{store: s, format: f, now: now, legacyValid: legacy, obs: obs, cache: map[[32]byte]*cachedToken{},
+	a := &Authenticator{store: s, format: f, now: now, legacyValid: legacy, obs: obs,
 		touches: newToucher(s, log)}
+	a.setCache(newTokenCache(cacheLimit))
 	changes.Subscribe(a.changed)
 	return a
 }
@@ -146,15 +151,18 @@ func (a *Authenticator) Forget(hash []byte) {
 	var h [32]byte
 	copy(h[:], hash)
 	a.mu.Lock()
-	delete(a.cache, h)
+	a.tokens.remove(h)
 	a.gen++
 	a.mu.Unlock()
 }
 
+// setCache makes c the token cache; call it with mu held, or before a is shared.
+func (a *Authenticator) setCache(c *tokenCache) { a.tokens, a.cache = c, c.m }
+
 // ForgetAll empties the cache.
 func (a *Authenticator) ForgetAll() {
 	a.mu.Lock()
-	a.cache = map[[32]byte]*cachedToken{}
+	a.setCache(newTokenCache(a.tokens.limit))
 	a.gen++
 	a.mu.Unlock()
 }
@@ -175,7 +183,7 @@ func (a *Authenticator) bearer(ctx context.Context, raw string, ip netip.Addr) (
 	}
 	h := token.Hash(raw)
 	a.mu.RLock()
-	c := a.cache[h]
+	c := a.tokens.get(h)
 	gen := a.gen
 	a.mu.RUnlock()
 	a.obs.CacheLookup("token", c != nil)
@@ -218,15 +226,16 @@ func inRanges(ip netip.Addr, ranges []netip.Prefix) bool {
 	return false
 }
 
-// load reads a token and its user from the store into the cache, unless the
-// cache was invalidated since gen was read (the token may have been read
-// before its revocation committed). Revoked and unknown tokens are not
-// cached: they cost a look-up, and cannot come back. On failure it also
-// says why, as a Result* word.
+// load reads a token and its user from the store (one indexed look-up)
+// into the cache, unless the cache was invalidated since gen was read (the
+// token may have been read before its revocation committed). Revoked and
+// unknown tokens are not cached: they cost a look-up, and cannot come back.
+// On failure it also says why, as a Result* word.
 func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cachedToken, string, error) {
-	t, err := a.store.Q().TokenByHash(ctx, h[:])
+	t, u, err := a.store.Q().TokenUserByHash(ctx, h[:])
 	if err != nil {
 		if fault.Is(err, fault.NotFound) {
+			// No such token, or its user is gone.
 			return nil, ResultUnknown, ErrAuthRequired()
 		}
 		return nil, ResultError, err
@@ -237,13 +246,6 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 	if Kind(t.Kind) == KindOperator {
 		// The operator is never a token; a row claiming it is not one of ours.
 		return nil, ResultUnknown, ErrAuthRequired()
-	}
-	u, err := a.store.Q().UserByID(ctx, t.UserID)
-	if err != nil {
-		if fault.Is(err, fault.NotFound) {
-			return nil, ResultUnknown, ErrAuthRequired()
-		}
-		return nil, ResultError, err
 	}
 	if u.Disabled() {
 		// Not cached: enabling the account (a user change, which empties
@@ -261,8 +263,10 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 		c.lastTouch = time.UnixMilli(t.LastUsedAt.Int64)
 	}
 	var cidrs []string
-	if err := json.Unmarshal([]byte(t.CIDR), &cidrs); err != nil {
-		return nil, ResultError, fmt.Errorf("decode cidr of token %s: %w", t.Key, err)
+	if t.CIDR != "[]" { // most tokens have no ranges: nothing to decode
+		if err := json.Unmarshal([]byte(t.CIDR), &cidrs); err != nil {
+			return nil, ResultError, fmt.Errorf("decode cidr of token %s: %w", t.Key, err)
+		}
 	}
 	for _, s := range cidrs {
 		p, err := netip.ParsePrefix(s)
@@ -291,26 +295,18 @@ func (a *Authenticator) load(ctx context.Context, h [32]byte, gen uint64) (*cach
 	if a.gen != gen {
 		return c, "", nil
 	}
-	if len(a.cache) >= cacheLimit {
-		// Drop an arbitrary eighth: cheap, and a dropped token only costs a reload.
-		n := 0
-		for k := range a.cache {
-			delete(a.cache, k)
-			if n++; n >= cacheLimit/8 {
-				break
-			}
-		}
-	}
-	a.cache[h] = c
+	a.tokens.add(h, c)
 	return c, "", nil
 }
 
 // touch notes the token's use at most once per touchEvery, so a busy token
 // costs nothing per request; the note is written within a second, in a batch
-// (see toucher), so no request waits for the write.
+// (see toucher), so no request waits for the write. A use the toucher has
+// no room for is not noted, and the token's next use is noted instead.
 func (a *Authenticator) touch(c *cachedToken, now time.Time, ip netip.Addr) {
 	c.mu.Lock()
-	due := now.Sub(c.lastTouch) >= touchEvery
+	last := c.lastTouch
+	due := now.Sub(last) >= touchEvery
 	if due {
 		c.lastTouch = now
 	}
@@ -322,7 +318,15 @@ func (a *Authenticator) touch(c *cachedToken, now time.Time, ip netip.Addr) {
 	if ip.IsValid() {
 		ipText = ip.String()
 	}
-	a.touches.note(store.Touch{TokenID: c.principal.TokenID, At: now.UnixMilli(), IP: ipText})
+	if !a.touches.note(store.Touch{TokenID: c.principal.TokenID, At: now.UnixMilli(), IP: ipText}) {
+		// Too many uses waiting: this one is not noted, so the token's
+		// next use is due at once.
+		c.mu.Lock()
+		if c.lastTouch.Equal(now) {
+			c.lastTouch = last
+		}
+		c.mu.Unlock()
+	}
 }
 
 // FlushLastUse writes every token use noted so far, so that a token list

@@ -3,7 +3,6 @@ package auth
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -16,11 +15,18 @@ import (
 // Last-use records are written in batches, off the request path: a request
 // authenticated by a token not used for a minute only notes the use in
 // memory, and one transaction a second (or sooner, when many are waiting)
-// writes every noted use. A request therefore never waits for a database
-// write (on SQLite, a commit and its fsync) just to be authenticated.
+// writes every noted use, and every noted new address with its event, a
+// statement per few hundred rows. A request therefore never waits for a
+// database write (on SQLite, a commit and its fsync) just to be
+// authenticated, and a thousand first uses cost one commit, not a thousand.
+//
+// The uses waiting are bounded: past maxPendingTouches (the store has not
+// kept up for a while), a use is not noted, and its token notes its next
+// use instead (touch).
 const (
-	touchFlushEvery = time.Second
-	touchBatchMax   = 1024 // a flush starts at once when this many are waiting
+	touchFlushEvery   = time.Second
+	touchBatchMax     = 1024 // a flush starts at once when this many are waiting
+	maxPendingTouches = 16 * touchBatchMax
 )
 
 // toucher holds last uses not yet written, one per token (the newest).
@@ -55,10 +61,16 @@ func newToucher(s *store.Store, log *slog.Logger) *toucher {
 	return t
 }
 
-// note records a use, to be written by the next flush.
-func (t *toucher) note(u store.Touch) {
+// note records a use, to be written by the next flush; it reports false,
+// noting nothing, when maxPendingTouches other tokens' uses are waiting.
+func (t *toucher) note(u store.Touch) bool {
 	t.mu.Lock()
-	if old, ok := t.pending[u.TokenID]; !ok || old.At < u.At {
+	old, ok := t.pending[u.TokenID]
+	if !ok && len(t.pending) >= maxPendingTouches {
+		t.mu.Unlock()
+		return false
+	}
+	if !ok || old.At < u.At {
 		t.pending[u.TokenID] = u
 	}
 	n := len(t.pending)
@@ -69,6 +81,7 @@ func (t *toucher) note(u store.Touch) {
 		default:
 		}
 	}
+	return true
 }
 
 func (t *toucher) run() {
@@ -95,8 +108,8 @@ func (t *toucher) flushLogged(ctx context.Context) {
 	}
 }
 
-// flush writes every noted use in one transaction, and the noted
-// addresses (with their events) in another.
+// flush writes every noted use, and the noted addresses with their events,
+// in one transaction.
 func (t *toucher) flush(ctx context.Context) error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
@@ -112,23 +125,37 @@ func (t *toucher) flush(ctx context.Context) error {
 	t.pending = map[int64]store.Touch{}
 	t.addresses = map[addressKey]addressNote{}
 	t.mu.Unlock()
-	var err error
-	if len(batch) > 0 {
-		err = t.store.InTx(ctx, func(q store.Queries) error { return q.TouchTokens(ctx, batch) })
+	if len(batch) == 0 && len(notes) == 0 {
+		return nil
 	}
-	if len(notes) > 0 {
-		// Oldest first, so that the events follow the uses.
-		slices.SortFunc(notes, func(a, b addressNote) int {
-			if c := a.at.Compare(b.at); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.seq, b.seq)
-		})
-		if aerr := t.flushAddresses(ctx, notes); aerr != nil {
-			err = errors.Join(err, fmt.Errorf("record token addresses: %w", aerr))
+	// Oldest first, so that the events follow the uses.
+	slices.SortFunc(notes, func(a, b addressNote) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
 		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	var full []*cachedToken
+	err := t.store.InTx(ctx, func(q store.Queries) error {
+		if err := q.TouchTokens(ctx, batch); err != nil {
+			return err
+		}
+		var err error
+		full, err = t.recordAddresses(ctx, q, notes)
+		if err != nil {
+			return fmt.Errorf("record token addresses: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return err
+	for _, c := range full {
+		c.mu.Lock()
+		c.addressesFull = true
+		c.mu.Unlock()
+	}
+	return nil
 }
 
 // close writes what is waiting and stops the background writer.
