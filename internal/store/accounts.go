@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -227,6 +229,8 @@ func (q Queries) TouchTokens(ctx context.Context, touches []Touch) error {
 		newest[t.TokenID] = len(batch)
 		batch = append(batch, t)
 	}
+	// In the order of the table, so that a statement's rows share pages.
+	slices.SortFunc(batch, func(a, b Touch) int { return cmp.Compare(a.TokenID, b.TokenID) })
 	for len(batch) > 0 {
 		chunk := batch[:min(len(batch), touchChunk)]
 		batch = batch[len(chunk):]
