@@ -103,16 +103,22 @@ type addressKey struct {
 }
 
 // noteAddress keeps n for the next flush, unless as many are waiting as may.
+// A flush starts at once when touchBatchMax are waiting, as for last uses.
 func (t *toucher) noteAddress(n addressNote) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	k := addressKey{n.token.principal.TokenID, n.ip}
 	if _, ok := t.addresses[k]; ok || len(t.addresses) >= maxPendingAddresses {
+		t.mu.Unlock()
 		return
 	}
 	t.addressSeq++
 	n.seq = t.addressSeq
 	t.addresses[k] = n
+	waiting := len(t.addresses)
+	t.mu.Unlock()
+	if waiting >= touchBatchMax {
+		t.kickFlush()
+	}
 }
 
 // recordAddresses records the noted addresses in q, and for each that is

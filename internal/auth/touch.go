@@ -76,12 +76,17 @@ func (t *toucher) note(u store.Touch) bool {
 	n := len(t.pending)
 	t.mu.Unlock()
 	if n >= touchBatchMax {
-		select {
-		case t.kick <- struct{}{}:
-		default:
-		}
+		t.kickFlush()
 	}
 	return true
+}
+
+// kickFlush starts a flush now, unless one is due already.
+func (t *toucher) kickFlush() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (t *toucher) run() {
