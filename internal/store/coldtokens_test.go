@@ -121,7 +121,7 @@ func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
 	return strings.Join(lines, "\n")
 }
 
-// Last uses are written many per statement: more than a statement's worth,
+// Last uses are written many per transaction: more than a batch's worth,
 // several uses of one token in a batch (the newest counts), and an older
 // use than the one recorded (kept out).
 func testTouchTokensBatch(t *testing.T, b backend) {
@@ -129,7 +129,7 @@ func testTouchTokensBatch(t *testing.T, b backend) {
 	ctx := t.Context()
 	q := s.Q()
 	alice := mustUser(t, q, "alice")
-	const n = touchChunk*2 + 37
+	const n = 2*512 + 37 // more than a batch of the toucher
 	ids := make([]int64, n)
 	for i := range ids {
 		tok, err := q.CreateToken(ctx, Token{Key: fmt.Sprintf("k%d", i), Hash: fmt.Appendf(nil, "h%d", i),
