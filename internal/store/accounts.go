@@ -214,7 +214,7 @@ const touchToken = `UPDATE tokens SET last_used_at = ?, last_used_ip = ?
 // TouchTokens records many tokens' last uses; run it in a transaction so
 // they cost one commit. A use older than the one recorded does not replace
 // it; of several uses of one token in touches, the newest counts. Each use
-// is an UPDATE by primary key, prepared once (a multi-row UPDATE … FROM
+// is an UPDATE by primary key, prepared once a call (a multi-row UPDATE … FROM
 // (VALUES …) was measured slower on SQLite: BenchmarkTouchTokens).
 func (q Queries) TouchTokens(ctx context.Context, touches []Touch) error {
 	newest := make(map[int64]int, len(touches)) // token ID → index in batch
@@ -231,7 +231,11 @@ func (q Queries) TouchTokens(ctx context.Context, touches []Touch) error {
 	}
 	// In the order of the table, so that neighbouring rows share pages.
 	slices.SortFunc(batch, func(a, b Touch) int { return cmp.Compare(a.TokenID, b.TokenID) })
-	st := q.prepared(ctx, touchToken)
+	st, done, err := q.prepareMany(ctx, touchToken)
+	if err != nil {
+		return fmt.Errorf("touch tokens: %w", err)
+	}
+	defer done()
 	for _, t := range batch {
 		var err error
 		if st != nil {

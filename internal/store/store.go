@@ -127,7 +127,7 @@ func (s *Store) InTx(ctx context.Context, fn func(q Queries) error) error {
 		return fmt.Errorf("begin transaction: %w", s.d.mapError(err))
 	}
 	var pub []published
-	if err := fn(Queries{r: tx, d: s.d, pub: &pub, txStmts: s.stmts}); err != nil {
+	if err := fn(Queries{r: tx, d: s.d, pub: &pub}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -151,29 +151,29 @@ type Queries struct {
 	stmts *stmtCache
 	// pub, in a transaction, collects the changes it publishes.
 	pub *[]published
-	// txStmts, in a transaction, are the store's prepared statements, for
-	// a query run many times in it (see prepared).
-	txStmts *stmtCache
 }
 
-// prepared returns query prepared for q's runner, or nil when it is not
-// (on PostgreSQL, whose driver keeps its own). In a transaction, the
-// store's prepared statement is bound to it: a statement run for each of
-// many rows is then parsed once, not once a row.
-func (q Queries) prepared(ctx context.Context, query string) *sql.Stmt {
+// prepareMany prepares query to run for each of many rows: on the
+// database, from the store's prepared statements; in a transaction, for
+// the transaction alone (closed with it), so that a statement run for each
+// row of a batch is parsed once, not once a row. It never waits for a
+// connection of the pool inside a transaction: writers waiting for this
+// transaction's lock may hold them all. close releases what it prepared.
+func (q Queries) prepareMany(ctx context.Context, query string) (st *sql.Stmt, close func(), err error) {
 	query = q.d.rebind(query)
 	if q.stmts != nil {
-		return q.stmts.get(ctx, query)
+		if st := q.stmts.get(ctx, query); st != nil {
+			return st, func() {}, nil
+		}
 	}
-	tx, ok := q.r.(*sql.Tx)
-	if !ok || q.txStmts == nil {
-		return nil
+	if tx, ok := q.r.(*sql.Tx); ok {
+		st, err := tx.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, nil, q.d.mapError(err)
+		}
+		return st, func() { _ = st.Close() }, nil
 	}
-	st := q.txStmts.get(ctx, query)
-	if st == nil {
-		return nil
-	}
-	return tx.StmtContext(ctx, st)
+	return nil, func() {}, nil
 }
 
 func (q Queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
