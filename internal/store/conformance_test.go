@@ -90,6 +90,7 @@ func runSuite(t *testing.T, b backend) {
 		{"TokenLists", testTokenLists},
 		{"TokenKeyPrefix", testTokenKeyPrefix},
 		{"Packages", testPackages},
+		{"AbbreviatedApart", testAbbreviatedApart},
 		{"Transactions", testTransactions},
 		{"TransactionsTakeTurns", testTransactionsTakeTurns},
 		{"Search", testSearch},

@@ -67,15 +67,18 @@ func (q Queries) PackageByName(ctx context.Context, name string) (Package, error
 }
 
 // PackageDocument returns a package's row with one of its prebuilt documents:
-// the abbreviated one when abbreviated is true, else the full packument.
+// the abbreviated one when abbreviated is true, else the full packument. The
+// abbreviated one lives in a table of its own (package_abbreviated), so
+// reading it never reads the full one's bytes.
 func (q Queries) PackageDocument(ctx context.Context, name string, abbreviated bool) (Package, error) {
-	col := "packument"
+	query := `SELECT ` + packageMetaColumns + `, packument FROM packages WHERE name = ?`
 	if abbreviated {
-		col = "abbreviated"
+		query = `SELECT p.id, p.name, p.scope, p.access, p.description, p.keywords, p.rev, p.created_at,
+		p.modified_at, a.doc FROM packages p JOIN package_abbreviated a ON a.package_id = p.id WHERE p.name = ?`
 	}
 	var doc []byte
 	var p Package
-	err := q.row(ctx, `SELECT `+packageMetaColumns+`, `+col+` FROM packages WHERE name = ?`, name).Scan(
+	err := q.row(ctx, query, name).Scan(
 		&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev, &p.CreatedAt, &p.ModifiedAt, &doc)
 	if err != nil {
 		return Package{}, q.scanErr(err, "package not found")
@@ -88,14 +91,19 @@ func (q Queries) PackageDocument(ctx context.Context, name string, abbreviated b
 	return p, nil
 }
 
-// CreatePackage inserts a package row (documents may be empty until SaveDocuments).
+// CreatePackage inserts a package row and its abbreviated document's row
+// (documents may be empty until SavePackage).
 func (q Queries) CreatePackage(ctx context.Context, p Package) (Package, error) {
 	err := q.row(ctx, `INSERT INTO packages (name, scope, access, description, keywords, rev, created_at, modified_at,
-		packument, abbreviated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		packument) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Name, p.Scope, p.Access, p.Description, p.Keywords, p.Rev, p.CreatedAt, p.ModifiedAt,
-		nonNil(p.Packument), nonNil(p.Abbreviated)).Scan(&p.ID)
+		nonNil(p.Packument)).Scan(&p.ID)
 	if err != nil {
 		return Package{}, fmt.Errorf("create package %q: %w", p.Name, q.d.mapError(err))
+	}
+	if _, err := q.exec(ctx, `INSERT INTO package_abbreviated (package_id, doc) VALUES (?, ?)`,
+		p.ID, nonNil(p.Abbreviated)); err != nil {
+		return Package{}, fmt.Errorf("create package %q: abbreviated document: %w", p.Name, q.d.mapError(err))
 	}
 	return p, nil
 }
@@ -103,10 +111,15 @@ func (q Queries) CreatePackage(ctx context.Context, p Package) (Package, error) 
 // SavePackage writes a package's mutable columns and documents.
 func (q Queries) SavePackage(ctx context.Context, p Package) error {
 	_, err := q.exec(ctx, `UPDATE packages SET access = ?, description = ?, keywords = ?, rev = ?, modified_at = ?,
-		packument = ?, abbreviated = ? WHERE id = ?`,
-		p.Access, p.Description, p.Keywords, p.Rev, p.ModifiedAt, nonNil(p.Packument), nonNil(p.Abbreviated), p.ID)
+		packument = ? WHERE id = ?`,
+		p.Access, p.Description, p.Keywords, p.Rev, p.ModifiedAt, nonNil(p.Packument), p.ID)
 	if err != nil {
 		return fmt.Errorf("save package %q: %w", p.Name, err)
+	}
+	_, err = q.exec(ctx, `INSERT INTO package_abbreviated (package_id, doc) VALUES (?, ?)
+		ON CONFLICT (package_id) DO UPDATE SET doc = excluded.doc`, p.ID, nonNil(p.Abbreviated))
+	if err != nil {
+		return fmt.Errorf("save package %q: abbreviated document: %w", p.Name, err)
 	}
 	return nil
 }
