@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"sync"
@@ -312,9 +313,16 @@ func (c *docCache) follow(changes store.Changes) {
 // links) for readers under base, with its validators: etag is the stored
 // document's, and a base URL adds its own suffix, since the same stored
 // document serves different bytes per base URL. An empty base leaves the
-// placeholder in place.
-func fill(body []byte, etag string, modified int64, base string) Document {
+// placeholder in place. The Document's Body is always bytes of its own:
+// filled under a base URL, body itself when owned (the caller hands it
+// over) and a copy otherwise, so a caller may pass bytes it may not keep
+// (the driver's, during Queries.PackageDocumentFunc) and the document
+// takes one copy of them, not two.
+func fill(body []byte, etag string, modified int64, base string, owned bool) Document {
 	d := Document{Body: body, ETag: etag, Modified: time.UnixMilli(modified)}
+	if base == "" && !owned {
+		d.Body = bytes.Clone(body)
+	}
 	if base != "" {
 		d.Body = fillBase(body, base)
 		d.ETag = etag[:len(etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`

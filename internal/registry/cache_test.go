@@ -29,7 +29,7 @@ func TestDocCacheCountsBytes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newDocCache(DefaultCacheBytes)
 			k := docKey{name: "a", kind: kindAbbreviated, base: tt.base}
-			e := &docEntry{gen: c.gen.Load(), doc: fill(stored, `"e"`, 0, tt.base)}
+			e := &docEntry{gen: c.gen.Load(), doc: fill(stored, `"e"`, 0, tt.base, true)}
 			if tt.base != "" && !bytes.Contains(e.doc.Body, []byte(tt.base+"/a/-/a-1.0.0.tgz")) {
 				t.Fatalf("base not filled in: %s", e.doc.Body)
 			}
@@ -39,7 +39,7 @@ func TestDocCacheCountsBytes(t *testing.T) {
 				t.Fatalf("counted %d bytes, want %d", got, want)
 			}
 			// Putting the same key again replaces, not adds.
-			c.put(k, &docEntry{gen: c.gen.Load(), doc: fill(stored, `"e"`, 0, tt.base)})
+			c.put(k, &docEntry{gen: c.gen.Load(), doc: fill(stored, `"e"`, 0, tt.base, true)})
 			if n, got := sizeOf(c); n != 1 || got != want {
 				t.Fatalf("after a second put: %d entries, %d bytes", n, got)
 			}
@@ -51,9 +51,9 @@ func TestDocCacheCountsBytes(t *testing.T) {
 // URLs, so each has its own ETag.
 func TestFillETagPerBase(t *testing.T) {
 	stored := []byte(`{"t":"` + BasePlaceholder + `/x.tgz"}`)
-	plain := fill(stored, `"e"`, 0, "")
-	a := fill(stored, `"e"`, 0, "http://a.example")
-	b := fill(stored, `"e"`, 0, "http://b.example")
+	plain := fill(stored, `"e"`, 0, "", true)
+	a := fill(stored, `"e"`, 0, "http://a.example", true)
+	b := fill(stored, `"e"`, 0, "http://b.example", true)
 	if plain.ETag != `"e"` || a.ETag == plain.ETag || a.ETag == b.ETag {
 		t.Fatalf("ETags: plain %s, a %s, b %s", plain.ETag, a.ETag, b.ETag)
 	}
@@ -154,7 +154,7 @@ func TestValidatorsMadeOnce(t *testing.T) {
 	}
 	for _, tt := range docs {
 		t.Run("document "+tt.name, func(t *testing.T) {
-			d := fill(tt.body, `"abc"`, published.UnixMilli(), tt.base)
+			d := fill(tt.body, `"abc"`, published.UnixMilli(), tt.base, true)
 			want := []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
 			if !slices.Equal(d.Validators, want) {
 				t.Fatalf("validators %q, want %q", d.Validators, want)

@@ -462,7 +462,7 @@ func (x *proxy) render(u *uplink.Uplink, fd fetchedDoc, p *uplink.Packument, abb
 	}
 	sum := sha256.Sum256(r.Body)
 	etag := fmt.Sprintf(`"u%s-%x"`, docFormat, sum[:12])
-	return &proxyDoc{uplink: u.Name(), kind: fd.doc.Kind, doc: fill(r.Body, etag, fd.doc.ChangedAt, base),
+	return &proxyDoc{uplink: u.Name(), kind: fd.doc.Kind, doc: fill(r.Body, etag, fd.doc.ChangedAt, base, true),
 		fetchedAt: time.UnixMilli(fd.doc.FetchedAt), until: r.Until}, nil
 }
 

@@ -97,7 +97,17 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 		case kindRow:
 			e.pkg, err = q.PackageByName(ctx, name)
 		default:
-			e.pkg, err = q.PackageDocument(ctx, name, kind == kindAbbreviated)
+			// The document is filled straight from the driver's bytes into
+			// the one copy the entry keeps.
+			err = q.PackageDocumentFunc(ctx, name, kind == kindAbbreviated, func(p store.Package, doc []byte) {
+				e.pkg = p
+				label := "full"
+				if kind == kindAbbreviated {
+					label = "abbr"
+				}
+				etag := fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, p.ID, p.CreatedAt, p.Rev, label)
+				e.doc = fill(doc, etag, p.ModifiedAt, base, false)
+			})
 		}
 		switch {
 		case fault.Is(err, fault.NotFound):
@@ -105,15 +115,6 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 		case err != nil:
 			return nil, err
 		}
-		if kind != kindRow && !e.missing {
-			label, body := "full", e.pkg.Packument
-			if kind == kindAbbreviated {
-				label, body = "abbr", e.pkg.Abbreviated
-			}
-			etag := fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, e.pkg.ID, e.pkg.CreatedAt, e.pkg.Rev, label)
-			e.doc = fill(body, etag, e.pkg.ModifiedAt, base)
-		}
-		e.pkg.Packument, e.pkg.Abbreviated = nil, nil
 		s.docs.put(key, e)
 	}
 	return e, nil

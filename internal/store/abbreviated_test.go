@@ -37,6 +37,23 @@ func testAbbreviatedApart(t *testing.T, b backend) {
 	if got, err := q.PackageDocument(ctx, "made", false); err != nil || string(got.Packument) != `{"v":2}` {
 		t.Fatalf("full after SavePackage: %+v %v", got, err)
 	}
+	// PackageDocument's bytes are its own: reads after it leave them as
+	// they were (the driver's buffer, which PackageDocumentFunc passes on,
+	// is reused by later reads on PostgreSQL).
+	kept, err := q.PackageDocument(ctx, "made", false)
+	must(t, err)
+	var seen []string
+	for range 3 {
+		must(t, q.PackageDocumentFunc(ctx, "made", true, func(p Package, doc []byte) {
+			seen = append(seen, p.Name+" "+string(doc))
+		}))
+	}
+	if string(kept.Packument) != `{"v":2}` || len(seen) != 3 || seen[2] != `made {"a":2}` {
+		t.Fatalf("after more reads: kept %q, seen %q", kept.Packument, seen)
+	}
+	err = q.PackageDocumentFunc(ctx, "nothing", true, func(Package, []byte) { t.Error("use called for a missing package") })
+	wantKind(t, "missing package's document", err, fault.NotFound)
+
 	must(t, q.DeletePackage(ctx, empty.ID))
 	var n int
 	must(t, s.db.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM package_abbreviated WHERE package_id = ?`), empty.ID).Scan(&n))

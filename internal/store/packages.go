@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-registry/gatehouse/internal/fault"
 )
 
 // Access is a package's visibility.
@@ -71,24 +75,49 @@ func (q Queries) PackageByName(ctx context.Context, name string) (Package, error
 // abbreviated one lives in a table of its own (package_abbreviated), so
 // reading it never reads the full one's bytes.
 func (q Queries) PackageDocument(ctx context.Context, name string, abbreviated bool) (Package, error) {
+	var p Package
+	err := q.PackageDocumentFunc(ctx, name, abbreviated, func(row Package, doc []byte) {
+		p = row
+		if abbreviated {
+			p.Abbreviated = bytes.Clone(doc)
+		} else {
+			p.Packument = bytes.Clone(doc)
+		}
+	})
+	return p, err
+}
+
+// PackageDocumentFunc reads what PackageDocument does and passes it to use
+// (the row without its documents, and the document's bytes), without
+// copying the document out of the driver first: doc is valid only until
+// use returns, and use must copy what it keeps. It is the read of a
+// document cache's miss, which fills the document into the bytes it keeps
+// in one copy.
+func (q Queries) PackageDocumentFunc(ctx context.Context, name string, abbreviated bool, use func(p Package, doc []byte)) error {
 	query := `SELECT ` + packageMetaColumns + `, packument FROM packages WHERE name = ?`
 	if abbreviated {
 		query = `SELECT p.id, p.name, p.scope, p.access, p.description, p.keywords, p.rev, p.created_at,
 		p.modified_at, a.doc FROM packages p JOIN package_abbreviated a ON a.package_id = p.id WHERE p.name = ?`
 	}
-	var doc []byte
-	var p Package
-	err := q.row(ctx, query, name).Scan(
-		&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev, &p.CreatedAt, &p.ModifiedAt, &doc)
+	rows, err := q.query(ctx, query, name)
 	if err != nil {
-		return Package{}, q.scanErr(err, "package not found")
+		return fmt.Errorf("read document of %q: %w", name, err)
 	}
-	if abbreviated {
-		p.Abbreviated = doc
-	} else {
-		p.Packument = doc
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read document of %q: %w", name, q.d.mapError(err))
+		}
+		return fault.NotFoundf("package not found")
 	}
-	return p, nil
+	var p Package
+	var doc sql.RawBytes
+	if err := rows.Scan(&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev,
+		&p.CreatedAt, &p.ModifiedAt, &doc); err != nil {
+		return fmt.Errorf("read document of %q: %w", name, err)
+	}
+	use(p, doc)
+	return nil
 }
 
 // CreatePackage inserts a package row and its abbreviated document's row
