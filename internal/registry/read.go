@@ -219,7 +219,8 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 		return Tarball{}, err
 	}
 	q := s.store.Q()
-	e, err := s.cached(ctx, q, name, kindRow, "")
+	version, versionOK := versionFromFilename(name, filename)
+	e, jv, err := s.cachedTarball(ctx, q, name, version, versionOK)
 	if err != nil {
 		return Tarball{}, err
 	}
@@ -232,12 +233,17 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 	if err := s.readable(ctx, q, p, e.pkg); err != nil {
 		return Tarball{}, err
 	}
-	version, ok := versionFromFilename(name, filename)
-	if !ok {
+	if !versionOK {
+		return Tarball{}, fault.NotFoundf("Not found")
+	}
+	if jv.read && !jv.found {
 		return Tarball{}, fault.NotFoundf("Not found")
 	}
 	vk := versionKey{pkgID: e.pkg.ID, version: version, name: name}
-	v, validators, ok := s.docs.getVersion(vk)
+	v, validators, ok := jv.v, jv.validators, jv.found
+	if !ok {
+		v, validators, ok = s.docs.getVersion(vk)
+	}
 	if !ok {
 		gen := s.docs.genOf(name)
 		v, err = q.VersionFile(ctx, e.pkg.ID, version)
@@ -255,6 +261,53 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 		t.Validators = validators
 	}
 	return t, err
+}
+
+// joinedVersion is a version's file row read with its package's row.
+type joinedVersion struct {
+	// read is true when the version was looked up with the row; found,
+	// when it exists.
+	read, found bool
+	v           store.Version
+	validators  []string
+}
+
+// cachedTarball returns the row of package name as cached does (kindRow)
+// and, when the row was not cached and version is known (versionOK), the
+// version's file row too, both read in one query
+// (Queries.PackageVersionFile) and both cached: a tarball's miss on a
+// large store is one query, not two. When the version was not read with the
+// row (jv.read false) the caller looks it up itself.
+func (s *Service) cachedTarball(ctx context.Context, q store.Queries, name, version string, versionOK bool) (
+	*docEntry, joinedVersion, error) {
+	if !versionOK {
+		e, err := s.cached(ctx, q, name, kindRow, "")
+		return e, joinedVersion{}, err
+	}
+	key := docKey{name: name, kind: kindRow}
+	if e, ok := s.docs.get(key); ok {
+		s.obs.CacheLookup("packument", true)
+		return e, joinedVersion{}, nil
+	}
+	s.obs.CacheLookup("packument", false)
+	gen := s.docs.genOf(name)
+	e := &docEntry{gen: gen}
+	var jv joinedVersion
+	var err error
+	e.pkg, jv.v, jv.found, err = q.PackageVersionFile(ctx, name, version)
+	switch {
+	case fault.Is(err, fault.NotFound):
+		e.missing = true
+	case err != nil:
+		return nil, joinedVersion{}, err
+	}
+	s.docs.put(key, e)
+	jv.read = !e.missing
+	if jv.found {
+		s.docs.putVersion(versionKey{pkgID: e.pkg.ID, version: version, name: name}, gen, jv.v)
+		jv.validators = tarballValidators(jv.v)
+	}
+	return e, jv, nil
 }
 
 func versionFromFilename(name, filename string) (string, bool) {

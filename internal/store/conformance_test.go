@@ -596,6 +596,17 @@ func testPackages(t *testing.T, b backend) {
 	}
 	_, err = q.VersionFile(ctx, p.ID, "3.0.0")
 	wantKind(t, "missing version's file", err, fault.NotFound)
+	// The row and the version's file in one query.
+	joinedPkg, joined, found, err := q.PackageVersionFile(ctx, p.Name, "1.0.0")
+	if wantRow, _ := q.PackageByName(ctx, p.Name); err != nil || !found || !reflect.DeepEqual(joinedPkg, wantRow) || !reflect.DeepEqual(joined, file) {
+		t.Fatalf("PackageVersionFile: %+v %+v %v %v, want %+v %+v", joinedPkg, joined, found, err, wantRow, file)
+	}
+	joinedPkg, joined, found, err = q.PackageVersionFile(ctx, p.Name, "3.0.0")
+	if err != nil || found || joinedPkg.ID != p.ID || joinedPkg.Name != p.Name || !reflect.DeepEqual(joined, Version{}) {
+		t.Fatalf("PackageVersionFile of a missing version: %+v %+v %v %v", joinedPkg, joined, found, err)
+	}
+	_, _, _, err = q.PackageVersionFile(ctx, "@carol/other", "1.0.0")
+	wantKind(t, "PackageVersionFile of a missing package", err, fault.NotFound)
 	must(t, q.UpdateVersionManifest(ctx, p.ID, "1.0.0", []byte(`{"deprecated":"x"}`)))
 	all, err := q.Versions(ctx, p.ID)
 	must(t, err)

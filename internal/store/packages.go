@@ -205,6 +205,29 @@ func (q Queries) VersionFile(ctx context.Context, packageID int64, version strin
 	return v, nil
 }
 
+// PackageVersionFile returns, in one query, what serving a tarball needs
+// when nothing is cached: the package's row without its documents, as
+// PackageByName, and its version's row without the manifest, as
+// VersionFile, with found false when the package has no such version. A
+// missing package is NotFound.
+func (q Queries) PackageVersionFile(ctx context.Context, name, version string) (p Package, v Version, found bool, err error) {
+	var key sql.NullString
+	var size, published sql.NullInt64
+	err = q.row(ctx, `SELECT p.id, p.name, p.scope, p.access, p.description, p.keywords, p.rev, p.created_at,
+		p.modified_at, v.blob_key, v.size, v.published_at
+		FROM packages p LEFT JOIN versions v ON v.package_id = p.id AND v.version = ? WHERE p.name = ?`,
+		version, name).Scan(&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev,
+		&p.CreatedAt, &p.ModifiedAt, &key, &size, &published)
+	if err != nil {
+		return Package{}, Version{}, false, q.scanErr(err, "package not found")
+	}
+	if !key.Valid {
+		return p, Version{}, false, nil
+	}
+	return p, Version{PackageID: p.ID, Version: version, BlobKey: key.String, Size: size.Int64,
+		PublishedAt: published.Int64}, true, nil
+}
+
 // InsertVersion adds a version; a version that exists is a Conflict.
 func (q Queries) InsertVersion(ctx context.Context, v Version) error {
 	_, err := q.exec(ctx, `INSERT INTO versions (package_id, version, manifest, blob_key, size, published_at)
