@@ -75,26 +75,15 @@ type Store struct {
 	own *ownChanges
 }
 
-// mmapSize is how much of a SQLite database each connection reads through
-// a memory map: SQLite's most (2 GiB less 64 KiB, SQLITE_MAX_MMAP_SIZE), so
-// the whole of any database up to that size and the first 2 GiB of a larger
-// one, whose rest is read as before. The map is of the file, so its pages
-// are the operating system's page cache, shared by every connection and
-// reclaimable, not memory of the Go heap or SQLite's own page cache
-// (docs/operations.md, "Memory and the garbage collector").
-const mmapSize = 2147418112
-
 // OpenSQLite opens (creating if needed) the SQLite database at path in WAL mode
 // and applies pending migrations.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	// synchronous(FULL): an acknowledged publish survives a power cut, not only a crash.
 	// _txlock=immediate: write transactions take the write lock at BEGIN, so two
 	// writers queue on busy_timeout instead of failing on a lock upgrade.
-	// mmap_size: reads of the database file come from a memory map
-	// (mmapSize) instead of a pread system call and a copy for each page.
 	dsn := "file:" + filepath.ToSlash(path) +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=foreign_keys(1)&_pragma=mmap_size(" + strconv.FormatInt(mmapSize, 10) + ")&_txlock=immediate"
+		"&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"reflect"
 	"slices"
 	"strings"
@@ -60,32 +59,6 @@ func TestRedactURL(t *testing.T) {
 		got := RedactURL(tt.in)
 		if got != tt.want || strings.Contains(got, "s3cret") {
 			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-// TestSQLiteMemoryMap checks that every connection of a SQLite store reads
-// the database through a memory map of mmapSize bytes.
-func TestSQLiteMemoryMap(t *testing.T) {
-	s := sqliteBackend().store(t)
-	ctx := t.Context()
-	// Hold several connections at once, so that the check is not of one only.
-	conns := make([]*sql.Conn, 3)
-	for i := range conns {
-		c, err := s.db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns[i] = c
-	}
-	for i, c := range conns {
-		var got int64
-		if err := c.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != mmapSize {
-			t.Errorf("connection %d: mmap_size = %d, want %d", i, got, mmapSize)
 		}
 	}
 }
