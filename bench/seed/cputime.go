@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -59,11 +58,10 @@ const clockTicks = 100
 // StatCPUTicks reads utime + stime (fields 14 and 15) from the text of
 // /proc/PID/stat, counted after the command name as StatPPID does.
 func StatCPUTicks(stat string) (int64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("stat: no command name")
+	f, err := statFields(stat)
+	if err != nil {
+		return 0, err
 	}
-	f := strings.Fields(stat[i+1:])
 	// f[0] is field 3 (state): utime is field 14, f[11]; stime f[12].
 	if len(f) < 13 {
 		return 0, errors.New("stat: too few fields")

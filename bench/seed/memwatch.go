@@ -118,15 +118,24 @@ func StatusKB(status, field string) (int64, error) {
 	return 0, fmt.Errorf("%s: not in status", field)
 }
 
+// statFields splits the text of /proc/PID/stat after the command name,
+// which may itself hold spaces and parentheses: f[0] is field 3 (state).
+func statFields(stat string) ([]string, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil, errors.New("stat: no command name")
+	}
+	return strings.Fields(stat[i+1:]), nil
+}
+
 // StatPPID reads the parent pid from the text of /proc/PID/stat. The
 // command name in parentheses may itself hold spaces and parentheses, so
 // the fields are counted from its last closing parenthesis.
 func StatPPID(stat string) (int, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("stat: no command name")
+	f, err := statFields(stat)
+	if err != nil {
+		return 0, err
 	}
-	f := strings.Fields(stat[i+1:])
 	if len(f) < 2 {
 		return 0, errors.New("stat: too few fields")
 	}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 )
 
@@ -28,7 +25,7 @@ func primeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *registry == "" || *file == "" {
 		return errors.New("prime: -registry and -tokens are required")
 	}
-	tokens, err := readTokens(*file)
+	tokens, err := readLines(*file)
 	if err != nil {
 		return fmt.Errorf("prime: %w", err)
 	}
@@ -39,22 +36,6 @@ func primeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	took := time.Since(start).Seconds()
 	_, err = fmt.Fprintf(stdout, "%d tokens in %.1fs (%.0f/s)\n", len(tokens), took, float64(len(tokens))/took)
 	return err
-}
-
-func readTokens(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if t := strings.TrimSpace(sc.Text()); t != "" {
-			out = append(out, t)
-		}
-	}
-	return out, sc.Err()
 }
 
 // Prime asks who each token is, concurrency requests at a time; the first

@@ -117,7 +117,8 @@ func zipfCommand(args []string, stderr io.Writer) error {
 	return nil
 }
 
-// readLines reads a file's non-empty lines.
+// readLines reads a file's lines, spaces around each trimmed, the empty
+// ones left out.
 func readLines(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -127,7 +128,7 @@ func readLines(path string) ([]string, error) {
 	var out []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if line := sc.Text(); line != "" {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
 			out = append(out, line)
 		}
 	}
