@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
@@ -104,7 +105,6 @@ const (
 	// DefaultCacheBytes bounds the document cache unless told otherwise.
 	DefaultCacheBytes = 64 << 20
 	bytesPerEntry     = 512
-	entryOverhead     = 128 // map slot, key and entry, roughly
 	// stripes is how many per-name generations the cache keeps (8 bytes
 	// each): a change to one package makes about 1/stripes of the other
 	// packages' entries stale with its own.
@@ -145,7 +145,7 @@ func (c *docCache) get(k docKey) (*docEntry, bool) {
 }
 
 func (c *docCache) put(k docKey, e *docEntry) {
-	e.cost = len(e.doc.Body) + len(k.name) + len(k.base) + entryOverhead
+	e.cost = entryCost(k, e)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.entries[k]; ok {
@@ -168,8 +168,10 @@ func (c *docCache) getVersion(k versionKey) (store.Version, []string, bool) {
 	return e.v, e.validators, true
 }
 
-func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
-	size := len(k.version) + len(v.BlobKey) + entryOverhead
+// putVersion keeps v, without its manifest, and returns its validators.
+func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) []string {
+	validators := tarballValidators(v)
+	size := versionCost(k, v, validators)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.versions[k]; ok {
@@ -177,8 +179,9 @@ func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) {
 		delete(c.versions, k)
 	}
 	c.makeRoom(size)
-	c.versions[k] = &versionEntry{gen: gen, cost: size, v: v, validators: tarballValidators(v)}
+	c.versions[k] = &versionEntry{gen: gen, cost: size, v: v, validators: validators}
 	c.bytes += size
+	return validators
 }
 
 // maxHits is where an entry's read count stops.
@@ -353,3 +356,67 @@ func hashString(s string) uint32 {
 
 // httpTimeFormat is net/http's TimeFormat (this package does not import net/http).
 const httpTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// What an entry costs the heap, counted against the cache's bound. The
+// bound is the live heap the cache may hold (memsize sizes the memory
+// limit around it), so an entry counts everything it keeps alive: its
+// struct, each string and byte slice it holds, its key's strings, and its
+// slot in the map, each allocation rounded up as Go's allocator rounds
+// it. Counting only a document's bytes let a big store's cache of
+// tarball rows and versions (a few hundred bytes each, counted as a
+// few dozen) hold half again its bound and run the collector without
+// pause at the memory limit (docs/benchmarks.md, issue 20).
+// TestDocCacheCountsWhatItHolds checks the count against the heap.
+var (
+	docEntrySize     = heapBytes(int(unsafe.Sizeof(docEntry{})))
+	versionEntrySize = heapBytes(int(unsafe.Sizeof(versionEntry{})))
+)
+
+// mapSlot is what a key and its entry's pointer take in one of the
+// cache's maps: the slot, its control byte, and the room a map keeps
+// free (a Go map is 7/16 to 7/8 full, about two thirds on average).
+func mapSlot[K any]() int {
+	var k K
+	return (int(unsafe.Sizeof(k)) + 8 + 1) * 3 / 2
+}
+
+// heapBytes is what an allocation of n bytes takes from Go's heap: small
+// ones are rounded up to a size class (the classes are at most an eighth
+// apart, 16 bytes apart up to 256), larger ones by about half of that.
+func heapBytes(n int) int {
+	switch {
+	case n <= 0:
+		return 0
+	case n <= 256:
+		return (n + 15) &^ 15
+	default:
+		return n + n/16
+	}
+}
+
+// stringsBytes is heapBytes of each non-empty string.
+func stringsBytes(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		n += heapBytes(len(s))
+	}
+	return n
+}
+
+func entryCost(k docKey, e *docEntry) int {
+	p := &e.pkg
+	n := mapSlot[docKey]() + docEntrySize + stringsBytes(k.name, k.base) +
+		stringsBytes(p.Name, p.Scope, string(p.Access), p.Description, p.Keywords) +
+		heapBytes(cap(p.Packument)) + heapBytes(cap(p.Abbreviated))
+	if d := &e.doc; d.Body != nil || d.Validators != nil {
+		// Validators[0] and [1] are ETag and LastModified; [2] the length.
+		n += heapBytes(cap(d.Body)) + stringsBytes(d.ETag, d.LastModified) +
+			heapBytes(cap(d.Validators)*int(unsafe.Sizeof(""))) + heapBytes(len(strconv.Itoa(len(d.Body))))
+	}
+	return n
+}
+
+func versionCost(k versionKey, v store.Version, validators []string) int {
+	return mapSlot[versionKey]() + versionEntrySize + stringsBytes(k.version, k.name, v.Version, v.BlobKey) +
+		heapBytes(cap(v.Manifest)) + heapBytes(cap(validators)*int(unsafe.Sizeof(""))) + stringsBytes(validators...)
+}

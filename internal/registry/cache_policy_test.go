@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -160,7 +161,7 @@ func TestDocCacheEvictsStaleOfOnePackageFirst(t *testing.T) {
 	stale := docKey{name: changed, kind: kindRow}
 	for trial := range 20 {
 		c := newDocCache(1 << 20)
-		c.setBound(64 * (entryOverhead + 8))
+		c.setBound(64 * entryCost(docKey{name: "p000000", kind: kindRow}, &docEntry{}))
 		c.put(stale, &docEntry{gen: c.genOf(changed)})
 		c.changedPackage(changed)
 		for i := 0; ; i++ {
@@ -194,7 +195,7 @@ func TestDocCacheKeepsWhatIsReadOften(t *testing.T) {
 	const per = 1 << 10
 	c := newDocCache(1 << 20)
 	body := make([]byte, per)
-	fits := (1 << 20) / (per + entryOverhead + len("cold-000000"))
+	fits := (1 << 20) / entryCost(docKey{name: "cold-000000", kind: kindAbbreviated}, &docEntry{doc: Document{Body: body}})
 	hot := make([]docKey, fits/4)
 	for i := range hot {
 		hot[i] = docKey{name: fmt.Sprintf("hot-%06d", i), kind: kindAbbreviated}
@@ -296,4 +297,80 @@ func TestDocCacheConcurrent(t *testing.T) {
 	if _, ok := c.get(k); !ok {
 		t.Fatal("a current entry is not served")
 	}
+}
+
+// TestDocCacheCountsWhatItHolds: the bytes the cache counts for its
+// entries are the heap they keep alive (within a quarter), for each kind
+// of entry a big store fills it with: abbreviated documents, the rows a
+// tarball download keeps, and the versions' blob keys. The bound is
+// the cache's share of the live heap (memsize), so an entry counted at a
+// fraction of its size lets the cache outgrow it and the collector run
+// without pause at the memory limit.
+func TestDocCacheCountsWhatItHolds(t *testing.T) {
+	const n = 20_000
+	doc := func(name string) []byte {
+		b := fmt.Appendf(nil, `{"name":%q,"dist-tags":{"latest":"1.0.2"},"versions":{`, name)
+		for v := range 3 {
+			b = fmt.Appendf(b, `"1.0.%d":{"name":%q,"version":"1.0.%d","dist":{"integrity":"sha512-%0600d",`+
+				`"tarball":"%s/%s/-/%s-1.0.%d.tgz"}},`, v, name, v, v, BasePlaceholder, name, name, v)
+		}
+		return append(b[:len(b)-1], "}}"...)
+	}
+	row := func(i int) store.Package {
+		return store.Package{ID: int64(i), Name: fmt.Sprintf("scale-pkg-%06d", i), Access: store.Public,
+			Description: fmt.Sprintf("package number %d of the scale store", i), Keywords: "scale bench",
+			Rev: 3, CreatedAt: 1, ModifiedAt: 2}
+	}
+	tests := []struct {
+		name string
+		put  func(c *docCache, i int)
+	}{
+		{"abbreviated documents", func(c *docCache, i int) {
+			p := row(i)
+			e := &docEntry{gen: c.genOf(p.Name), pkg: p}
+			e.doc = fill(doc(p.Name), fmt.Sprintf(`"d-%d-1-3-abbr"`, i), p.ModifiedAt, "http://127.0.0.1:4873", false)
+			c.put(docKey{name: fmt.Sprintf("scale-pkg-%06d", i), kind: kindAbbreviated, base: "http://127.0.0.1:4873"}, e)
+		}},
+		{"rows", func(c *docCache, i int) {
+			p := row(i)
+			c.put(docKey{name: fmt.Sprintf("scale-pkg-%06d", i), kind: kindRow}, &docEntry{gen: c.genOf(p.Name), pkg: p})
+		}},
+		{"versions", func(c *docCache, i int) {
+			name := fmt.Sprintf("scale-pkg-%06d", i)
+			v := store.Version{PackageID: int64(i), Version: fmt.Sprintf("1.0.%d", i%3),
+				BlobKey: fmt.Sprintf("sha512/%02x/%0126x", i%256, i), Size: 2900, PublishedAt: 1}
+			c.putVersion(versionKey{pkgID: int64(i), version: fmt.Sprintf("1.0.%d", i%3), name: name}, c.genOf(name), v)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newDocCache(1 << 30) // no eviction
+			before := liveHeap()
+			for i := range n {
+				tt.put(c, i)
+			}
+			held := liveHeap() - before
+			_, counted := sizeOf(c)
+			runtime.KeepAlive(c)
+			if entries, _ := sizeOf(c); entries != n {
+				t.Fatalf("the cache holds %d entries, want %d (it evicted)", entries, n)
+			}
+			ratio := float64(counted) / float64(held)
+			t.Logf("%d entries: counted %d bytes, the heap grew by %d (%.0f and %.0f bytes an entry; ratio %.2f)",
+				n, counted, held, float64(counted)/n, float64(held)/n, ratio)
+			if ratio < 0.8 || ratio > 1.25 {
+				t.Fatalf("the cache counts %d bytes for %d entries that hold %d bytes of heap (ratio %.2f, want 0.8–1.25)",
+					counted, n, held, ratio)
+			}
+		})
+	}
+}
+
+// liveHeap is the heap's live bytes after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -33,7 +33,7 @@ func TestDocCacheCountsBytes(t *testing.T) {
 			if tt.base != "" && !bytes.Contains(e.doc.Body, []byte(tt.base+"/a/-/a-1.0.0.tgz")) {
 				t.Fatalf("base not filled in: %s", e.doc.Body)
 			}
-			want := len(e.doc.Body) + len("a") + len(tt.base) + entryOverhead
+			want := entryCost(k, e)
 			c.put(k, e)
 			if _, got := sizeOf(c); got != want {
 				t.Fatalf("counted %d bytes, want %d", got, want)
@@ -67,7 +67,7 @@ func TestFillETagPerBase(t *testing.T) {
 func TestDocCacheEvictsPartly(t *testing.T) {
 	c := newDocCache(DefaultCacheBytes)
 	body := bytes.Repeat([]byte("x"), 64<<10) // shared: the test holds 64 KB, the cache counts it per entry
-	perEntry := len(body) + entryOverhead + len("pkg-00000")
+	perEntry := entryCost(docKey{name: "pkg-00000", kind: kindFull}, entry(c, body))
 	fits := DefaultCacheBytes / perEntry
 	for i := 0; i < 3*fits+fits/2; i++ {
 		k := docKey{name: fmt.Sprintf("pkg-%05d", i), kind: kindFull}
@@ -89,7 +89,7 @@ func TestDocCacheEvictsPartly(t *testing.T) {
 func TestDocCacheEvictsStaleFirst(t *testing.T) {
 	c := newDocCache(DefaultCacheBytes)
 	body := bytes.Repeat([]byte("y"), 64<<10)
-	perEntry := len(body) + entryOverhead + len("old-00000")
+	perEntry := entryCost(docKey{name: "old-00000", kind: kindFull}, entry(c, body))
 	fits := DefaultCacheBytes / perEntry
 	for i := 0; i < fits/2; i++ {
 		c.put(docKey{name: fmt.Sprintf("old-%05d", i), kind: kindFull}, entry(c, body))
@@ -126,7 +126,7 @@ func TestDocCacheBoundIsSettable(t *testing.T) {
 		if b > limit {
 			t.Fatalf("bound %d: the cache counts %d bytes", limit, b)
 		}
-		if fits := limit / (len(body) + entryOverhead + len("p-000000")); n < fits*3/4 {
+		if fits := limit / entryCost(docKey{name: "p-000000", kind: kindAbbreviated}, entry(c, body)); n < fits*3/4 {
 			t.Fatalf("bound %d: holds %d entries of the %d that fit", limit, n, fits)
 		}
 	}

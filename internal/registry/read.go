@@ -304,8 +304,7 @@ func (s *Service) cachedTarball(ctx context.Context, q store.Queries, name, vers
 	s.docs.put(key, e)
 	jv.read = !e.missing
 	if jv.found {
-		s.docs.putVersion(versionKey{pkgID: e.pkg.ID, version: version, name: name}, gen, jv.v)
-		jv.validators = tarballValidators(jv.v)
+		jv.validators = s.docs.putVersion(versionKey{pkgID: e.pkg.ID, version: version, name: name}, gen, jv.v)
 	}
 	return e, jv, nil
 }
