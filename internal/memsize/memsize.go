@@ -6,7 +6,7 @@
 // The formula (docs/operations.md, "Memory"):
 //
 //	available    = the cgroup's limit when it has one below the machine's memory, else the machine's memory
-//	memory limit = available / 4, at most 512 MiB, and at least 256 MiB or, in less than 342 MiB, 3/4 of available
+//	memory limit = available / 4, at most 384 MiB, and at least 256 MiB or, in less than 342 MiB, 3/4 of available
 //	cache size   = (memory limit - 128 MiB) / (2 × caches), at least 16 MiB
 //
 // where caches is 1, or 2 when uplinks are configured (the cache of proxied
@@ -28,7 +28,7 @@ import (
 const (
 	// MinLimit and MaxLimit bound the memory limit sized from the machine.
 	MinLimit = 256 << 20
-	MaxLimit = 512 << 20
+	MaxLimit = 384 << 20
 	// Fixed is the live heap besides the document caches, at most: the
 	// runtime, code and buffers (about 30 MiB after start-up), the token
 	// cache (100,000 tokens, about 40 MiB), the tarball cache (24 MiB) and
