@@ -91,6 +91,7 @@ func runSuite(t *testing.T, b backend) {
 		{"TokenKeyPrefix", testTokenKeyPrefix},
 		{"Packages", testPackages},
 		{"AbbreviatedApart", testAbbreviatedApart},
+		{"HotReadPlans", testHotReadPlans},
 		{"Transactions", testTransactions},
 		{"TransactionsTakeTurns", testTransactionsTakeTurns},
 		{"Search", testSearch},

@@ -331,3 +331,33 @@ func (sqliteDialect) mapError(err error) error {
 	}
 	return err
 }
+
+// hintedQuery is a query in the text each dialect runs: SQLite is told
+// which index to use (INDEXED BY), since without statistics its planner
+// prefers a unique index that does not cover the columns read; PostgreSQL
+// plans from its own statistics and gets no hint.
+type hintedQuery struct{ sqlite, postgres string }
+
+// hinted builds a hintedQuery from query, where each {{index}} names the
+// index SQLite is to use for the table before it.
+func hinted(query string) hintedQuery {
+	h := hintedQuery{sqlite: query, postgres: query}
+	for {
+		i := strings.Index(h.sqlite, "{{")
+		if i < 0 {
+			return h
+		}
+		j := strings.Index(h.sqlite[i:], "}}")
+		index := h.sqlite[i+2 : i+j]
+		h.sqlite = h.sqlite[:i] + " INDEXED BY " + index + h.sqlite[i+j+2:]
+		h.postgres = strings.Replace(h.postgres, "{{"+index+"}}", "", 1)
+	}
+}
+
+// of is the query's text for dialect d.
+func (h hintedQuery) of(d dialect) string {
+	if d.name() == "sqlite" {
+		return h.sqlite
+	}
+	return h.postgres
+}
