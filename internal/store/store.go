@@ -348,6 +348,9 @@ func hinted(query string) hintedQuery {
 			return h
 		}
 		j := strings.Index(h.sqlite[i:], "}}")
+		if j < 0 {
+			panic("store: hinted query with an unclosed {{: " + query)
+		}
 		index := h.sqlite[i+2 : i+j]
 		h.sqlite = h.sqlite[:i] + " INDEXED BY " + index + h.sqlite[i+j+2:]
 		h.postgres = strings.Replace(h.postgres, "{{"+index+"}}", "", 1)
