@@ -20,7 +20,7 @@ func TestSizeMemory(t *testing.T) {
 		wantLimit, wantCache int64
 		wantSized            bool
 	}{
-		{"defaults on a big machine", big, func(*config.Config) {}, 512 * mib, 192 * mib, true},
+		{"defaults on a big machine", big, func(*config.Config) {}, 384 * mib, 128 * mib, true},
 		{"defaults, machine unknown", memsize.Host{}, func(*config.Config) {}, 256 * mib, 64 * mib, false},
 		{"defaults in a 256 MiB container", memsize.Host{Total: 24 << 30, Cgroup: 256 * mib}, func(*config.Config) {},
 			192 * mib, 32 * mib, true},
@@ -29,8 +29,8 @@ func TestSizeMemory(t *testing.T) {
 		}, 300 * mib, 100 * mib, false},
 		{"both set to the fallbacks", big, func(c *config.Config) { c.MemoryLimitSet, c.CacheSizeSet = true, true },
 			256 * mib, 64 * mib, false},
-		{"no memory limit", big, func(c *config.Config) { c.MemoryLimit, c.MemoryLimitSet = 0, true }, 0, 192 * mib, true},
-		{"uplinks", big, func(c *config.Config) { c.Uplinks = []uplink.Spec{{Name: "up"}} }, 512 * mib, 96 * mib, true},
+		{"no memory limit", big, func(c *config.Config) { c.MemoryLimit, c.MemoryLimitSet = 0, true }, 0, 128 * mib, true},
+		{"uplinks", big, func(c *config.Config) { c.Uplinks = []uplink.Spec{{Name: "up"}} }, 384 * mib, 64 * mib, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Default()
