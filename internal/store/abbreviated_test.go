@@ -65,22 +65,11 @@ func testAbbreviatedApart(t *testing.T, b backend) {
 
 	// Back to the schema before 0030, as a database of an older gatehouse,
 	// with a package written there.
-	for _, stmt := range []string{
-		`ALTER TABLE packages ADD COLUMN abbreviated ` + map[string]string{"sqlite": "BLOB", "postgres": "BYTEA"}[b.name] + ` NOT NULL DEFAULT ''`,
-		`UPDATE packages SET abbreviated = ` + map[string]string{"sqlite": `CAST('{"made":"old"}' AS BLOB)`, "postgres": `convert_to('{"made":"old"}', 'UTF8')`}[b.name],
+	s = b.downgrade(t, s, where,
+		`ALTER TABLE packages ADD COLUMN abbreviated `+map[string]string{"sqlite": "BLOB", "postgres": "BYTEA"}[b.name]+` NOT NULL DEFAULT ''`,
+		`UPDATE packages SET abbreviated = `+map[string]string{"sqlite": `CAST('{"made":"old"}' AS BLOB)`, "postgres": `convert_to('{"made":"old"}', 'UTF8')`}[b.name],
 		`DROP TABLE package_abbreviated`,
-		`DELETE FROM schema_migrations WHERE version = 30`,
-	} {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	s.Close()
-	s, err = b.open(ctx, where)
-	if err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	defer s.Close()
+		`DELETE FROM schema_migrations WHERE version = 30`)
 	got, err := s.Q().PackageDocument(ctx, "made", true)
 	if err != nil || string(got.Abbreviated) != `{"made":"old"}` || got.ID != created.ID || got.Rev != 2 {
 		t.Fatalf("abbreviated after migration: %+v %v", got, err)

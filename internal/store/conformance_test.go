@@ -28,6 +28,27 @@ type backend struct {
 	shared bool
 }
 
+// downgrade runs stmts on s (taking its schema back to that of an older
+// gatehouse: they drop what later migrations made and forget those
+// migrations), closes it, and opens the database at where again, which
+// migrates it. The reopened store is closed when t ends.
+func (b backend) downgrade(t *testing.T, s *Store, where string, stmts ...string) *Store {
+	t.Helper()
+	ctx := t.Context()
+	for _, stmt := range stmts {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	s.Close()
+	s, err := b.open(ctx, where)
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // store returns a fresh, migrated store of backend b, closed when t ends.
 func (b backend) store(t *testing.T) *Store {
 	t.Helper()

@@ -117,18 +117,8 @@ func testSigningMigration(t *testing.T, b backend) {
 	old1 := mustPackage(t, q, "old-one", "", Public)
 	old2 := mustPackage(t, q, "@x/old-two", "x", Restricted)
 	// Back to the schema before 0019, as a database of an older gatehouse.
-	for _, stmt := range []string{`DROP TABLE signing_backlog`, `DROP TABLE signing_keys`,
-		`DELETE FROM schema_migrations WHERE version = 19`} {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	s.Close()
-	s, err = b.open(ctx, where)
-	if err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	defer s.Close()
+	s = b.downgrade(t, s, where, `DROP TABLE signing_backlog`, `DROP TABLE signing_keys`,
+		`DELETE FROM schema_migrations WHERE version = 19`)
 	page, err := s.Q().SigningBacklog(ctx, 0, 10)
 	if err != nil {
 		t.Fatal(err)
