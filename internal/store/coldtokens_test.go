@@ -55,33 +55,34 @@ func testTokenUserByHash(t *testing.T, b backend) {
 
 	// The plan: a search of tokens by the hash's index, then users by its
 	// primary key; never a scan of either table.
-	plan := queryPlan(t, s, tokenUserByHash, []byte("hash-1"))
-	switch s.d.name() {
-	case "sqlite":
-		for _, want := range []string{"SEARCH t USING INDEX sqlite_autoindex_tokens_2 (hash=?)", "SEARCH u USING INTEGER PRIMARY KEY (rowid=?)"} {
-			if !strings.Contains(plan, want) {
-				t.Errorf("plan lacks %q:\n%s", want, plan)
-			}
-		}
-		if strings.Contains(plan, "SCAN") {
-			t.Errorf("plan scans a table:\n%s", plan)
-		}
-	case "postgres":
-		for _, want := range []string{"Index Scan using tokens_hash_key on tokens t", "Index Scan using users_pkey on users u"} {
-			if !strings.Contains(plan, want) {
-				t.Errorf("plan lacks %q:\n%s", want, plan)
-			}
-		}
-		if strings.Contains(plan, "Seq Scan") {
-			t.Errorf("plan scans a table:\n%s", plan)
-		}
-	}
+	checkPlan(t, s, tokenUserByHash, []any{[]byte("hash-1")},
+		[]string{"SEARCH t USING INDEX sqlite_autoindex_tokens_2 (hash=?)", "SEARCH u USING INTEGER PRIMARY KEY (rowid=?)"},
+		[]string{"Index Scan using tokens_hash_key on tokens t", "Index Scan using users_pkey on users u"})
 
 	// A token whose user is gone is no token.
 	_, err = s.DB().ExecContext(ctx, s.d.rebind(`DELETE FROM users WHERE id = ?`), alice.ID)
 	must(t, err)
 	_, _, err = q.TokenUserByHash(ctx, toks[0].Hash)
 	wantKind(t, "token of a deleted user", err, fault.NotFound)
+}
+
+// checkPlan fails t unless the database's plan for query holds every line
+// of sqlite's or postgres's wants (whichever s runs on) and scans no table.
+func checkPlan(t *testing.T, s *Store, query string, args []any, sqlite, postgres []string) {
+	t.Helper()
+	plan := queryPlan(t, s, query, args...)
+	want, scan := sqlite, "SCAN"
+	if s.d.name() == "postgres" {
+		want, scan = postgres, "Seq Scan"
+	}
+	for _, w := range want {
+		if !strings.Contains(plan, w) {
+			t.Errorf("plan lacks %q:\n%s", w, plan)
+		}
+	}
+	if strings.Contains(plan, scan) {
+		t.Errorf("plan scans a table:\n%s", plan)
+	}
 }
 
 // queryPlan is the database's plan for query, one line per step. On
