@@ -409,9 +409,13 @@ func entryCost(k docKey, e *docEntry) int {
 		stringsBytes(p.Name, p.Scope, string(p.Access), p.Description, p.Keywords) +
 		heapBytes(cap(p.Packument)) + heapBytes(cap(p.Abbreviated))
 	if d := &e.doc; d.Body != nil || d.Validators != nil {
-		// Validators[0] and [1] are ETag and LastModified; [2] the length.
 		n += heapBytes(cap(d.Body)) + stringsBytes(d.ETag, d.LastModified) +
-			heapBytes(cap(d.Validators)*int(unsafe.Sizeof(""))) + heapBytes(len(strconv.Itoa(len(d.Body))))
+			heapBytes(cap(d.Validators)*int(unsafe.Sizeof("")))
+		// Validators[0] and [1] are ETag and LastModified, counted above;
+		// what follows (the length) is strings of their own.
+		if len(d.Validators) > 2 {
+			n += stringsBytes(d.Validators[2:]...)
+		}
 	}
 	return n
 }
