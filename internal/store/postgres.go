@@ -27,6 +27,16 @@ const (
 	writeLock int64 = 0x6761746568_0002
 )
 
+// postgresPoolSize is how many connections a process keeps to PostgreSQL,
+// open and idle alike. A pool that keeps fewer idle than it opens closes
+// a connection whenever a burst of requests thins out and opens one again
+// in the next: a new backend process and its SCRAM authentication each
+// time, and the statements prepared again. On the big scale store that
+// churn (165 new sessions in ten seconds) cost two thirds of the
+// throughput and put p99 at half a second (docs/benchmarks.md, "The
+// connection pool on PostgreSQL").
+const postgresPoolSize = 16
+
 // listenerName is the application_name of a Feed's listening connection, as
 // pg_stat_activity shows it.
 const listenerName = "gatehouse change listener"
@@ -41,8 +51,8 @@ func OpenPostgres(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("postgres database %s: %w", RedactURL(rawURL), err)
 	}
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(8)
+	db.SetMaxOpenConns(postgresPoolSize)
+	db.SetMaxIdleConns(postgresPoolSize)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
