@@ -253,8 +253,7 @@ func (s *Service) Tarball(ctx context.Context, p *auth.Principal, name, filename
 			}
 			return Tarball{}, err
 		}
-		s.docs.putVersion(vk, gen, v)
-		validators = tarballValidators(v)
+		validators = s.docs.putVersion(vk, gen, v)
 	}
 	t, err := s.blobTarball(ctx, v.BlobKey, v.Size, time.UnixMilli(v.PublishedAt))
 	if err == nil && t.Size == v.Size {
