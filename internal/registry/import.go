@@ -81,7 +81,7 @@ func (s *Service) ImportTarball(ctx context.Context, data []byte) (Digest, error
 // dist-tags and the owners. Nothing is authorised: Import is for tools
 // that own the store, never for requests.
 func (s *Service) Import(ctx context.Context, pkgs []ImportedPackage) error {
-	return s.write(ctx, "", func(q store.Queries) error {
+	err := s.write(ctx, "", func(q store.Queries) error {
 		for _, p := range pkgs {
 			if err := s.importPackage(ctx, q, p); err != nil {
 				return fmt.Errorf("import %s: %w", p.Name, err)
@@ -89,6 +89,12 @@ func (s *Service) Import(ctx context.Context, pkgs []ImportedPackage) error {
 		}
 		return nil
 	})
+	if err == nil {
+		for _, p := range pkgs {
+			s.names.add(p.Name) // see knownNames
+		}
+	}
+	return err
 }
 
 func (s *Service) importPackage(ctx context.Context, q store.Queries, p ImportedPackage) error {

@@ -32,6 +32,15 @@ func (noOTP) ChallengeOTP(context.Context, *auth.Principal, policy.OTPOp) error 
 // with the clock stopped at now, and a user who may publish.
 func newTestService(t testing.TB, now time.Time) (*Service, *auth.Principal) {
 	t.Helper()
+	svc, p, _ := newTestServiceWith(t, now, nil)
+	return svc, p
+}
+
+// newTestServiceWith is newTestService with an observer (nil for none),
+// returning the store's change feed too (not started: what follows it
+// hears nothing until the caller starts it).
+func newTestServiceWith(t testing.TB, now time.Time, obs Observer) (*Service, *auth.Principal, *store.Feed) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(dir, "gatehouse.db"))
 	if err != nil {
@@ -50,7 +59,9 @@ func newTestService(t testing.TB, now time.Time) (*Service, *auth.Principal) {
 		t.Fatal(err)
 	}
 	p := &auth.Principal{UserID: u.ID, UserName: u.Name, Email: u.Email, Kind: auth.KindSession}
-	return NewService(st, blobs, noOTP{}, feed, func() time.Time { return now }, nil, nil), p
+	svc := NewService(st, blobs, noOTP{}, feed, func() time.Time { return now }, obs, nil)
+	t.Cleanup(svc.Close)
+	return svc, p, feed
 }
 
 // TestImportMatchesPublish imports a package and publishes the same one

@@ -102,9 +102,10 @@ func (s *Service) UseUplinks(opts UplinkOptions, changes store.Changes) {
 }
 
 // Close stops the registry's work in the background (revalidations of
-// proxied packuments, fetches no request waits for any more) and waits
-// for it to end.
+// proxied packuments, fetches no request waits for any more, a rebuild of
+// the filter of known names) and waits for it to end.
 func (s *Service) Close() {
+	s.names.close()
 	if s.proxy != nil {
 		s.proxy.close()
 	}

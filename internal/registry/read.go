@@ -78,6 +78,11 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 	return e.doc, nil
 }
 
+// missingEntry is what cached returns for a name the filter of known
+// names says has no package: the same fact as a cached missing entry,
+// neither read from the store nor kept in the cache. Never changed.
+var missingEntry = &docEntry{missing: true}
+
 // cached returns the package name as kept in memory, reading it (and the
 // document kind asks for, filled with base) from the store when it is not;
 // for a name that does not exist, an entry that says so (missing), which
@@ -91,6 +96,10 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
 	if !ok {
+		if s.names.absent(name) {
+			s.obs.CacheLookup("package_names", true)
+			return missingEntry, nil
+		}
 		e = &docEntry{gen: s.docs.genOf(name)}
 		var err error
 		switch kind {
@@ -111,6 +120,9 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 		}
 		switch {
 		case fault.Is(err, fault.NotFound):
+			// A missing name the filter could not tell (a false positive,
+			// a deleted package's name, or the filter set aside).
+			s.obs.CacheLookup("package_names", false)
 			e.missing = true
 		case err != nil:
 			return nil, err
@@ -289,6 +301,10 @@ func (s *Service) cachedTarball(ctx context.Context, q store.Queries, name, vers
 		return e, joinedVersion{}, nil
 	}
 	s.obs.CacheLookup("packument", false)
+	if s.names.absent(name) {
+		s.obs.CacheLookup("package_names", true)
+		return missingEntry, joinedVersion{}, nil
+	}
 	gen := s.docs.genOf(name)
 	e := &docEntry{gen: gen}
 	var jv joinedVersion
@@ -296,6 +312,7 @@ func (s *Service) cachedTarball(ctx context.Context, q store.Queries, name, vers
 	e.pkg, jv.v, jv.found, err = q.PackageVersionFile(ctx, name, version)
 	switch {
 	case fault.Is(err, fault.NotFound):
+		s.obs.CacheLookup("package_names", false)
 		e.missing = true
 	case err != nil:
 		return nil, joinedVersion{}, err

@@ -40,6 +40,9 @@ type Service struct {
 	tfa   TwoFactor
 	now   func() time.Time
 	docs  *docCache
+	// names knows which names have no package, so that their reads need
+	// no store read.
+	names *knownNames
 	// tarballs keeps small tarballs' bytes, by content address.
 	tarballs *blob.Cache
 	obs      Observer
@@ -85,7 +88,11 @@ func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Chan
 	}
 	docs := newDocCache(DefaultCacheBytes)
 	docs.follow(changes)
-	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: docs,
+	// Built when the feed starts (its first change is AnyChange); until
+	// then every name may exist.
+	names := newKnownNames(s.Q().PackageNames)
+	names.follow(changes)
+	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: docs, names: names,
 		tarballs: blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs, audit: rec}
 }
 
@@ -146,6 +153,11 @@ func (s *Service) write(ctx context.Context, name string, fn func(q store.Querie
 	})
 	// Even a failed transaction may have raced a reader; staleness is cheap.
 	s.docs.changedPackage(name)
+	if err == nil && name != "" {
+		// The package may be new; the filter of known names must hear of
+		// it before the write returns (see knownNames).
+		s.names.add(name)
+	}
 	return err
 }
 

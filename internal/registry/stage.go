@@ -291,6 +291,9 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) (er
 		}
 		return s.insertPublication(ctx, q, p, pub)
 	})
+	if err == nil {
+		s.names.add(st.Name) // the package may be new: see knownNames
+	}
 	s.forgetProxiedCopy(st.Name)
 	s.obs.Publish(PublishResult(err))
 	return err

@@ -123,7 +123,7 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		"method": {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "OTHER"},
 		"result": {"ok", "bad_checksum", "unknown", "revoked", "expired", "legacy_disabled", "ip_denied", "error",
 			"invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "locked", "hit", "miss"},
-		"cache": {"packument", "tarball", "token"},
+		"cache": {"packument", "tarball", "token", "package_names"},
 	}
 	secrets := []string{"secret-demo", "nope-missing", alice, unknown, malformed, "BREW"}
 	seen := 0

@@ -113,6 +113,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Packages", testPackages},
 		{"AbbreviatedApart", testAbbreviatedApart},
 		{"HotReadPlans", testHotReadPlans},
+		{"PackageNames", testPackageNames},
 		{"PoolKeepsConnections", testPoolKeepsConnections},
 		{"Transactions", testTransactions},
 		{"TransactionsTakeTurns", testTransactionsTakeTurns},

@@ -69,6 +69,9 @@ var (
 		ON v.package_id = p.id AND v.version = ? WHERE p.name = ?`)
 )
 
+// packageNamesQuery is one page of PackageNames.
+const packageNamesQuery = `SELECT name FROM packages WHERE name > ? ORDER BY name LIMIT ?`
+
 func scanPackageMeta(row interface{ Scan(...any) error }) (Package, error) {
 	var p Package
 	err := row.Scan(&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev, &p.CreatedAt, &p.ModifiedAt)
@@ -164,6 +167,30 @@ func (q Queries) SavePackage(ctx context.Context, p Package) error {
 		return fmt.Errorf("save package %q: abbreviated document: %w", p.Name, err)
 	}
 	return nil
+}
+
+// PackageNames returns, in order, up to limit names of packages that come
+// after after (every name when after is ""): one page of a scan of every
+// package's name, read from the index on name alone. Each page is a query
+// of its own, so a scan of a big store holds no read transaction open.
+func (q Queries) PackageNames(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := q.query(ctx, packageNamesQuery, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list package names: %w", err)
+	}
+	defer rows.Close()
+	names := make([]string, 0, min(limit, 1024))
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("list package names: %w", err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list package names: %w", q.d.mapError(err))
+	}
+	return names, nil
 }
 
 // DeletePackage removes a package with its versions, tags and owners. The
