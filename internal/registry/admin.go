@@ -107,5 +107,5 @@ func (s *Service) AddOwnerAsAdmin(ctx context.Context, q store.Queries, p *auth.
 	if err := s.rebuild(ctx, q, pkg, s.now().UnixMilli()); err != nil {
 		return err
 	}
-	return q.Publish(ctx, store.Change{Kind: store.PackageChanged})
+	return q.Publish(ctx, store.Change{Kind: store.PackageChanged, Key: pkg.Name})
 }

@@ -23,7 +23,8 @@ import (
 // A name is never wrongly absent, which rests on three rules:
 //
 //   - Every package the registry creates has its name added after its
-//     transaction commits and before the write returns (Service.write,
+//     transaction commits and before the write returns (Service.write, which
+//     publishes, approves staged versions and takes trusted publishes;
 //     Import), and every package another process creates reaches it
 //     through the change feed (follow). Until then a reader may be told
 //     the name is absent, as it may be told by a cached missing entry
@@ -63,6 +64,12 @@ type knownNames struct {
 	again      bool // another rebuild is wanted once this one ends
 	closed     bool
 	scanned    int // names the last scan found
+	// pause is the wait before a failed scan is tried again (times the
+	// failures so far), and before a scan that a change made useless is
+	// done again (once): a feed that keeps losing its connection, or
+	// changes naming no package that come faster than a scan, make
+	// rebuilds wait their turn rather than scan back to back.
+	pause time.Duration
 }
 
 // Bounds of the filter: bitsPerName bits and nameProbes bits a name,
@@ -75,15 +82,11 @@ const (
 	namesPage       = 10_000
 )
 
-// nameSeed is the seed of the filter's hash, new in each process, so that
-// no one can choose names that collide in every gatehouse.
-var nameSeed = maphash.MakeSeed()
-
 // newKnownNames returns a filter of the names scan lists, not built yet:
 // every name may exist until the first rebuild (stale, which the change
 // feed's first change, AnyChange, asks for) has scanned them.
 func newKnownNames(scan func(ctx context.Context, after string, limit int) ([]string, error)) *knownNames {
-	k := &knownNames{scan: scan}
+	k := &knownNames{scan: scan, pause: time.Second}
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	return k
 }
@@ -179,11 +182,15 @@ func (k *knownNames) rebuildLoop() {
 			k.mu.Unlock()
 			return
 		}
+		wait := time.Duration(failures) * k.pause
+		if err == nil && epoch != k.epoch {
+			wait = k.pause / 10 // the scan was in vain: not straight away again
+		}
 		k.mu.Unlock()
-		if failures > 0 {
+		if wait > 0 {
 			select {
 			case <-k.ctx.Done():
-			case <-time.After(time.Duration(failures) * time.Second):
+			case <-time.After(wait):
 			}
 		}
 	}
@@ -224,6 +231,9 @@ func (k *knownNames) fill(capacity int) (*nameBloom, int, error) {
 // nameBloom is a Bloom filter of names, safe for concurrent use: bits are
 // set with atomic ORs and read with atomic loads.
 type nameBloom struct {
+	// seed is the hash's, new for each filter, so that no one can choose
+	// names that collide in every gatehouse.
+	seed     maphash.Seed
 	words    []atomic.Uint64
 	mask     uint64 // bits in the filter, less one (a power of two)
 	capacity int
@@ -233,13 +243,13 @@ type nameBloom struct {
 func newNameBloom(capacity int) *nameBloom {
 	capacity = max(capacity, minNameCapacity)
 	n := uint64(1) << bits.Len64(uint64(capacity*bitsPerName-1)) // bits, a power of two
-	return &nameBloom{words: make([]atomic.Uint64, n/64), mask: n - 1, capacity: capacity}
+	return &nameBloom{seed: maphash.MakeSeed(), words: make([]atomic.Uint64, n/64), mask: n - 1, capacity: capacity}
 }
 
 // probes returns the two hashes whose combinations h1 + i·h2 pick a name's
 // bits (Kirsch and Mitzenmacher's double hashing).
-func probes(name string) (h1, h2 uint64) {
-	h := maphash.String(nameSeed, name)
+func (b *nameBloom) probes(name string) (h1, h2 uint64) {
+	h := maphash.String(b.seed, name)
 	return h, bits.RotateLeft64(h, 32)*0x9e3779b97f4a7c15 | 1
 }
 
@@ -247,7 +257,7 @@ func probes(name string) (h1, h2 uint64) {
 // (a name not added before, but for a false positive's few), which count
 // counts.
 func (b *nameBloom) add(name string) bool {
-	h1, h2 := probes(name)
+	h1, h2 := b.probes(name)
 	set := false
 	for i := range uint64(nameProbes) {
 		bit := (h1 + i*h2) & b.mask
@@ -266,7 +276,7 @@ func (b *nameBloom) add(name string) bool {
 
 // mayHave is false when name was certainly never added.
 func (b *nameBloom) mayHave(name string) bool {
-	h1, h2 := probes(name)
+	h1, h2 := b.probes(name)
 	for i := range uint64(nameProbes) {
 		bit := (h1 + i*h2) & b.mask
 		if b.words[bit/64].Load()&(uint64(1)<<(bit%64)) == 0 {

@@ -1,7 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -127,6 +130,7 @@ func TestKnownNames(t *testing.T) {
 		f.create(fmt.Sprintf("pkg-%05d", i))
 	}
 	k := newKnownNames(f.scan)
+	k.pause = 10 * time.Millisecond
 	t.Cleanup(k.close)
 	if k.absent("no-such-package") {
 		t.Fatal("a filter never built says a name is absent")
@@ -211,6 +215,7 @@ func TestKnownNamesNeverLoseACreation(t *testing.T) {
 	}
 	f.during = func() { time.Sleep(50 * time.Microsecond) }
 	k := newKnownNames(f.scan)
+	k.pause = time.Millisecond
 	t.Cleanup(k.close)
 	k.stale()
 	waitTrusted(t, k)
@@ -376,6 +381,9 @@ func TestMissingNamesNeedNoStoreRead(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Another process's change names no package on SQLite: the filter was
+	// set aside, and is rebuilt before the next step relies on it.
+	waitTrusted(t, svc.names)
 
 	// Written with no change published (not something gatehouse does):
 	// unseen, since the filter answers for the name without the store.
@@ -385,5 +393,105 @@ func TestMissingNamesNeedNoStoreRead(t *testing.T) {
 	time.Sleep(600 * time.Millisecond) // two polls of the feed: nothing to hear
 	if _, err := svc.Packument(ctx, alice, "sneaked", true, ""); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("a row no change told of: %v, want NotFound from the filter", err)
+	}
+}
+
+// TestKnownNamesChangeDuringScan: a change the filter cannot follow that
+// comes while a scan runs (another process created a name the scan has
+// passed already) makes that scan's filter useless: it is not installed,
+// the filter stays set aside until a scan that began after the change has
+// ended, and the name is never said to be absent.
+func TestKnownNamesChangeDuringScan(t *testing.T) {
+	f := &fakeNames{}
+	for i := range 3 * namesPage {
+		f.create(fmt.Sprintf("pkg-%05d", i))
+	}
+	k := newKnownNames(f.scan)
+	k.pause = time.Millisecond
+	t.Cleanup(k.close)
+	k.stale()
+	waitTrusted(t, k)
+
+	var pages atomic.Int64
+	f.during = func() {
+		// The second page of the next scan: the first, which "aaa" would
+		// sort into, has been read.
+		if pages.Add(1) == 2 {
+			f.create("aaa-from-elsewhere")
+			k.stale()
+		}
+	}
+	k.stale()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if k.absent("aaa-from-elsewhere") {
+			t.Fatal("a name created elsewhere during a scan is said to be absent")
+		}
+		k.mu.Lock()
+		done := pages.Load() > 4 && k.cur.Load() != nil && !k.rebuilding
+		k.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the filter was not rebuilt in 10 s")
+		}
+	}
+	if k.absent("aaa-from-elsewhere") || !k.absent("zzz-nowhere") {
+		t.Fatal("the filter after the second scan is wrong")
+	}
+}
+
+// TestImportAndApprovalNamesKnown: on a registry whose filter of names is
+// built, packages created by Import and by the approval of a staged first
+// version are found by the very next read, before any change reaches the
+// feed.
+func TestImportAndApprovalNamesKnown(t *testing.T) {
+	now := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	svc, alice, feed := newTestServiceWith(t, now, nil)
+	ctx := t.Context()
+	feed.Start()
+	waitTrusted(t, svc.names)
+	if _, err := svc.Packument(ctx, alice, "imported", true, ""); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("before the import: %v", err)
+	}
+	data := tgz(t, file("package/package.json", `{"name":"imported","version":"1.0.0"}`))
+	digest, err := svc.ImportTarball(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = svc.Import(ctx, []ImportedPackage{{Name: "imported",
+		Owners: []store.Owner{{UserID: alice.UserID, Name: alice.UserName, Email: alice.Email}},
+		Versions: []ImportedVersion{{Version: "1.0.0", Manifest: json.RawMessage(`{"name":"imported","version":"1.0.0"}`),
+			Tarball: digest, PublishedAt: now.UnixMilli()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Packument(ctx, alice, "imported", true, ""); err != nil {
+		t.Fatalf("right after the import: %v", err)
+	}
+
+	staged := tgz(t, file("package/package.json", `{"name":"staged-first","version":"1.0.0"}`))
+	n := len(staged)
+	body, err := json.Marshal(map[string]any{"name": "staged-first",
+		"versions": map[string]any{"1.0.0": map[string]any{"name": "staged-first", "version": "1.0.0",
+			"dist": map[string]string{"shasum": sha1Hex(staged), "integrity": IntegrityOf(staged)}}},
+		"_attachments": map[string]any{"staged-first-1.0.0.tgz": map[string]any{
+			"data": base64.StdEncoding.EncodeToString(staged), "length": n}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := svc.Stage(ctx, alice, "staged-first", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("stage: %v", err)
+	}
+	if _, err := svc.Packument(ctx, alice, "staged-first", true, ""); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("a staged first version is not published yet: %v", err)
+	}
+	if err := svc.Approve(ctx, alice, id); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if _, err := svc.Packument(ctx, alice, "staged-first", true, ""); err != nil {
+		t.Fatalf("right after the approval: %v", err)
 	}
 }

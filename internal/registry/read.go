@@ -78,11 +78,6 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 	return e.doc, nil
 }
 
-// missingEntry is what cached returns for a name the filter of known
-// names says has no package: the same fact as a cached missing entry,
-// neither read from the store nor kept in the cache. Never changed.
-var missingEntry = &docEntry{missing: true}
-
 // cached returns the package name as kept in memory, reading it (and the
 // document kind asks for, filled with base) from the store when it is not;
 // for a name that does not exist, an entry that says so (missing), which
@@ -98,7 +93,7 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 	if !ok {
 		if s.names.absent(name) {
 			s.obs.CacheLookup("package_names", true)
-			return missingEntry, nil
+			return s.absentEntry, nil
 		}
 		e = &docEntry{gen: s.docs.genOf(name)}
 		var err error
@@ -303,7 +298,7 @@ func (s *Service) cachedTarball(ctx context.Context, q store.Queries, name, vers
 	s.obs.CacheLookup("packument", false)
 	if s.names.absent(name) {
 		s.obs.CacheLookup("package_names", true)
-		return missingEntry, joinedVersion{}, nil
+		return s.absentEntry, joinedVersion{}, nil
 	}
 	gen := s.docs.genOf(name)
 	e := &docEntry{gen: gen}

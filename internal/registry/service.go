@@ -43,6 +43,10 @@ type Service struct {
 	// names knows which names have no package, so that their reads need
 	// no store read.
 	names *knownNames
+	// absentEntry is what cached returns for a name names says has no
+	// package: the same fact as a cached missing entry, neither read from
+	// the store nor kept in the cache. Never changed.
+	absentEntry *docEntry
 	// tarballs keeps small tarballs' bytes, by content address.
 	tarballs *blob.Cache
 	obs      Observer
@@ -93,7 +97,8 @@ func NewService(s *store.Store, b *blob.Store, tfa TwoFactor, changes store.Chan
 	names := newKnownNames(s.Q().PackageNames)
 	names.follow(changes)
 	return &Service{store: s, blobs: b, tfa: tfa, now: now, docs: docs, names: names,
-		tarballs: blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs, audit: rec}
+		absentEntry: &docEntry{missing: true},
+		tarballs:    blob.NewCache(tarballCacheBytes, maxKeptTarball), obs: obs, audit: rec}
 }
 
 // record writes p's event a on package pkg, for a change, in the change's

@@ -274,7 +274,9 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) (er
 	if err := s.tfa.RequireOTP(ctx, p, policy.OTPApprove, &mfa); err != nil {
 		return err
 	}
-	err = s.write(ctx, "", func(q store.Queries) error {
+	// The staged row names the package; a row loaded again in the
+	// transaction is the same row (its id), so the same name.
+	err = s.write(ctx, st.Name, func(q store.Queries) error {
 		st, err := s.loadStaged(ctx, q, p, id, policy.ApproveStaged)
 		if err != nil {
 			return err
@@ -291,9 +293,6 @@ func (s *Service) Approve(ctx context.Context, p *auth.Principal, id string) (er
 		}
 		return s.insertPublication(ctx, q, p, pub)
 	})
-	if err == nil {
-		s.names.add(st.Name) // the package may be new: see knownNames
-	}
 	s.forgetProxiedCopy(st.Name)
 	s.obs.Publish(PublishResult(err))
 	return err
