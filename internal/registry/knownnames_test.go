@@ -119,6 +119,18 @@ func waitTrusted(t *testing.T, k *knownNames) {
 	}
 }
 
+// builtFilter is a filter of f's names, built and in use, that waits only
+// a millisecond between scans; closed when the test ends.
+func builtFilter(t *testing.T, f *fakeNames) *knownNames {
+	t.Helper()
+	k := newKnownNames(f.scan)
+	k.pause = time.Millisecond
+	t.Cleanup(k.close)
+	k.stale()
+	waitTrusted(t, k)
+	return k
+}
+
 // TestKnownNames: a filter answers nothing before it is built (every name
 // may exist), then says absent only for names the store does not hold; a
 // change it cannot follow sets it aside at once; it grows past its
@@ -214,11 +226,7 @@ func TestKnownNamesNeverLoseACreation(t *testing.T) {
 		f.create(fmt.Sprintf("base-%05d", i))
 	}
 	f.during = func() { time.Sleep(50 * time.Microsecond) }
-	k := newKnownNames(f.scan)
-	k.pause = time.Millisecond
-	t.Cleanup(k.close)
-	k.stale()
-	waitTrusted(t, k)
+	k := builtFilter(t, f)
 
 	var created sync.Map
 	stop := make(chan struct{})
@@ -406,11 +414,7 @@ func TestKnownNamesChangeDuringScan(t *testing.T) {
 	for i := range 3 * namesPage {
 		f.create(fmt.Sprintf("pkg-%05d", i))
 	}
-	k := newKnownNames(f.scan)
-	k.pause = time.Millisecond
-	t.Cleanup(k.close)
-	k.stale()
-	waitTrusted(t, k)
+	k := builtFilter(t, f)
 
 	var pages atomic.Int64
 	f.during = func() {
