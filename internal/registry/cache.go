@@ -47,6 +47,10 @@ type docCache struct {
 	bytes      int
 	maxBytes   int
 	maxEntries int
+	// sweeps counts makeRoom's evictions; each entry remembers the count
+	// when it was put (born), so that an entry never read goes before one
+	// never read yet that came after it (see makeRoom).
+	sweeps uint32
 }
 
 // docKind says what an entry holds of a package.
@@ -75,6 +79,7 @@ type docEntry struct {
 	// hits counts the reads served from the entry since it was put, up to
 	// maxHits, halved each time an eviction pass spares it (see makeRoom).
 	hits    atomic.Int32
+	born    uint32 // the cache's sweeps when put
 	missing bool
 	cost    int // bytes counted against the cache's bound when put
 	pkg     store.Package
@@ -90,6 +95,7 @@ type versionKey struct {
 type versionEntry struct {
 	gen        int64
 	hits       atomic.Int32 // as docEntry's
+	born       uint32       // as docEntry's
 	cost       int
 	v          store.Version // without its manifest
 	validators []string      // tarballValidators(v), made once
@@ -153,6 +159,7 @@ func (c *docCache) put(k docKey, e *docEntry) {
 		delete(c.entries, k)
 	}
 	c.makeRoom(e.cost)
+	e.born = c.sweeps
 	c.entries[k] = e
 	c.bytes += e.cost
 }
@@ -179,7 +186,7 @@ func (c *docCache) putVersion(k versionKey, gen int64, v store.Version) []string
 		delete(c.versions, k)
 	}
 	c.makeRoom(size)
-	c.versions[k] = &versionEntry{gen: gen, cost: size, v: v, validators: validators}
+	c.versions[k] = &versionEntry{gen: gen, born: c.sweeps, cost: size, v: v, validators: validators}
 	c.bytes += size
 	return validators
 }
@@ -189,6 +196,10 @@ const maxHits = 15
 
 // makeRoom evicts entries when adding size bytes (one entry) would pass a
 // bound, until an eighth of each bound is free: the stale ones first; then
+// a pass over the entries put before the last eviction alone, as the
+// passes below do (they had that long to be read: what a load that has
+// moved on left behind goes first), so that an entry put since, not read
+// yet, is not evicted before them; then, over every entry,
 // documents and rows not read since they were put or last spared, sparing
 // each one read (its count halved, so that what was read often is spared
 // several passes and what is no longer read ages out); then blob keys; and
@@ -204,10 +215,17 @@ func (c *docCache) makeRoom(size int) {
 	wantEntries := c.maxEntries - c.maxEntries/8
 	wantBytes := c.maxBytes - c.maxBytes/8 - size
 	room := func() bool { return len(c.entries)+len(c.versions) <= wantEntries && c.bytes <= wantBytes }
-	stale := func(name string, gen int64, _ *atomic.Int32) bool { return gen != c.genOf(name) }
-	always := func(string, int64, *atomic.Int32) bool { return true }
+	stale := func(name string, gen int64, _ *atomic.Int32, _ uint32) bool { return gen != c.genOf(name) }
+	always := func(string, int64, *atomic.Int32, uint32) bool { return true }
+	sweep := c.sweeps
+	c.sweeps++
+	unreadBefore := func(name string, gen int64, hits *atomic.Int32, born uint32) bool {
+		return born != sweep && cold(name, gen, hits, born)
+	}
 	evict(c, c.entries, stale, nil)
 	evict(c, c.versions, stale, nil)
+	evict(c, c.entries, unreadBefore, room)
+	evict(c, c.versions, unreadBefore, room)
 	// Each pass halves the counts it spares: after five, none is left of
 	// maxHits, and the pass after that would find every entry cold.
 	for pass := 0; pass < 5 && !room(); pass++ {
@@ -220,7 +238,7 @@ func (c *docCache) makeRoom(size int) {
 
 // cold is true of an entry not read since it was put or last spared; it
 // spares one that was, halving its count. Called with mu held.
-func cold(_ string, _ int64, hits *atomic.Int32) bool {
+func cold(_ string, _ int64, hits *atomic.Int32, _ uint32) bool {
 	if h := hits.Load(); h > 0 {
 		hits.Store(h / 2)
 		return false
@@ -233,12 +251,15 @@ func cold(_ string, _ int64, hits *atomic.Int32) bool {
 type cached interface {
 	genCost() (int64, int)
 	counter() *atomic.Int32
+	bornAt() uint32
 }
 
 func (e *docEntry) genCost() (int64, int)      { return e.gen, e.cost }
 func (e *versionEntry) genCost() (int64, int)  { return e.gen, e.cost }
 func (e *docEntry) counter() *atomic.Int32     { return &e.hits }
 func (e *versionEntry) counter() *atomic.Int32 { return &e.hits }
+func (e *docEntry) bornAt() uint32             { return e.born }
+func (e *versionEntry) bornAt() uint32         { return e.born }
 
 // hit counts a read served from e, up to maxHits: once there, reads
 // write nothing (a popular entry's count is not a shared write per read).
@@ -258,17 +279,18 @@ func (k docKey) packageName() string     { return k.name }
 func (k versionKey) packageName() string { return k.name }
 
 // evict deletes from m, one of c's maps, the entries that drop accepts (by
-// their package's name, generation and read count), until enough (if not nil) says
-// there is room. Called with mu held.
+// their package's name, generation, read count and the sweep they were put
+// in), until enough (if not nil) says there is room. Called with mu held.
 func evict[K interface {
 	comparable
 	named
-}, V cached](c *docCache, m map[K]V, drop func(name string, gen int64, hits *atomic.Int32) bool, enough func() bool) {
+}, V cached](c *docCache, m map[K]V, drop func(name string, gen int64, hits *atomic.Int32, born uint32) bool,
+	enough func() bool) {
 	for k, e := range m {
 		if enough != nil && enough() {
 			return
 		}
-		if gen, cost := e.genCost(); drop(k.packageName(), gen, e.counter()) {
+		if gen, cost := e.genCost(); drop(k.packageName(), gen, e.counter(), e.bornAt()) {
 			delete(m, k)
 			c.bytes -= cost
 		}

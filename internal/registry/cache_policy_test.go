@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/store"
@@ -373,4 +374,57 @@ func liveHeap() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// TestDocCacheEvictsOlderUnreadFirst: when the load moves on (the cache is
+// full of entries no one reads any more, as a spread's leftovers), the
+// entries put since the last eviction, not read yet, stay while older
+// unread ones remain to go: the new load's entries get their chance to be
+// read again before what it left behind is kept instead.
+func TestDocCacheEvictsOlderUnreadFirst(t *testing.T) {
+	c := newDocCache(1 << 20)
+	body := make([]byte, 1<<10)
+	put := func(name string) {
+		k := docKey{name: name, kind: kindAbbreviated}
+		c.put(k, &docEntry{gen: c.genOf(k.name), doc: Document{Body: body}})
+	}
+	sweeps := func() uint32 {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		return c.sweeps
+	}
+	// The leftovers, never read, until the first eviction.
+	for i := 0; sweeps() == 0; i++ {
+		put(fmt.Sprintf("left-%05d", i))
+	}
+	// The new load, until the next eviction: it must find the older unread
+	// entries enough to make room (an eighth of the cache, of the seven
+	// eighths the leftovers hold), so none of the new ones goes. (At the
+	// eviction after that, a new entry still unread has had its chance,
+	// and goes with the leftovers.)
+	var fresh []docKey
+	for i := 0; sweeps() < 2; i++ {
+		name := fmt.Sprintf("new-%05d", i)
+		put(name)
+		fresh = append(fresh, docKey{name: name, kind: kindAbbreviated})
+	}
+	left := 0
+	c.mu.RLock()
+	for k := range c.entries {
+		if strings.HasPrefix(k.name, "left-") {
+			left++
+		}
+	}
+	c.mu.RUnlock()
+	if left == 0 {
+		t.Fatal("no leftover remains: the test did not keep the new entries in competition with old ones")
+	}
+	for _, k := range fresh {
+		c.mu.RLock()
+		_, ok := c.entries[k]
+		c.mu.RUnlock()
+		if !ok {
+			t.Fatalf("%s, put after the leftovers and not read yet, was evicted while %d leftovers remain", k.name, left)
+		}
+	}
 }
