@@ -249,24 +249,14 @@ func TestKnownNamesNeverLoseACreation(t *testing.T) {
 		})
 	}
 	others.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		repeatUntil(stop, func() {
 			k.stale()
 			time.Sleep(2 * time.Millisecond)
-		}
+		})
 	})
 	// A reader checks every name created so far, all along.
 	others.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		repeatUntil(stop, func() {
 			created.Range(func(key, _ any) bool {
 				if k.absent(key.(string)) {
 					t.Errorf("%s is said to be absent after its creation", key)
@@ -275,7 +265,7 @@ func TestKnownNamesNeverLoseACreation(t *testing.T) {
 				return true
 			})
 			time.Sleep(time.Millisecond)
-		}
+		})
 	})
 	writers.Wait()
 	close(stop)
@@ -401,6 +391,18 @@ func TestMissingNamesNeedNoStoreRead(t *testing.T) {
 	time.Sleep(600 * time.Millisecond) // two polls of the feed: nothing to hear
 	if _, err := svc.Packument(ctx, alice, "sneaked", true, ""); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("a row no change told of: %v, want NotFound from the filter", err)
+	}
+}
+
+// repeatUntil calls fn again and again until stop is closed.
+func repeatUntil(stop <-chan struct{}, fn func()) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+			fn()
+		}
 	}
 }
 
