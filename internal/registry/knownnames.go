@@ -61,7 +61,6 @@ type knownNames struct {
 	// scan began before the latest one is not installed.
 	epoch      uint64
 	rebuilding bool
-	again      bool // another rebuild is wanted once this one ends
 	closed     bool
 	scanned    int // names the last scan found
 	// pause is the wait before a failed scan is tried again (times the
@@ -115,8 +114,11 @@ func (k *knownNames) add(name string) {
 // any package.
 func (k *knownNames) stale() { k.rebuild(true) }
 
-// rebuild starts a rebuild unless one runs; when one does, it runs again
-// once it ends. untrusted also sets the current filter aside at once.
+// rebuild starts a rebuild unless one runs. untrusted also sets the
+// current filter aside at once, which a running rebuild sees by the epoch
+// and answers with another scan; a rebuild asked for growth while one runs
+// is not needed (the filter it installs is sized from the names it finds,
+// and an add past its capacity asks again).
 func (k *knownNames) rebuild(untrusted bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -128,7 +130,6 @@ func (k *knownNames) rebuild(untrusted bool) {
 		return
 	}
 	if k.rebuilding {
-		k.again = true
 		return
 	}
 	k.rebuilding = true
@@ -157,7 +158,6 @@ func (k *knownNames) rebuildLoop() {
 	for {
 		k.mu.Lock()
 		epoch := k.epoch
-		k.again = false
 		capacity := max(minNameCapacity, 2*k.scanned)
 		if f := k.cur.Load(); f != nil {
 			capacity = max(capacity, int(2*f.count.Load()))
@@ -177,7 +177,7 @@ func (k *knownNames) rebuildLoop() {
 			failures++
 		}
 		k.building.Store(nil)
-		if k.closed || failures > 3 || (err == nil && epoch == k.epoch && !k.again) {
+		if k.closed || failures > 3 || (err == nil && epoch == k.epoch) {
 			k.rebuilding = false
 			k.mu.Unlock()
 			return

@@ -78,6 +78,16 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 	return e.doc, nil
 }
 
+// knownAbsent reports whether the filter of known names says name has no
+// package, counting such an answer (a read then needs no store read).
+func (s *Service) knownAbsent(name string) bool {
+	if !s.names.absent(name) {
+		return false
+	}
+	s.obs.CacheLookup("package_names", true)
+	return true
+}
+
 // cached returns the package name as kept in memory, reading it (and the
 // document kind asks for, filled with base) from the store when it is not;
 // for a name that does not exist, an entry that says so (missing), which
@@ -91,8 +101,7 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
 	if !ok {
-		if s.names.absent(name) {
-			s.obs.CacheLookup("package_names", true)
+		if s.knownAbsent(name) {
 			return s.absentEntry, nil
 		}
 		e = &docEntry{gen: s.docs.genOf(name)}
@@ -296,8 +305,7 @@ func (s *Service) cachedTarball(ctx context.Context, q store.Queries, name, vers
 		return e, joinedVersion{}, nil
 	}
 	s.obs.CacheLookup("packument", false)
-	if s.names.absent(name) {
-		s.obs.CacheLookup("package_names", true)
+	if s.knownAbsent(name) {
 		return s.absentEntry, joinedVersion{}, nil
 	}
 	gen := s.docs.genOf(name)
