@@ -7,6 +7,8 @@
 --   SCALE_SCENARIO  abbreviated, full, tarball, notfound, cold,
 --                   zipf-abbreviated, zipf-full or zipf-tarball
 --   SCALE_THREADS   wrk's thread count (-t)
+--   SCALE_ENCODING  the Accept-Encoding sent (npm's "gzip,deflate" unless
+--                   set; empty sends none)
 --
 -- abbreviated, full, notfound: a random warm token (tokens-SCENARIO.txt,
 -- the scenario's own share of the warm tokens) and a random package
@@ -31,6 +33,9 @@ local nthreads = tonumber(os.getenv("SCALE_THREADS") or "2")
 -- same working set on a small and a big store); unset, from every package.
 local spread = tonumber(os.getenv("SCALE_SPREAD") or "0")
 local abbreviated = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
+-- SCALE_ENCODING is the Accept-Encoding every request sends: npm's
+-- "gzip,deflate" unless set; empty sends none (documents as JSON).
+local encoding = os.getenv("SCALE_ENCODING") or "gzip,deflate"
 
 local function read_lines(name)
   local out = {}
@@ -148,12 +153,16 @@ function request()
   if head == nil then
     local host = wrk.headers["Host"] or (wrk.host .. ":" .. tostring(wrk.port))
     head = " HTTP/1.1\r\nHost: " .. host .. "\r\nAuthorization: Bearer "
-    accept = "\r\n\r\n"
+    accept = ""
     if kind == "abbreviated" or cold then
-      accept = "\r\nAccept: " .. abbreviated .. "\r\n\r\n"
+      accept = "\r\nAccept: " .. abbreviated
     elseif kind == "full" then
-      accept = "\r\nAccept: application/json\r\n\r\n"
+      accept = "\r\nAccept: application/json"
     end
+    if encoding ~= "" then
+      accept = accept .. "\r\nAccept-Encoding: " .. encoding
+    end
+    accept = accept .. "\r\n\r\n"
     suffix = kind == "notfound" and "-no-such-package" or ""
   end
   return "GET " .. path .. suffix .. head .. token .. accept

@@ -80,6 +80,10 @@ store_cache=${BENCH_STORE_CACHE:-}
 # from its first N packages only: BENCH_SPREAD=$BENCH_SMALL_PACKAGES gives
 # both stores the same working set.
 spread=${BENCH_SPREAD:-0}
+# The Accept-Encoding every request sends: npm's "gzip,deflate" (pnpm, yarn
+# and bun send gzip too, so packuments go out gzipped, as they do to real
+# installs); BENCH_ENCODING= (empty) sends none, and documents go out as JSON.
+encoding=${BENCH_ENCODING-gzip,deflate}
 docs=${BENCH_DOCS:-$root/docs/benchmarks.md}
 keep=${BENCH_KEEP:-0}
 # 1 records Go CPU and heap profiles of gatehouse during each measured run
@@ -327,7 +331,7 @@ run_store() {
 			base=${bases[$size]}
 			lists=$work/$store/$size/lists
 			printf '  %-16s %-6s ' "$scenario" "$size" >&2
-			wrk_env=(SCALE_LISTS="$lists" SCALE_SCENARIO="$scenario" SCALE_THREADS="$threads" SCALE_SPREAD="$spread")
+			wrk_env=(SCALE_LISTS="$lists" SCALE_SCENARIO="$scenario" SCALE_THREADS="$threads" SCALE_SPREAD="$spread" SCALE_ENCODING="$encoding")
 			# The warm-up fills the caches; the cold scenario has none, or
 			# its tokens would no longer be cold.
 			if [[ $scenario != cold ]]; then
@@ -414,6 +418,7 @@ done
 	printf 'Zipf: names drawn by popularity, the k-th most popular in proportion to 1/k^%s, over every package in an order shuffled with seed %s\n' "$zipf_s" "$zipf_seed"
 	printf 'versions: %s per package, READMEs of about %s bytes\n' "$versions" "$readme_bytes"
 	printf 'log level: %s\n' "$gatehouse_log_level"
+	printf 'Accept-Encoding: %s\n' "${encoding:-(none: documents as JSON)}"
 	printf 'machine load before the load tests: %s (1-minute load average)\n' "$load_before"
 } >"$results/settings.txt"
 

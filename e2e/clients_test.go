@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
@@ -518,8 +520,10 @@ func TestClients(t *testing.T) {
 			t.Run("anonymous installs the public package only", func(t *testing.T) {
 				anon := newPMClient(t, srv, cc)
 				project := anon.project(nil)
+				logged := len(srv.Logs())
 				anon.mustAdd(project, lib+"@^1.0.0")
 				assertInstalled(t, project, lib, "1.1.0")
+				assertPackumentsGzipped(t, srv, logged, lib)
 
 				hidden := anon.project(nil)
 				assertRefused(t, anon.add(hidden, secret), "404", "Not found")
@@ -568,4 +572,67 @@ func TestYarn1PublishAsksForPassword(t *testing.T) {
 	if rc := c.readRC(); strings.Contains(rc, "_authToken") {
 		t.Errorf("yarn kept a token in .npmrc:\n%s", rc)
 	}
+}
+
+// assertPackumentsGzipped checks that every packument of name the server
+// served with 200 after the first from bytes of its log went out gzipped
+// (the client asked for gzip, as every client tested does, and unpacked
+// it, or the install would have failed): each access line's byte count
+// must be that of the gzipped abbreviated or full document, never the
+// JSON's. The access log is written off the request path, so the lines are
+// waited for.
+func assertPackumentsGzipped(t *testing.T, srv *server, from int, name string) {
+	t.Helper()
+	// The sizes, asked with HEAD, whose access lines the GETs counted
+	// below do not include.
+	sizes := map[int64]string{}
+	for _, accept := range []string{"application/vnd.npm.install-v1+json", "application/json"} {
+		for _, enc := range []string{"gzip", "identity"} {
+			res := testkit.Do(t, http.MethodHead, srv.URL()+packagePath(name), "", nil, "Accept", accept, "Accept-Encoding", enc)
+			n, err := strconv.ParseInt(res.Header.Get("Content-Length"), 10, 64)
+			if res.Status != http.StatusOK || err != nil || (res.Header.Get("Content-Encoding") == "gzip") != (enc == "gzip") {
+				t.Fatalf("HEAD %s as %s, %s: %d, Content-Length %q, Content-Encoding %q", name, accept, enc, res.Status,
+					res.Header.Get("Content-Length"), res.Header.Get("Content-Encoding"))
+			}
+			sizes[n] = enc
+		}
+	}
+	want := []string{"msg=request", "method=GET", "path=/" + packagePath(name) + " ", "status=200"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var served []int64
+		logs := srv.Logs()
+		for _, line := range strings.Split(logs[min(from, len(logs)):], "\n") {
+			if !containsAll(line, want) {
+				continue
+			}
+			_, after, _ := strings.Cut(line, " bytes=")
+			n, err := strconv.ParseInt(strings.Fields(after + " ")[0], 10, 64)
+			if err != nil {
+				t.Fatalf("access line without a byte count: %s", line)
+			}
+			served = append(served, n)
+		}
+		if len(served) > 0 {
+			for _, n := range served {
+				if sizes[n] != "gzip" {
+					t.Errorf("the packument of %s went out as %d bytes; gzipped it is one of %v", name, n, sizes)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access line of a packument of %s within 10s", name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

@@ -44,7 +44,11 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	// ?write=true asks for the full document; without a query there is
 	// nothing to parse.
 	abbreviated := acceptsAbbreviated(r) && (r.URL.RawQuery == "" || r.URL.Query().Get("write") != "true")
-	doc, err := a.registry.Packument(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, a.baseURL(r))
+	read := a.registry.Packument
+	if acceptsGzip(r.Header["Accept-Encoding"]) {
+		read = a.registry.PackumentGzip
+	}
+	doc, err := read(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, a.baseURL(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -68,6 +72,9 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h["Content-Type"] = typeJSON
 	}
+	if doc.Encoding == "gzip" {
+		h["Content-Encoding"] = encodingGzip
+	}
 	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, doc.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -81,7 +88,8 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 
 // Header values of the hot answers, shared (net/http only reads them).
 var (
-	varyPackument   = []string{"Accept, Authorization"}
+	varyPackument   = []string{"Accept, Accept-Encoding, Authorization"}
+	encodingGzip    = []string{"gzip"}
 	cachePackument  = []string{"private, max-age=0, must-revalidate"}
 	cacheTarball    = []string{"private, max-age=31536000, immutable"}
 	typeAbbreviated = []string{abbreviatedType}
@@ -89,6 +97,46 @@ var (
 	typeOctets      = []string{"application/octet-stream"}
 	acceptRanges    = []string{"bytes"}
 )
+
+// acceptsGzip reports whether a request's Accept-Encoding values accept
+// gzip (RFC 9110, 12.5.3): gzip, x-gzip or * with a quality above zero,
+// gzip itself deciding over * when both are named. npm sends
+// "gzip,deflate"; pnpm, yarn and bun send gzip too.
+func acceptsGzip(values []string) bool {
+	star, named := false, false
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.TrimSpace(coding)
+			ok := qualityAboveZero(params)
+			switch {
+			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
+				if !ok {
+					return false
+				}
+				named = true
+			case coding == "*":
+				star = ok
+			}
+		}
+	}
+	return named || star
+}
+
+// qualityAboveZero reports whether an Accept-Encoding element's parameters
+// (what follows its first ";") give it a quality above zero: no q, or a q
+// that is not 0, 0., 0.0, 0.00 or 0.000. A malformed q counts as zero.
+func qualityAboveZero(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		name, value, found := strings.Cut(strings.TrimSpace(p), "=")
+		if !found || !strings.EqualFold(strings.TrimSpace(name), "q") {
+			continue
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		return err == nil && q > 0 && q <= 1
+	}
+	return true
+}
 
 func etagMatches(header, etag string) bool {
 	for _, part := range strings.Split(header, ",") {

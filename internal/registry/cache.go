@@ -57,10 +57,37 @@ type docCache struct {
 type docKind uint8
 
 const (
-	kindRow         docKind = iota // the row alone (tarball downloads)
-	kindFull                       // the row and the full packument
-	kindAbbreviated                // the row and the abbreviated packument
+	kindRow             docKind = iota // the row alone (tarball downloads)
+	kindFull                           // the row and the full packument
+	kindAbbreviated                    // the row and the abbreviated packument
+	kindFullGzip                       // the row and the full packument, gzipped
+	kindAbbreviatedGzip                // the row and the abbreviated packument, gzipped
 )
+
+// packumentKind is the kind of entry that holds the packument asked for.
+func packumentKind(abbreviated, gzipped bool) docKind {
+	switch {
+	case abbreviated && gzipped:
+		return kindAbbreviatedGzip
+	case abbreviated:
+		return kindAbbreviated
+	case gzipped:
+		return kindFullGzip
+	}
+	return kindFull
+}
+
+func (k docKind) abbreviated() bool { return k == kindAbbreviated || k == kindAbbreviatedGzip }
+func (k docKind) gzipped() bool     { return k == kindFullGzip || k == kindAbbreviatedGzip }
+
+// label names the document a kind holds in its ETag (gzipDocument marks
+// the gzipped form's).
+func (k docKind) label() string {
+	if k.abbreviated() {
+		return "abbr"
+	}
+	return "full"
+}
 
 // docKey names an entry: a package, what of it, and the base URL its
 // document was filled with (empty for rows and when no base is given). A

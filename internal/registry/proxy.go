@@ -185,7 +185,7 @@ func (x *proxy) forgetPackage(ctx context.Context, name string) error {
 // the uplink that serves it: from memory, else from the store, else from
 // the uplink. A copy older than the uplink's max age is served at once and
 // revalidated in the background.
-func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (Document, error) {
+func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name string, abbreviated, gz bool, base string) (Document, error) {
 	x := s.proxy
 	u := x.uplinkFor(name)
 	if u == nil {
@@ -195,7 +195,7 @@ func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name 
 		return Document{}, err
 	}
 	now := s.now()
-	k := proxyDocKey{name: name, abbreviated: abbreviated, base: base}
+	k := proxyDocKey{name: name, abbreviated: abbreviated, gzip: gz, base: base}
 	if d := x.mem.doc(k); d != nil && d.uplink == u.Name() && (d.until.IsZero() || now.Before(d.until)) {
 		s.obs.CacheLookup("uplink_packument", true)
 		x.revalidateIfStale(u, name, d.kind, d.fetchedAt)
@@ -220,6 +220,9 @@ func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name 
 	d, err := x.render(u, fd, pk, abbreviated, base)
 	if err != nil {
 		return Document{}, err
+	}
+	if gz {
+		d.doc = gzipDocument(d.doc)
 	}
 	x.mem.putDoc(k, d, gen)
 	x.revalidateIfStale(u, name, kind, d.fetchedAt)
@@ -471,7 +474,7 @@ func (x *proxy) render(u *uplink.Uplink, fd fetchedDoc, p *uplink.Packument, abb
 // version or dist-tag, from its full packument as served (gates applied).
 // A version the gates hold back is refused with their reason.
 func (s *Service) proxiedManifest(ctx context.Context, p *auth.Principal, name, versionOrTag string) ([]byte, error) {
-	doc, err := s.proxiedPackument(ctx, p, name, false, "")
+	doc, err := s.proxiedPackument(ctx, p, name, false, false, "")
 	if err != nil {
 		return nil, err
 	}
@@ -503,7 +506,7 @@ func (s *Service) proxiedManifest(ctx context.Context, p *auth.Principal, name, 
 // proxiedDistTags serves the dist-tags of a proxied package, as its
 // packument does (gates applied).
 func (s *Service) proxiedDistTags(ctx context.Context, p *auth.Principal, name string) (map[string]string, error) {
-	doc, err := s.proxiedPackument(ctx, p, name, true, "")
+	doc, err := s.proxiedPackument(ctx, p, name, true, false, "")
 	if err != nil {
 		return nil, err
 	}

@@ -60,10 +60,11 @@ type parsedDoc struct {
 }
 
 // proxyDocKey names a packument as served: a package, the kind asked for,
-// and the base URL filled in.
+// the base URL filled in, and whether it is kept gzipped.
 type proxyDocKey struct {
 	name        string
 	abbreviated bool
+	gzip        bool
 	base        string
 }
 
