@@ -72,12 +72,12 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h["Content-Type"] = typeJSON
 	}
-	if doc.Encoding == "gzip" {
-		h["Content-Encoding"] = encodingGzip
-	}
 	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, doc.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
+	}
+	if doc.Encoding == "gzip" {
+		h["Content-Encoding"] = encodingGzip
 	}
 	h["Content-Length"] = v[2:3:3]
 	w.WriteHeader(http.StatusOK)
@@ -99,43 +99,67 @@ var (
 )
 
 // acceptsGzip reports whether a request's Accept-Encoding values accept
-// gzip (RFC 9110, 12.5.3): gzip, x-gzip or * with a quality above zero,
-// gzip itself deciding over * when both are named. npm sends
-// "gzip,deflate"; pnpm, yarn and bun send gzip too.
+// gzip (RFC 9110, 12.5.3), and prefer it at least as much as no encoding:
+// gzip (or its alias x-gzip), or else *, with a weight above zero and not
+// below identity's when identity is named. A weight that is not a qvalue
+// (RFC 9110, 12.4.2: 0 to 1 with at most three decimals) counts as zero.
+// npm sends "gzip,deflate"; pnpm, yarn and bun send gzip too.
 func acceptsGzip(values []string) bool {
-	star, named := false, false
+	gzipQ, starQ, identityQ := -1, -1, -1 // in thousandths; -1 when not named
 	for _, v := range values {
 		for part := range strings.SplitSeq(v, ",") {
 			coding, params, _ := strings.Cut(part, ";")
 			coding = strings.TrimSpace(coding)
-			ok := qualityAboveZero(params)
+			q := weight(params)
 			switch {
 			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
-				if !ok {
-					return false
-				}
-				named = true
+				gzipQ = max(gzipQ, q)
 			case coding == "*":
-				star = ok
+				starQ = max(starQ, q)
+			case strings.EqualFold(coding, "identity"):
+				identityQ = max(identityQ, q)
 			}
 		}
 	}
-	return named || star
+	if gzipQ < 0 {
+		gzipQ = starQ
+	}
+	return gzipQ > 0 && gzipQ >= identityQ
 }
 
-// qualityAboveZero reports whether an Accept-Encoding element's parameters
-// (what follows its first ";") give it a quality above zero: no q, or a q
-// that is not 0, 0., 0.0, 0.00 or 0.000. A malformed q counts as zero.
-func qualityAboveZero(params string) bool {
+// weight is an Accept-Encoding element's weight in thousandths, from its
+// parameters (what follows its first ";"): 1000 without a q, 0 for a q
+// that is not a qvalue ("0" or "1", or either with a dot and up to three
+// digits, at most 1.000).
+func weight(params string) int {
 	for p := range strings.SplitSeq(params, ";") {
 		name, value, found := strings.Cut(strings.TrimSpace(p), "=")
 		if !found || !strings.EqualFold(strings.TrimSpace(name), "q") {
 			continue
 		}
-		q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		return err == nil && q > 0 && q <= 1
+		value = strings.TrimSpace(value)
+		whole, frac, dotted := strings.Cut(value, ".")
+		if (whole != "0" && whole != "1") || (dotted && len(frac) > 3) {
+			return 0
+		}
+		n := 0
+		if whole == "1" {
+			n = 1000
+		}
+		scale := 100
+		for _, c := range []byte(frac) {
+			if c < '0' || c > '9' {
+				return 0
+			}
+			n += int(c-'0') * scale
+			scale /= 10
+		}
+		if n > 1000 {
+			return 0
+		}
+		return n
 	}
-	return true
+	return 1000
 }
 
 func etagMatches(header, etag string) bool {

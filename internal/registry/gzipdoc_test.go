@@ -3,6 +3,9 @@ package registry
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -47,5 +50,50 @@ func TestGzipDocument(t *testing.T) {
 	// The plain document is left as it was.
 	if !bytes.Equal(plain.Body, body) || plain.ETag != `"2-1-2-3-abbr"` {
 		t.Fatalf("the plain document changed: %s %s", plain.ETag, plain.Body)
+	}
+}
+
+// scaleLikeDocument is an abbreviated packument shaped like bench/scale.sh's
+// (versions with two dependencies, an integrity, a shasum and a signature
+// each, about 700 bytes a version): random hashes, as real ones are, which
+// is what compression cannot shrink.
+func scaleLikeDocument(tb testing.TB, versions int) []byte {
+	tb.Helper()
+	random := func(n int) string {
+		b := make([]byte, n)
+		if _, err := rand.Read(b); err != nil {
+			tb.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	var sb strings.Builder
+	sb.WriteString(`{"name":"scale-map-005000","modified":"2026-01-01T01:25:20.000Z","dist-tags":{"latest":"1.0.0"},"versions":{`)
+	for i := range versions {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `"1.0.%d":{"dependencies":{"scale-import-005007":"^1.0.0","scale-set-005001":"^1.0.0"},`+
+			`"dist":{"fileCount":4,"integrity":"sha512-%s","shasum":"%x","signatures":[{"keyid":"SHA256:%s","sig":"%s"}],`+
+			`"tarball":"http://127.0.0.1:4873/scale-map-005000/-/scale-map-005000-1.0.%d.tgz","unpackedSize":2959},`+
+			`"engines":{"node":">=18"},"license":"MIT","name":"scale-map-005000","version":"1.0.%d"}`,
+			i, random(64), random(20)[:20], random(32)[:43], random(71), i, i)
+	}
+	sb.WriteString(`}}`)
+	return []byte(sb.String())
+}
+
+// BenchmarkGzipDocument is what a cache miss pays to keep a document
+// gzipped: docs/benchmarks.md, "Packuments gzipped".
+func BenchmarkGzipDocument(b *testing.B) {
+	for _, versions := range []int{3, 30} {
+		doc := fill(scaleLikeDocument(b, versions), `"2-1-2-3-abbr"`, 1_700_000_000_000, "", false)
+		b.Run(fmt.Sprintf("versions=%d", versions), func(b *testing.B) {
+			var gz Document
+			for b.Loop() {
+				gz = gzipDocument(doc)
+			}
+			b.ReportMetric(float64(len(doc.Body)), "plain-bytes")
+			b.ReportMetric(float64(len(gz.Body)), "gzip-bytes")
+		})
 	}
 }

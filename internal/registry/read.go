@@ -130,14 +130,14 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 			err = q.PackageDocumentFunc(ctx, name, kind.abbreviated(), func(p store.Package, doc []byte) {
 				e.pkg = p
 				etag := fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, p.ID, p.CreatedAt, p.Rev, kind.label())
-				if kind.gzipped() {
-					// Compressed here, while doc is still the driver's:
-					// the entry keeps the compressed bytes alone.
-					e.doc = gzipDocument(fill(doc, etag, p.ModifiedAt, base, true))
-					return
-				}
 				e.doc = fill(doc, etag, p.ModifiedAt, base, false)
 			})
+			if err == nil && kind.gzipped() {
+				// Compressed once the driver's row is let go (a large
+				// document takes a while): the entry keeps the
+				// compressed bytes alone.
+				e.doc = gzipDocument(e.doc)
+			}
 		}
 		switch {
 		case fault.Is(err, fault.NotFound):

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
@@ -202,22 +203,34 @@ func TestCacheSizeSetting(t *testing.T) {
 		name := fmt.Sprintf("big-%02d", i)
 		if res := tr.do("PUT", "/"+name, alice, publishBody(t, name, "1.0.0", func(m map[string]any, _ *[]byte) {
 			v := m["versions"].(map[string]any)["1.0.0"].(map[string]any)
-			v["readme"] = strings.Repeat("readme ", 8000) // about 56 KB in the full packument
+			// About 56 KB in the full packument, gzipped to about 42 KB.
+			v["readme"] = base64.StdEncoding.EncodeToString(randomBytes(t, 42_000))
 		})); res.status != 201 {
 			t.Fatalf("publish %s: %d %s", name, res.status, res.body)
 		}
 	}
-	// Read after every publish, so all 40 documents are current: only the
-	// bound can keep them out. As JSON: gzipped, the repeated README would
-	// shrink to a few hundred bytes.
+	// Read after every publish, so all 80 documents (40 as JSON, 40
+	// gzipped) are current: only the bound can keep them out.
 	for i := 0; i < 40; i++ {
-		if res := tr.do("GET", fmt.Sprintf("/big-%02d", i), "", nil, "Accept", "application/json",
-			"Accept-Encoding", "identity"); res.status != 200 {
-			t.Fatalf("read big-%02d: %d", i, res.status)
+		for _, enc := range []string{"identity", "gzip"} {
+			if res := tr.do("GET", fmt.Sprintf("/big-%02d", i), "", nil, "Accept", "application/json",
+				"Accept-Encoding", enc); res.status != 200 || len(res.body) < 40_000 {
+				t.Fatalf("read big-%02d, %s: %d, %d bytes", i, enc, res.status, len(res.body))
+			}
 		}
 	}
 	entries, bytes, _ := srv.Registry.CacheUse()
-	if bytes > 1<<20 || entries == 0 || entries >= 40 {
-		t.Fatalf("the cache holds %d entries, %d bytes: want some but not all 40 documents, within 1 MiB", entries, bytes)
+	if bytes > 1<<20 || entries == 0 || entries >= 80 {
+		t.Fatalf("the cache holds %d entries, %d bytes: want some but not all 80 documents, within 1 MiB", entries, bytes)
 	}
+}
+
+// randomBytes returns n random bytes: content that compression cannot shrink.
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // gunzip returns the bytes gz decompresses to, failing the test when gz is
@@ -42,13 +44,18 @@ func TestPackumentGzip(t *testing.T) {
 		accept string
 	}{{"abbreviated", abbrType}, {"full", "application/json"}}
 
+	hits := cacheHits(t, tr, "packument")
 	check := func(version string) {
 		t.Helper()
 		for _, k := range kinds {
-			for range 2 { // the second round is served from the cache
+			for round := range 2 { // the second round is served from the cache
+				before := hits()
 				plain := assertGzipMatchesPlain(t, tr, "/demo", bob, k.accept)
 				if !strings.Contains(string(plain), `"`+version+`"`) {
 					t.Fatalf("%s: document lacks version %s: %s", k.name, version, plain)
+				}
+				if got := hits() - before; round == 1 && got != gzipCheckRequests {
+					t.Fatalf("%s, second round: %v of %d reads served from the cache", k.name, got, gzipCheckRequests)
 				}
 			}
 		}
@@ -86,6 +93,19 @@ func TestPackumentGzip(t *testing.T) {
 				t.Fatalf("%s, %s: owner reads %d", enc, k.name, owner.status)
 			}
 		}
+	}
+}
+
+// gzipCheckRequests is how many requests assertGzipMatchesPlain sends.
+const gzipCheckRequests = 7
+
+// cacheHits returns a function that reads the hits of cache (a label of
+// gatehouse_cache_requests_total) from tr's metrics.
+func cacheHits(t *testing.T, tr *testRegistry, cache string) func() float64 {
+	metricsURL := testkit.Serve(t, tr.srv.metricsHandler())
+	return func() float64 {
+		t.Helper()
+		return testkit.Scrape(t, metricsURL+"/metrics").Sum("gatehouse_cache_requests_total", "cache", cache, "result", "hit")
 	}
 }
 
@@ -130,8 +150,15 @@ func assertGzipMatchesPlain(t *testing.T, tr *testRegistry, path, tok, accept st
 		enc, etag string
 		want      int
 	}{{"gzip", ge, 304}, {"gzip", pe, 200}, {"identity", pe, 304}, {"identity", ge, 200}} {
-		if res := tr.do("GET", path, tok, nil, "Accept", accept, "Accept-Encoding", c.enc, "If-None-Match", c.etag); res.status != c.want {
+		res := tr.do("GET", path, tok, nil, "Accept", accept, "Accept-Encoding", c.enc, "If-None-Match", c.etag)
+		if res.status != c.want {
 			t.Fatalf("GET %s as %s, %s, If-None-Match %s: %d, want %d", path, accept, c.enc, c.etag, res.status, c.want)
+		}
+		// A 304 names the representation the client holds and what it
+		// varies by, and describes no body.
+		if res.status == 304 && (res.header.Get("ETag") != c.etag || !strings.Contains(res.header.Get("Vary"), "Accept-Encoding") ||
+			res.header.Get("Content-Encoding") != "" || len(res.body) != 0) {
+			t.Fatalf("GET %s as %s, %s: 304 with headers %v and %d bytes", path, accept, c.enc, res.header, len(res.body))
 		}
 	}
 	head := tr.do("HEAD", path, tok, nil, "Accept", accept, "Accept-Encoding", "gzip")
@@ -150,12 +177,17 @@ func TestUplinkPackumentGzip(t *testing.T) {
 	up.publish("left-pad", "1.0.0")
 	up.publish("@types/node", "20.1.0")
 	proxy := proxyTo(t, up.url)
+	hits := cacheHits(t, proxy, "uplink_packument")
 	for _, name := range []string{"left-pad", "@types/node"} {
 		for _, accept := range []string{abbreviatedAccept, "application/json"} {
-			for range 2 { // the second round is served from the proxy's memory
+			for round := range 2 { // the second round is served from the proxy's memory
+				before := hits()
 				plain := assertGzipMatchesPlain(t, proxy, "/"+escape(name), "", accept)
 				if !bytes.Contains(plain, []byte(proxy.url+"/"+name+"/-/")) {
 					t.Fatalf("%s as %s: no tarball link to the proxy in %s", name, accept, plain)
+				}
+				if got := hits() - before; round == 1 && got != gzipCheckRequests {
+					t.Fatalf("%s as %s, second round: %v of %d reads served from memory", name, accept, got, gzipCheckRequests)
 				}
 			}
 		}
