@@ -45,7 +45,8 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	// nothing to parse.
 	abbreviated := acceptsAbbreviated(r) && (r.URL.RawQuery == "" || r.URL.Query().Get("write") != "true")
 	read := a.registry.Packument
-	if acceptsGzip(r.Header["Accept-Encoding"]) {
+	gzipOK := acceptsGzip(r.Header["Accept-Encoding"])
+	if gzipOK {
 		read = a.registry.PackumentGzip
 	}
 	doc, err := read(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, a.baseURL(r))
@@ -72,9 +73,24 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h["Content-Type"] = typeJSON
 	}
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, doc.ETag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	if match := r.Header.Get("If-None-Match"); match != "" {
+		if etagMatches(match, doc.ETag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		// The other form of the same document, which the client holds:
+		// the JSON (always acceptable), or the gzip form when it accepts
+		// gzip. The 304 names the form it holds, so its cache keeps
+		// describing the bytes it has.
+		other := registry.JSONETag(doc.ETag)
+		if other == "" && gzipOK {
+			other = registry.GzipETag(doc.ETag)
+		}
+		if other != "" && other != doc.ETag && etagMatches(match, other) {
+			h["Etag"] = []string{other}
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	if doc.Encoding == "gzip" {
 		h["Content-Encoding"] = encodingGzip

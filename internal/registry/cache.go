@@ -191,6 +191,26 @@ func (c *docCache) put(k docKey, e *docEntry) {
 	c.bytes += e.cost
 }
 
+// compress replaces e, the current entry of k holding its document as
+// JSON, with one holding it gzipped (its read count kept), and returns the
+// new entry. When k's entry is no longer e (another reader compressed it,
+// or a newer read replaced it), the new entry is returned for this read
+// and not kept.
+func (c *docCache) compress(k docKey, e *docEntry) *docEntry {
+	ne := &docEntry{gen: e.gen, pkg: e.pkg, doc: gzipDocument(e.doc)}
+	ne.hits.Store(e.hits.Load())
+	ne.cost = entryCost(k, ne)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[k] != e {
+		return ne
+	}
+	ne.born = e.born
+	c.entries[k] = ne
+	c.bytes += ne.cost - e.cost
+	return ne
+}
+
 func (c *docCache) getVersion(k versionKey) (store.Version, []string, bool) {
 	c.mu.RLock()
 	e, ok := c.versions[k]

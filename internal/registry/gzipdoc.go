@@ -25,7 +25,7 @@ var gzipWriters = sync.Pool{New: func() any {
 }}
 
 // gzipDocument returns d with its Body compressed with gzip, an ETag of its
-// own (d's, marked -gz: the bytes differ, so must a strong validator) and
+// own (GzipETag of d's: the bytes differ, so must a strong validator) and
 // its validators remade. The compressed Body is a slice of its own, sized
 // to fit (it is kept in a cache, counted by its capacity).
 func gzipDocument(d Document) Document {
@@ -40,9 +40,31 @@ func gzipDocument(d Document) Document {
 	gzipWriters.Put(w)
 	d.Body = bytes.Clone(buf.Bytes())
 	d.Encoding = "gzip"
-	if strings.HasSuffix(d.ETag, `"`) {
-		d.ETag = d.ETag[:len(d.ETag)-1] + `-gz"`
-	}
+	d.ETag = GzipETag(d.ETag)
 	d.Validators = []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
 	return d
+}
+
+// gzipMark ends the ETag of a document's gzip form, inside the quotes. No
+// ETag of a JSON form has a dot: see GzipETag.
+const gzipMark = ".gz"
+
+// GzipETag returns the ETag of the gzip form of the document whose JSON
+// form has etag (a quoted, strong ETag; anything else is returned as it
+// is).
+func GzipETag(etag string) string {
+	if len(etag) < 2 || !strings.HasSuffix(etag, `"`) || strings.HasSuffix(etag, gzipMark+`"`) {
+		return etag
+	}
+	return etag[:len(etag)-1] + gzipMark + `"`
+}
+
+// JSONETag returns the ETag of the JSON form of the document whose gzip
+// form has etag, or "" when etag is not a gzip form's.
+func JSONETag(etag string) string {
+	base, ok := strings.CutSuffix(etag, gzipMark+`"`)
+	if !ok {
+		return ""
+	}
+	return base + `"`
 }

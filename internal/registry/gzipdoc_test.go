@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGzipDocument: the gzipped form of a document decompresses to it, has
@@ -31,7 +32,7 @@ func TestGzipDocument(t *testing.T) {
 	if gz.Encoding != "gzip" || plain.Encoding != "" {
 		t.Fatalf("encodings %q (gzipped) and %q (plain)", gz.Encoding, plain.Encoding)
 	}
-	if gz.ETag != `"2-1-2-3-abbr-gz"` {
+	if gz.ETag != `"2-1-2-3-abbr.gz"` || JSONETag(gz.ETag) != plain.ETag || GzipETag(gz.ETag) != gz.ETag {
 		t.Fatalf("gzipped ETag %s", gz.ETag)
 	}
 	want := []string{gz.ETag, plain.LastModified, strconv.Itoa(len(gz.Body))}
@@ -95,5 +96,72 @@ func BenchmarkGzipDocument(b *testing.B) {
 			b.ReportMetric(float64(len(doc.Body)), "plain-bytes")
 			b.ReportMetric(float64(len(gz.Body)), "gzip-bytes")
 		})
+	}
+}
+
+// TestGzipKeptFromTheSecondRead: a document's first read after a change
+// goes out as JSON and costs no compression; its next read compresses the
+// cached entry in place, which then costs less against the cache's bound
+// and is served gzipped until the package changes.
+func TestGzipKeptFromTheSecondRead(t *testing.T) {
+	svc, alice := newTestService(t, time.Now())
+	if err := publishVersion(t, svc, alice, "lazy", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	read := func() Document {
+		t.Helper()
+		d, err := svc.PackumentGzip(t.Context(), alice, "lazy", true, "http://127.0.0.1:4873")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for version := range 2 {
+		first := read()
+		_, before, _ := svc.CacheUse()
+		second := read()
+		_, after, _ := svc.CacheUse()
+		third := read()
+		if first.Encoding != "" || second.Encoding != "gzip" || third.Encoding != "gzip" {
+			t.Fatalf("version %d: encodings %q, %q, %q; want JSON, then gzip", version, first.Encoding, second.Encoding, third.Encoding)
+		}
+		if after >= before {
+			t.Fatalf("version %d: the cache counts %d bytes after compressing, %d before", version, after, before)
+		}
+		if second.ETag != GzipETag(first.ETag) || third.ETag != second.ETag || &third.Body[0] != &second.Body[0] {
+			t.Fatalf("version %d: ETags %s, %s, %s; the third read must be the kept gzip form", version, first.ETag, second.ETag, third.ETag)
+		}
+		if version == 0 {
+			if err := publishVersion(t, svc, alice, "lazy", "1.1.0"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestCompressKeepsNewerEntries: compressing an entry that another read
+// has replaced meanwhile serves the compressed form once and keeps the
+// newer entry.
+func TestCompressKeepsNewerEntries(t *testing.T) {
+	c := newDocCache(1 << 20)
+	k := docKey{name: "raced", kind: kindAbbreviatedGzip}
+	doc := fill(scaleLikeDocument(t, 3), `"1-1-1-1-abbr"`, 1_700_000_000_000, "", false)
+	older := &docEntry{gen: c.genOf(k.name), doc: doc}
+	c.put(k, older)
+	newer := &docEntry{gen: c.genOf(k.name), doc: doc}
+	c.put(k, newer)
+	_, bytesBefore, _ := c.size()
+	if got := c.compress(k, older); got.doc.Encoding != "gzip" {
+		t.Fatalf("compress returned encoding %q", got.doc.Encoding)
+	}
+	if e, ok := c.get(k); !ok || e != newer {
+		t.Fatal("compressing a replaced entry displaced the newer one")
+	}
+	if _, bytesAfter, _ := c.size(); bytesAfter != bytesBefore {
+		t.Fatalf("the cache counts %d bytes, %d before: the discarded compression was counted", bytesAfter, bytesBefore)
+	}
+	gz := c.compress(k, newer)
+	if e, ok := c.get(k); !ok || e != gz || e.doc.Encoding != "gzip" {
+		t.Fatal("the current entry was not replaced by its compressed form")
 	}
 }

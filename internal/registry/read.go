@@ -61,12 +61,16 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 	return s.packument(ctx, p, name, packumentKind(abbreviated, false), base)
 }
 
-// PackumentGzip is Packument for a client that accepts gzip: a local
-// package's document is then its gzip form (Document.Encoding says so), as
-// kept in memory, so that a client that accepts gzip (npm, pnpm, yarn and
-// bun all do) costs no compression on a hit, and the cache, holding the
-// smaller form, holds two to five times as many documents. A proxied
-// packument is gzipped as rendered, and kept so.
+// PackumentGzip is Packument for a client that accepts gzip (npm, pnpm,
+// yarn and bun all do): the document may then be its gzip form
+// (Document.Encoding says so), as kept in memory. A local package's
+// document is read from the store and served as JSON; it is compressed on
+// its next read from the cache, and kept and served gzipped from then on:
+// a document read once (a crawler's, a spread's one-off read) costs no
+// compression, and one read again costs it once and then takes half the
+// memory or less. Its ETag says which form was sent (GzipETag), and a
+// client holding either form of the current document is answered 304. A
+// proxied packument is gzipped as rendered, and kept so.
 func (s *Service) PackumentGzip(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (Document, error) {
 	return s.packument(ctx, p, name, packumentKind(abbreviated, true), base)
 }
@@ -115,6 +119,10 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 	key := docKey{name: name, kind: kind, base: base}
 	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
+	if ok && kind.gzipped() && !e.missing && e.doc.Encoding == "" {
+		// Read again: worth keeping gzipped (see PackumentGzip).
+		e = s.docs.compress(key, e)
+	}
 	if !ok {
 		if s.knownAbsent(name) {
 			return s.absentEntry, nil
@@ -130,14 +138,9 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 			err = q.PackageDocumentFunc(ctx, name, kind.abbreviated(), func(p store.Package, doc []byte) {
 				e.pkg = p
 				etag := fmt.Sprintf(`"%s-%d-%d-%d-%s"`, docFormat, p.ID, p.CreatedAt, p.Rev, kind.label())
+				// As JSON, also for a gzip kind: see PackumentGzip.
 				e.doc = fill(doc, etag, p.ModifiedAt, base, false)
 			})
-			if err == nil && kind.gzipped() {
-				// Compressed once the driver's row is let go (a large
-				// document takes a while): the entry keeps the
-				// compressed bytes alone.
-				e.doc = gzipDocument(e.doc)
-			}
 		}
 		switch {
 		case fault.Is(err, fault.NotFound):

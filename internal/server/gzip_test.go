@@ -50,7 +50,7 @@ func TestPackumentGzip(t *testing.T) {
 		for _, k := range kinds {
 			for round := range 2 { // the second round is served from the cache
 				before := hits()
-				plain := assertGzipMatchesPlain(t, tr, "/demo", bob, k.accept)
+				plain := assertGzipMatchesPlain(t, tr, "/demo", bob, k.accept, round == 0)
 				if !strings.Contains(string(plain), `"`+version+`"`) {
 					t.Fatalf("%s: document lacks version %s: %s", k.name, version, plain)
 				}
@@ -61,11 +61,26 @@ func TestPackumentGzip(t *testing.T) {
 		}
 	}
 	check("1.0.0")
+	var old []string // the ETags of 1.0.0's documents, both forms
+	for _, k := range kinds {
+		for _, enc := range []string{"gzip", "identity"} {
+			old = append(old, tr.do("GET", "/demo", bob, nil, "Accept", k.accept, "Accept-Encoding", enc).header.Get("ETag"))
+		}
+	}
 	// A new version reaches the gzipped documents at once, as the plain ones.
 	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.1.0")); res.status != 201 {
 		t.Fatalf("publish 1.1.0: %d %s", res.status, res.body)
 	}
 	check("1.1.0")
+	// A client holding a document from before the change, in either form,
+	// gets the new one.
+	for _, etag := range old {
+		for _, k := range kinds {
+			if res := tr.do("GET", "/demo", bob, nil, "Accept", k.accept, "Accept-Encoding", "gzip", "If-None-Match", etag); res.status != 200 {
+				t.Fatalf("%s with 1.0.0's ETag %s: %d, want 200", k.name, etag, res.status)
+			}
+		}
+	}
 
 	// What does not accept gzip gets JSON.
 	for _, enc := range []string{"identity", "deflate", "gzip;q=0", "*, gzip;q=0", "br"} {
@@ -113,12 +128,27 @@ func cacheHits(t *testing.T, tr *testRegistry, cache string) func() float64 {
 // gzip and once not, and checks the two answers: the first gzipped, the
 // second JSON, the same document, each with its length, a Vary that names
 // Accept-Encoding and an ETag of its own, and each ETag answering a
-// conditional request of its own kind only; a HEAD as the gzipped GET. It
-// returns the JSON.
-func assertGzipMatchesPlain(t *testing.T, tr *testRegistry, path, tok, accept string) []byte {
+// conditional request; a HEAD as the gzipped GET. With firstJSON, the
+// first gzip read must bring JSON (a local document's first read) and the
+// next the gzip form. It returns the JSON.
+func assertGzipMatchesPlain(t *testing.T, tr *testRegistry, path, tok, accept string, firstJSON bool) []byte {
 	t.Helper()
-	plain := tr.do("GET", path, tok, nil, "Accept", accept, "Accept-Encoding", "identity")
 	gz := tr.do("GET", path, tok, nil, "Accept", accept, "Accept-Encoding", "gzip,deflate")
+	if firstJSON {
+		// A local document not read since it changed goes out as JSON,
+		// and gzipped from its next read on.
+		if gz.status != 200 || gz.header.Get("Content-Encoding") != "" || gz.header.Get("ETag") == "" {
+			t.Fatalf("GET %s as %s, first read: %d, Content-Encoding %q, ETag %q", path, accept, gz.status,
+				gz.header.Get("Content-Encoding"), gz.header.Get("ETag"))
+		}
+		first := gz
+		gz = tr.do("GET", path, tok, nil, "Accept", accept, "Accept-Encoding", "gzip,deflate")
+		if gz.status != 200 || !bytes.Equal(gunzip(t, gz.body), first.body) || gz.header.Get("ETag") == first.header.Get("ETag") {
+			t.Fatalf("GET %s as %s, second read: %d, ETag %q after %q", path, accept, gz.status,
+				gz.header.Get("ETag"), first.header.Get("ETag"))
+		}
+	}
+	plain := tr.do("GET", path, tok, nil, "Accept", accept, "Accept-Encoding", "identity")
 	if plain.status != 200 || gz.status != 200 {
 		t.Fatalf("GET %s as %s: status %d plain, %d gzip", path, accept, plain.status, gz.status)
 	}
@@ -146,10 +176,13 @@ func assertGzipMatchesPlain(t *testing.T, tr *testRegistry, path, tok, accept st
 	if pe == "" || ge == "" || pe == ge {
 		t.Fatalf("GET %s as %s: ETags %q (plain) and %q (gzip): the two bodies differ, so must they", path, accept, pe, ge)
 	}
+	// A client holding either form of the current document is answered
+	// 304 naming the form it holds; one holding the gzip form but no longer
+	// accepting gzip gets the JSON.
 	for _, c := range []struct {
 		enc, etag string
 		want      int
-	}{{"gzip", ge, 304}, {"gzip", pe, 200}, {"identity", pe, 304}, {"identity", ge, 200}} {
+	}{{"gzip", ge, 304}, {"gzip", pe, 304}, {"identity", pe, 304}, {"identity", ge, 200}} {
 		res := tr.do("GET", path, tok, nil, "Accept", accept, "Accept-Encoding", c.enc, "If-None-Match", c.etag)
 		if res.status != c.want {
 			t.Fatalf("GET %s as %s, %s, If-None-Match %s: %d, want %d", path, accept, c.enc, c.etag, res.status, c.want)
@@ -182,7 +215,7 @@ func TestUplinkPackumentGzip(t *testing.T) {
 		for _, accept := range []string{abbreviatedAccept, "application/json"} {
 			for round := range 2 { // the second round is served from the proxy's memory
 				before := hits()
-				plain := assertGzipMatchesPlain(t, proxy, "/"+escape(name), "", accept)
+				plain := assertGzipMatchesPlain(t, proxy, "/"+escape(name), "", accept, false)
 				if !bytes.Contains(plain, []byte(proxy.url+"/"+name+"/-/")) {
 					t.Fatalf("%s as %s: no tarball link to the proxy in %s", name, accept, plain)
 				}
