@@ -351,6 +351,9 @@ type pkgSpec struct {
 	Description string
 	Keywords    []string
 	Deps        map[string]string
+	// Funding are the package's funding links: in both packuments, and
+	// asked for by no install.
+	Funding []string
 }
 
 // makePackage writes package.json, index.js and README.md for spec into a
@@ -375,6 +378,13 @@ func makePackage(t *testing.T, spec pkgSpec) string {
 	}
 	if len(spec.Deps) > 0 {
 		manifest["dependencies"] = spec.Deps
+	}
+	if len(spec.Funding) > 0 {
+		funding := make([]map[string]string, len(spec.Funding))
+		for i, u := range spec.Funding {
+			funding[i] = map[string]string{"type": "individual", "url": u}
+		}
+		manifest["funding"] = funding
 	}
 	writeJSONFile(t, filepath.Join(dir, "package.json"), manifest)
 	testkit.WriteFile(t, filepath.Join(dir, "index.js"), indexJS(spec))

@@ -485,7 +485,13 @@ func TestClients(t *testing.T) {
 				t.Errorf("%s whoami = %q, want alice", cc.name, name)
 			}
 
-			libSpecs := []pkgSpec{{Name: lib, Version: "1.0.0"}, {Name: lib, Version: "1.1.0"}}
+			// Funding links, which no install asks for, take the library's
+			// packuments past the size gatehouse gzips from.
+			var funding []string
+			for i := range 100 {
+				funding = append(funding, fmt.Sprintf("https://example.com/funding/%s/%04d", lib, i))
+			}
+			libSpecs := []pkgSpec{{Name: lib, Version: "1.0.0", Funding: funding}, {Name: lib, Version: "1.1.0", Funding: funding}}
 			secretSpec := pkgSpec{Name: secret, Version: "1.0.0", Deps: map[string]string{lib: "^1.0.0"}}
 			for _, spec := range append(libSpecs, secretSpec) {
 				publisher.mustPublish(spec)

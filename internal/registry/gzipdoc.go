@@ -45,6 +45,19 @@ func gzipDocument(d Document) Document {
 	return d
 }
 
+// GzipMinBytes is the smallest document sent gzipped: one smaller goes
+// as JSON. Gzip would save it at most a few KB, a packet or two, for 15 to
+// 30 µs of CPU to compress it, which on the scale store's documents (2 and
+// 5 KB) cost the big store 7 to 10% of its packument throughput in
+// bench/scale.sh (docs/benchmarks.md, "Packuments gzipped"); a document
+// with a README or more than a few versions is larger, and shrinks three
+// to ten times. nginx's gzip_min_length is the same knob.
+const GzipMinBytes = 8 << 10
+
+// worthGzip reports whether d is sent, and kept, gzipped when the client
+// accepts it.
+func worthGzip(d *Document) bool { return d.Encoding == "" && len(d.Body) >= GzipMinBytes }
+
 // gzipMark ends the ETag of a document's gzip form, inside the quotes. No
 // ETag of a JSON form has a dot: see GzipETag.
 const gzipMark = ".gz"

@@ -105,16 +105,33 @@ func BenchmarkGzipDocument(b *testing.B) {
 // and is served gzipped until the package changes.
 func TestGzipKeptFromTheSecondRead(t *testing.T) {
 	svc, alice := newTestService(t, time.Now())
-	if err := publishVersion(t, svc, alice, "lazy", "1.0.0"); err != nil {
+	// Development dependencies are in the abbreviated packument: 300 take
+	// it past GzipMinBytes.
+	devDeps := map[string]string{}
+	for i := range 300 {
+		devDeps[fmt.Sprintf("a-development-dependency-%04d", i)] = "^1.2.3"
+	}
+	big := map[string]any{"devDependencies": devDeps}
+	if err := publishVersionWith(t, svc, alice, "lazy", "1.0.0", big); err != nil {
 		t.Fatal(err)
 	}
-	read := func() Document {
+	if err := publishVersion(t, svc, alice, "small", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	readOf := func(name string) Document {
 		t.Helper()
-		d, err := svc.PackumentGzip(t.Context(), alice, "lazy", true, "http://127.0.0.1:4873")
+		d, err := svc.PackumentGzip(t.Context(), alice, name, true, "http://127.0.0.1:4873")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return d
+	}
+	read := func() Document { t.Helper(); return readOf("lazy") }
+	// A document under GzipMinBytes stays JSON.
+	for range 3 {
+		if d := readOf("small"); d.Encoding != "" || len(d.Body) >= GzipMinBytes {
+			t.Fatalf("small document: encoding %q, %d bytes", d.Encoding, len(d.Body))
+		}
 	}
 	for version := range 2 {
 		first := read()
@@ -132,7 +149,7 @@ func TestGzipKeptFromTheSecondRead(t *testing.T) {
 			t.Fatalf("version %d: ETags %s, %s, %s; the third read must be the kept gzip form", version, first.ETag, second.ETag, third.ETag)
 		}
 		if version == 0 {
-			if err := publishVersion(t, svc, alice, "lazy", "1.1.0"); err != nil {
+			if err := publishVersionWith(t, svc, alice, "lazy", "1.1.0", big); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -17,9 +17,18 @@ import (
 // publishVersion publishes name@version as p, as npm would send it.
 func publishVersion(t *testing.T, svc *Service, p *auth.Principal, name, version string) error {
 	t.Helper()
+	return publishVersionWith(t, svc, p, name, version, nil)
+}
+
+// publishVersionWith is publishVersion with more fields in the version's
+// manifest.
+func publishVersionWith(t *testing.T, svc *Service, p *auth.Principal, name, version string, fields map[string]any) error {
+	t.Helper()
 	data := tgz(t, file("package/package.json", fmt.Sprintf(`{"name":%q,"version":%q}`, name, version)))
-	raw, err := json.Marshal(map[string]any{"name": name, "version": version,
-		"dist": map[string]string{"shasum": sha1Hex(data), "integrity": IntegrityOf(data)}})
+	manifest := map[string]any{"name": name, "version": version,
+		"dist": map[string]string{"shasum": sha1Hex(data), "integrity": IntegrityOf(data)}}
+	maps.Copy(manifest, fields)
+	raw, err := json.Marshal(manifest)
 	if err != nil {
 		t.Fatal(err)
 	}

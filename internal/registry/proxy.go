@@ -221,7 +221,7 @@ func (s *Service) proxiedPackument(ctx context.Context, p *auth.Principal, name 
 	if err != nil {
 		return Document{}, err
 	}
-	if gz {
+	if gz && worthGzip(&d.doc) {
 		d.doc = gzipDocument(d.doc)
 	}
 	x.mem.putDoc(k, d, gen)

@@ -70,7 +70,8 @@ func (s *Service) Packument(ctx context.Context, p *auth.Principal, name string,
 // compression, and one read again costs it once and then takes half the
 // memory or less. Its ETag says which form was sent (GzipETag), and a
 // client holding either form of the current document is answered 304. A
-// proxied packument is gzipped as rendered, and kept so.
+// proxied packument is gzipped as rendered, and kept so. A document under
+// GzipMinBytes always goes as JSON.
 func (s *Service) PackumentGzip(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (Document, error) {
 	return s.packument(ctx, p, name, packumentKind(abbreviated, true), base)
 }
@@ -119,7 +120,7 @@ func (s *Service) cached(ctx context.Context, q store.Queries, name string, kind
 	key := docKey{name: name, kind: kind, base: base}
 	e, ok := s.docs.get(key)
 	s.obs.CacheLookup("packument", ok)
-	if ok && kind.gzipped() && !e.missing && e.doc.Encoding == "" {
+	if ok && kind.gzipped() && !e.missing && worthGzip(&e.doc) {
 		// Read again: worth keeping gzipped (see PackumentGzip).
 		e = s.docs.compress(key, e)
 	}

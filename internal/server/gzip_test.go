@@ -3,11 +3,13 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-registry/gatehouse/internal/registry"
 	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
@@ -35,7 +37,7 @@ func gunzip(t *testing.T, gz []byte) []byte {
 func TestPackumentGzip(t *testing.T) {
 	tr := newTestRegistry(t)
 	alice, bob := tr.user("alice"), tr.user("bob")
-	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0")); res.status != 201 {
+	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0", withDevDependencies(300))); res.status != 201 {
 		t.Fatalf("publish: %d %s", res.status, res.body)
 	}
 	const abbrType = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
@@ -68,7 +70,7 @@ func TestPackumentGzip(t *testing.T) {
 		}
 	}
 	// A new version reaches the gzipped documents at once, as the plain ones.
-	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.1.0")); res.status != 201 {
+	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.1.0", withDevDependencies(300))); res.status != 201 {
 		t.Fatalf("publish 1.1.0: %d %s", res.status, res.body)
 	}
 	check("1.1.0")
@@ -78,6 +80,21 @@ func TestPackumentGzip(t *testing.T) {
 		for _, k := range kinds {
 			if res := tr.do("GET", "/demo", bob, nil, "Accept", k.accept, "Accept-Encoding", "gzip", "If-None-Match", etag); res.status != 200 {
 				t.Fatalf("%s with 1.0.0's ETag %s: %d, want 200", k.name, etag, res.status)
+			}
+		}
+	}
+
+	// A document under registry.GzipMinBytes goes as JSON, however often
+	// it is read.
+	if res := tr.do("PUT", "/tiny", alice, publishBody(t, "tiny", "1.0.0")); res.status != 201 {
+		t.Fatalf("publish tiny: %d %s", res.status, res.body)
+	}
+	for range 3 {
+		for _, k := range kinds {
+			res := tr.do("GET", "/tiny", bob, nil, "Accept", k.accept, "Accept-Encoding", "gzip")
+			if res.status != 200 || res.header.Get("Content-Encoding") != "" || len(res.body) >= registry.GzipMinBytes ||
+				res.json(t)["name"] != "tiny" {
+				t.Fatalf("tiny, %s: %d, Content-Encoding %q, %d bytes", k.name, res.status, res.header.Get("Content-Encoding"), len(res.body))
 			}
 		}
 	}
@@ -207,10 +224,17 @@ func assertGzipMatchesPlain(t *testing.T, tr *testRegistry, path, tok, accept st
 // too.
 func TestUplinkPackumentGzip(t *testing.T) {
 	up := startUpstream(t)
-	up.publish("left-pad", "1.0.0")
-	up.publish("@types/node", "20.1.0")
+	up.publish("left-pad", "1.0.0", withDevDependencies(300))
+	up.publish("@types/node", "20.1.0", withDevDependencies(300))
+	up.publish("tiny", "1.0.0")
 	proxy := proxyTo(t, up.url)
 	hits := cacheHits(t, proxy, "uplink_packument")
+	for _, accept := range []string{abbreviatedAccept, "application/json"} {
+		if res := proxy.do("GET", "/tiny", "", nil, "Accept", accept, "Accept-Encoding", "gzip"); res.status != 200 ||
+			res.header.Get("Content-Encoding") != "" {
+			t.Fatalf("tiny through the proxy as %s: %d, Content-Encoding %q", accept, res.status, res.header.Get("Content-Encoding"))
+		}
+	}
 	for _, name := range []string{"left-pad", "@types/node"} {
 		for _, accept := range []string{abbreviatedAccept, "application/json"} {
 			for round := range 2 { // the second round is served from the proxy's memory
@@ -223,6 +247,22 @@ func TestUplinkPackumentGzip(t *testing.T) {
 					t.Fatalf("%s as %s, second round: %v of %d reads served from memory", name, accept, got, gzipCheckRequests)
 				}
 			}
+		}
+	}
+}
+
+// withDevDependencies is a publishBody option that gives the version n
+// development dependencies (about 45 bytes each in both packuments, which
+// list them, and never installed with the package): n = 300 makes its
+// documents larger than registry.GzipMinBytes.
+func withDevDependencies(n int) func(m map[string]any, _ *[]byte) {
+	return func(m map[string]any, _ *[]byte) {
+		deps := map[string]any{}
+		for i := range n {
+			deps[fmt.Sprintf("a-development-dependency-%04d", i)] = "^1.2.3"
+		}
+		for _, v := range m["versions"].(map[string]any) {
+			v.(map[string]any)["devDependencies"] = deps
 		}
 	}
 }

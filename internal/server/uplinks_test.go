@@ -107,9 +107,10 @@ func startUpstream(t *testing.T) *upstreamRegistry {
 
 // publish publishes name@version upstream (public, even when scoped: a
 // scoped name is in the scope @types).
-func (up *upstreamRegistry) publish(name, version string) {
+func (up *upstreamRegistry) publish(name, version string, opts ...func(m map[string]any, tgz *[]byte)) {
 	up.t.Helper()
-	body := publishBody(up.t, name, version, func(m map[string]any, _ *[]byte) { m["access"] = "public" })
+	opts = append(opts, func(m map[string]any, _ *[]byte) { m["access"] = "public" })
+	body := publishBody(up.t, name, version, opts...)
 	if res := up.do("PUT", "/"+escape(name), up.pub, body); res.status != 201 {
 		up.t.Fatalf("publish %s@%s upstream: %d %s", name, version, res.status, res.body)
 	}
