@@ -3,7 +3,6 @@ package blob_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha512"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
 	"github.com/gatehouse-registry/gatehouse/internal/blob/blobtest"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // TestStore runs the conformance suite on a folder, and on the S3-compatible
@@ -45,16 +45,6 @@ func TestStore(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) { c.run(t, b.Open(t)) })
 		}
 	})
-}
-
-// randomBytes returns n random bytes, so no two tests share a content address.
-func randomBytes(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // readAll opens key and returns its bytes and reported size.
@@ -119,7 +109,7 @@ func near(t *testing.T, what string, when time.Time) {
 func testPutOpenRead(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
 	for _, size := range []int{0, 1, 4096, 100_003} {
-		data := randomBytes(t, size)
+		data := testkit.RandomBytes(t, size)
 		key := blob.KeyOf(data)
 		if !blob.IsKey(key) {
 			t.Fatalf("KeyOf gave %q, which IsKey refuses", key)
@@ -150,7 +140,7 @@ func testPutOpenRead(t *testing.T, s *blob.Store) {
 }
 
 func testRanges(t *testing.T, s *blob.Store) {
-	data := randomBytes(t, 10_000)
+	data := testkit.RandomBytes(t, 10_000)
 	r := putOpen(t, s, data)
 	near(t, "reader mod time", r.ModTime())
 	steps := []struct {
@@ -204,7 +194,7 @@ func testRanges(t *testing.T, s *blob.Store) {
 
 func testMissing(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
-	key := blob.KeyOf(randomBytes(t, 32))
+	key := blob.KeyOf(testkit.RandomBytes(t, 32))
 	if _, err := s.Open(ctx, key); !fault.Is(err, fault.NotFound) {
 		t.Errorf("Open of a missing blob: %v, want a NotFound fault", err)
 	}
@@ -222,7 +212,7 @@ func testMissing(t *testing.T, s *blob.Store) {
 
 func testDelete(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
-	keep, gone := randomBytes(t, 100), randomBytes(t, 200)
+	keep, gone := testkit.RandomBytes(t, 100), testkit.RandomBytes(t, 200)
 	for _, d := range [][]byte{keep, gone} {
 		if err := s.Put(ctx, blob.KeyOf(d), d); err != nil {
 			t.Fatal(err)
@@ -240,7 +230,7 @@ func testDelete(t *testing.T, s *blob.Store) {
 	if err := s.Delete(ctx, blob.KeyOf(gone)); err != nil {
 		t.Errorf("deleting a deleted blob: %v, want no error", err)
 	}
-	if err := s.Delete(ctx, blob.KeyOf(randomBytes(t, 8))); err != nil {
+	if err := s.Delete(ctx, blob.KeyOf(testkit.RandomBytes(t, 8))); err != nil {
 		t.Errorf("deleting a blob never stored: %v, want no error", err)
 	}
 	if got, _ := readAll(t, s, blob.KeyOf(keep)); !bytes.Equal(got, keep) {
@@ -253,7 +243,7 @@ func testDelete(t *testing.T, s *blob.Store) {
 
 func testOverwriteSameContent(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
-	data := randomBytes(t, 3000)
+	data := testkit.RandomBytes(t, 3000)
 	key := blob.KeyOf(data)
 	for i := range 3 {
 		if err := s.Put(ctx, key, data); err != nil {
@@ -272,7 +262,7 @@ func testList(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
 	want := map[string]int64{}
 	for i := range 7 {
-		d := randomBytes(t, 10+i*111)
+		d := testkit.RandomBytes(t, 10+i*111)
 		want[blob.KeyOf(d)] = int64(len(d))
 		if err := s.Put(ctx, blob.KeyOf(d), d); err != nil {
 			t.Fatal(err)
@@ -334,7 +324,7 @@ func testListWhileDeleting(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
 	var put []string
 	for range 12 {
-		d := randomBytes(t, 64)
+		d := testkit.RandomBytes(t, 64)
 		put = append(put, blob.KeyOf(d))
 		if err := s.Put(ctx, blob.KeyOf(d), d); err != nil {
 			t.Fatal(err)
@@ -359,7 +349,7 @@ func testListWhileDeleting(t *testing.T, s *blob.Store) {
 
 func testConcurrentPuts(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
-	data := randomBytes(t, 256<<10)
+	data := testkit.RandomBytes(t, 256<<10)
 	key := blob.KeyOf(data)
 	const writers = 8
 	var wg sync.WaitGroup
@@ -383,7 +373,7 @@ func testConcurrentPuts(t *testing.T, s *blob.Store) {
 
 func testLarge(t *testing.T, s *blob.Store) {
 	// Over the S3 uploader's 8 MiB part size, so it goes up in parts.
-	data := randomBytes(t, 13<<20+12345)
+	data := testkit.RandomBytes(t, 13<<20+12345)
 	r := putOpen(t, s, data)
 	h := sha512.New()
 	if _, err := io.Copy(h, r); err != nil {
@@ -418,7 +408,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 
 func testFailedWrite(t *testing.T, s *blob.Store) {
 	ctx := t.Context()
-	old := randomBytes(t, 500)
+	old := testkit.RandomBytes(t, 500)
 	oldKey := blob.KeyOf(old)
 	if err := s.Put(ctx, oldKey, old); err != nil {
 		t.Fatal(err)
@@ -429,12 +419,12 @@ func testFailedWrite(t *testing.T, s *blob.Store) {
 		key  string
 		size int
 	}{
-		{"new key, small", blob.KeyOf(randomBytes(t, 8)), 100_000},
+		{"new key, small", blob.KeyOf(testkit.RandomBytes(t, 8)), 100_000},
 		// Past the S3 uploader's part size: a multipart upload to abort.
-		{"new key, multipart", blob.KeyOf(randomBytes(t, 8)), 9 << 20},
+		{"new key, multipart", blob.KeyOf(testkit.RandomBytes(t, 8)), 9 << 20},
 		{"existing key", oldKey, 100_000},
 	} {
-		err := s.Write(ctx, c.key, &failingReader{data: randomBytes(t, c.size), err: boom})
+		err := s.Write(ctx, c.key, &failingReader{data: testkit.RandomBytes(t, c.size), err: boom})
 		if !errors.Is(err, boom) {
 			t.Errorf("%s: Write with a failing reader returned %v, want %v", c.name, err, boom)
 		}
@@ -474,8 +464,8 @@ func testCancelledWrite(t *testing.T, s *blob.Store) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			key := blob.KeyOf(randomBytes(t, 8))
-			err := s.Write(ctx, key, &cancellingReader{data: randomBytes(t, size), cancel: cancel, after: size / 2})
+			key := blob.KeyOf(testkit.RandomBytes(t, 8))
+			err := s.Write(ctx, key, &cancellingReader{data: testkit.RandomBytes(t, size), cancel: cancel, after: size / 2})
 			if err == nil {
 				t.Fatal("a write whose context was cancelled half way succeeded")
 			}

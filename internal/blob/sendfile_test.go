@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-registry/gatehouse/internal/blob"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // sendfileSpy wraps net/http's ResponseWriter and records whether what
@@ -32,7 +33,7 @@ func (s *sendfileSpy) ReadFrom(src io.Reader) (int64, error) {
 // syscall.Conn: the source net's sendfile(2) path takes (net/sendfile.go).
 // docs/benchmarks.md shows the sendfile calls themselves, with strace.
 func TestFolderBlobSendfile(t *testing.T) {
-	data := randomBytes(t, 3<<20+17)
+	data := testkit.RandomBytes(t, 3<<20+17)
 	var spy *sendfileSpy
 	url := serveFolderBlob(t, data, func(w http.ResponseWriter, br blob.Reader) (http.ResponseWriter, io.ReadSeeker) {
 		spy = &sendfileSpy{ResponseWriter: w}

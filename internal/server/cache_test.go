@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // TestPackumentCacheAcrossProcesses opens two servers on one data folder, as
@@ -204,7 +204,7 @@ func TestCacheSizeSetting(t *testing.T) {
 		if res := tr.do("PUT", "/"+name, alice, publishBody(t, name, "1.0.0", func(m map[string]any, _ *[]byte) {
 			v := m["versions"].(map[string]any)["1.0.0"].(map[string]any)
 			// About 56 KB in the full packument, gzipped to about 42 KB.
-			v["readme"] = base64.StdEncoding.EncodeToString(randomBytes(t, 42_000))
+			v["readme"] = base64.StdEncoding.EncodeToString(testkit.RandomBytes(t, 42_000))
 		})); res.status != 201 {
 			t.Fatalf("publish %s: %d %s", name, res.status, res.body)
 		}
@@ -223,14 +223,4 @@ func TestCacheSizeSetting(t *testing.T) {
 	if bytes > 1<<20 || entries == 0 || entries >= 80 {
 		t.Fatalf("the cache holds %d entries, %d bytes: want some but not all 80 documents, within 1 MiB", entries, bytes)
 	}
-}
-
-// randomBytes returns n random bytes: content that compression cannot shrink.
-func randomBytes(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
