@@ -258,17 +258,8 @@ func rbWaitLog(t *testing.T, srv *server, d time.Duration, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		for _, line := range strings.Split(srv.Logs(), "\n") {
-			all := true
-			for _, w := range want {
-				if !strings.Contains(line, w) {
-					all = false
-					break
-				}
-			}
-			if all {
-				return
-			}
+		if countLines(srv.Logs(), want) > 0 {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no server log line with all of %q within %v", want, d)
