@@ -7,6 +7,7 @@
 //	seed scalereport -results DIR [-docs FILE]                 render the scale table, update the docs section
 //	seed zipf -lists DIR [-s S -seed N]                         package names by popularity, for bench/scale.lua
 //	seed dbsizes -data DIR [-database URL]                      sizes of a store's database and largest tables
+//	seed missfloor -data DIR [-database URL -reads N -rounds R] what a document miss's reads cost at the least
 //	seed pgdb create|drop -admin URL -name NAME                 a PostgreSQL database for bench/scale.sh
 //	seed cputime -out FILE -- COMMAND [ARGS]                    run a command, record its CPU time
 //	seed prime -registry URL -tokens FILE                      one whoami with each token (warms a token cache)
@@ -44,6 +45,7 @@ commands:
   scalereport render bench/scale.sh's results, and update docs/benchmarks.md
   zipf       list the packages by popularity (a Zipf law), for bench/scale.lua
   dbsizes    sizes of a store's database and of its largest tables
+  missfloor  time a document miss's reads, and the least the database can do
   pgdb       create or drop a PostgreSQL database (bench/scale.sh)
   cputime    run a command and record the CPU time it used
   prime      send one whoami with each token of a file
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = scaleCommand(ctx, args[1:], stdout, stderr)
 	case "zipf":
 		err = zipfCommand(args[1:], stderr)
+	case "missfloor":
+		err = missFloorCommand(ctx, args[1:], stdout, stderr)
 	case "dbsizes":
 		err = dbsizesCommand(ctx, args[1:], stdout, stderr)
 	case "pgdb":

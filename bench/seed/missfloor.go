@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/server"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
+)
+
+// MissProbe is one read a document cache's miss makes, or a part of it,
+// timed on its own: Micros holds one figure a round (µs a read, over the
+// round's reads of random names).
+type MissProbe struct {
+	Name   string    `json:"name"`
+	Micros []float64 `json:"micros"`
+}
+
+// missFloorCommand times, one reader at a time and for names drawn at random
+// from a store, gatehouse's own read of a packument miss and the smallest
+// reads the database and its driver can make of the same rows: what a miss
+// costs at the least, whatever gatehouse does around it.
+func missFloorCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("missfloor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "gatehouse's data folder (SQLite)")
+	database := fs.String("database", "", "PostgreSQL URL (default: SQLite in -data)")
+	reads := fs.Int("reads", 20000, "names read a round, each probe")
+	rounds := fs.Int("rounds", 3, "rounds")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" && *database == "" {
+		return errors.New("missfloor: want -data or -database")
+	}
+	if *reads < 1 || *rounds < 1 {
+		return errors.New("missfloor: -reads and -rounds must be at least 1")
+	}
+	if *database == "" {
+		if _, err := os.Stat(*data); err != nil {
+			return fmt.Errorf("missfloor: %w", err) // not a new empty store
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := server.OpenStore(ctx, config.Config{DataDir: *data, Database: *database}, quiet)
+	if err != nil {
+		return fmt.Errorf("missfloor: %w", err)
+	}
+	defer db.Close()
+	probes, err := MissFloor(ctx, db, *database != "", *reads, *rounds)
+	if err != nil {
+		return fmt.Errorf("missfloor: %w", err)
+	}
+	fmt.Fprintf(stdout, "| read (one reader, %d random names a round, %d rounds) | µs a read, median (range) |\n|---|---:|\n", *reads, *rounds)
+	for _, p := range probes {
+		lo, hi := slices.Min(p.Micros), slices.Max(p.Micros)
+		fmt.Fprintf(stdout, "| %s | %.1f (%.1f–%.1f) |\n", p.Name, medianOf(p.Micros), lo, hi)
+	}
+	return nil
+}
+
+// MissFloor reads every package name of db, then times each probe over
+// reads names drawn at random (a fresh draw each round and probe, so that a
+// probe finds the pages its names need where the probe before left them,
+// as a miss under a spread does): gatehouse's abbreviated and full
+// document reads (Queries.PackageDocumentFunc, what a miss runs), a
+// package's id by its name, the abbreviated document by the id alone (one
+// b-tree descent), and a statement that reads no table (the driver's and
+// database/sql's own cost a statement). postgres picks the placeholders.
+func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, rounds int) ([]MissProbe, error) {
+	names, err := allNames(ctx, db.Q())
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, errors.New("the store holds no package")
+	}
+	ph := "?"
+	if postgres {
+		ph = "$1"
+	}
+	ids := make(map[string]int64, len(names))
+	idOf, err := db.DB().PrepareContext(ctx, `SELECT id FROM packages WHERE name = `+ph)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	defer idOf.Close()
+	docOf, err := db.DB().PrepareContext(ctx, `SELECT doc FROM package_abbreviated WHERE package_id = `+ph)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	defer docOf.Close()
+	one, err := db.DB().PrepareContext(ctx, `SELECT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	defer one.Close()
+	var seen int
+	document := func(ctx context.Context, abbreviated bool) func(string) error {
+		return func(name string) error {
+			return db.Q().PackageDocumentFunc(ctx, name, abbreviated, func(_ store.Package, doc []byte) { seen += len(doc) })
+		}
+	}
+	probes := []struct {
+		name string
+		read func(name string) error
+	}{
+		{"gatehouse's abbreviated miss (PackageDocumentFunc)", document(ctx, true)},
+		{"the same, a context that cannot be cancelled", document(context.WithoutCancel(ctx), true)},
+		{"gatehouse's full miss (PackageDocumentFunc)", document(ctx, false)},
+		{"a package's id by its name", func(name string) error {
+			var id int64
+			return idOf.QueryRowContext(ctx, name).Scan(&id)
+		}},
+		{"the abbreviated document by the id alone", func(name string) error {
+			rows, err := docOf.QueryContext(ctx, ids[name])
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			if !rows.Next() {
+				return fmt.Errorf("no abbreviated document for %q: %w", name, rows.Err())
+			}
+			var doc sql.RawBytes
+			if err := rows.Scan(&doc); err != nil {
+				return err
+			}
+			seen += len(doc)
+			return rows.Close()
+		}},
+		{"a statement that reads no table (SELECT 1)", func(string) error {
+			var x int
+			return one.QueryRowContext(ctx).Scan(&x)
+		}},
+	}
+	// Every name's id, read before any timing, so that the by-id probe
+	// times its own read only.
+	for _, n := range names {
+		var id int64
+		if err := idOf.QueryRowContext(ctx, n).Scan(&id); err != nil {
+			return nil, fmt.Errorf("id of %q: %w", n, err)
+		}
+		ids[n] = id
+	}
+	out := make([]MissProbe, len(probes))
+	for i, p := range probes {
+		out[i].Name = p.name
+	}
+	for r := 0; r < rounds; r++ {
+		for i, p := range probes {
+			draw := make([]string, reads)
+			for k := range draw {
+				draw[k] = names[rand.IntN(len(names))]
+			}
+			start := time.Now()
+			for _, n := range draw {
+				if err := p.read(n); err != nil {
+					return nil, fmt.Errorf("%s, %q: %w", p.name, n, err)
+				}
+			}
+			out[i].Micros = append(out[i].Micros, float64(time.Since(start).Nanoseconds())/1e3/float64(reads))
+		}
+	}
+	if seen == 0 {
+		return nil, errors.New("every document read was empty")
+	}
+	return out, nil
+}
+
+// allNames pages through every package name of a store.
+func allNames(ctx context.Context, q store.Queries) ([]string, error) {
+	var names []string
+	after := ""
+	for {
+		page, err := q.PackageNames(ctx, after, 10000)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, page...)
+		if len(page) < 10000 {
+			return names, nil
+		}
+		after = page[len(page)-1]
+	}
+}
+
+// medianOf is the median of xs (not empty).
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
