@@ -113,6 +113,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Packages", testPackages},
 		{"AbbreviatedApart", testAbbreviatedApart},
 		{"HotReadPlans", testHotReadPlans},
+		{"PointReads", testPointReads},
 		{"PackageNames", testPackageNames},
 		{"PoolKeepsConnections", testPoolKeepsConnections},
 		{"Transactions", testTransactions},

@@ -1,6 +1,11 @@
 package store
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
 
 // testHotReadPlans: the reads a document-cache miss makes are answered
 // from the covering indexes of migration 0031, never by a scan: on SQLite
@@ -47,5 +52,89 @@ func TestHinted(t *testing.T) {
 		if h.sqlite != tt.sqlite || h.postgres != tt.postgres {
 			t.Errorf("hinted(%q) = %q, %q; want %q, %q", tt.in, h.sqlite, h.postgres, tt.sqlite, tt.postgres)
 		}
+	}
+}
+
+// testPointReads: the hot reads of one row (a document cache's miss, a
+// token not yet cached) run on SQLite with a context that cannot be
+// cancelled, so that database/sql sets no watcher going for them
+// (Queries.pointRead): a cancelled context still reads the row. On
+// PostgreSQL a cancelled context ends them, and in a transaction so does
+// the statement's context on both.
+func testPointReads(t *testing.T, b backend) {
+	s := b.store(t)
+	ctx := t.Context()
+	q := s.Q()
+	alice := mustUser(t, q, "alice")
+	p, err := q.CreatePackage(ctx, Package{Name: "point", Access: Public, Rev: 1, CreatedAt: 1, ModifiedAt: 1,
+		Packument: []byte(`{"full":1}`), Abbreviated: []byte(`{"abbr":1}`)})
+	must(t, err)
+	must(t, q.InsertVersion(ctx, Version{PackageID: p.ID, Version: "1.0.0", BlobKey: "k", Size: 3, Manifest: []byte("{}"), PublishedAt: 1}))
+	tok, err := q.CreateToken(ctx, Token{Key: "pk", Hash: []byte("point-hash"), UserID: alice.ID, Kind: "publish", Masked: "m", CreatedAt: 1})
+	must(t, err)
+
+	reads := []struct {
+		name string
+		read func(ctx context.Context, q Queries) error
+	}{
+		{"abbreviated document", func(ctx context.Context, q Queries) error {
+			var got string
+			err := q.PackageDocumentFunc(ctx, "point", true, func(_ Package, doc []byte) { got = string(doc) })
+			if err == nil && got != `{"abbr":1}` {
+				return fmt.Errorf("read %q", got)
+			}
+			return err
+		}},
+		{"full document", func(ctx context.Context, q Queries) error {
+			var got string
+			err := q.PackageDocumentFunc(ctx, "point", false, func(_ Package, doc []byte) { got = string(doc) })
+			if err == nil && got != `{"full":1}` {
+				return fmt.Errorf("read %q", got)
+			}
+			return err
+		}},
+		{"package by name", func(ctx context.Context, q Queries) error {
+			got, err := q.PackageByName(ctx, "point")
+			if err == nil && got.ID != p.ID {
+				return fmt.Errorf("read package %d, want %d", got.ID, p.ID)
+			}
+			return err
+		}},
+		{"version's file", func(ctx context.Context, q Queries) error {
+			_, v, found, err := q.PackageVersionFile(ctx, "point", "1.0.0")
+			if err == nil && (!found || v.BlobKey != "k") {
+				return fmt.Errorf("read %+v, found %v", v, found)
+			}
+			return err
+		}},
+		{"token and its user", func(ctx context.Context, q Queries) error {
+			got, u, err := q.TokenUserByHash(ctx, []byte("point-hash"))
+			if err == nil && (got.ID != tok.ID || u.ID != alice.ID) {
+				return fmt.Errorf("read token %d of %d", got.ID, u.ID)
+			}
+			return err
+		}},
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, r := range reads {
+		t.Run(r.name, func(t *testing.T) {
+			must(t, r.read(ctx, q))
+			err := r.read(cancelled, q)
+			switch b.name {
+			case "sqlite":
+				if err != nil {
+					t.Errorf("with a cancelled context: %v, want the row", err)
+				}
+			default:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("with a cancelled context: %v, want %v", err, context.Canceled)
+				}
+			}
+			err = s.InTx(ctx, func(q Queries) error { return r.read(cancelled, q) })
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("in a transaction, with a cancelled context: %v, want %v", err, context.Canceled)
+			}
+		})
 	}
 }

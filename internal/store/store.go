@@ -61,6 +61,9 @@ type dialect interface {
 	// PostgreSQL, rows another transaction is claiming are skipped, not
 	// waited for; SQLite has one writer and needs nothing.
 	skipLocked() string
+	// pointRead is the context a single-row read outside a transaction
+	// runs with (see Queries.pointRead).
+	pointRead(ctx context.Context) context.Context
 }
 
 // Store is the metadata database.
@@ -210,6 +213,20 @@ func (q Queries) query(ctx context.Context, query string, args ...any) (*sql.Row
 	return rows, q.d.mapError(err)
 }
 
+// pointRead is the context for a hot read of one row (a document cache's
+// miss, a token not yet cached) made outside a transaction: on SQLite it
+// cannot be cancelled, which saves the statement database/sql's watcher
+// goroutine (sqliteDialect.pointRead says why nothing is lost); on
+// PostgreSQL, where a query is a round trip that cancelling can cut short,
+// it is ctx. In a transaction it is ctx: the transaction's own context
+// is watched whatever the statement's is, and cancelling it rolls back.
+func (q Queries) pointRead(ctx context.Context) context.Context {
+	if _, inTx := q.r.(*sql.Tx); inTx {
+		return ctx
+	}
+	return q.d.pointRead(ctx)
+}
+
 func (q Queries) row(ctx context.Context, query string, args ...any) *sql.Row {
 	query, args = q.d.rebind(query), q.d.bindArgs(args)
 	if st := q.stmts.get(ctx, query); st != nil {
@@ -317,6 +334,19 @@ func (sqliteDialect) lockMigrations(context.Context, *sql.DB) (func(), error) { 
 func (sqliteDialect) notify(context.Context, Runner, string) error { return nil }
 
 func (sqliteDialect) skipLocked() string { return "" }
+
+// pointRead drops ctx's cancellation. For a statement whose context can
+// be cancelled, database/sql starts a goroutine that waits for the end of
+// the context or of the rows, and the driver installs a busy handler that
+// watches it: about 4 µs a statement, a fifth of what a document miss's
+// read costs in all (bench/seed missfloor, docs/benchmarks.md). What
+// cancelling would buy is nothing here: a read of one row from SQLite runs
+// in microseconds and cannot be interrupted mid-step by database/sql, and
+// the one wait it can end, for a lock, busy_timeout bounds (10 s; in WAL
+// mode readers wait for no writer). The context's values are kept.
+func (sqliteDialect) pointRead(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
+}
 
 func (sqliteDialect) mapError(err error) error {
 	if err == nil {
