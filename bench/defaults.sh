@@ -24,6 +24,10 @@
 # other work loads, that is the steadier figure. Sizes from the environment:
 #
 #   BENCH_ROUNDS=5 BENCH_DURATION=10 BENCH_BEFORE=main bench/defaults.sh
+#
+# BENCH_FLOOR=1 adds two more targets, the floor under any Go handler:
+# bench/floor serving the same bytes from memory with nothing else per
+# request, on Go's net/http (floor-nethttp) and on fasthttp (floor-fasthttp).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +41,7 @@ hot_versions=${BENCH_HOT_VERSIONS:-100}
 before=${BENCH_BEFORE:-}
 scenarios=${BENCH_SCENARIOS:-abbreviated full tarball}
 keep=${BENCH_KEEP:-0}
+floor=${BENCH_FLOOR:-0}
 threads=2
 connections=32
 abbreviated_accept='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
@@ -91,10 +96,14 @@ if [[ -n $before ]]; then
 	targets=(before after)
 fi
 targets+=(nginx)
+if [[ $floor == 1 ]]; then
+	(cd "$root/bench/floor" && go build -o "$work/bin/floor" .)
+	targets+=(floor-nethttp floor-fasthttp)
+fi
 
 declare -A base pid_of
 for t in "${targets[@]}"; do
-	[[ $t == nginx ]] && continue
+	[[ $t == nginx || $t == floor-* ]] && continue
 	port=$("$seed" freeport)
 	base[$t]=http://127.0.0.1:$port
 	"$work/bin/gatehouse-$t" serve --listen "127.0.0.1:$port" --data "$work/data-$t" >"$work/logs/gatehouse-$t.log" 2>&1 &
@@ -110,10 +119,12 @@ first=${targets[0]}
 token_of() { "$seed" field "$work/results/seed-$1.json" read_token; }
 declare -A token
 for t in "${targets[@]}"; do
-	[[ $t == nginx ]] && continue
+	[[ $t == nginx || $t == floor-* ]] && continue
 	token[$t]=$(token_of "$t")
 done
 token[nginx]=${token[$first]}
+token[floor-nethttp]=${token[$first]}
+token[floor-fasthttp]=${token[$first]}
 hot=$("$seed" field "$work/results/seed-$first.json" hot_package)
 tarball_path=$("$seed" field "$work/results/seed-$first.json" tarball_path)
 
@@ -166,6 +177,16 @@ NGINX
 nginx -e "$work/logs/nginx-error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 pids+=("$!")
 wait_http "${base[nginx]}/-/ping" 30
+if [[ $floor == 1 ]]; then
+	for t in floor-nethttp floor-fasthttp; do
+		port=$("$seed" freeport)
+		base[$t]=http://127.0.0.1:$port
+		"$work/bin/floor" -server "${t#floor-}" -listen "127.0.0.1:$port" -root "$html" -packument "$hot" >"$work/logs/$t.log" 2>&1 &
+		pid_of[$t]=$!
+		pids+=("$!")
+		wait_http "${base[$t]}/-/ping" 30
+	done
+fi
 
 path_of() { case $1 in abbreviated | full) echo "/$hot" ;; tarball) echo "$tarball_path" ;; *) die "unknown scenario $1" ;; esac; }
 accept_of() { case $1 in abbreviated) echo "$abbreviated_accept" ;; full) echo application/json ;; *) echo '*/*' ;; esac; }
@@ -246,7 +267,7 @@ END {
 				rr = rr " " R[r, sc, t] / R[r, sc, "nginx"]; pr = pr " " P[r, sc, t] / P[r, sc, "nginx"]
 				if (C[r, sc, t] > 0) cr = cr " " C[r, sc, "nginx"] / C[r, sc, t]
 			}
-			printf "| %s | %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %s | %s | %.1f (%.1f–%.1f) | %s |\n", sc, (t == "nginx" ? "nginx" : "gatehouse " t),
+			printf "| %s | %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %s | %s | %.1f (%.1f–%.1f) | %s |\n", sc, (t == "nginx" || t ~ /^floor-/ ? t : "gatehouse " t),
 				median(rps[sc, t]), lo(rps[sc, t]), hi(rps[sc, t]), median(p99[sc, t]), lo(p99[sc, t]), hi(p99[sc, t]),
 				(rr == "" ? "–" : sprintf("%.2f× (%.2f–%.2f)", median(rr), lo(rr), hi(rr))),
 				(pr == "" ? "–" : sprintf("%.2f× (%.2f–%.2f)", median(pr), lo(pr), hi(pr))),
@@ -257,6 +278,6 @@ END {
 	printf "\n1-minute load average after each run: median %.1f, range %.1f–%.1f\n", median(loads), lo(loads), hi(loads)
 }' "$runs"
 for t in "${targets[@]}"; do
-	[[ $t == nginx ]] && continue
+	[[ $t == nginx || $t == floor-* ]] && continue
 	printf 'gatehouse %s wrote %s access log lines\n' "$t" "$(grep -c 'msg=request' "$work/logs/gatehouse-$t.log" || true)"
 done
