@@ -12,8 +12,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gatehouse-registry/gatehouse/internal/account"
@@ -69,6 +71,13 @@ type API struct {
 	// lastBase is the base URL made last from a request (without
 	// BaseURL): the next request for the same host reuses it.
 	lastBase atomic.Pointer[requestBase]
+	// bases are the base URLs made from requests that packuments are
+	// cached for (see maxCachedBases).
+	bases struct {
+		sync.Mutex
+		urls   []string
+		warned bool
+	}
 }
 
 // requestBase is the base URL of the requests for one host, over TLS or not.
@@ -76,7 +85,22 @@ type requestBase struct {
 	host string
 	tls  bool
 	url  string
+	// cached says whether packuments with this base in their tarball
+	// links are kept in the document caches (see maxCachedBases).
+	cached bool
 }
+
+// maxCachedBases is how many base URLs made from requests' Host headers
+// (without BaseURL) the document caches keep packuments for: the first
+// ones seen. A packument is cached with its base filled in, so without a
+// bound a client sending a new Host header with each request would make
+// each read a store read and a cache entry, and evict everyone else's
+// documents. A packument for any other base is the cached one without a
+// base (BasePlaceholder in its links), filled for that one response
+// (registry.WithBase, sent as JSON): no store read, nothing kept. A
+// registry reached under a few names (a loopback address, an internal and a
+// public host name) has them all cached; one with BaseURL set has one.
+const maxCachedBases = 4
 
 // New returns the API.
 func New(accounts *account.Service, reg *registry.Service, orgs *org.Service, authn *auth.Authenticator, log *slog.Logger, opts Options) *API {
@@ -410,19 +434,55 @@ func (a *API) baseURL(r *http.Request) string {
 	if a.opts.BaseURL != "" {
 		return a.opts.BaseURL
 	}
+	return a.requestBase(r).url
+}
+
+// packumentBase is baseURL, and whether packuments for it are cached
+// (maxCachedBases): always with BaseURL set.
+func (a *API) packumentBase(r *http.Request) (base string, cached bool) {
+	if a.opts.BaseURL != "" {
+		return a.opts.BaseURL, true
+	}
+	b := a.requestBase(r)
+	return b.url, b.cached
+}
+
+// requestBase is the base URL made from r's Host header and scheme.
+func (a *API) requestBase(r *http.Request) *requestBase {
 	// The same host comes again and again: its URL is made once, not on
 	// every request (one entry, whatever Host a client sends).
 	tls := r.TLS != nil
 	if b := a.lastBase.Load(); b != nil && b.host == r.Host && b.tls == tls {
-		return b.url
+		return b
 	}
 	scheme := "http"
 	if tls {
 		scheme = "https"
 	}
 	b := &requestBase{host: r.Host, tls: tls, url: scheme + "://" + r.Host}
+	b.cached = a.cacheBase(b.url)
 	a.lastBase.Store(b)
-	return b.url
+	return b
+}
+
+// cacheBase reports whether packuments for base are cached: it is one of
+// the first maxCachedBases seen. The first base refused is logged once.
+func (a *API) cacheBase(base string) bool {
+	a.bases.Lock()
+	defer a.bases.Unlock()
+	if slices.Contains(a.bases.urls, base) {
+		return true
+	}
+	if len(a.bases.urls) < maxCachedBases {
+		a.bases.urls = append(a.bases.urls, base)
+		return true
+	}
+	if !a.bases.warned && a.log != nil {
+		a.bases.warned = true
+		a.log.Warn("requests name more hosts than packuments are cached for: those for other hosts are filled on each read; set --url to the registry's public URL",
+			"cached", strings.Join(a.bases.urls, " "), "max", maxCachedBases)
+	}
+	return false
 }
 
 // fillBase replaces the base placeholder in a stored document, escaping the

@@ -1,8 +1,12 @@
 package npmapi
 
 import (
+	"bytes"
 	"crypto/tls"
+	"fmt"
+	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -60,5 +64,42 @@ func TestBaseURLFromRequest(t *testing.T) {
 	a.opts.BaseURL = "https://npm.example/registry"
 	if got := request("127.0.0.1:4873", false); got != a.opts.BaseURL {
 		t.Errorf("with --url: got %q, want %q", got, a.opts.BaseURL)
+	}
+}
+
+// TestPackumentBasesBounded: packuments are cached for the first
+// maxCachedBases base URLs made from requests, whichever comes again, and
+// for no later one, which is logged once; with --url, for that one.
+func TestPackumentBasesBounded(t *testing.T) {
+	var logged bytes.Buffer
+	a := &API{log: slog.New(slog.NewTextHandler(&logged, nil))}
+	base := func(host string) (string, bool) {
+		r := httptest.NewRequest("GET", "/left-pad", nil)
+		r.Host = host
+		return a.packumentBase(r)
+	}
+	for round := range 2 {
+		for i := range maxCachedBases {
+			host := fmt.Sprintf("h%d.example", i)
+			if got, cached := base(host); got != "http://"+host || !cached {
+				t.Fatalf("round %d, host %s: %q, cached %v", round, host, got, cached)
+			}
+		}
+	}
+	for i := range 20 {
+		host := fmt.Sprintf("other%d.example", i)
+		if got, cached := base(host); got != "http://"+host || cached {
+			t.Fatalf("host %s past the bound: %q, cached %v", host, got, cached)
+		}
+		if _, cached := base("h1.example"); !cached {
+			t.Fatal("a cached base refused after others")
+		}
+	}
+	if n := strings.Count(logged.String(), "set --url"); n != 1 {
+		t.Errorf("logged the refusal %d times, want once:\n%s", n, logged.String())
+	}
+	a.opts.BaseURL = "https://npm.example"
+	if got, cached := base("other0.example"); got != "https://npm.example" || !cached {
+		t.Errorf("with --url: %q, cached %v", got, cached)
 	}
 }

@@ -2,6 +2,7 @@ package npmapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/auth"
 	"github.com/gatehouse-registry/gatehouse/internal/fault"
 	"github.com/gatehouse-registry/gatehouse/internal/registry"
 )
@@ -49,7 +51,16 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 	if gzipOK {
 		read = a.registry.PackumentGzip
 	}
-	doc, err := read(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, a.baseURL(r))
+	base, cached := a.packumentBase(r)
+	if !cached {
+		// A base the caches keep no documents for (maxCachedBases): the
+		// cached document without one, filled for this response alone.
+		read = func(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (registry.Document, error) {
+			doc, err := a.registry.Packument(ctx, p, name, abbreviated, "")
+			return registry.WithBase(doc, base), err
+		}
+	}
+	doc, err := read(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, base)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -397,9 +397,30 @@ func fill(body []byte, etag string, modified int64, base string, owned bool) Doc
 	}
 	if base != "" {
 		d.Body = fillBase(body, base)
-		d.ETag = etag[:len(etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
+		d.ETag = baseETag(etag, base)
 	}
 	d.LastModified = d.Modified.UTC().Format(httpTimeFormat)
+	d.Validators = []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
+	return d
+}
+
+// baseETag is the ETag of a document whose tarball links hold base, made
+// from etag, the ETag of the document with BasePlaceholder in them.
+func baseETag(etag, base string) string {
+	return etag[:len(etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
+}
+
+// WithBase returns d, a packument read with an empty base (its tarball
+// links holding BasePlaceholder, as JSON), with base filled in: the bytes,
+// ETag and validators a read with base gives, made for one response and
+// kept nowhere. It serves a base URL the caches do not keep documents
+// for (see npmapi's cached bases) without a store read.
+func WithBase(d Document, base string) Document {
+	if base == "" || d.Encoding != "" {
+		return d
+	}
+	d.Body = fillBase(d.Body, base)
+	d.ETag = baseETag(d.ETag, base)
 	d.Validators = []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
 	return d
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,5 +181,30 @@ func TestCompressKeepsNewerEntries(t *testing.T) {
 	gz := c.compress(k, newer)
 	if e, ok := c.get(k); !ok || e != gz || e.doc.Encoding != "gzip" {
 		t.Fatal("the current entry was not replaced by its compressed form")
+	}
+}
+
+// TestWithBase: a document read without a base, filled with one, is what
+// a read with that base gives (bytes, ETag, validators); a gzipped
+// document or an empty base leaves it as it is.
+func TestWithBase(t *testing.T) {
+	body := []byte(`{"dist":{"tarball":"` + BasePlaceholder + `/a/-/a-1.0.0.tgz"},"x":"` + BasePlaceholder + `"}`)
+	template := fill(body, `"e-1"`, 1_700_000_000_000, "", false)
+	for _, base := range []string{"http://127.0.0.1:4873", "https://npm.example/registry", `http://a"b`} {
+		got, want := WithBase(template, base), fill(body, `"e-1"`, 1_700_000_000_000, base, false)
+		if !bytes.Equal(got.Body, want.Body) || got.ETag != want.ETag || !slices.Equal(got.Validators, want.Validators) ||
+			got.LastModified != want.LastModified || got.ETag == template.ETag {
+			t.Errorf("base %q: got %q %s %v, want %q %s %v", base, got.Body, got.ETag, got.Validators, want.Body, want.ETag, want.Validators)
+		}
+	}
+	if !bytes.Equal(template.Body, body) {
+		t.Errorf("WithBase changed the template: %s", template.Body)
+	}
+	if got := WithBase(template, ""); got.ETag != template.ETag || !bytes.Equal(got.Body, body) {
+		t.Errorf("an empty base: %s %s", got.Body, got.ETag)
+	}
+	gz := gzipDocument(template)
+	if got := WithBase(gz, "http://x"); got.ETag != gz.ETag || !bytes.Equal(got.Body, gz.Body) {
+		t.Errorf("a gzipped document was changed: %s", got.ETag)
 	}
 }

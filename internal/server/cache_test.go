@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,82 @@ func TestCachedDocumentsPerBaseURL(t *testing.T) {
 		}
 		if etagA == "" || etagA == etagB {
 			t.Fatalf("round %d: ETags %q and %q: the two documents differ, so must their ETags", round, etagA, etagB)
+		}
+	}
+}
+
+// TestManyHostsDoNotFillTheCache: without --url, packuments are cached for
+// the first few base URLs requests make (maxCachedBases in npmapi); a
+// client that sends a new Host header with every request gets documents
+// with its own links, the same bytes and ETag as a cached base would get,
+// while the cache gains one entry (the document without a base) and the
+// store is read once, not once a host.
+func TestManyHostsDoNotFillTheCache(t *testing.T) {
+	tr := newTestRegistry(t)
+	alice := tr.user("alice")
+	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0")); res.status != 201 {
+		t.Fatal(res.status)
+	}
+	misses := func() float64 {
+		t.Helper()
+		return testkit.Scrape(t, testkit.Serve(t, tr.srv.metricsHandler())+"/metrics").
+			Sum("gatehouse_cache_requests_total", "cache", "packument", "result", "miss")
+	}
+	h := tr.srv.Handler()
+	get := func(host, ifNoneMatch string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/demo", nil)
+		req.Host = host
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
+		req.Header.Set("Accept-Encoding", "gzip")
+		if ifNoneMatch != "" {
+			req.Header.Set("If-None-Match", ifNoneMatch)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	// The first four hosts are cached: a second round reads no store.
+	for round := range 2 {
+		for i := range 4 {
+			if w := get(fmt.Sprintf("cached%d.example", i), ""); w.Code != 200 {
+				t.Fatalf("round %d, host %d: %d %s", round, i, w.Code, w.Body)
+			}
+		}
+	}
+	entries, _, _ := tr.srv.Registry.CacheUse()
+	before := misses()
+	served := map[string]*httptest.ResponseRecorder{}
+	for i := range 200 {
+		host := fmt.Sprintf("h%d.example:%d", i, 1000+i)
+		w := get(host, "")
+		if w.Code != 200 || w.Header().Get("Content-Encoding") != "" || w.Header().Get("Content-Length") != strconv.Itoa(w.Body.Len()) ||
+			!strings.Contains(w.Body.String(), `"http://`+host+`/demo/-/demo-1.0.0.tgz"`) {
+			t.Fatalf("host %s: %d, Content-Encoding %q, Content-Length %q, body %s", host, w.Code,
+				w.Header().Get("Content-Encoding"), w.Header().Get("Content-Length"), w.Body)
+		}
+		if c := get(host, w.Header().Get("ETag")); c.Code != 304 {
+			t.Fatalf("host %s, If-None-Match its ETag: %d", host, c.Code)
+		}
+		served[host] = w
+	}
+	// 400 requests for 200 hosts: one store read and one cache entry, the
+	// document without a base.
+	if grown, _, _ := tr.srv.Registry.CacheUse(); grown-entries > 1 {
+		t.Fatalf("the cache grew by %d entries for 200 hosts", grown-entries)
+	}
+	if got := misses() - before; got > 1 {
+		t.Fatalf("%v cache misses for 400 requests", got)
+	}
+	// What each host got is what a cached base gets: the same bytes and
+	// ETag as the registry's own read with that base.
+	for host, w := range served {
+		want, err := tr.srv.Registry.Packument(t.Context(), nil, "demo", true, "http://"+host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Body.String() != string(want.Body) || w.Header().Get("ETag") != want.ETag {
+			t.Fatalf("host %s: ETag %q, want %q; body\n%s\nwant\n%s", host, w.Header().Get("ETag"), want.ETag, w.Body, want.Body)
 		}
 	}
 }
