@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"fmt"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -79,6 +80,17 @@ func TestLayers(t *testing.T) {
 			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
 				return filepath.SkipDir
 			}
+			if path != root {
+				// A folder with a go.mod of its own is another module
+				// (bench/floor), outside this one's layers; it must not
+				// import this module's packages, which only it could.
+				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+					if err := importsNothingOf(path, module); err != nil {
+						return err
+					}
+					return filepath.SkipDir
+				}
+			}
 			return nil
 		}
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
@@ -139,4 +151,25 @@ func TestLayers(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		t.Fatalf("the module root was not found at %s: %v", root, err)
 	}
+}
+
+// importsNothingOf checks that no Go file under dir, another module's
+// folder, imports a package of module (a nested module importing the
+// outer one would build against whatever version of it its go.mod names).
+func importsNothingOf(dir, module string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, im := range f.Imports {
+			if strings.HasPrefix(strings.Trim(im.Path.Value, `"`), module) {
+				return fmt.Errorf("%s, in a module of its own, imports %s", path, im.Path.Value)
+			}
+		}
+		return nil
+	})
 }
