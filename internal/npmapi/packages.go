@@ -57,7 +57,10 @@ func (a *API) getPackument(w http.ResponseWriter, r *http.Request) {
 		// cached document without one, filled for this response alone.
 		read = func(ctx context.Context, p *auth.Principal, name string, abbreviated bool, base string) (registry.Document, error) {
 			doc, err := a.registry.Packument(ctx, p, name, abbreviated, "")
-			return registry.WithBase(doc, base), err
+			if err != nil {
+				return registry.Document{}, err
+			}
+			return registry.WithBase(doc, base), nil
 		}
 	}
 	doc, err := read(r.Context(), principalOf(r), r.PathValue("pkg"), abbreviated, base)

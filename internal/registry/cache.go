@@ -414,9 +414,10 @@ func baseETag(etag, base string) string {
 // links holding BasePlaceholder, as JSON), with base filled in: the bytes,
 // ETag and validators a read with base gives, made for one response and
 // kept nowhere. It serves a base URL the caches do not keep documents
-// for (see npmapi's cached bases) without a store read.
+// for (see npmapi's cached bases) without a store read. A document that
+// is not such a read (gzipped, or without an ETag) is returned as it is.
 func WithBase(d Document, base string) Document {
-	if base == "" || d.Encoding != "" {
+	if base == "" || d.Encoding != "" || len(d.ETag) < 2 {
 		return d
 	}
 	d.Body = fillBase(d.Body, base)

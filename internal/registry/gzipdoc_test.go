@@ -186,7 +186,8 @@ func TestCompressKeepsNewerEntries(t *testing.T) {
 
 // TestWithBase: a document read without a base, filled with one, is what
 // a read with that base gives (bytes, ETag, validators); a gzipped
-// document or an empty base leaves it as it is.
+// document, one without an ETag (a failed read's) or an empty base leaves
+// it as it is.
 func TestWithBase(t *testing.T) {
 	body := []byte(`{"dist":{"tarball":"` + BasePlaceholder + `/a/-/a-1.0.0.tgz"},"x":"` + BasePlaceholder + `"}`)
 	template := fill(body, `"e-1"`, 1_700_000_000_000, "", false)
@@ -202,6 +203,9 @@ func TestWithBase(t *testing.T) {
 	}
 	if got := WithBase(template, ""); got.ETag != template.ETag || !bytes.Equal(got.Body, body) {
 		t.Errorf("an empty base: %s %s", got.Body, got.ETag)
+	}
+	if got := WithBase(Document{}, "http://x"); got.ETag != "" || got.Body != nil {
+		t.Errorf("an empty document: %q %s", got.Body, got.ETag)
 	}
 	gz := gzipDocument(template)
 	if got := WithBase(gz, "http://x"); got.ETag != gz.ETag || !bytes.Equal(got.Body, gz.Body) {

@@ -251,6 +251,33 @@ func TestManyHostsDoNotFillTheCache(t *testing.T) {
 	if got := misses() - before; got > 1 {
 		t.Fatalf("%v cache misses for 400 requests", got)
 	}
+	// Refusals on a host past the bound are what they are elsewhere: a
+	// missing package and a restricted one a 404 with npm's body, a HEAD
+	// the GET's headers without a body.
+	if res := tr.do("PUT", "/@alice%2fsecret", alice, publishBody(t, "@alice/secret", "1.0.0",
+		func(m map[string]any, _ *[]byte) { m["access"] = "restricted" })); res.status != 201 {
+		t.Fatalf("publish a restricted package: %d %s", res.status, res.body)
+	}
+	for _, path := range []string{"/nothing-here", "/@alice%2fsecret"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Host, req.RemoteAddr = "late.example", "127.0.0.1:40000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 404 || !strings.Contains(w.Body.String(), `"error":"Not found"`) {
+			t.Fatalf("GET %s on a host past the bound: %d %s", path, w.Code, w.Body)
+		}
+	}
+	head := httptest.NewRequest("HEAD", "/demo", nil)
+	head.Host, head.RemoteAddr = "h7.example:1007", "127.0.0.1:40000"
+	head.Header.Set("Accept", "application/vnd.npm.install-v1+json")
+	hw := httptest.NewRecorder()
+	h.ServeHTTP(hw, head)
+	if g := served["h7.example:1007"]; hw.Code != 200 || hw.Body.Len() != 0 || hw.Header().Get("ETag") != g.Header().Get("ETag") ||
+		hw.Header().Get("Content-Length") != g.Header().Get("Content-Length") {
+		t.Fatalf("HEAD on a host past the bound: %d, ETag %q, Content-Length %q, %d bytes", hw.Code,
+			hw.Header().Get("ETag"), hw.Header().Get("Content-Length"), hw.Body.Len())
+	}
+
 	// What each host got is what a cached base gets: the same bytes and
 	// ETag as the registry's own read with that base.
 	for host, w := range served {
