@@ -163,7 +163,8 @@ func (q Queries) TokenUserByHash(ctx context.Context, hash []byte) (Token, User,
 	var t Token
 	var u User
 	var disabled, signin sql.NullInt64
-	err := q.row(q.pointRead(ctx), tokenUserByHash, hash).Scan(&t.ID, &t.Key, &t.Hash, &t.UserID, &t.Kind, &t.Name, &t.Description,
+	pq, pctx := q.point(ctx)
+	err := pq.row(pctx, tokenUserByHash, hash).Scan(&t.ID, &t.Key, &t.Hash, &t.UserID, &t.Kind, &t.Name, &t.Description,
 		&t.Masked, &t.CIDR, &t.Grants, &t.Bypass2FA, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt,
 		&t.LastUsedIP, &u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt, &u.Admin, &disabled,
 		&signin, &u.TFAReenroll)

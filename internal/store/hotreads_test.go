@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // testHotReadPlans: the reads a document-cache miss makes are answered
@@ -56,9 +57,11 @@ func TestHinted(t *testing.T) {
 }
 
 // testPointReads: the hot reads of one row (a document cache's miss, a
-// token not yet cached) run on SQLite with a context that cannot be
-// cancelled, so that database/sql sets no watcher going for them
-// (Queries.pointRead): a cancelled context still reads the row. On
+// token not yet cached) run on SQLite on a pool of their own, with a
+// context that cannot be cancelled, so that database/sql sets no watcher
+// going for them (Queries.point): a cancelled context still reads the row,
+// a read is answered while every connection of the main pool is held (by
+// writers queueing for the lock, say), and the pool writes nothing. On
 // PostgreSQL a cancelled context ends them, and in a transaction so does
 // the statement's context on both.
 func testPointReads(t *testing.T, b backend) {
@@ -136,5 +139,41 @@ func testPointReads(t *testing.T, b backend) {
 				t.Errorf("in a transaction, with a cancelled context: %v, want %v", err, context.Canceled)
 			}
 		})
+	}
+	if b.name == "sqlite" {
+		if _, err := s.reads.ExecContext(ctx, `UPDATE packages SET rev = rev + 1`); err == nil {
+			t.Error("the point reads' pool wrote")
+		}
+		// Every connection of the main pool held, as writers waiting for
+		// the lock hold theirs: the point reads do not wait for them.
+		for range 8 {
+			c, err := s.db.Conn(ctx)
+			must(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+		}
+		held, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, err := s.db.QueryContext(held, `SELECT 1`)
+		stop()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("with the main pool held, a query on it: %v, want it to wait", err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			var errs []error
+			for _, r := range reads {
+				if err := r.read(ctx, q); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+				}
+			}
+			done <- errors.Join(errs...)
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("with the main pool held: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("with the main pool held, the point reads waited for it")
+		}
 	}
 }

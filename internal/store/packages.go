@@ -80,7 +80,8 @@ func scanPackageMeta(row interface{ Scan(...any) error }) (Package, error) {
 
 // PackageByName returns a package's row without its documents.
 func (q Queries) PackageByName(ctx context.Context, name string) (Package, error) {
-	p, err := scanPackageMeta(q.row(q.pointRead(ctx), packageByNameQuery.of(q.d), name))
+	pq, pctx := q.point(ctx)
+	p, err := scanPackageMeta(pq.row(pctx, packageByNameQuery.of(q.d), name))
 	if err != nil {
 		return Package{}, q.scanErr(err, "package not found")
 	}
@@ -115,7 +116,8 @@ func (q Queries) PackageDocumentFunc(ctx context.Context, name string, abbreviat
 	if abbreviated {
 		query = abbreviatedQuery.of(q.d)
 	}
-	rows, err := q.query(q.pointRead(ctx), query, name)
+	pq, pctx := q.point(ctx)
+	rows, err := pq.query(pctx, query, name)
 	if err != nil {
 		return fmt.Errorf("read document of %q: %w", name, err)
 	}
@@ -253,7 +255,8 @@ func (q Queries) VersionFile(ctx context.Context, packageID int64, version strin
 func (q Queries) PackageVersionFile(ctx context.Context, name, version string) (p Package, v Version, found bool, err error) {
 	var key sql.NullString
 	var size, published sql.NullInt64
-	err = q.row(q.pointRead(ctx), versionFileQuery.of(q.d), version, name).Scan(&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev,
+	pq, pctx := q.point(ctx)
+	err = pq.row(pctx, versionFileQuery.of(q.d), version, name).Scan(&p.ID, &p.Name, &p.Scope, &p.Access, &p.Description, &p.Keywords, &p.Rev,
 		&p.CreatedAt, &p.ModifiedAt, &key, &size, &published)
 	if err != nil {
 		return Package{}, Version{}, false, q.scanErr(err, "package not found")

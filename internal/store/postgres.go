@@ -199,10 +199,6 @@ func (postgresDialect) lockMigrations(ctx context.Context, db *sql.DB) (func(), 
 // rollback.
 func (postgresDialect) skipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 
-// pointRead keeps ctx: a PostgreSQL query is a round trip to a server,
-// which a cancelled request should not wait for.
-func (postgresDialect) pointRead(ctx context.Context) context.Context { return ctx }
-
 func (postgresDialect) notify(ctx context.Context, r Runner, payload string) error {
 	_, err := r.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changeChannel, payload)
 	return err

@@ -61,9 +61,6 @@ type dialect interface {
 	// PostgreSQL, rows another transaction is claiming are skipped, not
 	// waited for; SQLite has one writer and needs nothing.
 	skipLocked() string
-	// pointRead is the context a single-row read outside a transaction
-	// runs with (see Queries.pointRead).
-	pointRead(ctx context.Context) context.Context
 }
 
 // Store is the metadata database.
@@ -76,7 +73,17 @@ type Store struct {
 	listen *pgx.ConnConfig
 	// own remembers the changes this store published, for its Feed.
 	own *ownChanges
+	// reads, on SQLite, is a pool of its own for the hot reads of one row
+	// (see Queries.point), with its prepared statements; nil on PostgreSQL.
+	reads     *sql.DB
+	readStmts *stmtCache
 }
+
+// pointReadConns is how many connections the SQLite store's pool of point
+// reads holds. Each read holds one for a few microseconds; on the pool of
+// everything else a read could wait behind writers that hold connections
+// while they queue for the write lock.
+const pointReadConns = 4
 
 // OpenSQLite opens (creating if needed) the SQLite database at path in WAL mode
 // and applies pending migrations.
@@ -99,12 +106,29 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	// query_only: the point reads' pool can write nothing, whatever runs on it.
+	reads, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s for reads: %w", path, err)
+	}
+	reads.SetMaxOpenConns(pointReadConns)
+	reads.SetMaxIdleConns(pointReadConns)
+	reads.SetConnMaxIdleTime(0)
+	s.reads, s.readStmts = reads, newStmtCache(reads)
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stmts.close()
+	if s.reads != nil {
+		s.readStmts.close()
+		if err := s.reads.Close(); err != nil {
+			_ = s.db.Close()
+			return fmt.Errorf("close the reads' pool: %w", err)
+		}
+	}
 	return s.db.Close()
 }
 
@@ -116,7 +140,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Q returns the queries, run directly on the database.
-func (s *Store) Q() Queries { return Queries{r: s.db, d: s.d, stmts: s.stmts} }
+func (s *Store) Q() Queries {
+	return Queries{r: s.db, d: s.d, stmts: s.stmts, reads: s.reads, readStmts: s.readStmts}
+}
 
 // InTx runs fn inside one transaction, committed when fn returns nil and rolled
 // back otherwise.
@@ -154,6 +180,10 @@ type Queries struct {
 	stmts *stmtCache
 	// pub, in a transaction, collects the changes it publishes.
 	pub *[]published
+	// reads and readStmts, on SQLite and not in a transaction, are the
+	// point reads' pool (see point).
+	reads     *sql.DB
+	readStmts *stmtCache
 }
 
 // prepareMany prepares query to run for each of many rows: on the
@@ -213,18 +243,24 @@ func (q Queries) query(ctx context.Context, query string, args ...any) (*sql.Row
 	return rows, q.d.mapError(err)
 }
 
-// pointRead is the context for a hot read of one row (a document cache's
-// miss, a token not yet cached) made outside a transaction: on SQLite it
-// cannot be cancelled, which saves the statement database/sql's watcher
-// goroutine (sqliteDialect.pointRead says why nothing is lost); on
-// PostgreSQL, where a query is a round trip that cancelling can cut short,
-// it is ctx. In a transaction it is ctx: the transaction's own context
-// is watched whatever the statement's is, and cancelling it rolls back.
-func (q Queries) pointRead(ctx context.Context) context.Context {
-	if _, inTx := q.r.(*sql.Tx); inTx {
-		return ctx
+// point returns the queries and context for a hot read of one row (a
+// document cache's miss, a token not yet cached). On SQLite, outside a
+// transaction, that is the pool of point reads, with a context that cannot
+// be cancelled: for a statement whose context can be, database/sql starts
+// a goroutine that waits for the end of the context or of the rows, and the
+// driver installs a busy handler watching it, about 4 µs a read, a fifth
+// of a miss's (bench/seed missfloor, docs/benchmarks.md). Nothing is lost:
+// on that pool a read waits for a connection only behind other point reads
+// (a few microseconds each, never a writer), a read of one row cannot be
+// interrupted mid-step, and busy_timeout bounds its one wait for a lock.
+// On PostgreSQL, where a query is a round trip worth cutting short, and in
+// a transaction, whose own context is watched and whose reads must see its
+// writes, it is q and ctx. The context's values are kept.
+func (q Queries) point(ctx context.Context) (Queries, context.Context) {
+	if q.reads == nil {
+		return q, ctx
 	}
-	return q.d.pointRead(ctx)
+	return Queries{r: q.reads, d: q.d, stmts: q.readStmts}, context.WithoutCancel(ctx)
 }
 
 func (q Queries) row(ctx context.Context, query string, args ...any) *sql.Row {
@@ -334,19 +370,6 @@ func (sqliteDialect) lockMigrations(context.Context, *sql.DB) (func(), error) { 
 func (sqliteDialect) notify(context.Context, Runner, string) error { return nil }
 
 func (sqliteDialect) skipLocked() string { return "" }
-
-// pointRead drops ctx's cancellation. For a statement whose context can
-// be cancelled, database/sql starts a goroutine that waits for the end of
-// the context or of the rows, and the driver installs a busy handler that
-// watches it: about 4 µs a statement, a fifth of what a document miss's
-// read costs in all (bench/seed missfloor, docs/benchmarks.md). What
-// cancelling would buy is nothing here: a read of one row from SQLite runs
-// in microseconds and cannot be interrupted mid-step by database/sql, and
-// the one wait it can end, for a lock, busy_timeout bounds (10 s; in WAL
-// mode readers wait for no writer). The context's values are kept.
-func (sqliteDialect) pointRead(ctx context.Context) context.Context {
-	return context.WithoutCancel(ctx)
-}
 
 func (sqliteDialect) mapError(err error) error {
 	if err == nil {
