@@ -438,16 +438,25 @@ func (a *API) baseURL(r *http.Request) string {
 }
 
 // packumentBase is baseURL, and whether packuments for it are cached
-// (maxCachedBases): always with BaseURL set.
+// (maxCachedBases): always with BaseURL set. Only a packument's read takes
+// one of the places, the first time its base is seen while one is free.
 func (a *API) packumentBase(r *http.Request) (base string, cached bool) {
 	if a.opts.BaseURL != "" {
 		return a.opts.BaseURL, true
 	}
 	b := a.requestBase(r)
-	return b.url, b.cached
+	if b.cached {
+		return b.url, true
+	}
+	if !a.cacheBase(b.url, true) {
+		return b.url, false
+	}
+	a.lastBase.Store(&requestBase{host: b.host, tls: b.tls, url: b.url, cached: true})
+	return b.url, true
 }
 
-// requestBase is the base URL made from r's Host header and scheme.
+// requestBase is the base URL made from r's Host header (in lower case)
+// and scheme.
 func (a *API) requestBase(r *http.Request) *requestBase {
 	// The same host comes again and again: its URL is made once, not on
 	// every request (one entry, whatever Host a client sends).
@@ -459,19 +468,23 @@ func (a *API) requestBase(r *http.Request) *requestBase {
 	if tls {
 		scheme = "https"
 	}
-	b := &requestBase{host: r.Host, tls: tls, url: scheme + "://" + r.Host}
-	b.cached = a.cacheBase(b.url)
+	b := &requestBase{host: r.Host, tls: tls, url: scheme + "://" + strings.ToLower(r.Host)}
+	b.cached = a.cacheBase(b.url, false)
 	a.lastBase.Store(b)
 	return b
 }
 
 // cacheBase reports whether packuments for base are cached: it is one of
-// the first maxCachedBases seen. The first base refused is logged once.
-func (a *API) cacheBase(base string) bool {
+// the first maxCachedBases that packument reads saw. With admit, a base
+// not yet seen takes a free place; the first one refused is logged once.
+func (a *API) cacheBase(base string, admit bool) bool {
 	a.bases.Lock()
 	defer a.bases.Unlock()
 	if slices.Contains(a.bases.urls, base) {
 		return true
+	}
+	if !admit {
+		return false
 	}
 	if len(a.bases.urls) < maxCachedBases {
 		a.bases.urls = append(a.bases.urls, base)

@@ -68,8 +68,9 @@ func TestBaseURLFromRequest(t *testing.T) {
 }
 
 // TestPackumentBasesBounded: packuments are cached for the first
-// maxCachedBases base URLs made from requests, whichever comes again, and
-// for no later one, which is logged once; with --url, for that one.
+// maxCachedBases base URLs their reads made (other requests take no
+// place), whichever comes again, in any case, and for no later one, which
+// is logged once; with --url, for that one.
 func TestPackumentBasesBounded(t *testing.T) {
 	var logged bytes.Buffer
 	a := &API{log: slog.New(slog.NewTextHandler(&logged, nil))}
@@ -77,6 +78,14 @@ func TestPackumentBasesBounded(t *testing.T) {
 		r := httptest.NewRequest("GET", "/left-pad", nil)
 		r.Host = host
 		return a.packumentBase(r)
+	}
+	// Other requests (a manifest, an error's links) take no place.
+	for i := range 10 {
+		r := httptest.NewRequest("GET", "/left-pad/1.0.0", nil)
+		r.Host = fmt.Sprintf("manifest%d.example", i)
+		if got := a.baseURL(r); got != "http://"+r.Host {
+			t.Fatalf("baseURL for %s: %q", r.Host, got)
+		}
 	}
 	for round := range 2 {
 		for i := range maxCachedBases {
@@ -94,6 +103,10 @@ func TestPackumentBasesBounded(t *testing.T) {
 		if _, cached := base("h1.example"); !cached {
 			t.Fatal("a cached base refused after others")
 		}
+	}
+	// A host in capitals is the same base, in lower case.
+	if got, cached := base("H2.Example"); got != "http://h2.example" || !cached {
+		t.Errorf("a cached host in capitals: %q, cached %v", got, cached)
 	}
 	if n := strings.Count(logged.String(), "set --url"); n != 1 {
 		t.Errorf("logged the refusal %d times, want once:\n%s", n, logged.String())
