@@ -75,8 +75,9 @@ func missFloorCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 // as a miss under a spread does): gatehouse's abbreviated and full
 // document reads (Queries.PackageDocumentFunc, what a miss runs), a
 // package's id by its name, the abbreviated document by the id alone (one
-// b-tree descent), and a statement that reads no table (the driver's and
-// database/sql's own cost a statement). postgres picks the placeholders.
+// b-tree descent) with ctx and with a context that cannot be cancelled,
+// and a statement that reads no table (the driver's and database/sql's
+// own cost a statement). postgres picks the placeholders.
 func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, rounds int) ([]MissProbe, error) {
 	names, err := allNames(ctx, db.Q())
 	if err != nil {
@@ -106,23 +107,16 @@ func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, round
 	}
 	defer one.Close()
 	var seen int
-	document := func(ctx context.Context, abbreviated bool) func(string) error {
+	document := func(abbreviated bool) func(string) error {
 		return func(name string) error {
 			return db.Q().PackageDocumentFunc(ctx, name, abbreviated, func(_ store.Package, doc []byte) { seen += len(doc) })
 		}
 	}
-	probes := []struct {
-		name string
-		read func(name string) error
-	}{
-		{"gatehouse's abbreviated miss (PackageDocumentFunc)", document(ctx, true)},
-		{"the same, a context that cannot be cancelled", document(context.WithoutCancel(ctx), true)},
-		{"gatehouse's full miss (PackageDocumentFunc)", document(ctx, false)},
-		{"a package's id by its name", func(name string) error {
-			var id int64
-			return idOf.QueryRowContext(ctx, name).Scan(&id)
-		}},
-		{"the abbreviated document by the id alone", func(name string) error {
+	// byID reads the abbreviated document by the package's id on the main
+	// pool, with ctx: a context that can be cancelled costs database/sql a
+	// watcher goroutine a statement (what Queries.point avoids).
+	byID := func(ctx context.Context) func(string) error {
+		return func(name string) error {
 			rows, err := docOf.QueryContext(ctx, ids[name])
 			if err != nil {
 				return err
@@ -137,7 +131,20 @@ func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, round
 			}
 			seen += len(doc)
 			return rows.Close()
+		}
+	}
+	probes := []struct {
+		name string
+		read func(name string) error
+	}{
+		{"gatehouse's abbreviated miss (PackageDocumentFunc)", document(true)},
+		{"gatehouse's full miss (PackageDocumentFunc)", document(false)},
+		{"a package's id by its name", func(name string) error {
+			var id int64
+			return idOf.QueryRowContext(ctx, name).Scan(&id)
 		}},
+		{"the abbreviated document by the id alone", byID(ctx)},
+		{"the same, a context that cannot be cancelled", byID(context.WithoutCancel(ctx))},
 		{"a statement that reads no table (SELECT 1)", func(string) error {
 			var x int
 			return one.QueryRowContext(ctx).Scan(&x)
