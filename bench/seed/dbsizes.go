@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
 	"github.com/gatehouse-registry/gatehouse/internal/server"
+	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
 // DBSizes is how much of a store the page caches (the operating system's,
@@ -63,15 +64,20 @@ func dbsizesCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	return writeJSON(*out, stdout, s)
 }
 
-// MeasureDB measures the store cfg names.
-func MeasureDB(ctx context.Context, cfg config.Config) (*DBSizes, error) {
+// openExistingStore opens the store cfg names, which must exist (a data
+// folder that is not there is an error, not a new empty store).
+func openExistingStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	if cfg.Database == "" {
 		if _, err := os.Stat(cfg.DataDir); err != nil {
-			return nil, err // not a new empty store
+			return nil, err
 		}
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := server.OpenStore(ctx, cfg, quiet)
+	return server.OpenStore(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// MeasureDB measures the store cfg names.
+func MeasureDB(ctx context.Context, cfg config.Config) (*DBSizes, error) {
+	db, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

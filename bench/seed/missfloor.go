@@ -7,14 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
-	"github.com/gatehouse-registry/gatehouse/internal/server"
 	"github.com/gatehouse-registry/gatehouse/internal/store"
 )
 
@@ -46,13 +43,7 @@ func missFloorCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *reads < 1 || *rounds < 1 {
 		return errors.New("missfloor: -reads and -rounds must be at least 1")
 	}
-	if *database == "" {
-		if _, err := os.Stat(*data); err != nil {
-			return fmt.Errorf("missfloor: %w", err) // not a new empty store
-		}
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := server.OpenStore(ctx, config.Config{DataDir: *data, Database: *database}, quiet)
+	db, err := openExistingStore(ctx, config.Config{DataDir: *data, Database: *database})
 	if err != nil {
 		return fmt.Errorf("missfloor: %w", err)
 	}
