@@ -392,28 +392,21 @@ func (c *docCache) follow(changes store.Changes) {
 // takes one copy of them, not two.
 func fill(body []byte, etag string, modified int64, base string, owned bool) Document {
 	d := Document{Body: body, ETag: etag, Modified: time.UnixMilli(modified)}
-	if base == "" && !owned {
+	d.LastModified = d.Modified.UTC().Format(httpTimeFormat)
+	if base != "" {
+		return WithBase(d, base) // fills a copy of its own
+	}
+	if !owned {
 		d.Body = bytes.Clone(body)
 	}
-	if base != "" {
-		d.Body = fillBase(body, base)
-		d.ETag = baseETag(etag, base)
-	}
-	d.LastModified = d.Modified.UTC().Format(httpTimeFormat)
 	d.Validators = []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
 	return d
 }
 
-// baseETag is the ETag of a document whose tarball links hold base, made
-// from etag, the ETag of the document with BasePlaceholder in them.
-func baseETag(etag, base string) string {
-	return etag[:len(etag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
-}
-
 // WithBase returns d, a packument read with an empty base (its tarball
 // links holding BasePlaceholder, as JSON), with base filled in: the bytes,
-// ETag and validators a read with base gives, made for one response and
-// kept nowhere. It serves a base URL the caches do not keep documents
+// ETag and validators a read with base gives (fill makes those with it),
+// here made for one response and kept nowhere. It serves a base URL the caches do not keep documents
 // for (see npmapi's cached bases) without a store read. A document that
 // is not such a read (gzipped, or without an ETag) is returned as it is.
 func WithBase(d Document, base string) Document {
@@ -421,7 +414,7 @@ func WithBase(d Document, base string) Document {
 		return d
 	}
 	d.Body = fillBase(d.Body, base)
-	d.ETag = baseETag(d.ETag, base)
+	d.ETag = d.ETag[:len(d.ETag)-1] + "-" + strconv.FormatUint(uint64(hashString(base)), 36) + `"`
 	d.Validators = []string{d.ETag, d.LastModified, strconv.Itoa(len(d.Body))}
 	return d
 }
