@@ -70,7 +70,9 @@ func missFloorCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 // and a statement that reads no table (the driver's and database/sql's
 // own cost a statement). postgres picks the placeholders.
 func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, rounds int) ([]MissProbe, error) {
-	names, err := allNames(ctx, db.Q())
+	// Every name with its id, read before any timing, so that the by-id
+	// probe times its own read only.
+	ids, names, err := packageIDs(ctx, db.DB())
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +83,6 @@ func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, round
 	if postgres {
 		ph = "$1"
 	}
-	ids := make(map[string]int64, len(names))
 	idOf, err := db.DB().PrepareContext(ctx, `SELECT id FROM packages WHERE name = `+ph)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
@@ -141,15 +142,6 @@ func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, round
 			return one.QueryRowContext(ctx).Scan(&x)
 		}},
 	}
-	// Every name's id, read before any timing, so that the by-id probe
-	// times its own read only.
-	for _, n := range names {
-		var id int64
-		if err := idOf.QueryRowContext(ctx, n).Scan(&id); err != nil {
-			return nil, fmt.Errorf("id of %q: %w", n, err)
-		}
-		ids[n] = id
-	}
 	out := make([]MissProbe, len(probes))
 	for i, p := range probes {
 		out[i].Name = p.name
@@ -175,21 +167,28 @@ func MissFloor(ctx context.Context, db *store.Store, postgres bool, reads, round
 	return out, nil
 }
 
-// allNames pages through every package name of a store.
-func allNames(ctx context.Context, q store.Queries) ([]string, error) {
-	var names []string
-	after := ""
-	for {
-		page, err := q.PackageNames(ctx, after, 10000)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, page...)
-		if len(page) < 10000 {
-			return names, nil
-		}
-		after = page[len(page)-1]
+// packageIDs reads every package's id by its name, and the names.
+func packageIDs(ctx context.Context, db *sql.DB) (map[string]int64, []string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT name, id FROM packages`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the packages' ids: %w", err)
 	}
+	defer rows.Close()
+	ids := map[string]int64{}
+	var names []string
+	for rows.Next() {
+		var name string
+		var id int64
+		if err := rows.Scan(&name, &id); err != nil {
+			return nil, nil, fmt.Errorf("read the packages' ids: %w", err)
+		}
+		ids[name] = id
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read the packages' ids: %w", err)
+	}
+	return ids, names, nil
 }
 
 // medianOf is the median of xs (not empty).
