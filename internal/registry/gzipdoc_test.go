@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 )
 
 // TestGzipDocument: the gzipped form of a document decompresses to it, has
@@ -61,13 +62,7 @@ func TestGzipDocument(t *testing.T) {
 // is what compression cannot shrink.
 func scaleLikeDocument(tb testing.TB, versions int) []byte {
 	tb.Helper()
-	random := func(n int) string {
-		b := make([]byte, n)
-		if _, err := rand.Read(b); err != nil {
-			tb.Fatal(err)
-		}
-		return base64.StdEncoding.EncodeToString(b)
-	}
+	random := func(n int) string { return base64.StdEncoding.EncodeToString(testkit.RandomBytes(tb, n)) }
 	var sb strings.Builder
 	sb.WriteString(`{"name":"scale-map-005000","modified":"2026-01-01T01:25:20.000Z","dist-tags":{"latest":"1.0.0"},"versions":{`)
 	for i := range versions {

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -152,6 +153,22 @@ func TestReadCachesFollowChanges(t *testing.T) {
 	}
 }
 
+// serveOnHost sends method path to h in process, as a client on loopback
+// naming host in its Host header, with header's name and value pairs (a
+// pair whose value is empty is left out).
+func serveOnHost(h http.Handler, method, path, host string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, nil)
+	req.Host, req.RemoteAddr = host, "127.0.0.1:40000"
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
 // TestCachedDocumentsPerBaseURL: without --url the base URL comes from each
 // request, and the cached document of one base is never served under another.
 func TestCachedDocumentsPerBaseURL(t *testing.T) {
@@ -162,12 +179,7 @@ func TestCachedDocumentsPerBaseURL(t *testing.T) {
 	}
 	h := tr.srv.Handler()
 	get := func(host string) (string, string) {
-		req := httptest.NewRequest("GET", "/demo", nil)
-		req.Host = host
-		req.RemoteAddr = "127.0.0.1:40000"
-		req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
+		w := serveOnHost(h, "GET", "/demo", host, "Accept", "application/vnd.npm.install-v1+json")
 		if w.Code != 200 {
 			t.Fatalf("GET /demo on %s: %d %s", host, w.Code, w.Body)
 		}
@@ -200,24 +212,11 @@ func TestManyHostsDoNotFillTheCache(t *testing.T) {
 	if res := tr.do("PUT", "/demo", alice, publishBody(t, "demo", "1.0.0")); res.status != 201 {
 		t.Fatal(res.status)
 	}
-	misses := func() float64 {
-		t.Helper()
-		return testkit.Scrape(t, testkit.Serve(t, tr.srv.metricsHandler())+"/metrics").
-			Sum("gatehouse_cache_requests_total", "cache", "packument", "result", "miss")
-	}
+	misses := cacheRequests(t, tr, "packument", "miss")
 	h := tr.srv.Handler()
 	get := func(host, ifNoneMatch string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("GET", "/demo", nil)
-		req.Host = host
-		req.RemoteAddr = "127.0.0.1:40000"
-		req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
-		req.Header.Set("Accept-Encoding", "gzip")
-		if ifNoneMatch != "" {
-			req.Header.Set("If-None-Match", ifNoneMatch)
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		return w
+		return serveOnHost(h, "GET", "/demo", host, "Accept", "application/vnd.npm.install-v1+json",
+			"Accept-Encoding", "gzip", "If-None-Match", ifNoneMatch)
 	}
 	// The first four hosts are cached: a second round reads no store.
 	for round := range 2 {
@@ -259,19 +258,12 @@ func TestManyHostsDoNotFillTheCache(t *testing.T) {
 		t.Fatalf("publish a restricted package: %d %s", res.status, res.body)
 	}
 	for _, path := range []string{"/nothing-here", "/@alice%2fsecret"} {
-		req := httptest.NewRequest("GET", path, nil)
-		req.Host, req.RemoteAddr = "late.example", "127.0.0.1:40000"
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
+		w := serveOnHost(h, "GET", path, "late.example")
 		if w.Code != 404 || !strings.Contains(w.Body.String(), `"error":"Not found"`) {
 			t.Fatalf("GET %s on a host past the bound: %d %s", path, w.Code, w.Body)
 		}
 	}
-	head := httptest.NewRequest("HEAD", "/demo", nil)
-	head.Host, head.RemoteAddr = "h7.example:1007", "127.0.0.1:40000"
-	head.Header.Set("Accept", "application/vnd.npm.install-v1+json")
-	hw := httptest.NewRecorder()
-	h.ServeHTTP(hw, head)
+	hw := serveOnHost(h, "HEAD", "/demo", "h7.example:1007", "Accept", "application/vnd.npm.install-v1+json")
 	if g := served["h7.example:1007"]; hw.Code != 200 || hw.Body.Len() != 0 || hw.Header().Get("ETag") != g.Header().Get("ETag") ||
 		hw.Header().Get("Content-Length") != g.Header().Get("Content-Length") {
 		t.Fatalf("HEAD on a host past the bound: %d, ETag %q, Content-Length %q, %d bytes", hw.Code,

@@ -134,10 +134,16 @@ const gzipCheckRequests = 7
 // cacheHits returns a function that reads the hits of cache (a label of
 // gatehouse_cache_requests_total) from tr's metrics.
 func cacheHits(t *testing.T, tr *testRegistry, cache string) func() float64 {
+	return cacheRequests(t, tr, cache, "hit")
+}
+
+// cacheRequests returns a function that reads the lookups of cache with
+// result (hit or miss) from tr's metrics.
+func cacheRequests(t *testing.T, tr *testRegistry, cache, result string) func() float64 {
 	metricsURL := testkit.Serve(t, tr.srv.metricsHandler())
 	return func() float64 {
 		t.Helper()
-		return testkit.Scrape(t, metricsURL+"/metrics").Sum("gatehouse_cache_requests_total", "cache", cache, "result", "hit")
+		return testkit.Scrape(t, metricsURL+"/metrics").Sum("gatehouse_cache_requests_total", "cache", cache, "result", result)
 	}
 }
 

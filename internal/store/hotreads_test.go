@@ -76,26 +76,23 @@ func testPointReads(t *testing.T, b backend) {
 	tok, err := q.CreateToken(ctx, Token{Key: "pk", Hash: []byte("point-hash"), UserID: alice.ID, Kind: "publish", Masked: "m", CreatedAt: 1})
 	must(t, err)
 
+	// document reads point's abbreviated or full document, which must be want.
+	document := func(abbreviated bool, want string) func(ctx context.Context, q Queries) error {
+		return func(ctx context.Context, q Queries) error {
+			var got string
+			err := q.PackageDocumentFunc(ctx, "point", abbreviated, func(_ Package, doc []byte) { got = string(doc) })
+			if err == nil && got != want {
+				return fmt.Errorf("read %q, want %q", got, want)
+			}
+			return err
+		}
+	}
 	reads := []struct {
 		name string
 		read func(ctx context.Context, q Queries) error
 	}{
-		{"abbreviated document", func(ctx context.Context, q Queries) error {
-			var got string
-			err := q.PackageDocumentFunc(ctx, "point", true, func(_ Package, doc []byte) { got = string(doc) })
-			if err == nil && got != `{"abbr":1}` {
-				return fmt.Errorf("read %q", got)
-			}
-			return err
-		}},
-		{"full document", func(ctx context.Context, q Queries) error {
-			var got string
-			err := q.PackageDocumentFunc(ctx, "point", false, func(_ Package, doc []byte) { got = string(doc) })
-			if err == nil && got != `{"full":1}` {
-				return fmt.Errorf("read %q", got)
-			}
-			return err
-		}},
+		{"abbreviated document", document(true, `{"abbr":1}`)},
+		{"full document", document(false, `{"full":1}`)},
 		{"package by name", func(ctx context.Context, q Queries) error {
 			got, err := q.PackageByName(ctx, "point")
 			if err == nil && got.ID != p.ID {
