@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/totp"
 )
 
@@ -198,6 +199,8 @@ func TestBrowserTwoFactor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the secret on the page is not base32: %v", err)
 	}
+	// The browser takes a few seconds to type and send the previous step's code.
+	testkit.WaitOutStepEnd(totp.Period, 10*time.Second)
 	step := totp.Step(time.Now())
 	b.run("confirm with an OTP",
 		chromedp.SendKeys(`#otp`, totp.Code(secret, step-1), chromedp.ByQuery),

@@ -100,6 +100,7 @@ func testUserLifecycle(t *testing.T, database string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testkit.WaitOutStepEnd(totp.Period, 5*time.Second)
 	if res := do("POST", "/-/npm/v1/user", bob, map[string]any{"tfa": []string{totp.Code(secret, totp.Step(time.Now())-1)}}); res.Status != http.StatusOK {
 		t.Fatalf("confirm 2FA: %s", res)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-registry/gatehouse/internal/config"
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/totp"
 )
 
@@ -42,7 +43,12 @@ func (tr *testRegistry) enable2FA(session, password, mode string) ([]byte, []str
 }
 
 // otpAt is the code of secret offset steps from now.
+// A code of a past step is taken only with a few seconds left of this one, so
+// that the server still reads it inside its window.
 func otpAt(secret []byte, offset int64) string {
+	if offset < 0 {
+		testkit.WaitOutStepEnd(totp.Period, 5*time.Second)
+	}
 	return totp.Code(secret, totp.Step(time.Now())+offset)
 }
 

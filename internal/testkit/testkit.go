@@ -4,8 +4,9 @@
 // ScrapeUntil, Metrics), npm package tarballs and publish documents
 // (Tarball, PackageTarball, PublishBody), throwaway HTTP servers (Serve),
 // a buffer a server may log to while the test reads it (SyncBuffer), and
-// files written with the folders they need (WriteFile), and random bytes
-// (RandomBytes).
+// files written with the folders they need (WriteFile), random bytes
+// (RandomBytes), and waiting out the end of a one-time password's step
+// (WaitOutStepEnd).
 // It imports no gatehouse package, so any package's tests may use it; only
 // tests import it. A whole gatehouse in process is servertest's.
 package testkit

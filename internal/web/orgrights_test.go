@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-registry/gatehouse/internal/testkit"
 	"github.com/gatehouse-registry/gatehouse/internal/totp"
 )
 
@@ -35,6 +36,7 @@ func (s *site) enable2FASecret(tok, name, mode string) []byte {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	testkit.WaitOutStepEnd(totp.Period, 5*time.Second)
 	code := totp.Code(secret, totp.Step(time.Now())-1)
 	if status, b := s.api("POST", "/-/npm/v1/user", tok, map[string]any{"tfa": []string{code}}); status != http.StatusOK {
 		s.t.Fatalf("confirm 2FA for %s: %d %s", name, status, b)
