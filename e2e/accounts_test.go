@@ -216,10 +216,12 @@ func TestClosedRegistration(t *testing.T) {
 
 func TestSessionTTL(t *testing.T) {
 	t.Parallel()
-	const ttl = 2 * time.Second
+	// Long enough for npm to start on a busy machine with the session fresh.
+	const ttl = 5 * time.Second
 	srv := startServer(t, "--session-ttl", ttl.String())
-	issued := time.Now()
 	token := srv.createUser(t, "alice")
+	// The session began before this: waiting from here waits long enough.
+	issued := time.Now()
 	c := newClient(t, srv, npm11(t)).login(token)
 	if got := strings.TrimSpace(c.mustRun("", "whoami").Stdout); got != "alice" {
 		t.Fatalf("npm whoami with a fresh session = %q, want alice", got)

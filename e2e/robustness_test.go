@@ -536,12 +536,18 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { _ = pr.Close() })
 	halfSent := make(chan struct{})
+	// The second half waits until new connections are seen refused, not for
+	// a fixed time that a slow machine could outlast.
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseRest := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseRest)
 	go func() {
 		if _, err := pw.Write(body[:len(body)/2]); err != nil {
 			return
 		}
 		close(halfSent)
-		time.Sleep(1200 * time.Millisecond)
+		<-release
 		_, err := pw.Write(body[len(body)/2:])
 		_ = pw.CloseWithError(err) // nil: a normal end of body
 	}()
@@ -595,6 +601,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 		_ = conn.Close()
 		time.Sleep(20 * time.Millisecond)
 	}
+	releaseRest()
 	if !refused {
 		t.Errorf("new connections were still accepted 3s after SIGTERM")
 	} else if !inFlight {

@@ -34,7 +34,7 @@ const otpChallenge = "This operation requires a one-time password."
 // prevStepMargin: a code of the previous 30-second step is only used while
 // this much of the current step is left, so it is still valid when npm gets
 // round to sending it.
-const prevStepMargin = 10 * time.Second
+const prevStepMargin = 15 * time.Second
 
 // authenticator is the authenticator app of one user: the TOTP secret and the
 // recovery codes not used yet. The server accepts each step once and only

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -270,10 +271,18 @@ func testAuditEveryEvent(t *testing.T, database string) {
 		t.Errorf("carol's refused publish and deprecation of lib: %v, want both refusals", carolRefused)
 	}
 
-	// No secret in any column of any row.
-	for _, s := range secrets {
+	// No secret in any column of any row. A one-time password is six digits,
+	// which a millisecond timestamp holds by chance about once in a thousand
+	// runs: a secret of digits only counts where no digit stands beside it.
+	found := make([]func(string) bool, len(secrets))
+	for i, s := range secrets {
 		if len(s) < 6 {
 			t.Fatalf("a secret too short to scan for: %q", s)
+		}
+		found[i] = func(v string) bool { return strings.Contains(v, s) }
+		if strings.Trim(s, "0123456789") == "" {
+			re := regexp.MustCompile(`(^|[^0-9])` + s + `([^0-9]|$)`)
+			found[i] = re.MatchString
 		}
 	}
 	rows, err := tr.srv.store.DB().QueryContext(ctx, `SELECT * FROM audit_events`)
@@ -297,8 +306,8 @@ func testAuditEveryEvent(t *testing.T, database string) {
 		}
 		n++
 		for i, v := range vals {
-			for _, s := range secrets {
-				if strings.Contains(string(v), s) {
+			for j, s := range secrets {
+				if found[j](string(v)) {
 					t.Errorf("column %s of an audit row holds a secret (%.6s…): %s", cols[i], s, v)
 				}
 			}

@@ -253,10 +253,10 @@ func TestWriteFile(t *testing.T) {
 }
 
 func TestWaitOutStepEnd(t *testing.T) {
-	const period, margin = 200 * time.Millisecond, 150 * time.Millisecond
+	const period, margin = 400 * time.Millisecond, 300 * time.Millisecond
 	for range 5 {
 		WaitOutStepEnd(period, margin)
-		if left := period - time.Duration(time.Now().UnixNano())%period; left < margin-20*time.Millisecond {
+		if left := period - time.Duration(time.Now().UnixNano())%period; left < margin-100*time.Millisecond {
 			t.Fatalf("%v left of the step after waiting, want at least about %v", left, margin)
 		}
 		time.Sleep(30 * time.Millisecond)
