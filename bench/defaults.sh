@@ -95,15 +95,16 @@ if [[ -n $before ]]; then
 	(cd "$work/src-before" && go build -o "$work/bin/gatehouse-before" ./cmd/gatehouse)
 	targets=(before after)
 fi
-targets+=(nginx)
+gatehouses=("${targets[@]}") # the targets that are gatehouse builds
+others=(nginx)
 if [[ $floor == 1 ]]; then
 	(cd "$root/bench/floor" && go build -o "$work/bin/floor" .)
-	targets+=(floor-nethttp floor-fasthttp)
+	others+=(floor-nethttp floor-fasthttp)
 fi
+targets+=("${others[@]}")
 
 declare -A base pid_of
-for t in "${targets[@]}"; do
-	[[ $t == nginx || $t == floor-* ]] && continue
+for t in "${gatehouses[@]}"; do
 	port=$("$seed" freeport)
 	base[$t]=http://127.0.0.1:$port
 	"$work/bin/gatehouse-$t" serve --listen "127.0.0.1:$port" --data "$work/data-$t" >"$work/logs/gatehouse-$t.log" 2>&1 &
@@ -118,13 +119,12 @@ done
 first=${targets[0]}
 token_of() { "$seed" field "$work/results/seed-$1.json" read_token; }
 declare -A token
-for t in "${targets[@]}"; do
-	[[ $t == nginx || $t == floor-* ]] && continue
+for t in "${gatehouses[@]}"; do
 	token[$t]=$(token_of "$t")
 done
-token[nginx]=${token[$first]}
-token[floor-nethttp]=${token[$first]}
-token[floor-fasthttp]=${token[$first]}
+for t in "${others[@]}"; do
+	token[$t]=${token[$first]}
+done
 hot=$("$seed" field "$work/results/seed-$first.json" hot_package)
 tarball_path=$("$seed" field "$work/results/seed-$first.json" tarball_path)
 
@@ -277,7 +277,6 @@ END {
 	}
 	printf "\n1-minute load average after each run: median %.1f, range %.1f–%.1f\n", median(loads), lo(loads), hi(loads)
 }' "$runs"
-for t in "${targets[@]}"; do
-	[[ $t == nginx || $t == floor-* ]] && continue
+for t in "${gatehouses[@]}"; do
 	printf 'gatehouse %s wrote %s access log lines\n' "$t" "$(grep -c 'msg=request' "$work/logs/gatehouse-$t.log" || true)"
 done
