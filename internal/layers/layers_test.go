@@ -76,8 +76,7 @@ func TestLayers(t *testing.T) {
 			return err
 		}
 		if d.IsDir() {
-			name := d.Name()
-			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+			if path != root && notGo(d.Name()) {
 				return filepath.SkipDir
 			}
 			if path != root {
@@ -153,6 +152,12 @@ func TestLayers(t *testing.T) {
 	}
 }
 
+// notGo reports whether a folder of that name holds no package of a
+// module: hidden folders, test data and npm's node_modules.
+func notGo(name string) bool {
+	return strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules"
+}
+
 // importsNothingOf checks that no Go file under dir, another module's
 // folder, imports a package of module (a nested module importing the
 // outer one would build against whatever version of it its go.mod names).
@@ -161,7 +166,7 @@ func importsNothingOf(dir, module string) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && path != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
+		if d.IsDir() && path != dir && notGo(d.Name()) {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".go") {
