@@ -103,11 +103,7 @@ func TestGzipKeptFromTheSecondRead(t *testing.T) {
 	svc, alice := newTestService(t, time.Now())
 	// Development dependencies are in the abbreviated packument: 300 take
 	// it past GzipMinBytes.
-	devDeps := map[string]string{}
-	for i := range 300 {
-		devDeps[fmt.Sprintf("a-development-dependency-%04d", i)] = "^1.2.3"
-	}
-	big := map[string]any{"devDependencies": devDeps}
+	big := map[string]any{"devDependencies": testkit.Dependencies(300)}
 	if err := publishVersionWith(t, svc, alice, "lazy", "1.0.0", big); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -263,10 +262,7 @@ func TestUplinkPackumentGzip(t *testing.T) {
 // documents larger than registry.GzipMinBytes.
 func withDevDependencies(n int) func(m map[string]any, _ *[]byte) {
 	return func(m map[string]any, _ *[]byte) {
-		deps := map[string]any{}
-		for i := range n {
-			deps[fmt.Sprintf("a-development-dependency-%04d", i)] = "^1.2.3"
-		}
+		deps := testkit.Dependencies(n)
 		for _, v := range m["versions"].(map[string]any) {
 			v.(map[string]any)["devDependencies"] = deps
 		}

@@ -112,3 +112,15 @@ func setDefault(m map[string]any, key string, v any) any {
 	m[key] = v
 	return v
 }
+
+// Dependencies is n made-up dependencies, each wanting ^1.2.3: about 45
+// bytes each in a packument that lists them. As a version's
+// devDependencies, which are listed and never installed, they make its
+// documents larger without changing what installs.
+func Dependencies(n int) map[string]any {
+	deps := make(map[string]any, n)
+	for i := range n {
+		deps[fmt.Sprintf("a-development-dependency-%04d", i)] = "^1.2.3"
+	}
+	return deps
+}
