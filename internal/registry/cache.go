@@ -406,9 +406,10 @@ func fill(body []byte, etag string, modified int64, base string, owned bool) Doc
 // WithBase returns d, a packument read with an empty base (its tarball
 // links holding BasePlaceholder, as JSON), with base filled in: the bytes,
 // ETag and validators a read with base gives (fill makes those with it),
-// here made for one response and kept nowhere. It serves a base URL the caches do not keep documents
-// for (see npmapi's cached bases) without a store read. A document that
-// is not such a read (gzipped, or without an ETag) is returned as it is.
+// here made for one response and kept nowhere. It serves a base URL the
+// caches do not keep documents for (see npmapi's cached bases) without a
+// store read. A document that is not such a read (gzipped, or without an
+// ETag) is returned as it is.
 func WithBase(d Document, base string) Document {
 	if base == "" || d.Encoding != "" || len(d.ETag) < 2 {
 		return d
